@@ -1,0 +1,1 @@
+"""Simulated suits and bodies, the virtual-clock runner, reports."""

@@ -1,0 +1,1 @@
+"""suit-controller: the runtime — protocol, links, engine, CLI."""

@@ -1,0 +1,5 @@
+"""`python -m suit_controller` is `suitctl`."""
+
+from suit_controller.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""The `suitctl` command line."""
+
+from suit_controller.cli.main import main, suitctl
+
+__all__ = ["main", "suitctl"]

@@ -1,0 +1,45 @@
+"""Turning user-caused errors into readable messages and exit codes at the CLI edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from workouts import Plan, Workout, WorkoutError, compile_workout, load_workout
+
+err_console = Console(stderr=True, soft_wrap=True)
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def print_problems(error: WorkoutError) -> None:
+    """Print every problem of a workout file, one a line."""
+    err_console.print(f"[bold red]{error.source}[/]: {len(error.problems)} problem(s)")
+    for p in error.problems:
+        where = f"line {p.line}: " if p.line else ""
+        err_console.print(
+            f"  [red]error[/] {where}[cyan]{p.path or '(file)'}[/]: {p.message}", highlight=False
+        )
+    for p in error.warnings:
+        where = f"line {p.line}: " if p.line else ""
+        err_console.print(
+            f"  [yellow]warning[/] {where}[cyan]{p.path}[/]: {p.message}", highlight=False
+        )
+
+
+def open_workout(ref: str) -> tuple[Workout, Plan]:
+    """Load and compile a workout or exit: 2 if it cannot be read, 1 if it is invalid."""
+    try:
+        workout = load_workout(ref if ref.startswith("builtin:") else Path(ref))
+    except KeyError as e:
+        err_console.print(f"[red]error[/]: {e.args[0]}")
+        raise SystemExit(EXIT_USAGE) from None
+    except OSError as e:
+        err_console.print(f"[red]error[/]: cannot read {ref}: {e.strerror or e}")
+        raise SystemExit(EXIT_USAGE) from None
+    except WorkoutError as e:
+        print_problems(e)
+        raise SystemExit(EXIT_INVALID) from None
+    return workout, compile_workout(workout)
