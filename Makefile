@@ -14,8 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m suit_controller workout validate builtin:classic_strength
-	$(PY) -m suit_controller workout show builtin:classic_strength
+	$(PY) -m suit_controller sim run builtin:classic_strength --clients 4 --speed 20 --out out/demo
 
 test: lint typecheck pytest
 

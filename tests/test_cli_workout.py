@@ -106,6 +106,9 @@ def test_python_dash_m_works() -> None:
 
     out = subprocess.run(
         [sys.executable, "-m", "suit_controller", "workout", "validate", "builtin:metabolic"],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr

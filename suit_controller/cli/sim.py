@@ -1,6 +1,199 @@
+"""`suitctl sim …`: run a class against simulated suits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sys
+import time
+from pathlib import Path
+
 import click
+import trio
+import trio.testing
+from rich.console import Console
+from rich.live import Live
+
+from sim.faults import FaultSpecError, parse_faults
+from suit_controller.actions import ActionsError, load_actions_file
+from suit_controller.cli.errors import EXIT_INVALID, EXIT_USAGE, err_console, open_workout
+from suit_controller.cli.live import ClassView
+from suit_controller.cli.simclass import SimulatedClass
+from suit_controller.records import SessionEvent
+
+console = Console(soft_wrap=True)
+#: Event kinds printed as lines when the output is not a terminal.
+LOGGED = {
+    "segment",
+    "estop",
+    "ended",
+    "link_lost",
+    "link_up",
+    "command",
+    "command_refused",
+    "fault",
+    "suit_safe_state",
+    "limit",
+}
 
 
 @click.group()
 def sim() -> None:
-    """Simulated classes."""
+    """Run classes against simulated suits (and, later, simulated bodies)."""
+
+
+@sim.command("run")
+@click.argument("workout_ref", metavar="WORKOUT")
+@click.option("--clients", "n_clients", type=click.IntRange(1, 500), default=4, show_default=True)
+@click.option("--virtual", is_flag=True, help="Virtual time: a 35-minute class runs in seconds.")
+@click.option("--speed", type=click.FloatRange(min=0.01), help="Run X times faster than real time.")
+@click.option(
+    "--rate",
+    "rate_hz",
+    type=click.FloatRange(1, 200),
+    default=40.0,
+    show_default=True,
+    help="Engine ticks per second.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--intensity",
+    "intensity_mA",
+    type=click.FloatRange(0, 120),
+    default=40.0,
+    show_default=True,
+    help="Starting target intensity of every channel, mA.",
+)
+@click.option(
+    "--actions",
+    "actions_file",
+    type=click.Path(dir_okay=False),
+    help="YAML list of timed trainer commands.",
+)
+@click.option("--faults", "faults_spec", default="", help="e.g. 'drop:client=2,at=8m,for=5s'.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where session.json goes.")
+def run(
+    workout_ref: str,
+    n_clients: int,
+    virtual: bool,
+    speed: float | None,
+    rate_hz: float,
+    seed: int,
+    intensity_mA: float,
+    actions_file: str | None,
+    faults_spec: str,
+    out_dir: str | None,
+) -> None:
+    """Run the real engine against N simulated suits and write DIR/session.json."""
+    if virtual and speed is not None:
+        raise click.UsageError("--virtual and --speed exclude each other")
+    _, plan = open_workout(workout_ref)
+    try:
+        actions = load_actions_file(actions_file) if actions_file else []
+        faults = parse_faults(faults_spec)
+    except OSError as e:
+        err_console.print(f"[red]error[/]: cannot read {actions_file}: {e.strerror or e}")
+        sys.exit(EXIT_USAGE)
+    except (ActionsError, FaultSpecError) as e:
+        err_console.print(f"[red]error[/]: {e}")
+        sys.exit(EXIT_INVALID)
+    out = (
+        Path(out_dir) if out_dir else Path("out") / dt.datetime.now().strftime("sim-%Y%m%d-%H%M%S")
+    )
+    simclass = SimulatedClass(
+        plan,
+        n_clients,
+        intensity_mA=intensity_mA,
+        rate_hz=rate_hz,
+        seed=seed,
+        actions=actions,
+        faults=faults,
+    )
+    if virtual:
+        clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
+        mode, refresh_s = "virtual time", 1.0
+    elif speed is not None:
+        clock = trio.testing.MockClock(rate=speed)
+        mode, refresh_s = f"{speed:g}× speed", 0.25 * speed
+    else:
+        clock, mode, refresh_s = None, "real time", 0.25
+    view = ClassView(mode)
+    live = console.is_terminal
+
+    def on_event(e: SessionEvent) -> None:
+        if e.kind not in LOGGED or (e.kind == "command" and e.data.get("source") == "engine"):
+            return
+        who = f"{e.client}: " if e.client else ""
+        line = f"[{int(e.t) // 60:02d}:{e.t % 60:04.1f}] {who}{e.message}"
+        if live:
+            view.add_event(line)
+        else:
+            console.print(line, highlight=False, markup=False)
+
+    simclass.session.events.subscribe(on_event)
+
+    live_display: Live | None = None
+
+    async def refresher() -> None:
+        # Render in the engine's thread, at most 4 times a second of wall time: a render
+        # thread would fight the engine for the GIL and make ticks late.
+        last = 0.0
+        while True:
+            wall = time.monotonic()
+            if live_display is not None and wall - last >= 0.25:
+                last = wall
+                view.snapshot = simclass.session.snapshot()
+                live_display.refresh()
+            await trio.sleep(refresh_s)
+
+    async def main() -> str:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_sigterm, nursery.cancel_scope)
+            if live:
+                nursery.start_soon(refresher)
+            ending = await simclass.run()
+            nursery.cancel_scope.cancel()
+        return ending
+
+    interrupted = False
+    try:
+        if live:
+            with Live(view, console=console, auto_refresh=False, transient=False) as live_display:
+                trio.run(main, clock=clock)
+        else:
+            trio.run(main, clock=clock)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        path = simclass.write_record(out)
+    _summary(simclass, path)
+    if interrupted:
+        sys.exit(130)
+
+
+async def _cancel_on_sigterm(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+def _summary(simclass: SimulatedClass, path: Path) -> None:
+    rec = simclass.record()
+    console.print(
+        f"class [bold]{rec['ended']}[/] after {rec['class_s'] / 60:.1f} min "
+        f"({rec['ticks']} ticks); record: {path}"
+    )
+    for c in rec["clients"]:
+        stim = max(ch["stim_s"] for ch in c["channels"].values())
+        peak = max(ch["max_mA"] for ch in c["channels"].values())
+        charge = sum(ch["charge_uC"] for ch in c["channels"].values()) / 1000
+        console.print(
+            f"  {c['name']} ({c['suit']}): up to {stim / 60:.1f} min stimulated per "
+            f"channel, peak {peak:g} mA, {charge:.0f} mC in all, "
+            f"{c['reconnects']} reconnects",
+            highlight=False,
+        )
+
+
+__all__ = ["sim"]

@@ -1,0 +1,196 @@
+"""A class against simulated suits: the real engine, in-process links, injected faults.
+
+This is the only place the runtime meets `sim/` (the CLI layer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio.lowlevel
+
+from channels.limits import DEVICE_MAX_MA
+from sim.faults import Fault
+from sim.suit import SimulatedSuit
+from suit_controller.actions import Action
+from suit_controller.clients import ClientSpec
+from suit_controller.commands import Stop
+from suit_controller.links import InProcessLink
+from suit_controller.session import ClassSession, ClassState
+from workouts.plan import Plan
+
+#: In a scripted class, once every action has run, an emergency stop that no action
+#: resets ends the class after this long.
+ESTOP_GRACE_S = 10.0
+
+
+@dataclass
+class SimulatedClass:
+    """N simulated clients, each in a simulated suit, running one plan."""
+
+    plan: Plan
+    n_clients: int
+    intensity_mA: float = 40.0
+    rate_hz: float = 40.0
+    seed: int = 0
+    actions: Sequence[Action] = ()
+    faults: Sequence[Fault] = ()
+    clients: Sequence[ClientSpec] | None = None
+    att_payload: int = 20
+    suits: list[SimulatedSuit] = field(init=False)
+    session: ClassSession = field(init=False)
+    started_at: str = field(init=False, default="")
+    ended_at: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        n = len(self.plan.layout)
+        self.suits = [
+            SimulatedSuit(f"SIM-{i + 1:02d}", n, att_payload=self.att_payload, seed=self.seed + i)
+            for i in range(self.n_clients)
+        ]
+        specs = (
+            list(self.clients)
+            if self.clients is not None
+            else [
+                ClientSpec(f"client-{i + 1}", intensity_mA=min(self.intensity_mA, DEVICE_MAX_MA))
+                for i in range(self.n_clients)
+            ]
+        )
+        links = [InProcessLink(s, att_payload=self.att_payload) for s in self.suits]
+        self.session = ClassSession(self.plan, specs, links, rate_hz=self.rate_hz)
+
+    async def run(self) -> str:
+        """Run the class to its end; returns how it ended."""
+        self.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        async with trio.open_nursery() as nursery:
+            for suit in self.suits:
+                await nursery.start(suit.run)
+            await nursery.start(self.session.run)
+            nursery.start_soon(self._run_actions)
+            nursery.start_soon(self._run_faults)
+            ending = await self._wait_end()
+            nursery.cancel_scope.cancel()
+        self.ended_at = trio.current_time()
+        return ending
+
+    async def _wait_end(self) -> str:
+        await self.session._finished.wait()
+        # let the last STOP_ALL frames reach the suits before the suits stop running
+        await trio.lowlevel.checkpoint()
+        return self.session.ending or "interrupted"
+
+    async def _run_actions(self) -> None:
+        t0 = trio.current_time()
+        for action in self.actions:
+            await trio.sleep_until(t0 + action.at_s)
+            await self.session.execute(action.command, source="actions")
+        if not self.actions:
+            return
+        while self.session.state not in (ClassState.FINISHED, ClassState.STOPPED):
+            if self.session.state is ClassState.ESTOPPED:
+                await trio.sleep(ESTOP_GRACE_S)
+                if self.session.state is ClassState.ESTOPPED:
+                    await self.session.execute(Stop(), source="sim")
+                    return
+            await trio.sleep(1.0)
+
+    def _targets(self, fault: Fault) -> list[SimulatedSuit]:
+        if fault.client is None:
+            return self.suits
+        if fault.client > len(self.suits):
+            return []
+        return [self.suits[fault.client - 1]]
+
+    async def _run_faults(self) -> None:
+        t0 = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            for fault in sorted(self.faults, key=lambda f: f.at_s):
+                nursery.start_soon(self._one_fault, t0, fault)
+
+    async def _one_fault(self, t0: float, fault: Fault) -> None:
+        await trio.sleep_until(t0 + fault.at_s)
+        suits = self._targets(fault)
+        who = None if fault.client is None else fault.client - 1
+        if who is not None and who >= self.n_clients:
+            return
+        self.session.emit("fault", f"injected {fault.kind} {fault.params}", who, fault=fault.kind)
+        if fault.kind == "battery":
+            for s in suits:
+                s.set_battery(int(fault.number("pct", 10)))
+        elif fault.kind == "latency":
+            for s in suits:
+                s.latency_s = fault.number("ms", 0) / 1000
+                s.jitter_s = fault.number("jitter", 0) / 1000
+        elif fault.kind == "loss":
+            for s in suits:
+                s.loss = fault.number("pct", 0) / 100
+        elif fault.kind == "drop":
+            for s in suits:
+                s.drop_link()
+            await trio.sleep(fault.seconds("for", 5.0))
+            for s in suits:
+                s.restore_link()
+        elif fault.kind == "detach":
+            names = self.plan.layout.names
+            channel = fault.params["channel"]
+            if channel not in names:
+                self.session.emit("fault", f"no channel {channel} on this suit; fault ignored", who)
+                return
+            ch = names.index(channel)
+            for s in suits:
+                s.detach_electrode(ch)
+            if "for" in fault.params:
+                await trio.sleep(fault.seconds("for", 0))
+                for s in suits:
+                    s.attach_electrode(ch)
+
+    def record(self) -> dict[str, Any]:
+        """The session record (`session.json`): totals measured at the suits, and events."""
+        now = self.ended_at
+        clients = []
+        for i, suit in enumerate(self.suits):
+            totals = suit.firmware.totals(now)
+            clients.append(
+                {
+                    "name": self.session.clients[i].name,
+                    "suit": suit.address,
+                    "channels": {
+                        name: {
+                            "charge_uC": round(t.charge_uC, 3),
+                            "stim_s": round(t.stim_s, 4),
+                            "max_mA": t.max_mA,
+                            "contractions": t.contractions,
+                        }
+                        for name, t in zip(self.plan.layout.names, totals, strict=True)
+                    },
+                    "watchdog_trips": suit.firmware.watchdog_trips,
+                    "link_drops": self.session.drivers[i].drops,
+                    "reconnects": self.session.drivers[i].reconnects,
+                }
+            )
+        return {
+            "workout": self.plan.workout.name,
+            "layout": self.plan.layout.name,
+            "started_at": self.started_at,
+            "ended": self.session.ending or "interrupted",
+            "class_s": round(self.session.class_time(now), 3),
+            "plan_s": round(self.session.plan_time(now), 3),
+            "rate_hz": self.rate_hz,
+            "ticks": self.session.ticks,
+            "clients": clients,
+            "events": [e.as_dict() for e in self.session.events.events],
+        }
+
+    def write_record(self, out_dir: Path) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "session.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.record(), indent=1), encoding="utf-8")
+        tmp.replace(path)
+        return path

@@ -1,0 +1,491 @@
+"""The class engine: one Trio nursery per class, one tick task, one task per suit.
+
+Theory of operation
+-------------------
+Every tick (default 40 Hz) the engine samples the plan once for all
+channels, multiplies by every client's set intensity (which moves in steps of
+at most 1 mA, S2), applies the S1 caps of the current program, zeroes the
+clients whose suit is not connected (S9), quantises to the protocol's 0.5 mA
+steps by rounding *down*, and hands each suit driver the newest frame.
+Warm-up and stretching have no program: their caps are zero (S8).
+
+Every command from every interface goes through `execute`. An emergency stop
+zeroes every output, sends STOP_ALL to every suit at once (not at the next
+tick) and latches until `Reset` (S3). Whatever ends `run` — the class
+finishing, a stop, an exception in any task, cancellation, Ctrl-C — the last
+thing it does, in a shielded cancel scope, is STOP_ALL to every suit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import trio
+
+from channels.limits import LEVEL_STEP_MA, channel_cap_mA, limit_output
+from channels.muscles import LocationError, parse_channel_key
+from suit_controller.clients import ClientSpec
+from suit_controller.commands import (
+    Command,
+    CommandRefused,
+    CommandResult,
+    EmergencyStop,
+    Pause,
+    Reset,
+    Resume,
+    SetIntensity,
+    Skip,
+    Start,
+    Stop,
+)
+from suit_controller.driver import LinkState, SuitDriver
+from suit_controller.intensity import IntensityBoard
+from suit_controller.links.base import SuitLink
+from suit_controller.records import EventLog, SessionEvent
+from suit_controller.ticks import TickSource
+from workouts.plan import Plan
+
+DEFAULT_RATE_HZ = 40.0
+CLOSE_TIMEOUT_S = 1.0
+
+
+class ClassState(StrEnum):
+    """Where the class is."""
+
+    READY = "ready"
+    RUNNING = "running"
+    PAUSED = "paused"
+    ESTOPPED = "estopped"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+
+
+class ClassSession:
+    """A class: a plan, clients each with a suit link, and the trainer's commands."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        clients: Sequence[ClientSpec],
+        links: Sequence[SuitLink],
+        *,
+        rate_hz: float = DEFAULT_RATE_HZ,
+        tick_source: TickSource | None = None,
+    ) -> None:
+        if len(clients) != len(links):
+            raise ValueError("one suit link per client")
+        if len({c.name for c in clients}) != len(clients):
+            raise ValueError("client names must be unique")
+        self.plan = plan
+        self.layout = plan.layout
+        self.clients = list(clients)
+        self.rate_hz = rate_hz
+        self.tick_source = tick_source or TickSource()
+        self.events = EventLog()
+        n = len(self.layout)
+        self.client_caps = (
+            np.stack([c.caps(self.layout) for c in clients]) if clients else np.zeros((0, n))
+        )
+        targets = (
+            np.stack([c.targets(self.layout) for c in clients]) if clients else np.zeros((0, n))
+        )
+        self.board = IntensityBoard(targets, self.client_caps)
+        self.caps = np.zeros_like(self.client_caps)
+        self.output_mA = np.zeros_like(self.client_caps)
+        self.relative = np.zeros(n)
+        self.drivers = [
+            SuitDriver(
+                link,
+                n,
+                on_event=self._event_for(i),
+                on_connected=self._connected_for(i),
+                on_lost=self._lost_for(i),
+            )
+            for i, link in enumerate(links)
+        ]
+        self.state = ClassState.READY
+        self.ending: str | None = None
+        self.ticks = 0
+        self.lateness_s: list[float] = []
+        self._t0: float | None = None
+        self._plan_base = 0.0
+        self._running_since: float | None = None
+        self._segment: int | None = None
+        self._limit_hits: set[tuple[int, int, int | None]] = set()
+        self._finished = trio.Event()
+
+    # -- clocks -----------------------------------------------------------------------
+    def class_time(self, now: float | None = None) -> float:
+        """Seconds since the class session started (wall, including pauses)."""
+        if self._t0 is None:
+            return 0.0
+        return (trio.current_time() if now is None else now) - self._t0
+
+    def plan_time(self, now: float | None = None) -> float:
+        """Position in the workout, s: advances only while running."""
+        if self._running_since is None:
+            return self._plan_base
+        return self._plan_base + (trio.current_time() if now is None else now) - self._running_since
+
+    def _freeze(self, now: float) -> None:
+        self._plan_base = self.plan_time(now)
+        self._running_since = None
+
+    # -- events -----------------------------------------------------------------------
+    def emit(self, kind: str, message: str, client: int | None = None, **data: Any) -> None:
+        name = self.clients[client].name if client is not None else None
+        self.events.add(SessionEvent(self.class_time(), kind, message, name, data))
+
+    def _event_for(self, i: int) -> Any:
+        return lambda kind, message: self.emit(kind, message, i)
+
+    def _connected_for(self, i: int) -> Any:
+        def connected() -> None:
+            self.board.restart_from_zero(i)
+            seg = self.plan.segments[self._segment] if self._segment is not None else None
+            if seg is not None and seg.program is not None:
+                self.drivers[i].set_program(seg.program.frequency_hz, seg.program.pulse_width_us)
+            self.emit(
+                "link_up",
+                f"suit {self.drivers[i].link.address} connected; intensity ramps up from zero",
+                i,
+            )
+
+        return connected
+
+    def _lost_for(self, i: int) -> Any:
+        def lost() -> None:
+            self.board.restart_from_zero(i)
+            self.output_mA[i] = 0.0
+
+        return lost
+
+    # -- the one command path ---------------------------------------------------------
+    async def execute(self, cmd: Command, source: str = "cli") -> CommandResult:
+        """Carry out a trainer command from any interface, applying every rule."""
+        name = cmd.do
+        try:
+            message = await self._dispatch(cmd)
+        except CommandRefused as e:
+            self.emit("command_refused", f"{name} from {source} refused: {e}", source=source)
+            return CommandResult(False, name, str(e))
+        self.emit(
+            "command",
+            f"{name} from {source}: {message}",
+            source=source,
+            command=cmd.model_dump(exclude_none=True),
+        )
+        return CommandResult(True, name, message)
+
+    async def _dispatch(self, cmd: Command) -> str:
+        now = trio.current_time()
+        if isinstance(cmd, EmergencyStop):
+            await self.emergency_stop()
+            return "every output is zero; latched until reset"
+        if self.state in (ClassState.FINISHED, ClassState.STOPPED):
+            raise CommandRefused("the class has ended")
+        if isinstance(cmd, SetIntensity):
+            return self._set_intensity(cmd)
+        if isinstance(cmd, Stop):
+            await self._end("estopped" if self.state is ClassState.ESTOPPED else "stopped")
+            return "class stopped"
+        if isinstance(cmd, Reset):
+            if self.state is not ClassState.ESTOPPED:
+                raise CommandRefused("there is no emergency stop to reset")
+            self.state = ClassState.PAUSED
+            for d in self.drivers:
+                d.release()
+            return "emergency stop cleared; the class is paused — resume to continue"
+        if self.state is ClassState.ESTOPPED:
+            raise CommandRefused("the emergency stop is latched: reset it first")
+        if isinstance(cmd, Start):
+            if self.state is not ClassState.READY:
+                raise CommandRefused(f"the class is already {self.state.value}")
+            self.state = ClassState.RUNNING
+            self._running_since = now
+            self.emit("started", f"class started: {self.plan.workout.name}")
+            self._tick(now)
+            return "class started"
+        if isinstance(cmd, Pause):
+            if self.state is not ClassState.RUNNING:
+                raise CommandRefused(f"the class is {self.state.value}, not running")
+            self.state = ClassState.PAUSED
+            self._freeze(now)
+            self._tick(now)
+            await self._push_now()
+            return "paused; every output is zero"
+        if isinstance(cmd, Resume):
+            if self.state is not ClassState.PAUSED:
+                raise CommandRefused(f"the class is {self.state.value}, not paused")
+            self.board.restart_from_zero()
+            self.state = ClassState.RUNNING
+            self._running_since = now
+            self._tick(now)
+            return "resumed; intensities ramp up from zero"
+        if isinstance(cmd, Skip):
+            if self.state not in (ClassState.RUNNING, ClassState.PAUSED):
+                raise CommandRefused(f"the class is {self.state.value}")
+            t = self.plan_time(now)
+            nxt = self.plan.next_segment_start(t)
+            self._plan_base = nxt
+            if self._running_since is not None:
+                self._running_since = now
+            self._tick(now)
+            await self._push_now()
+            return f"skipped to {nxt:.0f} s"
+        raise CommandRefused(f"unknown command {cmd!r}")  # pragma: no cover
+
+    def client_index(self, ref: int | str) -> int:
+        """A client by 1-based number or by name. Raises CommandRefused."""
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            if 1 <= ref <= len(self.clients):
+                return ref - 1
+            raise CommandRefused(f"there is no client {ref} (clients are 1..{len(self.clients)})")
+        for i, c in enumerate(self.clients):
+            if c.name == ref:
+                return i
+        raise CommandRefused(f"there is no client named '{ref}'")
+
+    def _channels(self, name: str) -> list[int]:
+        if name in self.layout.names:
+            return [self.layout.index(name)]
+        try:
+            found = self.layout.select(parse_channel_key(name))
+        except LocationError as e:
+            raise CommandRefused(str(e)) from None
+        if not found:
+            raise CommandRefused(f"suit layout {self.layout.name} has no channel for {name}")
+        return found
+
+    def _set_intensity(self, cmd: SetIntensity) -> str:
+        if (cmd.mA is None) == (cmd.delta_mA is None):
+            raise CommandRefused("give either mA (a target) or delta_mA (a nudge)")
+        rows = range(len(self.clients)) if cmd.client is None else [self.client_index(cmd.client)]
+        cols = list(range(len(self.layout))) if cmd.channel is None else self._channels(cmd.channel)
+        new = self.board.target_mA.copy()
+        for r in rows:
+            for c in cols:
+                value = cmd.mA if cmd.mA is not None else new[r, c] + (cmd.delta_mA or 0.0)
+                cap = self.board.max_target_mA[r, c]
+                if value < 0:
+                    value = 0.0
+                if value > cap + 1e-9:
+                    who = self.clients[r].name
+                    raise CommandRefused(
+                        f"{value:g} mA is above {who}'s cap of {cap:g} mA on {self.layout.names[c]}"
+                    )
+                new[r, c] = value
+        self.board.target_mA[:] = new
+        who = "every client" if cmd.client is None else self.clients[rows[0]].name
+        what = "every channel" if cmd.channel is None else cmd.channel
+        how = f"{cmd.mA:g} mA" if cmd.mA is not None else f"{cmd.delta_mA:+g} mA"
+        return f"{who}, {what}: target {how} (moves in 1 mA steps)"
+
+    async def emergency_stop(self) -> None:
+        """S3: zero every output and send STOP_ALL to every suit now; latch until reset."""
+        now = trio.current_time()
+        was = self.state
+        if self.state in (ClassState.RUNNING, ClassState.PAUSED, ClassState.READY):
+            self._freeze(now)
+            self.state = ClassState.ESTOPPED
+        self.board.restart_from_zero()
+        self.output_mA[:] = 0.0
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                for d in self.drivers:
+                    nursery.start_soon(d.send_stop_now)
+        if was is not ClassState.ESTOPPED:
+            self.emit("estop", "EMERGENCY STOP: every output is zero")
+
+    async def _push_now(self) -> None:
+        """Send this tick's levels to every suit now instead of at the drivers' next turn."""
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                for d in self.drivers:
+                    nursery.start_soon(d.flush)
+
+    async def _end(self, ending: str) -> None:
+        now = trio.current_time()
+        self._freeze(now)
+        self.state = ClassState.STOPPED if ending != "finished" else ClassState.FINISHED
+        self.ending = ending
+        self.output_mA[:] = 0.0
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                for d in self.drivers:
+                    nursery.start_soon(d.send_stop_now)
+        self.emit("ended", f"class {ending}", ending=ending)
+        self._finished.set()
+
+    # -- the tick ---------------------------------------------------------------------
+    def _enter_segment(self, index: int | None) -> None:
+        self._segment = index
+        if index is None:
+            self.caps[:] = 0.0
+            return
+        seg = self.plan.segments[index]
+        p = seg.program
+        if p is None:
+            self.caps[:] = 0.0  # S8: warm-up and stretching never stimulate
+        else:
+            for j, ch in enumerate(self.layout.channels):
+                for i in range(len(self.clients)):
+                    self.caps[i, j] = channel_cap_mA(
+                        channel_max_mA=ch.max_mA,
+                        area_cm2=ch.area_cm2,
+                        pulse_width_us=p.pulse_width_us,
+                        frequency_hz=p.frequency_hz,
+                        client_cap_mA=float(self.client_caps[i, j]),
+                    )
+            for d in self.drivers:
+                d.set_program(p.frequency_hz, p.pulse_width_us)
+        cues = f" — {', '.join(seg.cues)}" if seg.cues else ""
+        label = seg.name if seg.exercise_index is not None else seg.kind.value
+        self.emit(
+            "segment",
+            f"{seg.kind.value}: {label}{cues}",
+            segment=index,
+            phase=seg.kind.value,
+            name=seg.name,
+            plan_t=round(seg.start_s, 3),
+        )
+
+    def _tick(self, now: float) -> None:
+        self.ticks += 1
+        plan_t = self.plan_time(now)
+        running = self.state is ClassState.RUNNING
+        if running and plan_t >= self.plan.total_s:
+            self.state = ClassState.FINISHED
+            self.ending = "finished"
+            self._freeze(now)
+            self.emit("ended", "class finished", ending="finished")
+            self._finished.set()
+            running = False
+        if self.state in (ClassState.RUNNING, ClassState.PAUSED, ClassState.ESTOPPED):
+            seg = self.plan.segment_index(plan_t)
+            if seg != self._segment:
+                self._enter_segment(seg)
+        self.relative = self.plan.levels(plan_t) if running else np.zeros(len(self.layout))
+        connected = np.array([d.state is LinkState.CONNECTED for d in self.drivers], dtype=bool)
+        self.board.step(now)
+        self.board.hold_at_zero(~connected)  # a lost suit's client ramps up from zero later
+        requested = self.relative[None, :] * self.board.set_mA
+        out = limit_output(requested, self.caps)
+        if running:
+            self._note_limit_hits(requested)
+        out[~connected] = 0.0
+        codes = np.clip(np.floor(out / LEVEL_STEP_MA + 1e-9), 0, 240).astype(np.uint8)
+        self.output_mA = codes.astype(np.float64) * LEVEL_STEP_MA
+        for i, d in enumerate(self.drivers):
+            if connected[i]:
+                d.offer_levels(codes[i].tobytes())
+
+    def _note_limit_hits(self, requested: np.ndarray) -> None:
+        over = requested > self.caps + 1e-9
+        if not over.any():
+            return
+        for i, j in zip(*np.nonzero(over), strict=True):
+            key = (int(i), int(j), self._segment)
+            if key not in self._limit_hits:
+                self._limit_hits.add(key)
+                self.emit(
+                    "limit",
+                    f"{self.layout.names[j]} held at its cap of "
+                    f"{self.caps[i, j]:.1f} mA (asked {requested[i, j]:.1f} mA)",
+                    int(i),
+                    channel=self.layout.names[j],
+                    cap_mA=round(float(self.caps[i, j]), 2),
+                )
+
+    async def _tick_loop(self) -> None:
+        period = 1.0 / self.rate_hz
+        start = trio.current_time()
+        k = 0
+        while not self._finished.is_set():
+            deadline = start + k * period  # on a fixed grid: no drift over a class
+            await self.tick_source.sleep_until(deadline)
+            now = trio.current_time()
+            self.lateness_s.append(now - deadline)
+            self._tick(now)
+            k += 1
+            if start + k * period <= now:  # fell behind: skip the missed ticks, keep the grid
+                k = int((now - start) / period) + 1
+
+    # -- running a class ----------------------------------------------------------------
+    async def run(
+        self,
+        *,
+        autostart: bool = True,
+        task_status: trio.TaskStatus[ClassSession] = trio.TASK_STATUS_IGNORED,
+    ) -> str:
+        """Run the class until it ends; returns how it ended. Every exit stops every suit."""
+        self._t0 = trio.current_time()
+        try:
+            async with trio.open_nursery() as nursery:
+                for d in self.drivers:
+                    await nursery.start(d.run)
+                if autostart:
+                    await self.execute(Start(), source="engine")
+                nursery.start_soon(self._tick_loop)
+                task_status.started(self)
+                await self._finished.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._close()
+        return self.ending or "interrupted"
+
+    async def _close(self) -> None:
+        self.output_mA[:] = 0.0
+        if self.ending is None:
+            self.ending = "interrupted"
+            self.state = ClassState.STOPPED
+            self.emit("ended", "class interrupted: every suit told to stop", ending="interrupted")
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
+            async with trio.open_nursery() as nursery:
+                for d in self.drivers:
+                    nursery.start_soon(d.send_stop_now)
+        for d in self.drivers:
+            d.state = LinkState.CLOSED
+            with trio.move_on_after(CLOSE_TIMEOUT_S):
+                await d.link.aclose()
+
+    # -- what a screen shows ----------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The class as a screen or a broker shows it (plain JSON-able data)."""
+        plan_t = self.plan_time() if self._t0 is not None else 0.0
+        seg = self.plan.segment_at(plan_t)
+        clients = []
+        for i, c in enumerate(self.clients):
+            view = self.drivers[i].endpoint.view
+            clients.append(
+                {
+                    "name": c.name,
+                    "suit": self.drivers[i].link.address,
+                    "link": self.drivers[i].state.value,
+                    "battery_pct": view.battery_pct,
+                    "suit_state": view.state.name if view.state is not None else None,
+                    "faults": [f.name for f in type(view.faults) if f and f in view.faults],
+                    "contact": [imp is not None for imp in view.impedance_ohm],
+                    "levels_mA": [float(v) for v in self.output_mA[i]],
+                    "set_mA": [float(v) for v in self.board.set_mA[i]],
+                    "target_mA": [float(v) for v in self.board.target_mA[i]],
+                }
+            )
+        return {
+            "state": self.state.value,
+            "workout": self.plan.workout.name,
+            "plan_t": round(plan_t, 3),
+            "total_s": self.plan.total_s,
+            "remaining_s": round(max(0.0, self.plan.total_s - plan_t), 3),
+            "phase": seg.kind.value if seg else None,
+            "exercise": seg.name if seg and seg.exercise_index is not None else None,
+            "cues": list(seg.cues) if seg else [],
+            "segment_remaining_s": round(seg.end_s - plan_t, 3) if seg else 0.0,
+            "contracting": bool(np.any(self.relative > 0)),
+            "channels": list(self.layout.names),
+            "clients": clients,
+        }

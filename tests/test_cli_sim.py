@@ -1,0 +1,130 @@
+"""`suitctl sim run` as a trainer runs it: actions, faults, the session record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sim.faults import FaultSpecError, parse_faults
+from suit_controller.actions import ActionsError, load_actions_text
+from suit_controller.cli import suitctl
+from suit_controller.commands import EmergencyStop, SetIntensity
+
+from .simclass_helpers import SHORT
+
+ACTIONS = """\
+- {at: 5s, do: set_intensity, client: 2, channel: quads, mA: 30}
+- {at: 6s, do: set_intensity, client: 9, mA: 10}
+- {at: 15s, do: estop}
+- {at: 20s, do: reset}
+- {at: 21s, do: resume}
+"""
+
+
+def sim_run(tmp_path: Path, *extra: str) -> tuple[int, str, dict[str, object] | None]:
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        suitctl,
+        ["sim", "run", str(workout), "--clients", "3", "--virtual", "--out", str(out), *extra],
+    )
+    rec_path = out / "session.json"
+    rec = json.loads(rec_path.read_text()) if rec_path.exists() else None
+    return result.exit_code, result.output, rec
+
+
+def test_sim_run_writes_the_session_record(tmp_path: Path) -> None:
+    code, output, rec = sim_run(tmp_path)
+    assert code == 0, output
+    assert rec is not None and rec["ended"] == "finished"
+    quads = rec["clients"][0]["channels"]["quads"]  # type: ignore[index]
+    assert set(quads) == {"charge_uC", "stim_s", "max_mA", "contractions"}
+    assert quads["contractions"] == 5 and quads["max_mA"] == 40.0  # the default intensity
+    assert rec["clients"][0]["channels"]["calves"]["stim_s"] == 0  # type: ignore[index]
+    kinds = {e["kind"] for e in rec["events"]}  # type: ignore[union-attr]
+    assert {"started", "segment", "ended"} <= kinds
+    assert "class finished" in output
+
+
+def test_sim_run_with_actions(tmp_path: Path) -> None:
+    actions = tmp_path / "actions.yaml"
+    actions.write_text(ACTIONS)
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions), "--intensity", "20")
+    assert code == 0, output
+    assert rec is not None and rec["ended"] == "finished"
+    events = rec["events"]
+    refused = [e for e in events if e["kind"] == "command_refused"]  # type: ignore[union-attr]
+    assert len(refused) == 1 and "no client 9" in refused[0]["message"]
+    assert any(e["kind"] == "estop" and e["t"] == 15.0 for e in events)  # type: ignore[union-attr]
+    assert rec["clients"][1]["channels"]["quads"]["max_mA"] == 30.0  # type: ignore[index]
+    assert rec["clients"][0]["channels"]["quads"]["max_mA"] == 20.0  # type: ignore[index]
+
+
+def test_an_estop_nobody_resets_ends_a_scripted_class_as_estopped(tmp_path: Path) -> None:
+    actions = tmp_path / "actions.yaml"
+    actions.write_text("- {at: 15s, do: estop}\n")
+    code, _, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 0
+    assert rec is not None and rec["ended"] == "estopped"
+
+
+def test_sim_run_with_a_dropped_suit(tmp_path: Path) -> None:
+    code, output, rec = sim_run(tmp_path, "--faults", "drop:client=2,at=12s,for=2s")
+    assert code == 0, output
+    assert rec is not None
+    c2 = rec["clients"][1]  # type: ignore[index]
+    assert c2["watchdog_trips"] == 1 and c2["link_drops"] == 1 and c2["reconnects"] == 1
+    assert rec["clients"][0]["watchdog_trips"] == 0  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["--actions", "/no/such/file"], 2, "cannot read"),
+        (["--faults", "explode:client=1"], 1, "unknown fault"),
+        (["--virtual", "--speed", "2"], 2, "exclude each other"),
+    ],
+)
+def test_bad_input_is_a_readable_error(
+    tmp_path: Path, args: list[str], code: int, fragment: str
+) -> None:
+    got, output, _ = sim_run(tmp_path, *args)
+    assert got == code
+    assert fragment in output
+    assert "Traceback" not in output
+
+
+def test_actions_parsing() -> None:
+    actions = load_actions_text(ACTIONS)
+    assert [a.at_s for a in actions] == [5, 6, 15, 20, 21]
+    assert actions[0].command == SetIntensity(client=2, channel="quads", mA=30)
+    assert isinstance(actions[2].command, EmergencyStop)
+    with pytest.raises(ActionsError, match=r"\[0\].*'do' must be one of"):
+        load_actions_text("- {at: 1s, do: dance}\n- {at: 2s, do: estop}")
+    with pytest.raises(ActionsError, match=r"\[0\]: .*mA"):
+        load_actions_text("- {at: 1s, do: set_intensity, mA: 500}")
+    with pytest.raises(ActionsError, match="not a duration"):
+        load_actions_text("- {at: soon, do: estop}")
+
+
+def test_fault_spec_parsing() -> None:
+    faults = parse_faults(
+        "drop:client=2,at=8m,for=5s; detach:client=1,channel=quads,at=10m;latency:ms=30,jitter=10"
+    )
+    assert [(f.kind, f.client, f.at_s) for f in faults] == [
+        ("drop", 2, 480),
+        ("detach", 1, 600),
+        ("latency", None, 0),
+    ]
+    for bad, why in [
+        ("drop:client=x", "client must be"),
+        ("detach:client=1", "needs channel"),
+        ("loss:pct=5,foo=1", "not one of"),
+        ("drop:at=tomorrow", "not a duration"),
+    ]:
+        with pytest.raises(FaultSpecError, match=why):
+            parse_faults(bad)
