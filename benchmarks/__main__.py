@@ -1,0 +1,97 @@
+"""`python -m benchmarks [NAME ...]`: one JSON object per line, each with a "bench" key."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import trio
+import trio.testing
+
+from benchmarks.common import emit, plan35
+from benchmarks.estop import run_estop
+from benchmarks.scheduler import run_engine, run_naive
+from suit_controller.cli.simclass import SimulatedClass
+
+
+def bench_virtual_class() -> None:
+    plan = plan35()
+    sc = SimulatedClass(plan, 8)
+    t = time.perf_counter()
+    ending = trio.run(sc.run, clock=trio.testing.MockClock(autojump_threshold=0))
+    wall = time.perf_counter() - t
+    emit(
+        "virtual_class",
+        clients=8,
+        class_min=round(plan.total_s / 60, 1),
+        ended=ending,
+        ticks=sc.session.ticks,
+        wall_s=round(wall, 2),
+        target_wall_s=60,
+        speedup=round(plan.total_s / wall, 1),
+    )
+
+
+def bench_scheduler(seconds: float) -> None:
+    engine = run_engine(20, seconds)
+    naive = run_naive(20, seconds)
+    ratio = naive["lateness_p99_ms"] / max(engine["lateness_p99_ms"], 1e-6)
+    emit(
+        "scheduler",
+        engine=engine,
+        naive_baseline=naive,
+        p99_ratio=round(ratio, 1),
+        targets={"p99_ms": 1.0, "max_ms": 5.0, "ratio": 10, "cpu_pct": 15},
+    )
+
+
+def bench_scale(seconds: float) -> None:
+    """The largest suit count (12 channels, 40 Hz) whose tick p99 lateness stays <= 5 ms."""
+    tried = []
+    good, bad = 0, None
+    n = 50
+    while bad is None or bad - good > max(10, good // 10):
+        r = run_engine(n, seconds)
+        tried.append(
+            {
+                "suits": n,
+                "lateness_p99_ms": r["lateness_p99_ms"],
+                "cpu_pct_one_core": r["cpu_pct_one_core"],
+            }
+        )
+        if r["lateness_p99_ms"] <= 5.0:
+            good = n
+            n = n * 2 if bad is None else (n + bad) // 2
+        else:
+            bad = n
+            n = (good + n) // 2
+        if n > 2000 or n <= good:
+            break
+    emit("scale", max_suits_p99_under_5ms=good, tried=tried, target=200)
+
+
+def bench_estop() -> None:
+    emit("estop", **run_estop())
+
+
+BENCHES = ["virtual_class", "scheduler", "scale", "estop"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {BENCHES}")
+    parser.add_argument("--seconds", type=float, default=10.0, help="real-clock run length")
+    args = parser.parse_args()
+    names = args.names or BENCHES
+    if "virtual_class" in names:
+        bench_virtual_class()
+    if "scheduler" in names:
+        bench_scheduler(args.seconds)
+    if "estop" in names:
+        bench_estop()
+    if "scale" in names:
+        bench_scale(min(args.seconds, 4.0))
+
+
+if __name__ == "__main__":
+    main()
