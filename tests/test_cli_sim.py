@@ -128,3 +128,49 @@ def test_fault_spec_parsing() -> None:
     ]:
         with pytest.raises(FaultSpecError, match=why):
             parse_faults(bad)
+
+
+@pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_stops_every_suit_before_exit(tmp_path: Path, signame: str, code: int) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "suit_controller",
+            "sim",
+            "run",
+            str(workout),
+            "--clients",
+            "3",
+            "--speed",
+            "5",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the suit block is running
+        if "suit: Squat" in line or time.monotonic() > deadline:
+            break
+    time.sleep(0.5)
+    os.kill(proc.pid, getattr(signal, signame))
+    proc.communicate(timeout=60)
+    assert proc.returncode == code
+    rec = json.loads((out / "session.json").read_text())
+    assert rec["ended"] == "interrupted"
+    for client in rec["clients"]:
+        assert client["outputs_zero_at_end"] is True
+        assert client["suit_state_at_end"] == "STOPPED"

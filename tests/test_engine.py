@@ -23,7 +23,7 @@ from suit_controller.commands import (
 from suit_controller.protocol import SuitState
 from suit_controller.session import ClassState
 
-from .simclass_helpers import QUADS, contains, make_class
+from .simclass_helpers import ABS, QUADS, contains, make_class
 
 
 def all_zero(sc: Any) -> bool:
@@ -336,3 +336,53 @@ async def test_session_totals_agree_with_the_plan_for_the_builtin_classic(
     assert sum(c["contractions"] for c in rec["clients"][0]["channels"].values()) > 0
     # the summed contraction count of the workout, as `workout validate` reports it
     assert plan.summary().contractions == 153
+
+
+async def test_injected_faults_show_in_the_status(autojump_clock: trio.testing.MockClock) -> None:
+    sc, _ = make_class(3)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sc.run)
+        await trio.sleep(12.0)
+        sc.suits[0].set_battery(10)
+        sc.suits[1].detach_electrode(QUADS)
+        await trio.sleep(0.5)
+        snap = sc.session.snapshot()
+        assert snap["clients"][0]["battery_pct"] == 10
+        assert "LOW_BATTERY" in snap["clients"][0]["faults"]
+        assert snap["clients"][1]["contact"][QUADS] is False
+        assert "ELECTRODE_OPEN" in snap["clients"][1]["faults"]
+        assert sc.suits[1].firmware.applied_mA[QUADS] == 0
+        assert sc.suits[2].firmware.applied_mA[QUADS] > 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_link_latency_delays_the_stop_by_that_latency(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sc, hist = make_class(2)
+    for s in sc.suits:
+        s.latency_s = 0.020
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sc.run)
+        await trio.sleep(12.0)
+        t = trio.current_time()
+        await sc.session.execute(EmergencyStop())
+        assert all(s.firmware.applied_mA.any() for s in sc.suits)  # still in flight
+        await trio.sleep(0.021)
+        assert all_zero(sc)
+        for s in sc.suits:
+            assert hist.changes[s.address][-1][0] == pytest.approx(t + 0.020)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_lossy_link_does_not_trip_the_watchdog(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sc, _ = make_class(2, seed=7)
+    for s in sc.suits:
+        s.loss = 0.05
+        s.jitter_s = 0.005
+    assert await sc.run() == "finished"
+    assert all(s.firmware.watchdog_trips == 0 for s in sc.suits)
+    assert all(s.firmware.max_seen_mA[QUADS] == 20.0 for s in sc.suits)
+    assert all(s.firmware.max_seen_mA[ABS] == 20.0 for s in sc.suits)

@@ -146,14 +146,15 @@ def run(
                 live_display.refresh()
             await trio.sleep(refresh_s)
 
-    async def main() -> str:
+    terminated = {"by": 0}
+
+    async def main() -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_sigterm, nursery.cancel_scope)
+            nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
             if live:
                 nursery.start_soon(refresher)
-            ending = await simclass.run()
+            await simclass.run()
             nursery.cancel_scope.cancel()
-        return ending
 
     interrupted = False
     try:
@@ -162,18 +163,22 @@ def run(
                 trio.run(main, clock=clock)
         else:
             trio.run(main, clock=clock)
-    except KeyboardInterrupt:
+    except* KeyboardInterrupt:  # Trio raises it inside an exception group
         interrupted = True
     finally:
         path = simclass.write_record(out)
     _summary(simclass, path)
     if interrupted:
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
+    if terminated["by"]:
+        sys.exit(128 + terminated["by"])
 
 
-async def _cancel_on_sigterm(scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM) as signals:
-        async for _ in signals:
+async def _cancel_on_signal(scope: trio.CancelScope, terminated: dict[str, int]) -> None:
+    """SIGTERM or SIGHUP end the class like Ctrl-C does: every suit stops first."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            terminated["by"] = signum
             scope.cancel()
             return
 

@@ -170,6 +170,8 @@ class SimulatedClass:
                         for name, t in zip(self.plan.layout.names, totals, strict=True)
                     },
                     "watchdog_trips": suit.firmware.watchdog_trips,
+                    "suit_state_at_end": suit.firmware.state.name,
+                    "outputs_zero_at_end": not suit.firmware.applied_mA.any(),
                     "link_drops": self.session.drivers[i].drops,
                     "reconnects": self.session.drivers[i].reconnects,
                 }
