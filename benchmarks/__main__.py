@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 
 import trio
@@ -11,6 +13,7 @@ import trio.testing
 from benchmarks.common import emit, plan35
 from benchmarks.estop import run_estop
 from benchmarks.scheduler import run_engine, run_naive
+from benchmarks.soak import soak
 from suit_controller.cli.simclass import SimulatedClass
 
 
@@ -74,13 +77,34 @@ def bench_estop() -> None:
     emit("estop", **run_estop())
 
 
-BENCHES = ["virtual_class", "scheduler", "scale", "estop"]
+def bench_soak(runs: int) -> None:
+    t = time.perf_counter()
+    tally = soak(runs, seed=0)
+    emit(
+        "soak",
+        runs=tally.runs,
+        faults_injected=sum(tally.faults.values()),
+        faults=dict(tally.faults),
+        checks=tally.checks,
+        violations=len(tally.violations),
+        violation_examples=tally.violations[:10],
+        wall_s=round(time.perf_counter() - t, 1),
+    )
+
+
+def bench_fuzz() -> None:
+    # its own process: pytest and hypothesis state stay out of this one
+    subprocess.run([sys.executable, "-m", "benchmarks.fuzz"], check=False)
+
+
+BENCHES = ["virtual_class", "scheduler", "scale", "estop", "soak", "fuzz"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {BENCHES}")
     parser.add_argument("--seconds", type=float, default=10.0, help="real-clock run length")
+    parser.add_argument("--soak-runs", type=int, default=1000)
     args = parser.parse_args()
     names = args.names or BENCHES
     if "virtual_class" in names:
@@ -91,6 +115,10 @@ def main() -> None:
         bench_estop()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
+    if "soak" in names:
+        bench_soak(args.soak_runs)
+    if "fuzz" in names:
+        bench_fuzz()
 
 
 if __name__ == "__main__":
