@@ -41,6 +41,7 @@ from suit_controller.commands import (
     Start,
     Stop,
 )
+from suit_controller.delivery import DeliveryTotals
 from suit_controller.driver import LinkState, SuitDriver
 from suit_controller.intensity import IntensityBoard
 from suit_controller.links.base import SuitLink
@@ -96,6 +97,9 @@ class ClassSession:
         self.caps = np.zeros_like(self.client_caps)
         self.output_mA = np.zeros_like(self.client_caps)
         self.relative = np.zeros(n)
+        self.totals = DeliveryTotals(len(self.clients), n)
+        self._pulse = (0.0, 0.0)  # (pulse width µs, frequency Hz) of the current program
+        self._last_tick_at: float | None = None
         self.drivers = [
             SuitDriver(
                 link,
@@ -159,7 +163,7 @@ class ClassSession:
     def _lost_for(self, i: int) -> Any:
         def lost() -> None:
             self.board.restart_from_zero(i)
-            self.output_mA[i] = 0.0
+            self._zero_outputs(i)
 
         return lost
 
@@ -292,7 +296,7 @@ class ClassSession:
             self._freeze(now)
             self.state = ClassState.ESTOPPED
         self.board.restart_from_zero()
-        self.output_mA[:] = 0.0
+        self._zero_outputs()
         with trio.CancelScope(shield=True):
             async with trio.open_nursery() as nursery:
                 for d in self.drivers:
@@ -312,7 +316,7 @@ class ClassSession:
         self._freeze(now)
         self.state = ClassState.STOPPED if ending != "finished" else ClassState.FINISHED
         self.ending = ending
-        self.output_mA[:] = 0.0
+        self._zero_outputs()
         with trio.CancelScope(shield=True):
             async with trio.open_nursery() as nursery:
                 for d in self.drivers:
@@ -331,6 +335,7 @@ class ClassSession:
         if p is None:
             self.caps[:] = 0.0  # S8: warm-up and stretching never stimulate
         else:
+            self._pulse = (p.pulse_width_us, p.frequency_hz)
             for j, ch in enumerate(self.layout.channels):
                 for i in range(len(self.clients)):
                     self.caps[i, j] = channel_cap_mA(
@@ -353,8 +358,24 @@ class ClassSession:
             plan_t=round(seg.start_s, 3),
         )
 
+    def _settle(self, now: float) -> None:
+        """Account the outputs held since the last tick (before they change)."""
+        if self._last_tick_at is not None:
+            self.totals.hold(self.output_mA, now - self._last_tick_at, *self._pulse)
+        self._last_tick_at = now
+
+    def _zero_outputs(self, rows: int | None = None) -> None:
+        """Record that outputs are zero now (one client or all), outside a tick."""
+        if self._t0 is not None:
+            self._settle(trio.current_time())
+        if rows is None:
+            self.output_mA[:] = 0.0
+        else:
+            self.output_mA[rows] = 0.0
+
     def _tick(self, now: float) -> None:
         self.ticks += 1
+        self._settle(now)
         plan_t = self.plan_time(now)
         running = self.state is ClassState.RUNNING
         if running and plan_t >= self.plan.total_s:
@@ -378,7 +399,9 @@ class ClassSession:
             self._note_limit_hits(requested)
         out[~connected] = 0.0
         codes = np.clip(np.floor(out / LEVEL_STEP_MA + 1e-9), 0, 240).astype(np.uint8)
+        before = self.output_mA
         self.output_mA = codes.astype(np.float64) * LEVEL_STEP_MA
+        self.totals.change(before, self.output_mA)
         for i, d in enumerate(self.drivers):
             if connected[i]:
                 d.offer_levels(codes[i].tobytes())
@@ -439,7 +462,7 @@ class ClassSession:
         return self.ending or "interrupted"
 
     async def _close(self) -> None:
-        self.output_mA[:] = 0.0
+        self._zero_outputs()
         if self.ending is None:
             self.ending = "interrupted"
             self.state = ClassState.STOPPED

@@ -17,9 +17,11 @@ suitctl.add_command(workout)
 
 
 def _register_optional() -> None:
+    from suit_controller.cli.clients import clients
     from suit_controller.cli.sim import sim
 
     suitctl.add_command(sim)
+    suitctl.add_command(clients)
 
 
 _register_optional()

@@ -16,10 +16,13 @@ from rich.live import Live
 
 from sim.faults import FaultSpecError, parse_faults
 from suit_controller.actions import ActionsError, load_actions_file
+from suit_controller.cli.clients import db_option, open_store
 from suit_controller.cli.errors import EXIT_INVALID, EXIT_USAGE, err_console, open_workout
 from suit_controller.cli.live import ClassView
+from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.records import SessionEvent
+from suit_controller.studio.recorder import RosterEntry, SessionRecorder
 
 console = Console(soft_wrap=True)
 #: Event kinds printed as lines when the output is not a terminal.
@@ -72,6 +75,29 @@ def sim() -> None:
 )
 @click.option("--faults", "faults_spec", default="", help="e.g. 'drop:client=2,at=8m,for=5s'.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where session.json goes.")
+@click.option(
+    "--client",
+    "client_names",
+    multiple=True,
+    metavar="NAME",
+    help="A client from the studio's records (repeatable): checks the rules and "
+    "records the session.",
+)
+@click.option(
+    "--trainer",
+    "trainers",
+    multiple=True,
+    metavar="NAME",
+    help="A supervising trainer (repeatable; at most 2 clients each).",
+)
+@click.option(
+    "--ate-recently",
+    "ate_recently",
+    multiple=True,
+    metavar="NAME",
+    help="A client who ate less than 1.5 h ago: abdominal channels stay off.",
+)
+@db_option
 def run(
     workout_ref: str,
     n_clients: int,
@@ -83,11 +109,42 @@ def run(
     actions_file: str | None,
     faults_spec: str,
     out_dir: str | None,
+    client_names: tuple[str, ...],
+    trainers: tuple[str, ...],
+    ate_recently: tuple[str, ...],
+    db_path: Path | None,
 ) -> None:
     """Run the real engine against N simulated suits and write DIR/session.json."""
     if virtual and speed is not None:
         raise click.UsageError("--virtual and --speed exclude each other")
     _, plan = open_workout(workout_ref)
+    specs, db = None, None
+    roster: list[RosterEntry] = []
+    if client_names:
+        n_clients = len(client_names)
+        unknown = set(ate_recently) - set(client_names)
+        if unknown:
+            raise click.UsageError(
+                f"--ate-recently names no client of this class: {sorted(unknown)}"
+            )
+        store = open_store(db_path)
+        arrivals = [
+            CheckIn(name, f"SIM-{i + 1:02d}", name in ate_recently)
+            for i, name in enumerate(client_names)
+        ]
+        try:
+            specs, roster, guidance = check_in(
+                store, arrivals, list(trainers), plan.layout, default_intensity_mA=intensity_mA
+            )
+        except ClassRefused as e:
+            err_console.print("[red]the class cannot start[/]:")
+            for reason in e.reasons:
+                err_console.print(f"  - {reason}", highlight=False)
+            sys.exit(EXIT_INVALID)
+        for line in guidance:
+            console.print(f"[cyan]guidance[/] {line}", highlight=False)
+        db = store.path
+        store.close()
     try:
         actions = load_actions_file(actions_file) if actions_file else []
         faults = parse_faults(faults_spec)
@@ -108,7 +165,10 @@ def run(
         seed=seed,
         actions=actions,
         faults=faults,
+        clients=specs,
     )
+    if db is not None:
+        simclass.companions = [SessionRecorder(db, simclass.session, roster).run]
     if virtual:
         clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
         mode, refresh_s = "virtual time", 1.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ class SimulatedClass:
     faults: Sequence[Fault] = ()
     clients: Sequence[ClientSpec] | None = None
     att_payload: int = 20
+    #: Tasks started beside the class (e.g. a session recorder), as `nursery.start` targets.
+    companions: Sequence[Callable[..., Awaitable[Any]]] = ()
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -72,6 +74,8 @@ class SimulatedClass:
             for suit in self.suits:
                 await nursery.start(suit.run)
             await nursery.start(self.session.run)
+            for companion in self.companions:
+                await nursery.start(companion)
             nursery.start_soon(self._run_actions)
             nursery.start_soon(self._run_faults)
             ending = await self._wait_end()
