@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := channels workouts suit_controller sim benchmarks
 
-.PHONY: demo test bench lint typecheck pytest soak clean
+.PHONY: demo test bench lint typecheck pytest system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict $(PACKAGES)
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-deps
 	$(VENV)/bin/pytest
+
+system-deps:
+	bash scripts/system-deps.sh
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -97,7 +97,41 @@ def bench_fuzz() -> None:
     subprocess.run([sys.executable, "-m", "benchmarks.fuzz"], check=False)
 
 
-BENCHES = ["virtual_class", "scheduler", "scale", "estop", "soak", "fuzz"]
+def bench_plan_mode() -> None:
+    """`sim plan` arithmetic: a 35-minute class, 20 clients × 12 channels, engine-free."""
+    import numpy as np
+
+    from sim.body import make_population, simulate_body
+    from sim.plan_mode import planned_delivery
+
+    plan = plan35()
+    n = 20
+    t0 = time.perf_counter()
+    d = planned_delivery(plan, np.full((n, 12), 60.0), np.full((n, 12), 120.0))
+    t1 = time.perf_counter()
+    simulate_body(
+        d.currents_mA,
+        d.tick_s,
+        d.pulse_width_us,
+        d.frequency_hz,
+        make_population(n, plan.layout, 0),
+        plan.layout,
+        [f"c{i}" for i in range(n)],
+    )
+    t2 = time.perf_counter()
+    emit(
+        "plan_mode",
+        clients=n,
+        channels=12,
+        class_min=35.0,
+        delivery_s=round(t1 - t0, 2),
+        body_s=round(t2 - t1, 2),
+        wall_s=round(t2 - t0, 2),
+        target_wall_s=5.0,
+    )
+
+
+BENCHES = ["virtual_class", "plan_mode", "scheduler", "scale", "estop", "soak", "fuzz"]
 
 
 def main() -> None:
@@ -109,6 +143,8 @@ def main() -> None:
     names = args.names or BENCHES
     if "virtual_class" in names:
         bench_virtual_class()
+    if "plan_mode" in names:
+        bench_plan_mode()
     if "scheduler" in names:
         bench_scheduler(args.seconds)
     if "estop" in names:

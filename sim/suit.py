@@ -48,6 +48,7 @@ class SimulatedSuit:
         self._order = 0
         self._wake = trio.Event()
         self._planned_wake = float("inf")
+        self._notify_soon = False
         self.on_change: Callable[[SimulatedSuit], None] | None = None
 
     # -- InProcessDevice ----------------------------------------------------------------
@@ -85,7 +86,8 @@ class SimulatedSuit:
         if deadline is not None:
             self._poke(deadline)
         if self.firmware.state is not before:
-            self.notify()
+            self._notify_soon = True  # the radio sends it after the frame is handled
+            self._poke(now)
         if self.on_change is not None:
             self.on_change(self)
 
@@ -136,6 +138,9 @@ class SimulatedSuit:
                 self.notify()
                 if self.on_change is not None:
                     self.on_change(self)
+            if self._notify_soon:
+                self._notify_soon = False
+                self.notify()
             if now >= next_status:
                 self.notify()
                 next_status += STATUS_INTERVAL_S

@@ -18,7 +18,7 @@ thing it does, in a shielded cancel scope, is STOP_ALL to every suit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -119,6 +119,8 @@ class ClassSession:
         self._running_since: float | None = None
         self._segment: int | None = None
         self._limit_hits: set[tuple[int, int, int | None]] = set()
+        #: Called after every tick with its time (simulators sample the suits here).
+        self.tick_observers: list[Callable[[float], None]] = []
         self._finished = trio.Event()
 
     # -- clocks -----------------------------------------------------------------------
@@ -373,6 +375,11 @@ class ClassSession:
         else:
             self.output_mA[rows] = 0.0
 
+    @property
+    def pulse(self) -> tuple[float, float]:
+        """(pulse width µs, frequency Hz) of the program now running (0, 0 before any)."""
+        return self._pulse
+
     def _tick(self, now: float) -> None:
         self.ticks += 1
         self._settle(now)
@@ -405,6 +412,8 @@ class ClassSession:
         for i, d in enumerate(self.drivers):
             if connected[i]:
                 d.offer_levels(codes[i].tobytes())
+        for observer in self.tick_observers:
+            observer(now)
 
     def _note_limit_hits(self, requested: np.ndarray) -> None:
         over = requested > self.caps + 1e-9

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import sys
 import time
 from pathlib import Path
 
 import click
+import numpy as np
 import trio
 import trio.testing
 from rich.console import Console
 from rich.live import Live
 
+from sim.body import make_population, simulate_body
+from sim.body.document import body_document, plan_segments
 from sim.faults import FaultSpecError, parse_faults
+from sim.plan_mode import planned_delivery
+from sim.report import write_report
 from suit_controller.actions import ActionsError, load_actions_file
 from suit_controller.cli.clients import db_option, open_store
 from suit_controller.cli.errors import EXIT_INVALID, EXIT_USAGE, err_console, open_workout
 from suit_controller.cli.live import ClassView
 from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
 from suit_controller.cli.simclass import SimulatedClass
+from suit_controller.clients import ClientSpec
 from suit_controller.records import SessionEvent
 from suit_controller.studio.recorder import RosterEntry, SessionRecorder
 
@@ -228,6 +235,7 @@ def run(
     finally:
         path = simclass.write_record(out)
     _summary(simclass, path)
+    _write_report(path.parent)
     if interrupted:
         sys.exit(128 + signal.SIGINT)
     if terminated["by"]:
@@ -241,6 +249,105 @@ async def _cancel_on_signal(scope: trio.CancelScope, terminated: dict[str, int])
             terminated["by"] = signum
             scope.cancel()
             return
+
+
+def _write_report(out: Path) -> None:
+    doc = json.loads((out / "session.json").read_text(encoding="utf-8"))
+    if "body" not in doc:
+        return
+    path = write_report(doc, out)
+    console.print(f"report: {path}")
+    for w in doc["body"]["warnings"][:10]:
+        console.print(f"  [yellow]warning[/] {w['message']}", highlight=False)
+    if len(doc["body"]["warnings"]) > 10:
+        console.print(f"  … and {len(doc['body']['warnings']) - 10} more in the report")
+
+
+@sim.command("plan")
+@click.argument("workout_ref", metavar="WORKOUT")
+@click.option("--clients", "n_clients", type=click.IntRange(1, 500), default=4, show_default=True)
+@click.option(
+    "--intensity",
+    "intensity_mA",
+    type=click.FloatRange(0, 120),
+    default=40.0,
+    show_default=True,
+    help="Target intensity of every channel, mA.",
+)
+@click.option("--first-session", is_flag=True, help="Every client is in their first session.")
+@click.option("--rate", "rate_hz", type=click.FloatRange(1, 200), default=40.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where the report goes.")
+def plan_cmd(
+    workout_ref: str,
+    n_clients: int,
+    intensity_mA: float,
+    first_session: bool,
+    rate_hz: float,
+    seed: int,
+    out_dir: str | None,
+) -> None:
+    """Evaluate the plan and the simulated bodies for the whole class at once (no engine)."""
+    _, plan = open_workout(workout_ref)
+    t = time.perf_counter()
+    specs = [
+        ClientSpec(f"client-{i + 1}", intensity_mA=intensity_mA, first_session=first_session)
+        for i in range(n_clients)
+    ]
+    targets = np.stack([c.targets(plan.layout) for c in specs])
+    caps = np.stack([c.caps(plan.layout) for c in specs])
+    delivery = planned_delivery(plan, targets, caps, rate_hz)
+    result = simulate_body(
+        delivery.currents_mA,
+        delivery.tick_s,
+        delivery.pulse_width_us,
+        delivery.frequency_hz,
+        make_population(n_clients, plan.layout, seed),
+        plan.layout,
+        [c.name for c in specs],
+        [first_session] * n_clients,
+    )
+    doc = {
+        "mode": "plan",
+        "workout": plan.workout.name,
+        "layout": plan.layout.name,
+        "ended": "planned",
+        "plan_s": plan.total_s,
+        "rate_hz": rate_hz,
+        "channels": list(plan.layout.names),
+        "segments": plan_segments(plan),
+        "body": body_document(result),
+        "compute_s": round(time.perf_counter() - t, 2),
+    }
+    out = (
+        Path(out_dir) if out_dir else Path("out") / dt.datetime.now().strftime("plan-%Y%m%d-%H%M%S")
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "session.json").write_text(json.dumps(doc), encoding="utf-8")
+    console.print(
+        f"planned {n_clients} client(s) over {plan.total_s / 60:.1f} min in "
+        f"{doc['compute_s']} s; record: {out / 'session.json'}"
+    )
+    _write_report(out)
+
+
+@sim.command("report")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, exists=True))
+def report_cmd(out_dir: str) -> None:
+    """Rebuild DIR/report.html from DIR/session.json."""
+    path = Path(out_dir) / "session.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        err_console.print(f"[red]error[/]: cannot read {path}: {e.strerror or e}")
+        sys.exit(EXIT_USAGE)
+    except json.JSONDecodeError as e:
+        err_console.print(f"[red]error[/]: {path} is not valid JSON: {e}")
+        sys.exit(EXIT_INVALID)
+    if not isinstance(doc, dict) or "body" not in doc:
+        err_console.print(f"[red]error[/]: {path} has no simulated body to report on")
+        sys.exit(EXIT_INVALID)
+    _write_report(Path(out_dir))
 
 
 def _summary(simclass: SimulatedClass, path: Path) -> None:

@@ -16,6 +16,9 @@ import trio
 import trio.lowlevel
 
 from channels.limits import DEVICE_MAX_MA
+from sim.body import BodyResult, make_population
+from sim.body.document import body_document, plan_segments
+from sim.body.observer import BodyObserver
 from sim.faults import Fault
 from sim.suit import SimulatedSuit
 from suit_controller.actions import Action
@@ -45,6 +48,8 @@ class SimulatedClass:
     att_payload: int = 20
     #: Tasks started beside the class (e.g. a session recorder), as `nursery.start` targets.
     companions: Sequence[Callable[..., Awaitable[Any]]] = ()
+    #: Simulate the clients' bodies: force, fatigue, sensation, requests (see sim.body).
+    body: bool = True
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -66,6 +71,19 @@ class SimulatedClass:
         )
         links = [InProcessLink(s, att_payload=self.att_payload) for s in self.suits]
         self.session = ClassSession(self.plan, specs, links, rate_hz=self.rate_hz)
+        self.observer: BodyObserver | None = None
+        self.body_result: BodyResult | None = None
+        if self.body:
+            self.observer = BodyObserver(
+                [s.firmware for s in self.suits],
+                make_population(self.n_clients, self.plan.layout, seed=self.seed),
+                self.plan.layout,
+                [c.name for c in specs],
+                [c.first_session for c in specs],
+                lambda: self.session.pulse,
+                lambda i, message, data: self.session.emit("client_request", message, i, **data),
+            )
+            self.session.tick_observers.append(self.observer)
 
     async def run(self) -> str:
         """Run the class to its end; returns how it ended."""
@@ -81,6 +99,8 @@ class SimulatedClass:
             ending = await self._wait_end()
             nursery.cancel_scope.cancel()
         self.ended_at = trio.current_time()
+        if self.observer is not None:
+            self.body_result = self.observer.result()
         return ending
 
     async def _wait_end(self) -> str:
@@ -181,6 +201,7 @@ class SimulatedClass:
                 }
             )
         return {
+            "mode": "run",
             "workout": self.plan.workout.name,
             "layout": self.plan.layout.name,
             "started_at": self.started_at,
@@ -191,6 +212,9 @@ class SimulatedClass:
             "ticks": self.session.ticks,
             "clients": clients,
             "events": [e.as_dict() for e in self.session.events.events],
+            "channels": list(self.plan.layout.names),
+            "segments": plan_segments(self.plan),
+            **({"body": body_document(self.body_result)} if self.body_result else {}),
         }
 
     def write_record(self, out_dir: Path) -> Path:

@@ -1,0 +1,336 @@
+"""The simulated body over a whole class: force, fatigue, sensation and warnings.
+
+Input is what the suits delivered, sampled on the engine's tick grid: the
+peak current of every client's every channel per tick, with the program's
+pulse width and frequency. The Ding model is stepped pulse by pulse while
+anything is on, and in one exact step over quiet stretches. Everything is
+vectorised over clients × channels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from channels.layouts import SuitLayout
+from channels.limits import CURRENT_DENSITY_MAX_MA_CM2
+from channels.program import FloatArray
+from sim.body.ding import DingMuscles
+from sim.body.population import Population
+from sim.body.thresholds import adaptation, cr10, recruitment
+
+TIMELINE_S = 1.0
+QUIET_FORCE_N = 0.05
+WEAK_FRACTION = 0.5
+LONG_STIM_S = 20 * 60.0
+FIRST_SESSION_MAX_CR10 = 7.0
+
+
+@dataclass
+class BodyResult:
+    """Per client and channel figures, 1-second timelines, warnings and requests."""
+
+    channels: list[str]
+    clients: list[str]
+    peak_force_N: FloatArray
+    force_time_Ns: FloatArray
+    fatigue_end: FloatArray  # A / A_rest at the end (1 = fresh)
+    stim_s: FloatArray
+    recruited_fraction: FloatArray  # share of stimulated time with muscle recruited
+    max_density_mA_cm2: FloatArray
+    max_cr10: FloatArray  # per client
+    timeline_t: FloatArray
+    timeline_levels_mA: FloatArray  # (T1, C, N) highest level in each second
+    timeline_force_N: FloatArray  # (T1, C, N) highest force in each second
+    timeline_fatigue: FloatArray  # (T1, C, N) A / A_rest
+    timeline_cr10: FloatArray  # (T1, C) highest rating in each second
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def per_client(self) -> list[dict[str, Any]]:
+        out = []
+        for i, name in enumerate(self.clients):
+            out.append(
+                {
+                    "client": name,
+                    "max_cr10": round(float(self.max_cr10[i]), 2),
+                    "channels": {
+                        ch: {
+                            "peak_force_N": round(float(self.peak_force_N[i, j]), 1),
+                            "force_time_Ns": round(float(self.force_time_Ns[i, j]), 1),
+                            "fatigue_end": round(float(self.fatigue_end[i, j]), 3),
+                            "stim_s": round(float(self.stim_s[i, j]), 2),
+                            "recruited_fraction": round(float(self.recruited_fraction[i, j]), 3),
+                            "max_density_mA_cm2": round(float(self.max_density_mA_cm2[i, j]), 3),
+                        }
+                        for j, ch in enumerate(self.channels)
+                    },
+                }
+            )
+        return out
+
+    def timelines(self) -> dict[str, Any]:
+        return {
+            "t": self.timeline_t.round(3).tolist(),
+            "levels_mA": self.timeline_levels_mA.round(1).tolist(),
+            "force_N": self.timeline_force_N.round(1).tolist(),
+            "fatigue": self.timeline_fatigue.round(3).tolist(),
+            "cr10": self.timeline_cr10.round(2).tolist(),
+        }
+
+
+CHUNK_TICKS = 2000
+REQUEST_GAP_S = 30.0
+
+
+def simulate_body(
+    currents_mA: np.ndarray,
+    tick_s: float,
+    pulse_width_us: FloatArray,
+    frequency_hz: FloatArray,
+    population: Population,
+    layout: SuitLayout,
+    clients: list[str],
+    first_session: list[bool] | None = None,
+) -> BodyResult:
+    """Run the body through a class. `currents_mA` is (ticks, clients, channels).
+
+    Sensation, recruitment and density are instantaneous: computed for all
+    ticks at once. Force and fatigue are stepped pulse by pulse where any
+    muscle is recruited, and in single exact steps between.
+    """
+    n_ticks, n_clients, n_ch = currents_mA.shape
+    shape = (n_clients, n_ch)
+    area = np.array([c.area_cm2 for c in layout.channels])[None, :]
+    contact = np.maximum(population.contact, 1e-3)
+    per_second = max(1, round(TIMELINE_S / tick_s))
+    n_sec = -(-n_ticks // per_second)
+    pad = n_sec * per_second - n_ticks
+
+    recruit = np.zeros((n_ticks, *shape), dtype=np.float32)
+    stim = np.zeros(shape)
+    recruited_time = np.zeros(shape)
+    max_density = np.zeros(shape)
+    client_rating = np.zeros((n_ticks, n_clients), dtype=np.float32)
+    by_pw = {pw: population.thresholds_mA(pw) for pw in np.unique(pulse_width_us) if pw > 0}
+    for c0 in range(0, n_ticks, CHUNK_TICKS):
+        c1 = min(n_ticks, c0 + CHUNK_TICKS)
+        cur = currents_mA[c0:c1].astype(np.float64)
+        on = cur > 0
+        stim_cum = stim[None] + np.cumsum(on, axis=0) * tick_s
+        pws = pulse_width_us[c0:c1]
+        r = np.zeros_like(cur)
+        rating = np.zeros_like(cur)
+        for pw, (sens, motor, tol) in by_pw.items():
+            sel = pws == pw
+            if not sel.any():
+                continue
+            r[sel] = recruitment(cur[sel], motor)
+            rating[sel] = cr10(cur[sel] / contact, sens, motor, tol * adaptation(stim_cum[sel]))
+        recruit[c0:c1] = r
+        client_rating[c0:c1] = rating.max(axis=2)
+        stim += on.sum(axis=0) * tick_s
+        recruited_time += ((r > 0) & on).sum(axis=0) * tick_s
+        factor = np.sqrt(2.0 * pws * 1e-6 * frequency_hz[c0:c1])[:, None, None]
+        np.maximum(max_density, (cur * factor / (area * contact)).max(axis=0), out=max_density)
+
+    def per_sec(a: np.ndarray) -> np.ndarray:
+        if pad:
+            a = np.concatenate([a, np.zeros((pad, *a.shape[1:]), dtype=a.dtype)])
+        out: np.ndarray = a.reshape(n_sec, per_second, *a.shape[1:]).max(axis=1)
+        return out
+
+    tl_levels = per_sec(currents_mA).astype(np.float64)
+    tl_cr10 = per_sec(client_rating).astype(np.float64)
+    requests = _requests(client_rating, population.tolerance_cr10, tick_s, clients)
+
+    force = _force_and_fatigue(
+        recruit, tick_s, frequency_hz, population.strength, per_second, n_sec
+    )
+    peak, fti, tl_force, tl_fatigue, fatigue_end = force
+    result = BodyResult(
+        channels=list(layout.names),
+        clients=list(clients),
+        peak_force_N=peak,
+        force_time_Ns=fti,
+        fatigue_end=fatigue_end,
+        stim_s=stim,
+        recruited_fraction=np.where(stim > 0, recruited_time / np.maximum(stim, 1e-9), 0.0),
+        max_density_mA_cm2=max_density,
+        max_cr10=client_rating.max(axis=0).astype(np.float64) if n_ticks else np.zeros(n_clients),
+        timeline_t=np.arange(n_sec) * per_second * tick_s,
+        timeline_levels_mA=tl_levels,
+        timeline_force_N=tl_force,
+        timeline_fatigue=tl_fatigue,
+        timeline_cr10=tl_cr10,
+        requests=requests,
+    )
+    result.warnings = body_warnings(result, first_session or [False] * n_clients)
+    return result
+
+
+def _requests(
+    rating: np.ndarray, tolerance: FloatArray, tick_s: float, clients: list[str]
+) -> list[dict[str, Any]]:
+    """A client asks for less when the rating goes above their tolerance (at most every 30 s)."""
+    out = []
+    for i, name in enumerate(clients):
+        over = np.nonzero(rating[:, i] > tolerance[i])[0]
+        last = -np.inf
+        for k in over:
+            t = k * tick_s
+            if t - last >= REQUEST_GAP_S:
+                last = t
+                out.append(
+                    {
+                        "t": round(float(t), 3),
+                        "client": name,
+                        "cr10": round(float(rating[k, i]), 1),
+                        "message": f"{name} asks for less (feels CR10 {rating[k, i]:.1f})",
+                    }
+                )
+    return sorted(out, key=lambda r: r["t"])
+
+
+def _force_and_fatigue(
+    recruit: np.ndarray,
+    tick_s: float,
+    frequency_hz: FloatArray,
+    strength: FloatArray,
+    per_second: int,
+    n_sec: int,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    n_ticks, n_clients, n_ch = recruit.shape
+    shape = (n_clients, n_ch)
+    muscles = DingMuscles(n_clients * n_ch)
+    a_rest = muscles.p.a_rest
+    strength_flat = strength.reshape(-1)
+    peak = np.zeros(n_clients * n_ch)
+    fti = np.zeros(n_clients * n_ch)
+    tl_force = np.zeros((n_sec, n_clients * n_ch))
+    tl_fatigue = np.ones((n_sec, *shape))
+    active = np.nonzero(recruit.reshape(n_ticks, -1).max(axis=1) > 0)[0]
+    t_now = 0.0
+    next_pulse = 0.0
+    last_sec = -1
+    # runs of consecutive active ticks
+    runs = np.split(active, np.nonzero(np.diff(active) != 1)[0] + 1) if active.size else []
+    for run in runs:
+        k0, k1 = int(run[0]), int(run[-1]) + 1
+        start = k0 * tick_s
+        if start > t_now:
+            _quiet(muscles, start - t_now)
+            t_now = start
+        next_pulse = max(next_pulse, start)
+        end = k1 * tick_s
+        while next_pulse < end:
+            k = min(int(next_pulse / tick_s + 1e-9), n_ticks - 1)
+            period = 1.0 / float(frequency_hz[k])
+            muscles.step(next_pulse - t_now)
+            t_now = next_pulse
+            r = recruit[k].reshape(-1)
+            muscles.pulse(t_now, r > 0)
+            if period > 0.03:  # unfused twitches peak between pulses: sample mid-way too
+                muscles.step(period / 2)
+                t_now += period / 2
+                np.maximum(peak, strength_flat * r * muscles.force, out=peak)
+            out = strength_flat * r * muscles.force
+            np.maximum(peak, out, out=peak)
+            fti += out * period
+            sec = k // per_second
+            np.maximum(tl_force[sec], out, out=tl_force[sec])
+            if sec != last_sec:
+                tl_fatigue[sec] = (muscles.a / a_rest).reshape(shape)
+                last_sec = sec
+            next_pulse += period
+    total = n_ticks * tick_s
+    if total > t_now:
+        _quiet(muscles, total - t_now)
+    muscles.settle_fatigue()
+    # fatigue between active stretches recovers: fill the timeline forward with recovery
+    tl_fatigue = _fill_recovery(tl_fatigue, recruit, per_second, tick_s, muscles.p.tau_fat)
+    return (
+        peak.reshape(shape),
+        fti.reshape(shape),
+        tl_force.reshape(n_sec, *shape),
+        tl_fatigue,
+        (muscles.a / a_rest).reshape(shape),
+    )
+
+
+def _quiet(muscles: DingMuscles, h: float) -> None:
+    """Advance through a stretch without pulses: let the force die out, then one step."""
+    settle = min(h, 0.5)
+    for _ in range(10):
+        muscles.step(settle / 10)
+    if h > settle:
+        muscles.step(h - settle)
+
+
+def _fill_recovery(
+    tl: FloatArray, recruit: np.ndarray, per_second: int, tick_s: float, tau_fat: float
+) -> FloatArray:
+    """Seconds with no stimulation: the fatigue ratio recovers towards 1 with tau_fat."""
+    n_sec = tl.shape[0]
+    active = np.zeros(n_sec, dtype=bool)
+    act_ticks = recruit.reshape(recruit.shape[0], -1).max(axis=1) > 0
+    idx = np.nonzero(act_ticks)[0] // per_second
+    active[idx] = True
+    decay = math.exp(-per_second * tick_s / tau_fat)
+    for s in range(1, n_sec):
+        if not active[s]:
+            tl[s] = 1.0 - (1.0 - tl[s - 1]) * decay
+    return tl
+
+
+def body_warnings(res: BodyResult, first_session: list[bool]) -> list[dict[str, Any]]:
+    """What a trainer should know, in plain words."""
+    out: list[dict[str, Any]] = []
+    for i, name in enumerate(res.clients):
+        for j, ch in enumerate(res.channels):
+            if res.max_density_mA_cm2[i, j] > CURRENT_DENSITY_MAX_MA_CM2 + 1e-9:
+                out.append(
+                    {
+                        "client": name,
+                        "channel": ch,
+                        "kind": "current_density",
+                        "message": f"{name}, {ch}: current density reached "
+                        f"{res.max_density_mA_cm2[i, j]:.2f} mA/cm² rms (above 2): "
+                        "check the electrode's contact",
+                    }
+                )
+            if res.stim_s[i, j] > 0 and res.recruited_fraction[i, j] < WEAK_FRACTION:
+                out.append(
+                    {
+                        "client": name,
+                        "channel": ch,
+                        "kind": "too_weak",
+                        "message": f"{name}, {ch}: too weak to recruit muscle "
+                        f"{100 * (1 - res.recruited_fraction[i, j]):.0f} % of the "
+                        "stimulated time: raise the intensity",
+                    }
+                )
+            if res.stim_s[i, j] > LONG_STIM_S:
+                out.append(
+                    {
+                        "client": name,
+                        "channel": ch,
+                        "kind": "long",
+                        "message": f"{name}, {ch}: {res.stim_s[i, j] / 60:.1f} min of "
+                        "stimulation (more than 20 min)",
+                    }
+                )
+        if first_session[i] and res.max_cr10[i] > FIRST_SESSION_MAX_CR10:
+            out.append(
+                {
+                    "client": name,
+                    "channel": None,
+                    "kind": "first_session_hard",
+                    "message": f"{name}: first session rated CR10 {res.max_cr10[i]:.1f} "
+                    "(above 7): first sessions must be light",
+                }
+            )
+    return out

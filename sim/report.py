@@ -1,0 +1,177 @@
+"""The workout report: one self-contained HTML file with its plots embedded.
+
+Built from a session document (`session.json` of `sim run` or `sim plan`),
+so `suitctl sim report DIR` can rebuild it at any time. Plots are drawn with
+matplotlib's Agg backend and embedded as base64 PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+PHASE_COLOURS = {"warmup": "#fde68a", "suit": "#bfdbfe", "stretch": "#bbf7d0"}
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _shade(ax: Any, segments: list[dict[str, Any]]) -> None:
+    for seg in segments:
+        ax.axvspan(
+            seg["start_s"] / 60,
+            seg["end_s"] / 60,
+            color=PHASE_COLOURS.get(seg["kind"], "#eee"),
+            alpha=0.35,
+            lw=0,
+        )
+
+
+def _levels_plot(doc: dict[str, Any], client: int) -> str:
+    tl = doc["body"]["timeline"]
+    t = np.array(tl["t"]) / 60
+    levels = np.array(tl["levels_mA"])[:, client, :]
+    channels = doc["channels"]
+    fig, axes = plt.subplots(len(channels), 1, figsize=(11, 0.55 * len(channels) + 1), sharex=True)
+    for j, ax in enumerate(np.atleast_1d(axes)):
+        _shade(ax, doc["segments"])
+        ax.fill_between(t, levels[:, j], step="post", color="#1d4ed8", lw=0)
+        ax.set_ylabel(channels[j], rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_yticks([])
+        ax.set_ylim(0, max(1.0, float(levels.max())))
+        ax.spines[["top", "right", "left"]].set_visible(False)
+    np.atleast_1d(axes)[-1].set_xlabel("minutes")
+    fig.suptitle(
+        f"Levels per channel, {doc['body']['clients'][client]['client']} "
+        f"(peak {levels.max():.0f} mA; phases shaded: warm-up, suit, stretch)"
+    )
+    return _png(fig)
+
+
+def _force_plot(doc: dict[str, Any]) -> str:
+    tl = doc["body"]["timeline"]
+    t = np.array(tl["t"]) / 60
+    force = np.array(tl["force_N"]).mean(axis=1)
+    fatigue = np.array(tl["fatigue"]).mean(axis=1)
+    channels = doc["channels"]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+    for ax in (a1, a2):
+        _shade(ax, doc["segments"])
+    for j, ch in enumerate(channels):
+        if force[:, j].max() > 0:
+            a1.plot(t, force[:, j], lw=0.8, label=ch)
+            a2.plot(t, fatigue[:, j], lw=1.0, label=ch)
+    a1.set_ylabel("force, N (mean of clients)")
+    a1.legend(ncol=6, fontsize=7, loc="upper right")
+    a2.set_ylabel("force capacity (A / A_rest)")
+    a2.set_ylim(0, 1.05)
+    a2.set_xlabel("minutes")
+    fig.suptitle("Force and fatigue per muscle group")
+    return _png(fig)
+
+
+def _cr10_plot(doc: dict[str, Any]) -> str:
+    tl = doc["body"]["timeline"]
+    t = np.array(tl["t"]) / 60
+    cr = np.array(tl["cr10"])
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    _shade(ax, doc["segments"])
+    for i, c in enumerate(doc["body"]["clients"]):
+        ax.plot(t, cr[:, i], lw=0.8, label=c["client"])
+    ax.axhline(7, color="#b91c1c", lw=0.8, ls="--")
+    ax.set_ylim(0, 10.5)
+    ax.set_ylabel("Borg CR10")
+    ax.set_xlabel("minutes")
+    if len(doc["body"]["clients"]) <= 12:
+        ax.legend(ncol=6, fontsize=7, loc="upper right")
+    fig.suptitle("How hard it feels (highest channel per client)")
+    return _png(fig)
+
+
+def _table(doc: dict[str, Any]) -> str:
+    rows = []
+    for c in doc["body"]["clients"]:
+        for ch, v in c["channels"].items():
+            if v["stim_s"] <= 0:
+                continue
+            rows.append(
+                f"<tr><td>{html.escape(c['client'])}</td><td>{html.escape(ch)}</td>"
+                f"<td>{v['stim_s'] / 60:.1f}</td><td>{v['peak_force_N']:.0f}</td>"
+                f"<td>{v['force_time_Ns']:.0f}</td><td>{v['fatigue_end']:.2f}</td>"
+                f"<td>{100 * v['recruited_fraction']:.0f} %</td>"
+                f"<td>{v['max_density_mA_cm2']:.2f}</td></tr>"
+            )
+    head = (
+        "<tr><th>client</th><th>channel</th><th>stimulated, min</th><th>peak force, N</th>"
+        "<th>force-time, N·s</th><th>capacity at end</th><th>time recruiting</th>"
+        "<th>max density, mA/cm²</th></tr>"
+    )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def render_report(doc: dict[str, Any]) -> str:
+    """The report as one HTML string."""
+    body = doc["body"]
+    warnings = body["warnings"]
+    requests = body["requests"]
+    warn_html = (
+        "".join(f"<li>{html.escape(w['message'])}</li>" for w in warnings)
+        or "<li>No warnings.</li>"
+    )
+    req_html = (
+        "".join(
+            f"<li>{int(r['t'] // 60):02d}:{int(r['t'] % 60):02d} — {html.escape(r['message'])}</li>"
+            for r in requests[:50]
+        )
+        or "<li>Nobody asked for less.</li>"
+    )
+    plots = [
+        ("Levels", _levels_plot(doc, 0)),
+        ("Force and fatigue", _force_plot(doc)),
+        ("Sensation", _cr10_plot(doc)),
+    ]
+    imgs = "".join(
+        f'<h2>{title}</h2><img class="plot" alt="{title}" src="data:image/png;base64,{data}">'
+        for title, data in plots
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Workout report — {html.escape(doc["workout"])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #111; }}
+h1 {{ margin-bottom: 0.2em; }} .meta {{ color: #555; }}
+.warn li {{ color: #991b1b; }} img.plot {{ width: 100%; }}
+table {{ border-collapse: collapse; font-size: 0.85em; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: right; }}
+td:first-child, td:nth-child(2), th:first-child, th:nth-child(2) {{ text-align: left; }}
+</style></head><body>
+<h1>{html.escape(doc["workout"])}</h1>
+<p class="meta">{html.escape(doc.get("mode", "run"))} · {len(body["clients"])} client(s) ·
+{doc.get("plan_s", 0) / 60:.1f} min · ended: {html.escape(str(doc.get("ended", "")))}</p>
+<h2>Warnings</h2><ul class="warn">{warn_html}</ul>
+<h2>Clients asking for less</h2><ul>{req_html}</ul>
+{imgs}
+<h2>Per client and channel</h2>{_table(doc)}
+</body></html>
+"""
+
+
+def write_report(doc: dict[str, Any], out_dir: Path) -> Path:
+    """Write `out_dir/report.html` and return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.html"
+    path.write_text(render_report(doc), encoding="utf-8")
+    return path
