@@ -131,7 +131,22 @@ def bench_plan_mode() -> None:
     )
 
 
-BENCHES = ["virtual_class", "plan_mode", "scheduler", "scale", "estop", "soak", "fuzz"]
+def bench_mqtt_estop() -> None:
+    from benchmarks.mqtt_estop import run_mqtt_estop
+
+    emit("mqtt_estop", **run_mqtt_estop())
+
+
+BENCHES = [
+    "virtual_class",
+    "plan_mode",
+    "scheduler",
+    "scale",
+    "estop",
+    "mqtt_estop",
+    "soak",
+    "fuzz",
+]
 
 
 def main() -> None:
@@ -149,6 +164,8 @@ def main() -> None:
         bench_scheduler(args.seconds)
     if "estop" in names:
         bench_estop()
+    if "mqtt_estop" in names:
+        bench_mqtt_estop()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:

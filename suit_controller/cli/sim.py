@@ -7,12 +7,14 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
 import numpy as np
 import trio
 import trio.testing
+import trio_asyncio
 from rich.console import Console
 from rich.live import Live
 
@@ -28,6 +30,8 @@ from suit_controller.cli.live import ClassView
 from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
+from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
+from suit_controller.mqtt.bridge import MqttBridge
 from suit_controller.records import SessionEvent
 from suit_controller.studio.recorder import RosterEntry, SessionRecorder
 
@@ -104,6 +108,17 @@ def sim() -> None:
     metavar="NAME",
     help="A client who ate less than 1.5 h ago: abdominal channels stay off.",
 )
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    metavar="URL",
+    help="Publish the class to an MQTT broker and take commands from it "
+    "(mqtt://user:password@host:port or mqtts://…).",
+)
+@click.option(
+    "--site", default="studio", show_default=True, help="MQTT topic prefix: ems/SITE/ROOM."
+)
+@click.option("--room", default="room-1", show_default=True)
 @db_option
 def run(
     workout_ref: str,
@@ -119,6 +134,9 @@ def run(
     client_names: tuple[str, ...],
     trainers: tuple[str, ...],
     ate_recently: tuple[str, ...],
+    mqtt_url: str | None,
+    site: str,
+    room: str,
     db_path: Path | None,
 ) -> None:
     """Run the real engine against N simulated suits and write DIR/session.json."""
@@ -174,8 +192,17 @@ def run(
         faults=faults,
         clients=specs,
     )
+    companions: list[Callable[..., Awaitable[None]]] = []
     if db is not None:
-        simclass.companions = [SessionRecorder(db, simclass.session, roster).run]
+        companions.append(SessionRecorder(db, simclass.session, roster).run)
+    if mqtt_url:
+        try:
+            broker, topics = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
+        except MqttConfigError as e:
+            raise click.UsageError(str(e)) from None
+        companions.append(MqttBridge(simclass.session, broker, topics).run)
+        console.print(f"MQTT: {broker} under {topics.prefix}/", highlight=False)
+    simclass.companions = companions
     if virtual:
         clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
         mode, refresh_s = "virtual time", 1.0
@@ -215,13 +242,20 @@ def run(
 
     terminated = {"by": 0}
 
-    async def main() -> None:
+    async def class_with_companions() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
             if live:
                 nursery.start_soon(refresher)
             await simclass.run()
             nursery.cancel_scope.cancel()
+
+    async def main() -> None:
+        if mqtt_url:  # aiomqtt is asyncio: give it a loop on top of Trio
+            async with trio_asyncio.open_loop():
+                await class_with_companions()
+        else:
+            await class_with_companions()
 
     interrupted = False
     try:

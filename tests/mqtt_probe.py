@@ -1,0 +1,100 @@
+"""A test client of the broker (a trainer's tablet or a dashboard), under trio-asyncio."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+import trio
+import trio_asyncio
+
+from suit_controller.mqtt.bridge import TrioSafeClient
+
+from .mqtt_broker import USERS, Broker
+
+
+class Probe:
+    """Subscribes to a room and keeps every message; publishes commands."""
+
+    def __init__(self, broker: Broker, user: str | None, room: str = "room-1") -> None:
+        self.broker, self.user, self.room = broker, user, room
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._changed = trio.Event()
+        self.client: aiomqtt.Client | None = None
+        self.disconnected = False
+
+    def _make(self) -> aiomqtt.Client:
+        return TrioSafeClient(
+            "127.0.0.1",
+            self.broker.port,
+            username=self.user,
+            password=USERS.get(self.user or "", None),
+            timeout=5,
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[Probe] = trio.TASK_STATUS_IGNORED) -> None:
+        self.client = self._make()
+        try:
+            async with trio_asyncio.aio_as_trio(self.client):
+                await trio_asyncio.aio_as_trio(self.client.subscribe)(
+                    f"ems/studio/{self.room}/#", qos=1
+                )
+                task_status.started(self)
+                async for m in trio_asyncio.aio_as_trio(self.client.messages):
+                    payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+                    self.messages.append((str(m.topic), payload, bool(m.retain)))
+                    self._changed.set()
+                    self._changed = trio.Event()
+        except aiomqtt.MqttError:
+            self.disconnected = True  # the broker went away: keep what was received
+
+    async def publish(
+        self, topic: str, payload: bytes | str | dict[str, Any], qos: int = 1
+    ) -> None:
+        assert self.client is not None
+        data = (
+            json.dumps(payload).encode()
+            if isinstance(payload, dict)
+            else payload.encode()
+            if isinstance(payload, str)
+            else payload
+        )
+        await trio_asyncio.aio_as_trio(self.client.publish)(topic, data, qos=qos)
+
+    def on(self, suffix: str) -> list[Any]:
+        out = []
+        for topic, payload, _ in self.messages:
+            if topic.endswith(suffix):
+                try:
+                    out.append(json.loads(payload))
+                except ValueError:
+                    out.append(payload)
+        return out
+
+    async def wait_for(self, check: Callable[[], Any], within: float = 10.0) -> Any:
+        with trio.fail_after(within):
+            while not (value := check()):
+                await self._changed.wait()
+            return value
+
+    async def command(
+        self, doc: dict[str, Any] | bytes, request_id: str | None = None, room: str | None = None
+    ) -> dict[str, Any]:
+        """Send a command and wait for its result (by id)."""
+        rid = request_id or f"r{len(self.messages)}-{trio.current_time():.6f}"
+        if isinstance(doc, dict):
+            doc = {**doc, "id": rid}
+        await self.publish(f"ems/studio/{room or self.room}/commands", doc)
+        result: dict[str, Any] = await self.wait_for(
+            lambda: next(
+                (
+                    r
+                    for r in self.on("/commands/result")
+                    if isinstance(r, dict) and r.get("id") == rid
+                ),
+                None,
+            )
+        )
+        return result
