@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.lowlevel
 import trio_asyncio
 
 from benchmarks.common import percentiles_ms, plan35
@@ -56,9 +57,9 @@ def run_mqtt_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[
                             )
                             with trio.fail_after(2.0):
                                 while any(s.firmware.applied_mA.any() for s in sc.suits):
-                                    await trio.sleep(0)
+                                    await trio.lowlevel.checkpoint()
                                 while sc.session.state.value != "estopped":
-                                    await trio.sleep(0)
+                                    await trio.lowlevel.checkpoint()
                             samples.append(time.perf_counter() - t0)
                             await sc.session.execute(Reset(), source="bench")
                             await sc.session.execute(Resume(), source="bench")
