@@ -45,7 +45,7 @@ def run_mqtt_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[
                         timeout=5,
                     )
                     async with trio_asyncio.aio_as_trio(tablet):
-                        while not bridge.connected:
+                        while not bridge.connected:  # noqa: ASYNC110 - harness polls a flag
                             await trio.sleep(0.05)
                         await trio.sleep(0.5)
                         sc.session._plan_base = 6 * 60.0 + 1.0
