@@ -16,6 +16,7 @@ import trio
 import trio.lowlevel
 
 from channels.limits import DEVICE_MAX_MA
+from sim.ble_world import BleRoom
 from sim.body import BodyResult, make_population
 from sim.body.document import body_document, plan_segments
 from sim.body.observer import BodyObserver
@@ -24,7 +25,8 @@ from sim.suit import SimulatedSuit
 from suit_controller.actions import Action
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import Stop
-from suit_controller.links import InProcessLink
+from suit_controller.links import InProcessLink, SuitLink
+from suit_controller.links.ble import BleLink
 from suit_controller.session import ClassSession, ClassState
 from workouts.plan import Plan
 
@@ -50,6 +52,9 @@ class SimulatedClass:
     companions: Sequence[Callable[..., Awaitable[Any]]] = ()
     #: Simulate the clients' bodies: force, fatigue, sensation, requests (see sim.body).
     body: bool = True
+    #: "inprocess", or "ble": bleak's real client API over a bumble host stack (needs
+    #: trio-asyncio's loop, opened by the caller).
+    link: str = "inprocess"
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -69,7 +74,15 @@ class SimulatedClass:
                 for i in range(self.n_clients)
             ]
         )
-        links = [InProcessLink(s, att_payload=self.att_payload) for s in self.suits]
+        links: list[SuitLink]
+        self.room: BleRoom | None = None
+        if self.link == "ble":
+            self.room = BleRoom(self.suits)
+            links = [BleLink(a, **self.room.client_kwargs()) for a in self.room.addresses]
+        elif self.link == "inprocess":
+            links = [InProcessLink(s, att_payload=self.att_payload) for s in self.suits]
+        else:
+            raise ValueError(f"unknown link kind {self.link!r}")
         self.session = ClassSession(self.plan, specs, links, rate_hz=self.rate_hz)
         self.observer: BodyObserver | None = None
         self.body_result: BodyResult | None = None
@@ -91,6 +104,8 @@ class SimulatedClass:
         async with trio.open_nursery() as nursery:
             for suit in self.suits:
                 await nursery.start(suit.run)
+            if self.room is not None:
+                await nursery.start(self.room.run)
             await nursery.start(self.session.run)
             for companion in self.companions:
                 await nursery.start(companion)
@@ -154,6 +169,11 @@ class SimulatedClass:
         elif fault.kind == "loss":
             for s in suits:
                 s.loss = fault.number("pct", 0) / 100
+        elif fault.kind == "drop" and self.room is not None:
+            async with trio.open_nursery() as nursery:
+                for s in suits:
+                    peripheral = self.room.peripherals[self.suits.index(s)]
+                    nursery.start_soon(peripheral.drop_link, fault.seconds("for", 5.0))
         elif fault.kind == "drop":
             for s in suits:
                 s.drop_link()

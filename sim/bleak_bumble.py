@@ -1,0 +1,277 @@
+"""bleak backends on a bumble host: the real `BleakClient`/`BleakScanner` API, no radio.
+
+bleak 3 picks a platform backend behind its public classes and accepts
+custom ones (`BleakClient(address, backend=…)`). These backends drive a
+bumble central `Device` on a `LocalLink`, so tests and `sim run --link ble`
+go through bleak's own client API and a real Bluetooth host stack (HCI, L2CAP,
+ATT, GATT) down to the simulated suits' GATT servers — no mocks between
+bleak's API and the bytes. Pass the central with `bumble_central=device`.
+
+Not served (they raise NotImplementedError): pairing and unpairing, which
+need a security manager flow the simulated suits do not offer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient, NotifyCallback
+from bleak.backends.descriptor import BleakGATTDescriptor
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
+from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bumble.core import UUID, AdvertisingData
+from bumble.device import Device, Peer
+
+_PROPERTY_NAMES = {
+    0x01: "broadcast",
+    0x02: "read",
+    0x04: "write-without-response",
+    0x08: "write",
+    0x10: "notify",
+    0x20: "indicate",
+    0x40: "authenticated-signed-writes",
+    0x80: "extended-properties",
+}
+DEFAULT_MTU = 23
+REQUESTED_MTU = 247
+
+
+def _uuid(u: Any) -> str:
+    text = str(u).lower()
+    return text if "-" in text else f"0000{text[-4:]}-0000-1000-8000-00805f9b34fb"
+
+
+class _AdvertisementWatch:
+    """Keeps one bumble central scanning and remembers when each address last advertised."""
+
+    FRESH_S = 1.0
+
+    def __init__(self, central: Device) -> None:
+        self.central = central
+        self.last_seen: dict[str, float] = {}
+        self.changed = asyncio.Event()
+        self.started = False
+        central.on("advertisement", self._on_advertisement)
+
+    @classmethod
+    def of(cls, central: Device) -> _AdvertisementWatch:
+        watch = getattr(central, "_suit_controller_watch", None)
+        if watch is None:
+            watch = cls(central)
+            central._suit_controller_watch = watch  # type: ignore[attr-defined]
+        return watch
+
+    def _on_advertisement(self, adv: Any) -> None:
+        self.last_seen[str(adv.address).split("/")[0]] = asyncio.get_running_loop().time()
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def wait_for(self, address: str, within: float) -> bool:
+        if not self.started:
+            self.started = True
+            await self.central.start_scanning(filter_duplicates=False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() - self.last_seen.get(address, -1e9) > self.FRESH_S:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except TimeoutError:
+                return False
+        return True
+
+
+class BumbleClient(BaseBleakClient):
+    """A bleak client backend over a bumble central device."""
+
+    def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
+        central: Device | None = kwargs.pop("bumble_central", None)
+        super().__init__(
+            address_or_ble_device,
+            disconnected_callback=kwargs.pop("disconnected_callback", None),
+            timeout=kwargs.pop("timeout", 10.0),
+        )
+        if central is None:
+            raise BleakError("the bumble backend needs bumble_central=Device")
+        self._central = central
+        self._connection: Any = None
+        self._peer: Peer | None = None
+        self._mtu = DEFAULT_MTU
+
+    @property
+    def name(self) -> str:
+        return str(self.address)
+
+    @property
+    def mtu_size(self) -> int:
+        return self._mtu
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None
+
+    async def connect(self, pair: bool, **kwargs: Any) -> None:
+        if pair:
+            raise NotImplementedError("pairing is not served by the bumble backend")
+        # Like bleak's BlueZ backend, first find the device among advertisements, so an
+        # absent suit is BleakDeviceNotFoundError after the timeout.
+        watch = _AdvertisementWatch.of(self._central)
+        if not await watch.wait_for(str(self.address), self._timeout):
+            raise BleakDeviceNotFoundError(str(self.address), f"{self.address}: not advertising")
+        # A controller creates one LE connection at a time (as real ones do): queue up.
+        lock = getattr(self._central, "_suit_controller_connect_lock", None)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._central._suit_controller_connect_lock = lock  # type: ignore[attr-defined]
+        try:
+            async with lock:
+                conn = await asyncio.wait_for(self._central.connect(self.address), self._timeout)
+        except TimeoutError:
+            raise BleakDeviceNotFoundError(
+                str(self.address), f"{self.address}: no answer"
+            ) from None
+        except Exception as e:  # bumble's own errors: this is bleak's boundary
+            raise BleakError(f"{self.address}: {e}") from e
+        self._connection = conn
+        conn.on("disconnection", self._on_disconnection)
+        peer = self._peer = Peer(conn)
+        self._mtu = await peer.request_mtu(REQUESTED_MTU)
+        services = BleakGATTServiceCollection()
+        for svc in await peer.discover_services():
+            service = BleakGATTService(svc, svc.handle, _uuid(svc.uuid))
+            services.add_service(service)
+            for ch in await svc.discover_characteristics():
+                props = [n for bit, n in _PROPERTY_NAMES.items() if int(ch.properties) & bit]
+                char = BleakGATTCharacteristic(
+                    ch,
+                    ch.handle,
+                    _uuid(ch.uuid),
+                    props,  # type: ignore[arg-type]
+                    lambda: self._mtu - 3,
+                    service,
+                )
+                services.add_characteristic(char)
+                for d in await ch.discover_descriptors():
+                    services.add_descriptor(BleakGATTDescriptor(d, d.handle, _uuid(d.type), char))
+        self.services = services
+
+    def _on_disconnection(self, reason: int) -> None:
+        self._connection = None
+        self._peer = None
+        if self._disconnected_callback is not None:
+            self._disconnected_callback()
+
+    async def disconnect(self) -> None:
+        conn = self._connection
+        if conn is not None:
+            await conn.disconnect()
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("pairing is not served by the bumble backend")
+
+    async def unpair(self) -> None:
+        raise NotImplementedError("unpairing is not served by the bumble backend")
+
+    def _need(self) -> Peer:
+        if self._peer is None:
+            raise BleakError(f"{self.address}: not connected")
+        return self._peer
+
+    async def read_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
+        self._need()
+        return bytearray(await characteristic.obj.read_value())
+
+    async def read_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
+        self._need()
+        return bytearray(await descriptor.obj.read_value())
+
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
+    ) -> None:
+        self._need()
+        await characteristic.obj.write_value(bytes(data), with_response=response)
+
+    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
+        self._need()
+        await descriptor.obj.write_value(bytes(data), with_response=True)
+
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
+    ) -> None:
+        peer = self._need()
+        await peer.subscribe(characteristic.obj, lambda value: callback(bytearray(value)))
+
+    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        peer = self._need()
+        await peer.unsubscribe(characteristic.obj)
+
+
+class BumbleScanner(BaseBleakScanner):
+    """A bleak scanner backend over a bumble central device."""
+
+    def __init__(
+        self,
+        detection_callback: AdvertisementDataCallback | None,
+        service_uuids: list[str] | None,
+        scanning_mode: str = "active",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(detection_callback, service_uuids)
+        central = kwargs.get("bumble_central")
+        if central is None:
+            raise BleakError("the bumble backend needs bumble_central=Device")
+        self._central: Device = central
+        self._active = scanning_mode != "passive"
+
+    def _on_advertisement(self, adv: Any) -> None:
+        data: AdvertisingData = adv.data
+        uuids = [
+            _uuid(u)
+            for u in (
+                data.get(AdvertisingData.Type.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS) or []
+            )
+        ]
+        if not self.is_allowed_uuid(uuids):
+            return
+        name = data.get(AdvertisingData.Type.COMPLETE_LOCAL_NAME)
+        service_data: dict[str, bytes] = {}
+        raw = data.get(AdvertisingData.Type.SERVICE_DATA_128_BIT_UUID, raw=True)
+        if isinstance(raw, bytes) and len(raw) >= 16:
+            service_data[_uuid(UUID.from_bytes(raw[:16]))] = bytes(raw[16:])
+        address = str(adv.address).split("/")[0]
+        ad = AdvertisementData(
+            local_name=str(name) if name is not None else None,
+            manufacturer_data={},
+            service_data=service_data,
+            service_uuids=uuids,
+            tx_power=None,
+            rssi=int(adv.rssi),
+            platform_data=(adv,),
+        )
+        device = self.create_or_update_device(address, address, ad.local_name, adv, ad)
+        self.call_detection_callbacks(device, ad)
+
+    async def start(self) -> None:
+        self.seen_devices = {}
+        self._central.on("advertisement", self._on_advertisement)
+        if not self._central.is_scanning:
+            await self._central.start_scanning(active=self._active, filter_duplicates=False)
+
+    async def stop(self) -> None:
+        self._central.remove_listener("advertisement", self._on_advertisement)
+        watch = getattr(self._central, "_suit_controller_watch", None)
+        if self._central.is_scanning and not (watch and watch.started):
+            await self._central.stop_scanning()
+
+    def set_scanning_filter(self, **kwargs: Any) -> None:
+        raise NotImplementedError("filters beyond service UUIDs are not served")

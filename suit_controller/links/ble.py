@@ -1,0 +1,152 @@
+"""A suit over Bluetooth LE, through bleak (running under trio-asyncio).
+
+bleak is an asyncio library: every call crosses with `aio_as_trio`, and the
+caller opens the loop (`trio_asyncio.open_loop()`). bleak's exceptions
+become `ConnectFailed` / `LinkLost` here, at the boundary; nothing outside
+this module knows asyncio exists. A disconnect is noticed at once (bleak's
+disconnected callback closes the notification channel, so `receive` raises).
+Frames are written without response; the driver above keeps only the newest
+frame, so no queue builds up behind a slow link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+import trio_asyncio
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
+
+from suit_controller.links.base import ConnectFailed, LinkLost
+from suit_controller.protocol import CONTROL_UUID, SERVICE_UUID, STATUS_UUID
+
+#: What bleak raises, or lets through from the OS, when a link fails.
+BLE_ERRORS = (BleakError, OSError, EOFError, asyncio.TimeoutError, TimeoutError, AttributeError)
+CONNECT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class FoundSuit:
+    """A suit seen while scanning."""
+
+    address: str
+    name: str | None
+    rssi: int
+    battery_pct: int | None
+
+
+async def scan_suits(
+    seconds: float = 5.0, *, backend: type[Any] | None = None, **backend_kwargs: Any
+) -> list[FoundSuit]:
+    """Suits advertising the EMS suit service, strongest signal first."""
+    try:
+        found = await trio_asyncio.aio_as_trio(BleakScanner.discover)(
+            timeout=seconds,
+            service_uuids=[SERVICE_UUID],
+            return_adv=True,
+            backend=backend,
+            **backend_kwargs,
+        )
+    except BLE_ERRORS as e:
+        raise ConnectFailed(f"cannot scan: {e}") from e
+    out = []
+    for device, adv in found.values():
+        data = adv.service_data.get(SERVICE_UUID)
+        out.append(
+            FoundSuit(
+                device.address, adv.local_name or device.name, adv.rssi, data[0] if data else None
+            )
+        )
+    return sorted(out, key=lambda s: -s.rssi)
+
+
+class BleLink:
+    """`SuitLink` over bleak. `backend` and its keyword arguments select a custom bleak backend."""
+
+    def __init__(
+        self, address: str, *, backend: type[Any] | None = None, **backend_kwargs: Any
+    ) -> None:
+        self._address = address
+        self._backend = backend
+        self._backend_kwargs = backend_kwargs
+        self._client: BleakClient | None = None
+        self._att_payload = 20
+        self._send_ch: trio.MemorySendChannel[bytes] | None = None
+        self._recv_ch: trio.MemoryReceiveChannel[bytes] | None = None
+        self.disconnects = 0
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    @property
+    def att_payload(self) -> int:
+        return self._att_payload
+
+    def _on_disconnect(self, client: Any) -> None:
+        self.disconnects += 1
+        if self._send_ch is not None:
+            self._send_ch.close()
+            self._send_ch = None
+
+    def _on_notify(self, _char: Any, data: bytearray) -> None:
+        if self._send_ch is not None:
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+                self._send_ch.send_nowait(bytes(data))
+
+    async def connect(self) -> None:
+        await self.aclose()
+        send, recv = trio.open_memory_channel[bytes](math.inf)
+        self._send_ch, self._recv_ch = send, recv
+        client = BleakClient(
+            self._address,
+            disconnected_callback=self._on_disconnect,
+            timeout=CONNECT_TIMEOUT_S,
+            backend=self._backend,
+            **self._backend_kwargs,
+        )
+        try:
+            await trio_asyncio.aio_as_trio(client.connect)()
+            self._att_payload = max(20, client.mtu_size - 3)
+            await trio_asyncio.aio_as_trio(client.start_notify)(STATUS_UUID, self._on_notify)
+        except BLE_ERRORS as e:
+            self._send_ch = None
+            raise ConnectFailed(f"{self._address}: {e or type(e).__name__}") from e
+        self._client = client
+
+    async def send(self, frame: bytes) -> None:
+        client = self._client
+        if client is None or self._send_ch is None:
+            await trio.lowlevel.checkpoint()
+            raise LinkLost(f"{self._address}: not connected")
+        try:
+            await trio_asyncio.aio_as_trio(client.write_gatt_char)(
+                CONTROL_UUID, frame, response=False
+            )
+        except BLE_ERRORS as e:
+            raise LinkLost(f"{self._address}: {e or type(e).__name__}") from e
+
+    async def receive(self) -> bytes:
+        if self._recv_ch is None:
+            await trio.lowlevel.checkpoint()
+            raise LinkLost(f"{self._address}: not connected")
+        try:
+            return await self._recv_ch.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise LinkLost(f"{self._address}: disconnected") from None
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if self._send_ch is not None:
+            self._send_ch.close()
+            self._send_ch = None
+        if client is not None:
+            with trio.move_on_after(2.0):
+                with contextlib.suppress(*BLE_ERRORS):
+                    await trio_asyncio.aio_as_trio(client.disconnect)()
+        await trio.lowlevel.checkpoint()
