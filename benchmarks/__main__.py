@@ -134,7 +134,13 @@ def bench_plan_mode() -> None:
 def bench_mqtt_estop() -> None:
     from benchmarks.mqtt_estop import run_mqtt_estop
 
-    emit("mqtt_estop", **run_mqtt_estop())
+    emit("mqtt_estop", "ble", **run_mqtt_estop())
+
+
+def bench_ble() -> None:
+    from benchmarks.ble import run_ble
+
+    emit("ble", **run_ble())
 
 
 BENCHES = [
@@ -144,6 +150,7 @@ BENCHES = [
     "scale",
     "estop",
     "mqtt_estop",
+    "ble",
     "soak",
     "fuzz",
 ]
@@ -166,6 +173,8 @@ def main() -> None:
         bench_estop()
     if "mqtt_estop" in names:
         bench_mqtt_estop()
+    if "ble" in names:
+        bench_ble()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:

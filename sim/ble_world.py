@@ -21,38 +21,50 @@ CENTRAL_ADDRESS = "F0:5C:0E:FF:FF:01"
 
 @dataclass
 class BleRoom:
-    """Simulated suits served over BLE, and a central for bleak's bumble backend."""
+    """Simulated suits served over BLE, and a central for bleak's bumble backend.
+
+    bumble's objects need a running asyncio loop, so they are built in `run`;
+    `client_kwargs()` hands bleak the room itself, and the backend looks the
+    central up when it connects.
+    """
 
     suits: list[SimulatedSuit]
-    link: LocalLink = field(default_factory=LocalLink)
-    peripherals: list[BumbleSuit] = field(init=False)
-    central: Device = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.peripherals = [
-            BumbleSuit(s, self.link, suit_address(i)) for i, s in enumerate(self.suits)
-        ]
-        controller = Controller(
-            "controller-central", link=self.link, public_address=CENTRAL_ADDRESS
-        )
-        self.central = Device.with_hci(
-            "suit-controller", Address(CENTRAL_ADDRESS), controller, controller
-        )
+    peripherals: list[BumbleSuit] = field(init=False, default_factory=list)
+    _central: Device | None = field(init=False, default=None)
 
     @property
     def addresses(self) -> list[str]:
-        return [p.address for p in self.peripherals]
+        return [suit_address(i) for i in range(len(self.suits))]
+
+    @property
+    def central(self) -> Device:
+        """The controller's bumble device (exists once `run` has started)."""
+        if self._central is None:
+            raise RuntimeError("the BLE room is not running")
+        return self._central
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `BleLink`/`BleakClient` to use this room's bumble central."""
-        return {"backend": BumbleClient, "bumble_central": self.central}
+        return {"backend": BumbleClient, "bumble_central": self}
 
     def scanner_kwargs(self) -> dict[str, Any]:
-        return {"backend": BumbleScanner, "bumble_central": self.central}
+        return {"backend": BumbleScanner, "bumble_central": self}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Power everything on and serve the suits until cancelled (needs trio-asyncio's loop)."""
-        await trio_asyncio.aio_as_trio(self.central.power_on)()
+
+        async def build() -> None:
+            link = LocalLink()  # type: ignore[no-untyped-call]
+            self.peripherals = [
+                BumbleSuit(s, link, a) for s, a in zip(self.suits, self.addresses, strict=True)
+            ]
+            controller = Controller("controller-central", link=link, public_address=CENTRAL_ADDRESS)
+            self._central = Device.with_hci(
+                "suit-controller", Address(CENTRAL_ADDRESS), controller, controller
+            )
+            await self._central.power_on()
+
+        await trio_asyncio.aio_as_trio(build)()
         async with trio.open_nursery() as nursery:
             for p in self.peripherals:
                 await nursery.start(p.start)

@@ -40,6 +40,14 @@ DEFAULT_MTU = 23
 REQUESTED_MTU = 247
 
 
+def _central_of(source: Any) -> Device:
+    """A bumble Device, or an object whose `.central` is one (looked up late)."""
+    central = getattr(source, "central", source)
+    if not isinstance(central, Device):
+        raise BleakError("the bumble backend needs bumble_central=Device (or a BleRoom)")
+    return central
+
+
 def _uuid(u: Any) -> str:
     text = str(u).lower()
     return text if "-" in text else f"0000{text[-4:]}-0000-1000-8000-00805f9b34fb"
@@ -91,15 +99,16 @@ class BumbleClient(BaseBleakClient):
     """A bleak client backend over a bumble central device."""
 
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
-        central: Device | None = kwargs.pop("bumble_central", None)
+        source = kwargs.pop("bumble_central", None)
         super().__init__(
             address_or_ble_device,
             disconnected_callback=kwargs.pop("disconnected_callback", None),
             timeout=kwargs.pop("timeout", 10.0),
         )
-        if central is None:
-            raise BleakError("the bumble backend needs bumble_central=Device")
-        self._central = central
+        if source is None:
+            raise BleakError("the bumble backend needs bumble_central=Device (or a BleRoom)")
+        self._central_source = source
+        self._central: Device | None = None
         self._connection: Any = None
         self._peer: Peer | None = None
         self._mtu = DEFAULT_MTU
@@ -121,6 +130,7 @@ class BumbleClient(BaseBleakClient):
             raise NotImplementedError("pairing is not served by the bumble backend")
         # Like bleak's BlueZ backend, first find the device among advertisements, so an
         # absent suit is BleakDeviceNotFoundError after the timeout.
+        self._central = _central_of(self._central_source)
         watch = _AdvertisementWatch.of(self._central)
         if not await watch.wait_for(str(self.address), self._timeout):
             raise BleakDeviceNotFoundError(str(self.address), f"{self.address}: not advertising")
@@ -227,10 +237,10 @@ class BumbleScanner(BaseBleakScanner):
         **kwargs: Any,
     ) -> None:
         super().__init__(detection_callback, service_uuids)
-        central = kwargs.get("bumble_central")
-        if central is None:
+        source = kwargs.get("bumble_central")
+        if source is None:
             raise BleakError("the bumble backend needs bumble_central=Device")
-        self._central: Device = central
+        self._central: Device = _central_of(source)
         self._active = scanning_mode != "passive"
 
     def _on_advertisement(self, adv: Any) -> None:

@@ -145,3 +145,75 @@ async def test_a_dropped_ble_suit_is_zeroed_by_its_watchdog_and_the_others_go_on
     assert after[0] == 1.0 and max(after) == 20.0  # ramps up again from zero
     assert all(b - a <= 1.0 for a, b in itertools.pairwise(after))
     assert all(s.firmware.watchdog_trips == 0 for i, s in enumerate(sc.suits) if i != 1)
+
+
+def test_suits_scan_and_sim_run_over_ble_from_the_command_line(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from suit_controller.cli import suitctl
+
+    from .simclass_helpers import SHORT
+
+    tmp = Path(str(tmp_path))
+    r = CliRunner().invoke(suitctl, ["suits", "scan", "--simulated", "2", "--seconds", "1"])
+    assert r.exit_code == 0, r.output
+    assert "SIM-01" in r.output and "SIM-02" in r.output and "dBm" in r.output
+    workout = tmp / "short.yaml"
+    workout.write_text(SHORT)
+    r = CliRunner().invoke(
+        suitctl,
+        [
+            "sim",
+            "run",
+            str(workout),
+            "--link",
+            "ble",
+            "--clients",
+            "2",
+            "--virtual",
+            "--faults",
+            "drop:client=2,at=12s,for=2s",
+            "--out",
+            str(tmp / "out"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp / "out" / "session.json").read_text())
+    assert rec["ended"] == "finished"
+    c2 = rec["clients"][1]
+    assert c2["link_drops"] == 1 and c2["reconnects"] == 1 and c2["watchdog_trips"] == 1
+    assert rec["clients"][0]["channels"]["quads"]["contractions"] == 5
+
+
+def test_class_run_usage_errors() -> None:
+    from click.testing import CliRunner
+
+    from suit_controller.cli import suitctl
+
+    r = CliRunner().invoke(suitctl, ["class", "run", "builtin:classic_strength"])
+    assert r.exit_code == 2 and "--suit ADDRESS" in r.output
+    r = CliRunner().invoke(suitctl, ["class", "run", "builtin:classic_strength", "--client", "Ana"])
+    assert r.exit_code == 2 and "NAME=ADDRESS" in r.output
+
+
+async def test_a_real_class_runs_through_bleak_on_the_bumble_backend(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.cli.realclass import RealClass
+    from suit_controller.clients import ClientSpec
+
+    async with room_of(2) as room:
+        klass = RealClass(
+            short_plan(),
+            [ClientSpec("Ana", 20), ClientSpec("Ben", 20)],
+            room.addresses,
+            backend_kwargs=room.client_kwargs(),
+        )
+        assert await klass.run() == "finished"
+    rec = klass.record()
+    assert [c["suit"] for c in rec["clients"]] == room.addresses
+    assert rec["clients"][0]["channels"]["quads"]["contractions"] == 5
+    assert all(s.firmware.state is SuitState.STOPPED for s in room.suits)

@@ -91,29 +91,31 @@ def test_sim_run_writes_the_report_and_clients_ask_for_less(tmp_path: Path) -> N
     CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
 )
 def test_the_report_opens_in_a_browser_with_its_plots(planned: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    import subprocess
+    import sys
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto((planned / "report.html").resolve().as_uri())
-        sizes = page.eval_on_selector_all(
-            "img.plot", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
-        )
-        title = page.title()
-        headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
-        page.screenshot(path=str(planned / "report.png"), full_page=False)
-        browser.close()
-    assert title.startswith("Workout report")
+    script = """() => ({
+        title: document.title,
+        images: [...document.querySelectorAll('img.plot')].map(
+            i => [i.complete, i.naturalWidth, i.naturalHeight]),
+        headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
+    })"""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "browser.py"),
+            (planned / "report.html").resolve().as_uri(),
+            script,
+            str(planned / "report.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    page = json.loads(out.stdout)
+    assert page["title"].startswith("Workout report")
+    sizes = page["images"]
     assert len(sizes) == 3 and all(ok and w > 400 and h > 100 for ok, w, h in sizes)
-    assert {"Warnings", "Levels", "Force and fatigue", "Sensation"} <= set(headings)
+    assert {"Warnings", "Levels", "Force and fatigue", "Sensation"} <= set(page["headings"])
+    assert (planned / "report.png").stat().st_size > 10_000

@@ -18,10 +18,13 @@ suitctl.add_command(workout)
 
 def _register_optional() -> None:
     from suit_controller.cli.clients import clients
+    from suit_controller.cli.hardware import class_, suits
     from suit_controller.cli.sim import sim
 
     suitctl.add_command(sim)
     suitctl.add_command(clients)
+    suitctl.add_command(suits)
+    suitctl.add_command(class_)
 
 
 _register_optional()

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
 import numpy as np
 import trio
 import trio.testing
-import trio_asyncio
 from rich.console import Console
-from rich.live import Live
 
 from sim.body import make_population, simulate_body
 from sim.body.document import body_document, plan_segments
@@ -24,16 +20,12 @@ from sim.faults import FaultSpecError, parse_faults
 from sim.plan_mode import planned_delivery
 from sim.report import write_report
 from suit_controller.actions import ActionsError, load_actions_file
-from suit_controller.cli.clients import db_option, open_store
+from suit_controller.cli.clients import db_option
 from suit_controller.cli.errors import EXIT_INVALID, EXIT_USAGE, err_console, open_workout
-from suit_controller.cli.live import ClassView
-from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
+from suit_controller.cli.runner import check_in_or_exit, companions_for, drive
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
-from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
-from suit_controller.mqtt.bridge import MqttBridge
-from suit_controller.records import SessionEvent
-from suit_controller.studio.recorder import RosterEntry, SessionRecorder
+from suit_controller.studio.recorder import RosterEntry
 
 console = Console(soft_wrap=True)
 #: Event kinds printed as lines when the output is not a terminal.
@@ -119,6 +111,14 @@ def sim() -> None:
     "--site", default="studio", show_default=True, help="MQTT topic prefix: ems/SITE/ROOM."
 )
 @click.option("--room", default="room-1", show_default=True)
+@click.option(
+    "--link",
+    type=click.Choice(["inprocess", "ble"]),
+    default="inprocess",
+    show_default=True,
+    help="How the engine reaches the simulated suits: in-process, or bleak's API over "
+    "a bumble Bluetooth host stack.",
+)
 @db_option
 def run(
     workout_ref: str,
@@ -137,39 +137,26 @@ def run(
     mqtt_url: str | None,
     site: str,
     room: str,
+    link: str,
     db_path: Path | None,
 ) -> None:
     """Run the real engine against N simulated suits and write DIR/session.json."""
     if virtual and speed is not None:
         raise click.UsageError("--virtual and --speed exclude each other")
     _, plan = open_workout(workout_ref)
-    specs, db = None, None
+    specs: list[ClientSpec] | None = None
     roster: list[RosterEntry] = []
+    db: Path | None = None
     if client_names:
         n_clients = len(client_names)
-        unknown = set(ate_recently) - set(client_names)
-        if unknown:
-            raise click.UsageError(
-                f"--ate-recently names no client of this class: {sorted(unknown)}"
-            )
-        store = open_store(db_path)
-        arrivals = [
-            CheckIn(name, f"SIM-{i + 1:02d}", name in ate_recently)
-            for i, name in enumerate(client_names)
-        ]
-        try:
-            specs, roster, guidance = check_in(
-                store, arrivals, list(trainers), plan.layout, default_intensity_mA=intensity_mA
-            )
-        except ClassRefused as e:
-            err_console.print("[red]the class cannot start[/]:")
-            for reason in e.reasons:
-                err_console.print(f"  - {reason}", highlight=False)
-            sys.exit(EXIT_INVALID)
-        for line in guidance:
-            console.print(f"[cyan]guidance[/] {line}", highlight=False)
-        db = store.path
-        store.close()
+        specs, roster, db = check_in_or_exit(
+            db_path,
+            [(name, f"SIM-{i + 1:02d}") for i, name in enumerate(client_names)],
+            trainers,
+            ate_recently,
+            plan.layout,
+            intensity_mA,
+        )
     try:
         actions = load_actions_file(actions_file) if actions_file else []
         faults = parse_faults(faults_spec)
@@ -191,18 +178,9 @@ def run(
         actions=actions,
         faults=faults,
         clients=specs,
+        link=link,
     )
-    companions: list[Callable[..., Awaitable[None]]] = []
-    if db is not None:
-        companions.append(SessionRecorder(db, simclass.session, roster).run)
-    if mqtt_url:
-        try:
-            broker, topics = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
-        except MqttConfigError as e:
-            raise click.UsageError(str(e)) from None
-        companions.append(MqttBridge(simclass.session, broker, topics).run)
-        console.print(f"MQTT: {broker} under {topics.prefix}/", highlight=False)
-    simclass.companions = companions
+    simclass.companions = companions_for(simclass.session, db, roster, mqtt_url, site, room)
     if virtual:
         clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
         mode, refresh_s = "virtual time", 1.0
@@ -211,78 +189,17 @@ def run(
         mode, refresh_s = f"{speed:g}× speed", 0.25 * speed
     else:
         clock, mode, refresh_s = None, "real time", 0.25
-    view = ClassView(mode)
-    live = console.is_terminal
-
-    def on_event(e: SessionEvent) -> None:
-        if e.kind not in LOGGED or (e.kind == "command" and e.data.get("source") == "engine"):
-            return
-        who = f"{e.client}: " if e.client else ""
-        line = f"[{int(e.t) // 60:02d}:{e.t % 60:04.1f}] {who}{e.message}"
-        if live:
-            view.add_event(line)
-        else:
-            console.print(line, highlight=False, markup=False)
-
-    simclass.session.events.subscribe(on_event)
-
-    live_display: Live | None = None
-
-    async def refresher() -> None:
-        # Render in the engine's thread, at most 4 times a second of wall time: a render
-        # thread would fight the engine for the GIL and make ticks late.
-        last = 0.0
-        while True:
-            wall = time.monotonic()
-            if live_display is not None and wall - last >= 0.25:
-                last = wall
-                view.snapshot = simclass.session.snapshot()
-                live_display.refresh()
-            await trio.sleep(refresh_s)
-
-    terminated = {"by": 0}
-
-    async def class_with_companions() -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
-            if live:
-                nursery.start_soon(refresher)
-            await simclass.run()
-            nursery.cancel_scope.cancel()
-
-    async def main() -> None:
-        if mqtt_url:  # aiomqtt is asyncio: give it a loop on top of Trio
-            async with trio_asyncio.open_loop():
-                await class_with_companions()
-        else:
-            await class_with_companions()
-
-    interrupted = False
-    try:
-        if live:
-            with Live(view, console=console, auto_refresh=False, transient=False) as live_display:
-                trio.run(main, clock=clock)
-        else:
-            trio.run(main, clock=clock)
-    except* KeyboardInterrupt:  # Trio raises it inside an exception group
-        interrupted = True
-    finally:
-        path = simclass.write_record(out)
-    _summary(simclass, path)
-    _write_report(path.parent)
-    if interrupted:
-        sys.exit(128 + signal.SIGINT)
-    if terminated["by"]:
-        sys.exit(128 + terminated["by"])
-
-
-async def _cancel_on_signal(scope: trio.CancelScope, terminated: dict[str, int]) -> None:
-    """SIGTERM or SIGHUP end the class like Ctrl-C does: every suit stops first."""
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
-        async for signum in signals:
-            terminated["by"] = signum
-            scope.cancel()
-            return
+    exit_code = drive(
+        simclass,
+        out,
+        clock=clock,
+        mode=mode,
+        refresh_s=refresh_s,
+        asyncio_loop=bool(mqtt_url) or link == "ble",
+    )
+    _write_report(out)
+    if exit_code:
+        sys.exit(exit_code)
 
 
 def _write_report(out: Path) -> None:
@@ -382,24 +299,6 @@ def report_cmd(out_dir: str) -> None:
         err_console.print(f"[red]error[/]: {path} has no simulated body to report on")
         sys.exit(EXIT_INVALID)
     _write_report(Path(out_dir))
-
-
-def _summary(simclass: SimulatedClass, path: Path) -> None:
-    rec = simclass.record()
-    console.print(
-        f"class [bold]{rec['ended']}[/] after {rec['class_s'] / 60:.1f} min "
-        f"({rec['ticks']} ticks); record: {path}"
-    )
-    for c in rec["clients"]:
-        stim = max(ch["stim_s"] for ch in c["channels"].values())
-        peak = max(ch["max_mA"] for ch in c["channels"].values())
-        charge = sum(ch["charge_uC"] for ch in c["channels"].values()) / 1000
-        console.print(
-            f"  {c['name']} ({c['suit']}): up to {stim / 60:.1f} min stimulated per "
-            f"channel, peak {peak:g} mA, {charge:.0f} mC in all, "
-            f"{c['reconnects']} reconnects",
-            highlight=False,
-        )
 
 
 __all__ = ["sim"]

@@ -1,0 +1,66 @@
+"""The bumble BLE path: connection setup and sustained level frames per second per suit."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import trio
+import trio_asyncio
+
+from sim.ble_world import BleRoom
+from sim.suit import SimulatedSuit
+from suit_controller.links.ble import BleLink
+from suit_controller.protocol import ControllerEndpoint
+
+
+def run_ble(n_suits: int = 4, seconds: float = 5.0) -> dict[str, Any]:
+    """Real clock. Connect each suit (scan-to-ready), then write level frames as fast as
+    the link takes them, all suits at once, and count what each suit's firmware received."""
+    setup: list[float] = []
+    received: list[float] = []
+
+    async def main() -> None:
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            suits = [SimulatedSuit(f"SIM-{i + 1:02d}") for i in range(n_suits)]
+            for s in suits:
+                s.firmware.watchdog_s = 10.0
+                await nursery.start(s.run)
+            room = BleRoom(suits)
+            await nursery.start(room.run)
+            links = [BleLink(a, **room.client_kwargs()) for a in room.addresses]
+            for link in links:
+                t = time.perf_counter()
+                await link.connect()
+                setup.append(time.perf_counter() - t)
+            before = [s.frames_received for s in suits]
+
+            async def blast(link: BleLink) -> None:
+                end = ControllerEndpoint(12)
+                await link.send(end.arm())
+                codes = bytes(range(12))
+                while True:
+                    await link.send(end.levels(codes))
+
+            t0 = time.perf_counter()
+            with trio.move_on_after(seconds):
+                async with trio.open_nursery() as inner:
+                    for link in links:
+                        inner.start_soon(blast, link)
+            wall = time.perf_counter() - t0
+            received.extend(
+                (s.frames_received - b) / wall for s, b in zip(suits, before, strict=True)
+            )
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    return {
+        "suits": n_suits,
+        "seconds": seconds,
+        "connect_s_mean": round(statistics.mean(setup), 3),
+        "connect_s_max": round(max(setup), 3),
+        "frames_per_s_per_suit_min": round(min(received), 1),
+        "frames_per_s_per_suit_mean": round(statistics.mean(received), 1),
+        "engine_needs_per_suit": 40,
+    }

@@ -1,0 +1,216 @@
+"""Running a class from the command line: check-in, companions, the live view, signals.
+
+Shared by `suitctl sim run` (simulated suits) and `suitctl class run` (real suits).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+import trio
+import trio_asyncio
+from rich.console import Console
+from rich.live import Live
+
+from channels.layouts import SuitLayout
+from suit_controller.cli.clients import open_store
+from suit_controller.cli.errors import EXIT_INVALID, err_console
+from suit_controller.cli.live import ClassView
+from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
+from suit_controller.clients import ClientSpec
+from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
+from suit_controller.mqtt.bridge import MqttBridge
+from suit_controller.records import SessionEvent
+from suit_controller.session import ClassSession
+from suit_controller.studio.recorder import RosterEntry, SessionRecorder
+
+console = Console(soft_wrap=True)
+#: Event kinds printed as lines when the output is not a terminal.
+LOGGED = {
+    "client_request",
+    "segment",
+    "estop",
+    "ended",
+    "link_lost",
+    "link_up",
+    "command",
+    "command_refused",
+    "fault",
+    "suit_safe_state",
+    "limit",
+}
+
+
+class RunnableClass(Protocol):
+    """What `drive` needs: a session, a run coroutine, and a record writer."""
+
+    session: ClassSession
+
+    async def run(self) -> str: ...
+
+    def write_record(self, out_dir: Path) -> Path: ...
+
+    def record(self) -> dict[str, Any]: ...
+
+
+def check_in_or_exit(
+    db_path: Path | None,
+    arrivals: Sequence[tuple[str, str]],
+    trainers: Sequence[str],
+    ate_recently: Sequence[str],
+    layout: SuitLayout,
+    intensity_mA: float,
+) -> tuple[list[ClientSpec], list[RosterEntry], Path]:
+    """Check every client in (S5, S7), or print every reason and exit 1."""
+    names = [n for n, _ in arrivals]
+    unknown = set(ate_recently) - set(names)
+    if unknown:
+        raise click.UsageError(f"--ate-recently names no client of this class: {sorted(unknown)}")
+    store = open_store(db_path)
+    try:
+        specs, roster, guidance = check_in(
+            store,
+            [CheckIn(n, suit, n in ate_recently) for n, suit in arrivals],
+            list(trainers),
+            layout,
+            default_intensity_mA=intensity_mA,
+        )
+    except ClassRefused as e:
+        err_console.print("[red]the class cannot start[/]:")
+        for reason in e.reasons:
+            err_console.print(f"  - {reason}", highlight=False)
+        sys.exit(EXIT_INVALID)
+    finally:
+        path = store.path
+        store.close()
+    for line in guidance:
+        console.print(f"[cyan]guidance[/] {line}", highlight=False)
+    return specs, roster, path
+
+
+def companions_for(
+    session: ClassSession,
+    db: Path | None,
+    roster: list[RosterEntry],
+    mqtt_url: str | None,
+    site: str,
+    room: str,
+) -> list[Callable[..., Awaitable[None]]]:
+    """The tasks that run beside a class: the session recorder, the MQTT bridge."""
+    out: list[Callable[..., Awaitable[None]]] = []
+    if db is not None:
+        out.append(SessionRecorder(db, session, roster).run)
+    if mqtt_url:
+        try:
+            broker, topics = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
+        except MqttConfigError as e:
+            raise click.UsageError(str(e)) from None
+        out.append(MqttBridge(session, broker, topics).run)
+        console.print(f"MQTT: {broker} under {topics.prefix}/", highlight=False)
+    return out
+
+
+async def _cancel_on_signal(scope: trio.CancelScope, terminated: dict[str, int]) -> None:
+    """SIGTERM or SIGHUP end the class like Ctrl-C does: every suit stops first."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            terminated["by"] = signum
+            scope.cancel()
+            return
+
+
+def drive(
+    klass: RunnableClass,
+    out: Path,
+    *,
+    clock: trio.abc.Clock | None,
+    mode: str,
+    refresh_s: float,
+    asyncio_loop: bool,
+) -> int:
+    """Run a class with the live view (or event lines), write its record; the exit code."""
+    view = ClassView(mode)
+    live = console.is_terminal
+
+    def on_event(e: SessionEvent) -> None:
+        if e.kind not in LOGGED or (e.kind == "command" and e.data.get("source") == "engine"):
+            return
+        who = f"{e.client}: " if e.client else ""
+        line = f"[{int(e.t) // 60:02d}:{e.t % 60:04.1f}] {who}{e.message}"
+        if live:
+            view.add_event(line)
+        else:
+            console.print(line, highlight=False, markup=False)
+
+    klass.session.events.subscribe(on_event)
+    live_display: Live | None = None
+
+    async def refresher() -> None:
+        # Render in the engine's thread, at most 4 times a second of wall time: a render
+        # thread would fight the engine for the GIL and make ticks late.
+        last = 0.0
+        while True:
+            wall = time.monotonic()
+            if live_display is not None and wall - last >= 0.25:
+                last = wall
+                view.snapshot = klass.session.snapshot()
+                live_display.refresh()
+            await trio.sleep(refresh_s)
+
+    terminated = {"by": 0}
+
+    async def class_with_companions() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
+            if live:
+                nursery.start_soon(refresher)
+            await klass.run()
+            nursery.cancel_scope.cancel()
+
+    async def main() -> None:
+        if asyncio_loop:  # bleak and aiomqtt are asyncio libraries: a loop on top of Trio
+            async with trio_asyncio.open_loop():
+                await class_with_companions()
+        else:
+            await class_with_companions()
+
+    interrupted = False
+    try:
+        if live:
+            with Live(view, console=console, auto_refresh=False, transient=False) as live_display:
+                trio.run(main, clock=clock)
+        else:
+            trio.run(main, clock=clock)
+    except* KeyboardInterrupt:  # Trio raises it inside an exception group
+        interrupted = True
+    finally:
+        path = klass.write_record(out)
+    summary(klass.record(), path)
+    if interrupted:
+        return 128 + signal.SIGINT
+    if terminated["by"]:
+        return 128 + terminated["by"]
+    return 0
+
+
+def summary(rec: dict[str, Any], path: Path) -> None:
+    console.print(
+        f"class [bold]{rec['ended']}[/] after {rec['class_s'] / 60:.1f} min "
+        f"({rec['ticks']} ticks); record: {path}"
+    )
+    for c in rec["clients"]:
+        stim = max(ch["stim_s"] for ch in c["channels"].values())
+        peak = max(ch["max_mA"] for ch in c["channels"].values())
+        charge = sum(ch["charge_uC"] for ch in c["channels"].values()) / 1000
+        console.print(
+            f"  {c['name']} ({c['suit']}): up to {stim / 60:.1f} min stimulated per "
+            f"channel, peak {peak:g} mA, {charge:.0f} mC in all, "
+            f"{c['reconnects']} reconnects",
+            highlight=False,
+        )
