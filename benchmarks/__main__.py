@@ -134,7 +134,7 @@ def bench_plan_mode() -> None:
 def bench_mqtt_estop() -> None:
     from benchmarks.mqtt_estop import run_mqtt_estop
 
-    emit("mqtt_estop", "ble", **run_mqtt_estop())
+    emit("mqtt_estop", **run_mqtt_estop())
 
 
 def bench_ble() -> None:
