@@ -14,7 +14,13 @@ from rich.table import Table
 from suit_controller.cli.clients import db_option
 from suit_controller.cli.errors import err_console, open_workout
 from suit_controller.cli.realclass import RealClass
-from suit_controller.cli.runner import check_in_or_exit, companions_for, console, drive
+from suit_controller.cli.runner import (
+    check_in_or_exit,
+    companions_for,
+    console,
+    drive,
+    web_option,
+)
 from suit_controller.clients import ClientSpec
 from suit_controller.links.base import ConnectFailed
 from suit_controller.links.ble import FoundSuit, scan_suits
@@ -122,6 +128,7 @@ def class_() -> None:
 @click.option("--site", default="studio", show_default=True)
 @click.option("--room", default="room-1", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False))
+@web_option
 @db_option
 def run(
     workout_ref: str,
@@ -135,6 +142,7 @@ def run(
     site: str,
     room: str,
     out_dir: str | None,
+    web: str | None,
     db_path: Path | None,
 ) -> None:
     """Run a class on real suits over Bluetooth LE (bleak's platform backend)."""
@@ -163,7 +171,7 @@ def run(
         ]
         addresses = list(suit_addresses)
     klass = RealClass(plan, specs, addresses, rate_hz=rate_hz)
-    klass.companions = companions_for(klass.session, db, roster, mqtt_url, site, room)
+    klass.companions = companions_for(klass.session, db, roster, mqtt_url, site, room, web)
     out = (
         Path(out_dir)
         if out_dir

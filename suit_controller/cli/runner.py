@@ -94,6 +94,58 @@ def check_in_or_exit(
     return specs, roster, path
 
 
+web_option = click.option(
+    "--web",
+    "web",
+    is_flag=False,
+    flag_value="127.0.0.1:0",
+    default=None,
+    metavar="[HOST:PORT]",
+    help="Serve the trainer's console (default 127.0.0.1 on a free port). Binding to the LAN "
+    "needs the access token shown as a URL and QR code.",
+)
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `HOST` or `:PORT` -> (host, port); port 0 picks a free one."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, "0"
+    try:
+        number = int(port)
+    except ValueError:
+        raise click.UsageError(f"--web takes HOST:PORT, not {text!r}") from None
+    if not 0 <= number <= 65535:
+        raise click.UsageError(f"--web port {number} is out of range")
+    return host or "127.0.0.1", number
+
+
+def web_companion(session: ClassSession, bind: str) -> Callable[..., Awaitable[None]]:
+    """Serve the console beside the class; print its URL (and a QR code on the LAN)."""
+    from suit_controller.web.app import is_loopback, new_token, serve_console
+
+    host, port = parse_bind(bind)
+    token = None if is_loopback(host) else new_token()
+
+    async def run(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(serve_console, session, host, port, token)
+            console.print(f"trainer's console: {url}", highlight=False, soft_wrap=True)
+            if token is not None:
+                import io
+
+                import qrcode
+
+                qr = qrcode.QRCode(border=1)
+                qr.add_data(url)
+                buf = io.StringIO()
+                qr.print_ascii(out=buf)
+                console.print(buf.getvalue(), highlight=False)
+            task_status.started()
+
+    return run
+
+
 def companions_for(
     session: ClassSession,
     db: Path | None,
@@ -101,9 +153,12 @@ def companions_for(
     mqtt_url: str | None,
     site: str,
     room: str,
+    web: str | None = None,
 ) -> list[Callable[..., Awaitable[None]]]:
-    """The tasks that run beside a class: the session recorder, the MQTT bridge."""
+    """The tasks that run beside a class: the session recorder, the MQTT bridge, the console."""
     out: list[Callable[..., Awaitable[None]]] = []
+    if web is not None:
+        out.append(web_companion(session, web))
     if db is not None:
         out.append(SessionRecorder(db, session, roster).run)
     if mqtt_url:

@@ -22,7 +22,7 @@ from sim.report import write_report
 from suit_controller.actions import ActionsError, load_actions_file
 from suit_controller.cli.clients import db_option
 from suit_controller.cli.errors import EXIT_INVALID, EXIT_USAGE, err_console, open_workout
-from suit_controller.cli.runner import check_in_or_exit, companions_for, drive
+from suit_controller.cli.runner import check_in_or_exit, companions_for, drive, web_option
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
 from suit_controller.studio.recorder import RosterEntry
@@ -119,6 +119,7 @@ def sim() -> None:
     help="How the engine reaches the simulated suits: in-process, or bleak's API over "
     "a bumble Bluetooth host stack.",
 )
+@web_option
 @db_option
 def run(
     workout_ref: str,
@@ -138,6 +139,7 @@ def run(
     site: str,
     room: str,
     link: str,
+    web: str | None,
     db_path: Path | None,
 ) -> None:
     """Run the real engine against N simulated suits and write DIR/session.json."""
@@ -180,7 +182,7 @@ def run(
         clients=specs,
         link=link,
     )
-    simclass.companions = companions_for(simclass.session, db, roster, mqtt_url, site, room)
+    simclass.companions = companions_for(simclass.session, db, roster, mqtt_url, site, room, web)
     if virtual:
         clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
         mode, refresh_s = "virtual time", 1.0

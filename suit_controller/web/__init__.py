@@ -1,0 +1,1 @@
+"""The trainer's web console (see app.py)."""
