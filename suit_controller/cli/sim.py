@@ -28,19 +28,6 @@ from suit_controller.clients import ClientSpec
 from suit_controller.studio.recorder import RosterEntry
 
 console = Console(soft_wrap=True)
-#: Event kinds printed as lines when the output is not a terminal.
-LOGGED = {
-    "segment",
-    "estop",
-    "ended",
-    "link_lost",
-    "link_up",
-    "command",
-    "command_refused",
-    "fault",
-    "suit_safe_state",
-    "limit",
-}
 
 
 @click.group()
