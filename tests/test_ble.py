@@ -197,6 +197,8 @@ def test_class_run_usage_errors() -> None:
     assert r.exit_code == 2 and "--suit ADDRESS" in r.output
     r = CliRunner().invoke(suitctl, ["class", "run", "builtin:classic_strength", "--client", "Ana"])
     assert r.exit_code == 2 and "NAME=ADDRESS" in r.output
+    r = CliRunner().invoke(suitctl, ["class", "run", "builtin:classic_strength", "--suit", "AA"])
+    assert r.exit_code == 2 and "no screening" in r.output and "S5" in r.output
 
 
 async def test_a_real_class_runs_through_bleak_on_the_bumble_backend(

@@ -128,6 +128,12 @@ def class_() -> None:
 @click.option("--site", default="studio", show_default=True)
 @click.option("--room", default="room-1", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--screened-on-paper",
+    "unscreened",
+    is_flag=True,
+    help="With --suit: you screened these clients yourself (S5).",
+)
 @web_option
 @db_option
 def run(
@@ -142,6 +148,7 @@ def run(
     site: str,
     room: str,
     out_dir: str | None,
+    unscreened: bool,
     web: str | None,
     db_path: Path | None,
 ) -> None:
@@ -165,11 +172,24 @@ def run(
         )
         addresses = [a for _, a in pairs]
     else:
+        # S5: nobody is stimulated without a screening on file, unless the trainer says
+        # they screened on paper; even then every channel keeps the first-session cap.
+        if not unscreened:
+            raise click.UsageError(
+                "--suit runs clients the studio has no screening for (S5). Use "
+                "--client NAME=ADDRESS for clients on file, or add --screened-on-paper to "
+                "confirm you screened them yourself (every channel then stays under the "
+                "first-session cap)."
+            )
         specs = [
-            ClientSpec(f"client-{i + 1}", intensity_mA=intensity_mA)
+            ClientSpec(f"client-{i + 1}", intensity_mA=intensity_mA, first_session=True)
             for i in range(len(suit_addresses))
         ]
         addresses = list(suit_addresses)
+        err_console.print(
+            "[yellow]warning[/]: clients without records: no history, first-session "
+            "cap on every channel, session not saved to the studio's records"
+        )
     klass = RealClass(plan, specs, addresses, rate_hz=rate_hz)
     klass.companions = companions_for(klass.session, db, roster, mqtt_url, site, room, web)
     out = (
