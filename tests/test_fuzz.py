@@ -140,3 +140,19 @@ def test_fuzz_actions_files(text: str) -> None:
         load_actions_text(text)
     except ActionsError as e:
         assert str(e)
+
+
+@given(
+    st.binary(max_size=300)
+    | st.builds(
+        lambda d: __import__("json").dumps(d).encode(),
+        st.dictionaries(command_keys, command_values, max_size=6),
+    )
+)
+def test_fuzz_mqtt_command_payloads(payload: bytes) -> None:
+    from suit_controller.mqtt.payloads import parse_command_payload
+
+    try:
+        parse_command_payload(payload)
+    except CommandRefused as e:
+        assert str(e)
