@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -83,7 +84,8 @@ def test_the_console_steers_a_simulated_class(tmp_path: Path) -> None:
         tmp_path, f"127.0.0.1:{port}", "--faults", "drop:client=2,at=20s,for=6s"
     )
     try:
-        shot = HERE.parent / "docs" / "dashboard.png"
+        # SUITCTL_SCREENSHOT=docs/dashboard.png refreshes the README's picture
+        shot = Path(os.environ.get("SUITCTL_SCREENSHOT", str(tmp_path / "dashboard.png")))
         out = subprocess.run(
             [sys.executable, str(HERE / "browser_dashboard.py"), url, str(shot)],
             capture_output=True,
@@ -99,6 +101,7 @@ def test_the_console_steers_a_simulated_class(tmp_path: Path) -> None:
     assert report["set_after"] == report["set_before"] + 1
     assert report["lost_card_link"] == "lost"
     assert report["estop_button"] == "all zero" and report["estop_key"] == "all zero"
+    assert shot.stat().st_size > 20_000
     rec = json.loads((tmp_path / "out" / "session.json").read_text())
     assert rec["clients"][0]["channels"]["quads"]["max_mA"] == 21.0  # + reached the suit
     assert rec["clients"][1]["channels"]["quads"]["max_mA"] == 20.0
