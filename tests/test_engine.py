@@ -386,3 +386,22 @@ async def test_a_lossy_link_does_not_trip_the_watchdog(
     assert all(s.firmware.watchdog_trips == 0 for s in sc.suits)
     assert all(s.firmware.max_seen_mA[QUADS] == 20.0 for s in sc.suits)
     assert all(s.firmware.max_seen_mA[ABS] == 20.0 for s in sc.suits)
+
+
+async def test_a_malformed_notification_is_reported_and_changes_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sc, _ = make_class(2)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sc.run)
+        await trio.sleep(12.0)
+        link = sc.session.drivers[0].link
+        for junk in (b"", b"\x18garbage", bytes(40), b"\xff" * 7):
+            link._on_notify(junk)  # type: ignore[attr-defined]
+        await trio.sleep(1.0)
+        bad = sc.session.events.of_kind("bad_notification")
+        assert len(bad) == 1 and "ignored" in bad[0].message  # reported once, not per frame
+        assert sc.session.drivers[0].bad_notifications == 4
+        assert sc.session.state is ClassState.RUNNING
+        assert all(s.firmware.state is SuitState.ARMED for s in sc.suits)
+        nursery.cancel_scope.cancel()
