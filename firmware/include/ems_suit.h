@@ -312,6 +312,8 @@ void ems_suit_set_battery(ems_suit_t *suit, uint8_t pct);
 
 /** Change the watchdog time (ms, >= 1); false if out of range. */
 bool ems_suit_set_watchdog_ms(ems_suit_t *suit, uint16_t watchdog_ms);
+/** The watchdog time, ms. */
+uint16_t ems_suit_watchdog_ms(const ems_suit_t *suit);
 
 /* -- read-only views (diagnostics, tests, the Python binding) --------------------- */
 
@@ -333,10 +335,12 @@ uint32_t ems_suit_stale_frames(const ems_suit_t *suit);
 uint32_t ems_suit_mismatched_frames(const ems_suit_t *suit);
 uint32_t ems_suit_watchdog_trips(const ems_suit_t *suit);
 
-/** sizeof(ems_suit_t) and sizeof(ems_config_t), for bindings that allocate them. */
+/** The structs' sizes, for bindings (ctypes) that allocate or mirror them. */
 size_t ems_suit_sizeof(void);
 size_t ems_config_sizeof(void);
 size_t ems_hw_sizeof(void);
+size_t ems_control_sizeof(void);
+size_t ems_status_sizeof(void);
 
 #ifdef __cplusplus
 }

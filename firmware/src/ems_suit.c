@@ -484,6 +484,7 @@ bool ems_suit_set_watchdog_ms(ems_suit_t *s, uint16_t watchdog_ms)
 
 ems_state_t ems_suit_state(const ems_suit_t *s) { return (ems_state_t)s->state; }
 uint8_t ems_suit_faults(const ems_suit_t *s) { return s->faults; }
+uint16_t ems_suit_watchdog_ms(const ems_suit_t *s) { return s->cfg.watchdog_ms; }
 uint8_t ems_suit_battery(const ems_suit_t *s) { return s->battery_pct; }
 uint32_t ems_suit_last_counter(const ems_suit_t *s) { return s->last_counter; }
 uint32_t ems_suit_bad_frames(const ems_suit_t *s) { return s->bad_frames; }
@@ -493,6 +494,8 @@ uint32_t ems_suit_watchdog_trips(const ems_suit_t *s) { return s->watchdog_trips
 size_t ems_suit_sizeof(void) { return sizeof(ems_suit_t); }
 size_t ems_config_sizeof(void) { return sizeof(ems_config_t); }
 size_t ems_hw_sizeof(void) { return sizeof(ems_hw_t); }
+size_t ems_control_sizeof(void) { return sizeof(ems_control_t); }
+size_t ems_status_sizeof(void) { return sizeof(ems_status_t); }
 
 uint8_t ems_suit_level(const ems_suit_t *s, uint8_t channel)
 {
