@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Bit by bit, written again from the spec (not the firmware's ems_crc16). */
-static uint16_t spec_crc(const uint8_t *d, size_t n)
+static inline uint16_t spec_crc(const uint8_t *d, size_t n)
 {
     uint16_t crc = 0xFFFF;
     size_t i;
@@ -29,7 +29,7 @@ static uint16_t spec_crc(const uint8_t *d, size_t n)
 }
 
 /* version|type, counter, key id, payload, tag (NULL: zeros), CRC. Returns the length. */
-static size_t frame_raw(uint8_t *out, uint8_t version, uint8_t type, uint32_t counter,
+static inline size_t frame_raw(uint8_t *out, uint8_t version, uint8_t type, uint32_t counter,
                         uint8_t key_id, const uint8_t *payload, size_t n,
                         const uint8_t *tag)
 {
@@ -57,13 +57,13 @@ static size_t frame_raw(uint8_t *out, uint8_t version, uint8_t type, uint32_t co
     return len;
 }
 
-static size_t frame(uint8_t *out, uint8_t type, uint32_t counter, const uint8_t *payload,
+static inline size_t frame(uint8_t *out, uint8_t type, uint32_t counter, const uint8_t *payload,
                     size_t n)
 {
     return frame_raw(out, 2, type, counter, 0, payload, n, NULL);
 }
 
-static size_t frame_levels(uint8_t *out, uint32_t counter, uint8_t program,
+static inline size_t frame_levels(uint8_t *out, uint32_t counter, uint8_t program,
                            const uint8_t *codes, uint8_t n)
 {
     uint8_t p[2 + 40];
@@ -73,7 +73,7 @@ static size_t frame_levels(uint8_t *out, uint32_t counter, uint8_t program,
     return frame(out, 0x1, counter, p, (size_t)n + 2);
 }
 
-static size_t frame_program(uint8_t *out, uint32_t counter, uint8_t program, uint8_t hz,
+static inline size_t frame_program(uint8_t *out, uint32_t counter, uint8_t program, uint8_t hz,
                             uint16_t us)
 {
     uint8_t p[4];
