@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sim import c_firmware
 from sim.c_firmware import (
     ActiveProgram,
     CSuitFirmware,
@@ -395,6 +396,18 @@ def test_the_authentication_hook_takes_a_real_hmac() -> None:
     assert fw.receive(bytes(forged), 0.02) is Reception.UNAUTHENTICATED
     assert fw.receive(control(STOP_ALL, 4), 0.03) is Reception.UNAUTHENTICATED  # key id 0
     assert fw.applied_codes == (30,) and fw.last_counter == 2
+
+
+def test_no_compiler_is_a_clear_reason_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(c_firmware, "LIBRARY", tmp_path / "build" / "libems_suit.so")
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    with pytest.raises(c_firmware.FirmwareUnavailable, match=r"no C compiler.*install gcc"):
+        c_firmware.build_library()
+    monkeypatch.setattr(c_firmware, "FIRMWARE_DIR", tmp_path)
+    with pytest.raises(c_firmware.FirmwareUnavailable, match="sources are not in"):
+        c_firmware.build_library()
 
 
 def test_bad_construction_is_a_clear_error() -> None:
