@@ -819,6 +819,92 @@ static void test_the_verification_hook_decides(void)
     CHECK_EQ(ems_suit_last_counter(&suit), 2);
 }
 
+/* -- random frames under the sanitizers: the invariants hold whatever arrives ---------- */
+
+static uint32_t lcg_state = 12345u;
+static uint32_t lcg(void)
+{
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    return lcg_state >> 8;
+}
+
+static void test_random_frames_keep_the_invariants(void)
+{
+    ems_config_t c;
+    uint8_t f[80];
+    uint32_t now = 1000;
+    int i;
+    int applied = 0;
+    ems_config_default(&c, 12);
+    c.max_level_code = 200;
+    power_on_with(12, &c, false);
+    ems_suit_notifications_enabled(&suit, now);
+    for (i = 0; i < 100000; i++) {
+        size_t len = lcg() % 60u;
+        size_t k;
+        uint8_t ch;
+        uint8_t hz = 0, id = 0;
+        uint16_t us = 0;
+        for (k = 0; k < len; k++) {
+            f[k] = (uint8_t)lcg();
+        }
+        if (lcg() & 1u) { /* half of them well-formed enough to pass the CRC */
+            uint8_t type = (uint8_t)(lcg() % 7u);
+            uint32_t ctr = (lcg() % 8u == 0u) ? lcg() % 64u : ++counter; /* some stale */
+            uint16_t crc;
+            len = type == EMS_SET_LEVELS ? 18u + 1u + lcg() % 32u : type == EMS_SET_PROGRAM ? 20u : 16u;
+            f[0] = (uint8_t)(0x20u | type);
+            f[1] = (uint8_t)ctr;
+            f[2] = (uint8_t)(ctr >> 8);
+            f[3] = (uint8_t)(ctr >> 16);
+            f[4] = (uint8_t)(ctr >> 24);
+            f[5] = 0;
+            if (type == EMS_SET_LEVELS) {
+                f[6] = (uint8_t)(lcg() % 3u);
+                f[7] = (uint8_t)(len - 18u);
+                for (k = 8; k < len - 10u; k++) {
+                    f[k] = (uint8_t)(lcg() % 242u); /* 241 now and then */
+                }
+            } else if (type == EMS_SET_PROGRAM) {
+                uint16_t w = (uint16_t)(40u + lcg() % 420u);
+                f[6] = (uint8_t)(lcg() % 3u);
+                f[7] = (uint8_t)(lcg() % 160u);
+                f[8] = (uint8_t)(w & 0xFF);
+                f[9] = (uint8_t)(w >> 8);
+            }
+            memset(f + len - 10u, 0, 8);
+            crc = spec_crc(f, len - 2u);
+            f[len - 2u] = (uint8_t)(crc & 0xFF);
+            f[len - 1u] = (uint8_t)(crc >> 8);
+        }
+        now += lcg() % 40u;
+        if (ems_suit_receive(&suit, f, len, now) == EMS_RX_APPLIED) {
+            applied++;
+        }
+        if (lcg() % 16u == 0u) {
+            (void)ems_suit_tick(&suit, now);
+        }
+        board.n_notes = 0;
+        ems_suit_program(&suit, &id, &hz, &us);
+        for (ch = 0; ch < 12; ch++) {
+            uint8_t level = ems_suit_level(&suit, ch);
+            if (ems_suit_state(&suit) != EMS_STATE_ARMED) {
+                CHECK_EQ(level, 0);
+            }
+            CHECK(level <= 200);
+            CHECK((uint32_t)level * us <= EMS_CHARGE_LIMIT_DEFAULT);
+            CHECK_EQ(board.level[ch], level);
+            CHECK_EQ(board.pulse_width_us[ch], us);
+        }
+        if (check_failures > 0) {
+            fprintf(stderr, "  ... after random frame %d\n", i);
+            return;
+        }
+    }
+    printf("  random frames: %d applied of 100000\n", applied);
+    CHECK(applied > 10000); /* the generator reaches the state table, not only the CRC check */
+}
+
 int main(void)
 {
     RUN(test_power_on_is_safe);
@@ -848,5 +934,6 @@ int main(void)
     RUN(test_key_id_zero_needs_a_zero_tag);
     RUN(test_no_key_enrolled_accepts_key_id_zero_only);
     RUN(test_the_verification_hook_decides);
+    RUN(test_random_frames_keep_the_invariants);
     return check_summary("test_suit");
 }
