@@ -271,10 +271,10 @@ ems_rx_t ems_suit_receive(ems_suit_t *suit, const uint8_t *data, size_t len, uin
 
 /**
  * Run the clock: trip the watchdog when its time is up (zero at once, status
- * at once) and send the periodic status. Call it at least every millisecond
- * of watchdog precision you want, or from a one-shot timer at
- * `ems_suit_watchdog_deadline` and every status period. Returns true if the
- * watchdog tripped in this call.
+ * at once) and send the periodic status. Call it periodically (its period is
+ * the watchdog's precision: every 5 ms trips it 250..255 ms after the last
+ * feed), or from a one-shot timer at `ems_suit_watchdog_deadline` plus one
+ * every status period. Returns true if the watchdog tripped in this call.
  */
 bool ems_suit_tick(ems_suit_t *suit, uint32_t now_ms);
 
