@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := channels workouts suit_controller sim benchmarks
 
-.PHONY: demo test bench lint typecheck pytest system-deps clean
+.PHONY: demo test bench lint typecheck c-test pytest system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,13 +16,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m suit_controller sim run builtin:classic_strength --clients 4 --speed 20 --out out/demo
 
-test: lint typecheck pytest
+test: lint typecheck c-test pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict $(PACKAGES)
+
+# the suit firmware in C (firmware/): sanitized test binaries, then the library Python loads
+c-test: system-deps
+	@if command -v $(CC) >/dev/null 2>&1; then $(MAKE) -C firmware test; \
+	else echo "c-test: skipped: no C compiler ($(CC)); scripts/system-deps.sh installs gcc as root"; fi
 
 pytest: $(STAMP) system-deps
 	$(VENV)/bin/pytest
@@ -34,4 +39,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache .hypothesis firmware/build

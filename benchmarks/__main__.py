@@ -137,6 +137,19 @@ def bench_mqtt_estop() -> None:
     emit("mqtt_estop", **run_mqtt_estop())
 
 
+def bench_c_firmware() -> None:
+    """The suit firmware in C (firmware/): ns per call on this machine (-O2, no sanitizers)."""
+    import json
+
+    done = subprocess.run(
+        ["make", "-s", "-C", "firmware", "bench"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        emit("c_firmware", skipped=(done.stderr.strip() or done.stdout.strip())[-300:])
+        return
+    emit("c_firmware", **json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -151,6 +164,7 @@ BENCHES = [
     "estop",
     "mqtt_estop",
     "ble",
+    "c_firmware",
     "soak",
     "fuzz",
 ]
@@ -175,6 +189,8 @@ def main() -> None:
         bench_mqtt_estop()
     if "ble" in names:
         bench_ble()
+    if "c_firmware" in names:
+        bench_c_firmware()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:
