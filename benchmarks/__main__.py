@@ -137,6 +137,12 @@ def bench_mqtt_estop() -> None:
     emit("mqtt_estop", **run_mqtt_estop())
 
 
+def bench_store() -> None:
+    from benchmarks.store import run_store
+
+    emit("store", **run_store())
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -151,6 +157,7 @@ BENCHES = [
     "estop",
     "mqtt_estop",
     "ble",
+    "store",
     "soak",
     "fuzz",
 ]
@@ -175,6 +182,8 @@ def main() -> None:
         bench_mqtt_estop()
     if "ble" in names:
         bench_ble()
+    if "store" in names:
+        bench_store()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:
