@@ -432,7 +432,6 @@ class Store:
         Raises CheckInRefused when a rule no longer holds (another controller was
         faster); nothing is recorded then.
         """
-        now = now or utcnow()
         with self.engine.begin() as c:
             pks: list[int | None] = []
             for r in roster:
@@ -448,11 +447,13 @@ class Store:
                     .order_by(clients.c.id)
                     .with_for_update()
                 ).all()
+                now = now or utcnow()  # after the wait: a session recorded meanwhile is past
                 for pk, name in locked:
                     decision = check_client(self._history(c, pk, name), now, policy=policy)
                     reasons += decision.reasons
                 if reasons:
                     raise CheckInRefused(reasons)
+            now = now or utcnow()
             stamp = iso(now)
             class_id = new_id()
             row = c.execute(
