@@ -186,7 +186,10 @@ def test_migrates_a_version_1_file_keeping_its_data(tmp_path: Path) -> None:
     [s] = store.sessions_of("Ana")
     assert s["workout"] == "Old class" and s["trainer"] is None and s["first_session"] is False
     assert s["simulated"] is False and uuid.UUID(s["session_id"]) and uuid.UUID(s["class_id"])
-    assert store.history("Ana").sessions == 1
+    # it counts for the rest-day rule; with no channel records it cannot end the first-session cap
+    history = store.history("Ana")
+    assert history.last_session_at == parse_iso("2026-01-01T10:00:00+00:00")
+    assert history.sessions == 0
     Store(tmp_path / "fresh.db").close()
     assert schema_shape(str(path)) == schema_shape(str(tmp_path / "fresh.db"))
 
@@ -238,6 +241,26 @@ def test_migrates_a_version_2_file_with_ids_and_simulated_classes(tmp_path: Path
     assert len({s["session_id"] for s in store.session_records()}) == 3
     Store(tmp_path / "fresh.db").close()
     assert schema_shape(str(path)) == schema_shape(str(tmp_path / "fresh.db"))
+
+
+def test_a_migration_that_fails_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    conn = legacy_file(path, 2)
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("INSERT INTO sessions (workout, started_at, status) VALUES ('x', 'y', 'finished')")
+    conn.execute(
+        "INSERT INTO session_clients (session_id, client_id, client_name, suit) "
+        "VALUES (1, 99, 'Nobody', 'S1')"  # a client that does not exist
+    )
+    conn.close()
+    with pytest.raises(StoreError, match="broken references"):
+        Store(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT client_name FROM session_clients").fetchall() == [("Nobody",)]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "classes" not in tables and "v2_sessions" not in tables
+    conn.close()
 
 
 # -- identity ---------------------------------------------------------------------------
@@ -338,9 +361,9 @@ def test_two_controllers_checking_in_one_client_at_once_cannot_both_succeed(db: 
     for name, got in outcomes.items():
         assert sorted(got)[0].startswith(f"{name}'s last session was 0.0 days ago"), got
         assert sorted(got)[1] == "recorded", got
-    assert all(rooms[0].history(n).sessions == 1 for n in names)
-    rows = rooms[1].session_records(events=False)
-    assert len(rows) == len(names) and {r["room"] for r in rows} <= {"room-1", "room-2"}
+    rows = rooms[1].session_records(events=False)  # one session per client, no more
+    assert sorted(r["client_name"] for r in rows) == names
+    assert {r["room"] for r in rows} <= {"room-1", "room-2"}
 
 
 def test_a_simulated_class_is_recorded_as_such_and_never_counts_for_rest_days(db: str) -> None:
@@ -354,7 +377,9 @@ def test_a_simulated_class_is_recorded_as_such_and_never_counts_for_rest_days(db
     with pytest.raises(CheckInRefused, match="at least 4 days must pass"):
         store.open_class("Short", roster, simulated=False)
     sim3 = store.open_class("Short", roster, simulated=True)  # a simulation stimulates nobody
-    assert store.history("Ana").sessions == 1
+    assert store.history("Ana").last_session_at == parse_iso(
+        store.class_record(real.id)["started_at"]
+    )
     doc = export_document(store)
     assert {s["class_id"]: s["simulated"] for s in doc["sessions"]} == {
         sim1.id: True,
@@ -365,6 +390,20 @@ def test_a_simulated_class_is_recorded_as_such_and_never_counts_for_rest_days(db
     rows = list(csv.DictReader(io.StringIO(export_csv(doc))))
     assert sorted(r["simulated"] for r in rows) == ["false", "true", "true", "true"]
     assert doc["clients"][0]["sessions"] == 1 and doc["clients"][0]["simulated_sessions"] == 3
+
+
+def test_a_class_that_never_stimulated_keeps_the_first_session_cap(db: str) -> None:
+    store = screened_store(db, "Ana")
+    opened = store.open_class("Short", roster_of(store, "Ana"), simulated=False)
+    zero = ChannelTotals(0.0, 0.0, 0.0, 0)
+    store.record_progress(opened, [{"quads": zero}], [], 3.0, ended="interrupted")
+    with pytest.raises(ClassRefused, match="at least 4 days"):  # it still counts for rest days
+        check_in(store, [CheckIn("Ana", "S1")], ["Tom"], DEFAULT_LAYOUT, default_intensity_mA=30)
+    move_classes_back(store, 5)
+    specs, _, _ = check_in(
+        store, [CheckIn("Ana", "S1")], ["Tom"], DEFAULT_LAYOUT, default_intensity_mA=30
+    )
+    assert specs[0].first_session and specs[0].cap_mA == 50
 
 
 def test_a_class_left_running_by_a_dead_process_is_marked_interrupted(db: str) -> None:

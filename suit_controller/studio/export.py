@@ -121,9 +121,13 @@ def export_document(
     exported_at = utcnow()
     sessions = store.session_records(since=since)
     wanted = {s["client_id"] for s in sessions if s["client_id"]}
+    everything = sessions if since is None else store.session_records(events=False)
+    of_client: dict[str, list[Mapping[str, Any]]] = {}
+    for s in everything:  # oldest first
+        of_client.setdefault(s["client_id"], []).append(s)
     clients = []
     for c in store.clients():
-        history_rows = store.sessions_of(c.id)
+        history_rows = of_client.get(c.id, [])
         changed = since is None or parse_iso(c.created_at) >= since or c.id in wanted
         if not changed and include_health and since is not None:
             screening = store.latest_screening(c.id)  # new health data is a change too
@@ -139,7 +143,7 @@ def export_document(
             "created_at": c.created_at,
             "sessions": len(real),
             "simulated_sessions": len(history_rows) - len(real),
-            "last_session_at": real[0]["started_at"] if real else None,
+            "last_session_at": real[-1]["started_at"] if real else None,
         }
         if include_health:
             entry |= _health(store, c.id)

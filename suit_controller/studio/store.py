@@ -390,28 +390,36 @@ class Store:
     def history(self, client: str) -> ClientHistory:
         """What the S5 rules need: screening, last and first session, count.
 
-        Every session of a real class counts, a running one included (another
-        room may be stimulating the client right now); a simulated one never does.
+        For the rest-day rule (`last_session_at`) every session of a real class
+        counts, a running one included (another room may be stimulating the
+        client right now). The count and the first session (which decide the
+        first-session cap) take only sessions in which some channel stimulated:
+        a class that ended before stimulating leaves the next one capped as a
+        first session. A simulated class never counts.
         """
         with self.engine.begin() as c:
             row = self._client_row(c, client)
             return self._history(c, int(row["id"]), row["name"])
 
     def _history(self, c: Connection, pk: int, name: str) -> ClientHistory:
-        counted = (
-            select(
-                func.count().label("n"),
-                func.max(classes.c.started_at).label("last"),
-                func.min(classes.c.started_at).label("first"),
-            )
-            .select_from(sessions.join(classes, sessions.c.class_id == classes.c.id))
-            .where(sessions.c.client_id == pk, classes.c.simulated.is_(False))
+        real = sessions.join(classes, sessions.c.class_id == classes.c.id)
+        mine = (sessions.c.client_id == pk, classes.c.simulated.is_(False))
+        last = c.execute(select(func.max(classes.c.started_at)).select_from(real).where(*mine))
+        stimulated = (
+            select(session_channels.c.session_id)
+            .where(session_channels.c.session_id == sessions.c.id, session_channels.c.stim_s > 0)
+            .exists()
         )
-        n, last, first = c.execute(counted).one()
+        n, first = c.execute(
+            select(func.count(), func.min(classes.c.started_at))
+            .select_from(real)
+            .where(*mine, stimulated)
+        ).one()
+        last_at = last.scalar()
         return ClientHistory(
             name,
             self._latest_screening(c, pk),
-            parse_iso(last) if last else None,
+            parse_iso(last_at) if last_at else None,
             parse_iso(first) if first else None,
             int(n),
         )
