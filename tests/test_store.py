@@ -34,6 +34,7 @@ from sqlalchemy import inspect, select, update
 from channels import DEFAULT_LAYOUT
 from suit_controller.cli import suitctl
 from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
+from suit_controller.cli.runner import check_in_or_exit
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.records import SessionEvent
 from suit_controller.studio.export import (
@@ -390,6 +391,41 @@ def test_a_simulated_class_is_recorded_as_such_and_never_counts_for_rest_days(db
     rows = list(csv.DictReader(io.StringIO(export_csv(doc))))
     assert sorted(r["simulated"] for r in rows) == ["false", "true", "true", "true"]
     assert doc["clients"][0]["sessions"] == 1 and doc["clients"][0]["simulated_sessions"] == 3
+
+
+def test_a_real_class_is_opened_at_check_in_and_a_second_one_refused(db: str) -> None:
+    """What `suitctl class run --client` does before the suits are connected."""
+    store = screened_store(db, "Ana")
+    store.add_client("Ben", member_id="M-2")
+    store.add_screening("M-2", "Tom", set(), set(), KEYS)
+    specs, records = check_in_or_exit(
+        db,
+        [("Ana", "AA:01"), ("M-2", "AA:02")],
+        ["Tom"],
+        ["M-2"],
+        DEFAULT_LAYOUT,
+        20.0,
+        workout="Short",
+        simulated=False,
+        room="room-2",
+    )
+    assert [s.name for s in specs] == ["Ana", "Ben"] and specs[1].abdominal_off
+    assert records.location == db and len(records.opened.sessions) == 2
+    row = store.class_record(records.opened.id)
+    assert row["status"] == "running" and row["room"] == "room-2" and row["simulated"] is False
+    with pytest.raises(SystemExit) as exit_info:  # another room, a moment later
+        check_in_or_exit(
+            db,
+            [("Ana", "AA:03")],
+            ["Eva"],
+            [],
+            DEFAULT_LAYOUT,
+            20.0,
+            workout="Short",
+            simulated=False,
+        )
+    assert exit_info.value.code == 1
+    assert len(store.session_records(events=False)) == 2
 
 
 def test_a_class_that_never_stimulated_keeps_the_first_session_cap(db: str) -> None:
