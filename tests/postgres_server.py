@@ -57,6 +57,16 @@ class Postgres:
         return list(args)
 
     def start(self) -> None:
+        """initdb and start; on failure the directory is removed and the server's log shown."""
+        try:
+            self._start()
+        except subprocess.CalledProcessError as e:
+            log = self.root / "server.log"
+            detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            self.stop()
+            raise RuntimeError(f"PostgreSQL did not start: {e.stderr!r}\n{detail}") from None
+
+    def _start(self) -> None:
         bin_dir = postgres_bin()
         assert bin_dir is not None
         self.root = Path(tempfile.mkdtemp(prefix="suitctl-pg-"))

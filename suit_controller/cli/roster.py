@@ -58,10 +58,9 @@ def check_in(
     ids = [r.id for _, r in found]
     if len(set(ids)) != len(ids):
         reasons.append("a client is listed twice")
+    unknown = [f"unknown {i}" for i in range(len(arrivals) - len(found))]  # they count too
     try:
-        supervisors = assign_trainers(
-            [r.id for _, r in found] + [a.name for a in arrivals[len(found) :]], trainers, policy
-        )
+        supervisors = assign_trainers([r.id for _, r in found] + unknown, trainers, policy)
     except ValueError as e:
         reasons.append(str(e))
         supervisors = {}

@@ -105,7 +105,7 @@ def check_in_or_exit(
             default_intensity_mA=intensity_mA,
             policy=policy,
         )
-        opened = store.open_class(workout, roster, simulated=simulated, room=room)
+        opened = store.open_class(workout, roster, simulated=simulated, room=room, policy=policy)
     except (ClassRefused, CheckInRefused) as e:
         err_console.print("[red]the class cannot start[/]:")
         for reason in e.reasons:
