@@ -148,6 +148,10 @@ def bench_c_firmware() -> None:
         emit("c_firmware", skipped=(done.stderr.strip() or done.stdout.strip())[-300:])
         return
     emit("c_firmware", **json.loads(done.stdout.strip().splitlines()[-1]))
+def bench_store() -> None:
+    from benchmarks.store import run_store
+
+    emit("store", **run_store())
 
 
 def bench_ble() -> None:
@@ -165,6 +169,7 @@ BENCHES = [
     "mqtt_estop",
     "ble",
     "c_firmware",
+    "store",
     "soak",
     "fuzz",
 ]
@@ -191,6 +196,8 @@ def main() -> None:
         bench_ble()
     if "c_firmware" in names:
         bench_c_firmware()
+    if "store" in names:
+        bench_store()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:

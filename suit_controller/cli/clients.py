@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suit_controller.cli.errors import EXIT_INVALID, err_console
+from suit_controller.studio.export import export_csv, export_document, export_json, parse_since
 from suit_controller.studio.screening import (
     BY_KEY,
     CONTRAINDICATIONS,
@@ -17,31 +18,34 @@ from suit_controller.studio.screening import (
     check_client,
     validate_answers,
 )
-from suit_controller.studio.store import Store, StoreError, default_db_path, utcnow
+from suit_controller.studio.store import Store, StoreError, default_location, utcnow
 
 console = Console(soft_wrap=True)
 
 db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE|URL",
     default=None,
-    help="The studio database (default $SUITCTL_DB or ~/.local/share/suit-controller/studio.db).",
+    help="The studio database: a SQLite file, or postgresql://user@host/db for records "
+    "shared by several controllers (default $SUITCTL_DB or "
+    "~/.local/share/suit-controller/studio.db).",
 )
 
 
-def open_store(db_path: Path | None) -> Store:
-    """Open the studio database, reporting sessions found interrupted since the last start."""
-    path = db_path or default_db_path()
+def open_store(db_path: str | Path | None) -> Store:
+    """Open the studio database, reporting classes found interrupted since the last start."""
+    location = str(db_path) if db_path else default_location()
     try:
-        store = Store(path)
+        store = Store(location)
     except StoreError as e:
-        err_console.print(f"[red]error[/]: {e}")
+        err_console.print(f"[red]error[/]: {e}", highlight=False)
         sys.exit(EXIT_INVALID)
-    for sid in store.recovered:
+    for class_id in store.recovered:
         err_console.print(
-            f"[yellow]note[/]: session {sid} was interrupted (the program stopped "
-            "during the class); its record is kept up to its last write"
+            f"[yellow]note[/]: class {class_id} was interrupted (the program stopped "
+            "during the class); its record is kept up to its last write",
+            highlight=False,
         )
     return store
 
@@ -60,31 +64,39 @@ def clients() -> None:
 @click.argument("name")
 @click.option("--birth", "birth_date", help="YYYY-MM-DD")
 @click.option("--notes", default="")
+@click.option("--member-id", "member_id", help="The gym's own id for this client (unique).")
 @db_option
-def add(name: str, birth_date: str | None, notes: str, db_path: Path | None) -> None:
-    """Add a client."""
+def add(
+    name: str, birth_date: str | None, notes: str, member_id: str | None, db_path: str | None
+) -> None:
+    """Add a client (they get an id of their own; two clients may share a name)."""
     store = open_store(db_path)
     try:
-        store.add_client(name, birth_date, notes)
+        record = store.add_client(name, birth_date, notes, member_id)
     except StoreError as e:
         _fail(e)
-    console.print(f"added {name}; next: suitctl clients screen {name!r} --by TRAINER")
+        return
+    ref = record.member_id or (record.id if len(store.clients()) > 1 else name)
+    console.print(f"added {name} (id {record.id})", highlight=False)
+    console.print(f"next: suitctl clients screen {ref!r} --by TRAINER", highlight=False)
 
 
 @clients.command("list")
 @db_option
-def list_(db_path: Path | None) -> None:
+def list_(db_path: str | None) -> None:
     """List every client with their screening and last session."""
     store = open_store(db_path)
     table = Table(title="Clients")
-    for col in ("name", "screened", "sessions", "last session", "may train now"):
+    for col in ("name", "member id", "id", "screened", "sessions", "last session", "may train now"):
         table.add_column(col)
     now = utcnow()
     for c in store.clients():
-        h = store.history(c.name)
+        h = store.history(c.id)
         d = check_client(h, now)
         table.add_row(
             c.name,
+            c.member_id or "—",
+            c.id[:8],
             h.screening.taken_at.date().isoformat() if h.screening else "—",
             str(h.sessions),
             h.last_session_at.strftime("%Y-%m-%d %H:%M") if h.last_session_at else "—",
@@ -96,17 +108,21 @@ def list_(db_path: Path | None) -> None:
 @clients.command()
 @click.argument("name")
 @db_option
-def show(name: str, db_path: Path | None) -> None:
+def show(name: str, db_path: str | None) -> None:
     """A client's screening, calibrated levels, and whether they may train now."""
     store = open_store(db_path)
     try:
-        h = store.history(name)
-        calibration = store.calibration(name)
+        record = store.client(name)
+        h = store.history(record.id)
+        calibration = store.calibration(record.id)
     except StoreError as e:
         _fail(e)
         return
     d = check_client(h, utcnow())
-    console.print(f"[bold]{name}[/]: {h.sessions} session(s)")
+    console.print(f"[bold]{record.name}[/]: {h.sessions} session(s)", highlight=False)
+    console.print(
+        f"id {record.id}; member id {record.member_id or '—'}", highlight=False, markup=False
+    )
     if h.screening is None:
         console.print("screening: none on file")
     else:
@@ -156,7 +172,7 @@ def screen(
     clearances: tuple[str, ...],
     none_: bool,
     list_keys: bool,
-    db_path: Path | None,
+    db_path: str | None,
 ) -> None:
     """Record a contraindication screening (asks each question on a terminal)."""
     if list_keys:
@@ -196,8 +212,8 @@ def screen(
 @clients.command()
 @click.argument("name")
 @db_option
-def history(name: str, db_path: Path | None) -> None:
-    """Every session of a client, newest first."""
+def history(name: str, db_path: str | None) -> None:
+    """Every session of a client, newest first (simulated ones marked)."""
     store = open_store(db_path)
     try:
         sessions = store.sessions_of(name)
@@ -219,10 +235,10 @@ def history(name: str, db_path: Path | None) -> None:
     for s in sessions:
         ch = s["channels"].values()
         table.add_row(
-            str(s["session"]),
+            s["session_id"][:8],
             s["started_at"][:16].replace("T", " "),
             s["workout"],
-            s["status"],
+            s["status"] + (" (simulated)" if s["simulated"] else ""),
             f"{s['class_s'] / 60:.1f}",
             s["trainer"] or "—",
             f"{max((c['max_mA'] for c in ch), default=0):g}",
@@ -236,18 +252,53 @@ def history(name: str, db_path: Path | None) -> None:
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )
 @click.option(
+    "--table",
+    type=click.Choice(["sessions", "clients"]),
+    default="sessions",
+    show_default=True,
+    help="CSV only: one row per session, or one per client (JSON holds both).",
+)
+@click.option(
+    "--include-health",
+    is_flag=True,
+    help="Add health data: screening answers, clearances, notes (left out by default).",
+)
+@click.option(
+    "--since",
+    metavar="TIME",
+    help="Only sessions of classes changed at or after TIME (UTC unless given), e.g. the "
+    "previous export's exported_at.",
+)
+@click.option(
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to a file instead of standard output.",
 )
 @db_option
-def export(fmt: str, out: Path | None, db_path: Path | None) -> None:
-    """Export clients, screenings and sessions for gym systems."""
+def export(
+    fmt: str,
+    table: str,
+    include_health: bool,
+    since: str | None,
+    out: Path | None,
+    db_path: str | None,
+) -> None:
+    """Export clients and sessions for gym systems (columns in docs/records.md)."""
+    try:
+        when = parse_since(since) if since else None
+    except StoreError as e:
+        _fail(e)
+        return
     store = open_store(db_path)
-    text = store.export_csv() if fmt == "csv" else store.export_json()
+    doc = export_document(store, include_health=include_health, since=when)
+    text = export_json(doc) if fmt == "json" else export_csv(doc, table)
     if out is None:
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {out}")
+        err_console.print(
+            f"wrote {out}: {len(doc['sessions'])} session(s), {len(doc['clients'])} client(s); "
+            f"next incremental export: --since {doc['exported_at']}",
+            highlight=False,
+        )

@@ -15,6 +15,7 @@ from suit_controller.cli.clients import db_option
 from suit_controller.cli.errors import err_console, open_workout
 from suit_controller.cli.realclass import RealClass
 from suit_controller.cli.runner import (
+    ClassRecords,
     check_in_or_exit,
     companions_for,
     console,
@@ -24,7 +25,6 @@ from suit_controller.cli.runner import (
 from suit_controller.clients import ClientSpec
 from suit_controller.links.base import ConnectFailed
 from suit_controller.links.ble import FoundSuit, scan_suits
-from suit_controller.studio.recorder import RosterEntry
 
 EXIT_NO_BLUETOOTH = 1
 
@@ -111,7 +111,8 @@ def class_() -> None:
     "client_suits",
     multiple=True,
     metavar="NAME=ADDRESS",
-    help="A client from the studio's records in the suit at ADDRESS (repeatable).",
+    help="A client from the studio's records (id, member id or name) in the suit at "
+    "ADDRESS (repeatable).",
 )
 @click.option("--trainer", "trainers", multiple=True, metavar="NAME")
 @click.option("--ate-recently", "ate_recently", multiple=True, metavar="NAME")
@@ -150,7 +151,7 @@ def run(
     out_dir: str | None,
     unscreened: bool,
     web: str | None,
-    db_path: Path | None,
+    db_path: str | None,
 ) -> None:
     """Run a class on real suits over Bluetooth LE (bleak's platform backend)."""
     _, plan = open_workout(workout_ref)
@@ -158,8 +159,7 @@ def run(
         raise click.UsageError(
             "give either --suit ADDRESS … (anonymous) or --client NAME=ADDRESS …"
         )
-    roster: list[RosterEntry] = []
-    db: Path | None = None
+    records: ClassRecords | None = None
     if client_suits:
         pairs = []
         for item in client_suits:
@@ -167,8 +167,16 @@ def run(
             if not eq or not name or not address:
                 raise click.UsageError(f"--client takes NAME=ADDRESS, not {item!r}")
             pairs.append((name, address))
-        specs, roster, db = check_in_or_exit(
-            db_path, pairs, trainers, ate_recently, plan.layout, intensity_mA
+        specs, records = check_in_or_exit(
+            db_path,
+            pairs,
+            trainers,
+            ate_recently,
+            plan.layout,
+            intensity_mA,
+            workout=plan.workout.name,
+            simulated=False,
+            room=room,
         )
         addresses = [a for _, a in pairs]
     else:
@@ -191,7 +199,7 @@ def run(
             "cap on every channel, session not saved to the studio's records"
         )
     klass = RealClass(plan, specs, addresses, rate_hz=rate_hz)
-    klass.companions = companions_for(klass.session, db, roster, mqtt_url, site, room, web)
+    klass.companions = companions_for(klass.session, records, mqtt_url, site, room, web)
     out = (
         Path(out_dir)
         if out_dir

@@ -37,13 +37,15 @@ class RealClass:
 
     async def run(self) -> str:
         self.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self.session.run)
-            for companion in self.companions:
-                await nursery.start(companion)
-            await self.session._finished.wait()
-            nursery.cancel_scope.cancel()
-        self.ended_at = trio.current_time()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.session.run)
+                for companion in self.companions:
+                    await nursery.start(companion)
+                await self.session._finished.wait()
+                nursery.cancel_scope.cancel()
+        finally:  # a signal or Ctrl-C too: durations are measured up to here
+            self.ended_at = trio.current_time()
         return self.session.ending or "interrupted"
 
     def record(self) -> dict[str, Any]:
@@ -57,8 +59,8 @@ class RealClass:
             "layout": self.plan.layout.name,
             "started_at": self.started_at,
             "ended": s.ending or "interrupted",
-            "class_s": round(s.class_time(self.ended_at) if self.ended_at else 0.0, 3),
-            "plan_s": round(s.plan_time(self.ended_at) if self.ended_at else 0.0, 3),
+            "class_s": round(s.class_time(self.ended_at) if self.started_at else 0.0, 3),
+            "plan_s": round(s.plan_time(self.ended_at) if self.started_at else 0.0, 3),
             "rate_hz": self.rate_hz,
             "ticks": s.ticks,
             "clients": [

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from channels.layouts import SuitLayout
 from channels.limits import DEVICE_MAX_MA
 from suit_controller.clients import ClientSpec
-from suit_controller.studio.recorder import RosterEntry
 from suit_controller.studio.screening import (
     DEFAULT_POLICY,
     SitePolicy,
     assign_trainers,
     check_client,
 )
-from suit_controller.studio.store import Store, StoreError, utcnow
+from suit_controller.studio.store import RosterEntry, Store, StoreError, utcnow
 
 
 class ClassRefused(Exception):
@@ -27,7 +26,7 @@ class ClassRefused(Exception):
 
 @dataclass(frozen=True)
 class CheckIn:
-    """A client at the door: name, suit, and whether they ate in the last 1.5 hours."""
+    """A client at the door: who (id, member id or name), suit, ate in the last 1.5 hours."""
 
     name: str
     suit: str
@@ -50,36 +49,38 @@ def check_in(
     Raises ClassRefused listing every reason at once.
     """
     reasons: list[str] = []
-    names = [a.name for a in arrivals]
-    if len(set(names)) != len(names):
+    found = []
+    for a in arrivals:
+        try:
+            found.append((a, store.client(a.name)))
+        except StoreError as e:
+            reasons.append(str(e))
+    ids = [r.id for _, r in found]
+    if len(set(ids)) != len(ids):
         reasons.append("a client is listed twice")
+    unknown = [f"unknown {i}" for i in range(len(arrivals) - len(found))]  # they count too
     try:
-        supervisors = assign_trainers(names, trainers, policy)
+        supervisors = assign_trainers([r.id for _, r in found] + unknown, trainers, policy)
     except ValueError as e:
         reasons.append(str(e))
         supervisors = {}
     now = utcnow()
     specs, roster, guidance = [], [], []
-    for a in arrivals:
-        try:
-            record = store.client(a.name)
-            decision = check_client(
-                store.history(a.name), now, ate_recently=a.ate_recently, policy=policy
-            )
-            calibration = store.calibration(a.name)
-        except StoreError as e:
-            reasons.append(str(e))
-            continue
+    for a, record in found:
+        decision = check_client(
+            store.history(record.id), now, ate_recently=a.ate_recently, policy=policy
+        )
+        calibration = store.calibration(record.id)
         if not decision.allowed:
             reasons.extend(decision.reasons)
             continue
-        guidance += [f"{a.name}: {g}" for g in decision.guidance]
+        guidance += [f"{record.name}: {g}" for g in decision.guidance]
         keep = 1.0 - policy.calibration_margin_pct / 100.0
         intensity: float | dict[str, float]
         if calibration:
             intensity = {ch: round(calibration.get(ch, 0.0) * keep * 2) / 2 for ch in layout.names}
             guidance.append(
-                f"{a.name}: starts from the last session's levels less "
+                f"{record.name}: starts from the last session's levels less "
                 f"{policy.calibration_margin_pct:g} %"
             )
         else:
@@ -87,20 +88,20 @@ def check_in(
         cap = decision.cap_mA if decision.cap_mA is not None else DEVICE_MAX_MA
         specs.append(
             ClientSpec(
-                a.name,
+                record.name,
                 intensity_mA=intensity,
                 cap_mA=cap,
                 first_session=decision.first_session,
                 abdominal_off=decision.abdominal_off,
-                trainer=supervisors.get(a.name),
+                trainer=supervisors.get(record.id),
             )
         )
         roster.append(
             RosterEntry(
                 record.id,
-                a.name,
+                record.name,
                 a.suit,
-                supervisors.get(a.name),
+                supervisors.get(record.id),
                 decision.first_session,
                 decision.abdominal_off,
             )

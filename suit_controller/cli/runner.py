@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +29,9 @@ from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
 from suit_controller.mqtt.bridge import MqttBridge
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
-from suit_controller.studio.recorder import RosterEntry, SessionRecorder
+from suit_controller.studio.recorder import SessionRecorder
+from suit_controller.studio.screening import DEFAULT_POLICY
+from suit_controller.studio.store import CheckInRefused, OpenedClass, StoreError
 
 console = Console(soft_wrap=True)
 #: Event kinds printed as lines when the output is not a terminal.
@@ -59,20 +62,40 @@ class RunnableClass(Protocol):
     def record(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class ClassRecords:
+    """Where a class is recorded: the studio database and the class opened in it."""
+
+    location: str
+    opened: OpenedClass
+
+
 def check_in_or_exit(
-    db_path: Path | None,
+    db_location: str | None,
     arrivals: Sequence[tuple[str, str]],
     trainers: Sequence[str],
     ate_recently: Sequence[str],
     layout: SuitLayout,
     intensity_mA: float,
-) -> tuple[list[ClientSpec], list[RosterEntry], Path]:
-    """Check every client in (S5, S7), or print every reason and exit 1."""
+    *,
+    workout: str,
+    simulated: bool,
+    room: str | None = None,
+) -> tuple[list[ClientSpec], ClassRecords]:
+    """Check every client in (S5, S7) and open the class in the records, or print why not.
+
+    A simulated class (`sim run`) stimulates nobody: the rest-day rule does not
+    refuse it, and its sessions are recorded as simulated (they never count for
+    that rule). A real class is checked again when it is opened, in the same
+    transaction that records it (`Store.open_class`): another room may have
+    checked the same client in a moment ago.
+    """
     names = [n for n, _ in arrivals]
     unknown = set(ate_recently) - set(names)
     if unknown:
         raise click.UsageError(f"--ate-recently names no client of this class: {sorted(unknown)}")
-    store = open_store(db_path)
+    policy = replace(DEFAULT_POLICY, min_days_between_sessions=0) if simulated else DEFAULT_POLICY
+    store = open_store(db_location)
     try:
         specs, roster, guidance = check_in(
             store,
@@ -80,18 +103,28 @@ def check_in_or_exit(
             list(trainers),
             layout,
             default_intensity_mA=intensity_mA,
+            policy=policy,
         )
-    except ClassRefused as e:
+        opened = store.open_class(workout, roster, simulated=simulated, room=room, policy=policy)
+    except (ClassRefused, CheckInRefused) as e:
         err_console.print("[red]the class cannot start[/]:")
         for reason in e.reasons:
             err_console.print(f"  - {reason}", highlight=False)
         sys.exit(EXIT_INVALID)
+    except StoreError as e:
+        err_console.print(f"[red]error[/]: {e}", highlight=False)
+        sys.exit(EXIT_INVALID)
     finally:
-        path = store.path
+        location = store.location
         store.close()
     for line in guidance:
         console.print(f"[cyan]guidance[/] {line}", highlight=False)
-    return specs, roster, path
+    if simulated:
+        console.print(
+            "recorded as a simulated class: it does not count for the rest-day rule",
+            highlight=False,
+        )
+    return specs, ClassRecords(location, opened)
 
 
 web_option = click.option(
@@ -148,8 +181,7 @@ def web_companion(session: ClassSession, bind: str) -> Callable[..., Awaitable[N
 
 def companions_for(
     session: ClassSession,
-    db: Path | None,
-    roster: list[RosterEntry],
+    records: ClassRecords | None,
     mqtt_url: str | None,
     site: str,
     room: str,
@@ -159,8 +191,8 @@ def companions_for(
     out: list[Callable[..., Awaitable[None]]] = []
     if web is not None:
         out.append(web_companion(session, web))
-    if db is not None:
-        out.append(SessionRecorder(db, session, roster).run)
+    if records is not None:
+        out.append(SessionRecorder(records.location, session, records.opened).run)
     if mqtt_url:
         try:
             broker, topics = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)

@@ -22,10 +22,15 @@ from sim.report import write_report
 from suit_controller.actions import ActionsError, load_actions_file
 from suit_controller.cli.clients import db_option
 from suit_controller.cli.errors import EXIT_INVALID, EXIT_USAGE, err_console, open_workout
-from suit_controller.cli.runner import check_in_or_exit, companions_for, drive, web_option
+from suit_controller.cli.runner import (
+    ClassRecords,
+    check_in_or_exit,
+    companions_for,
+    drive,
+    web_option,
+)
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
-from suit_controller.studio.recorder import RosterEntry
 
 console = Console(soft_wrap=True)
 
@@ -70,8 +75,8 @@ def sim() -> None:
     "client_names",
     multiple=True,
     metavar="NAME",
-    help="A client from the studio's records (repeatable): checks the rules and "
-    "records the session.",
+    help="A client from the studio's records, by id, member id or name (repeatable): "
+    "checks the rules and records the session as simulated.",
 )
 @click.option(
     "--trainer",
@@ -127,25 +132,12 @@ def run(
     room: str,
     link: str,
     web: str | None,
-    db_path: Path | None,
+    db_path: str | None,
 ) -> None:
     """Run the real engine against N simulated suits and write DIR/session.json."""
     if virtual and speed is not None:
         raise click.UsageError("--virtual and --speed exclude each other")
     _, plan = open_workout(workout_ref)
-    specs: list[ClientSpec] | None = None
-    roster: list[RosterEntry] = []
-    db: Path | None = None
-    if client_names:
-        n_clients = len(client_names)
-        specs, roster, db = check_in_or_exit(
-            db_path,
-            [(name, f"SIM-{i + 1:02d}") for i, name in enumerate(client_names)],
-            trainers,
-            ate_recently,
-            plan.layout,
-            intensity_mA,
-        )
     try:
         actions = load_actions_file(actions_file) if actions_file else []
         faults = parse_faults(faults_spec)
@@ -155,6 +147,21 @@ def run(
     except (ActionsError, FaultSpecError) as e:
         err_console.print(f"[red]error[/]: {e}")
         sys.exit(EXIT_INVALID)
+    specs: list[ClientSpec] | None = None
+    records: ClassRecords | None = None
+    if client_names:  # last: the class is recorded from here on
+        n_clients = len(client_names)
+        specs, records = check_in_or_exit(
+            db_path,
+            [(name, f"SIM-{i + 1:02d}") for i, name in enumerate(client_names)],
+            trainers,
+            ate_recently,
+            plan.layout,
+            intensity_mA,
+            workout=plan.workout.name,
+            simulated=True,
+            room=room,
+        )
     out = (
         Path(out_dir) if out_dir else Path("out") / dt.datetime.now().strftime("sim-%Y%m%d-%H%M%S")
     )
@@ -169,7 +176,7 @@ def run(
         clients=specs,
         link=link,
     )
-    simclass.companions = companions_for(simclass.session, db, roster, mqtt_url, site, room, web)
+    simclass.companions = companions_for(simclass.session, records, mqtt_url, site, room, web)
     if virtual:
         clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
         mode, refresh_s = "virtual time", 1.0

@@ -101,19 +101,23 @@ class SimulatedClass:
     async def run(self) -> str:
         """Run the class to its end; returns how it ended."""
         self.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        async with trio.open_nursery() as nursery:
-            for suit in self.suits:
-                await nursery.start(suit.run)
-            if self.room is not None:
-                await nursery.start(self.room.run)
-            await nursery.start(self.session.run)
-            for companion in self.companions:
-                await nursery.start(companion)
-            nursery.start_soon(self._run_actions)
-            nursery.start_soon(self._run_faults)
-            ending = await self._wait_end()
-            nursery.cancel_scope.cancel()
-        self.ended_at = trio.current_time()
+        try:
+            async with trio.open_nursery() as nursery:
+                for suit in self.suits:
+                    await nursery.start(suit.run)
+                if self.room is not None:
+                    await nursery.start(self.room.run)
+                await nursery.start(self.session.run)
+                for companion in self.companions:
+                    await nursery.start(companion)
+                nursery.start_soon(self._run_actions)
+                nursery.start_soon(self._run_faults)
+                ending = await self._wait_end()
+                nursery.cancel_scope.cancel()
+        finally:
+            # also when a signal or Ctrl-C cancels the class: the record's durations are
+            # measured up to here (left at 0, they came out negative)
+            self.ended_at = trio.current_time()
         if self.observer is not None:
             self.body_result = self.observer.result()
         return ending

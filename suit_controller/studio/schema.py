@@ -1,0 +1,145 @@
+"""The studio database's schema (version 3), defined once for SQLite and PostgreSQL.
+
+Identity: every client, class and session has a UUID (text, 36 characters) that
+never changes and is what other systems keep; a client may also carry the gym's
+own member id (unique when given). Names are for people, not identity: two
+clients may share one. Integer keys are internal to the database and never
+leave the store.
+
+A *class* is one run of a workout in one room; a *session* is one client's part
+in a class. Timestamps are ISO 8601 text in UTC with milliseconds
+(`2026-11-24T10:00:00.000+00:00`), so they sort and compare as text on both
+backends.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+#: The schema version this code writes (versions 1 and 2 were SQLite only).
+SCHEMA_VERSION = 3
+
+metadata = MetaData()
+
+UUID = String(36)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+trainers = Table(
+    "trainers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("created_at", Text, nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", UUID, nullable=False, unique=True),
+    Column("member_id", Text, unique=True),
+    Column("name", Text, nullable=False),
+    Column("birth_date", Text),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("created_at", Text, nullable=False),
+)
+
+screenings = Table(
+    "screenings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("taken_at", Text, nullable=False),
+    Column("taken_by", Text, nullable=False),
+    Column("answers", Text, nullable=False),
+    Column("clearances", Text, nullable=False),
+    Index("ix_screenings_client", "client_id", "taken_at"),
+)
+
+classes = Table(
+    "classes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", UUID, nullable=False, unique=True),
+    Column("workout", Text, nullable=False),
+    Column("started_at", Text, nullable=False),
+    Column("ended_at", Text),
+    #: running, finished, stopped, estopped, interrupted, … (the engine's ending)
+    Column("status", Text, nullable=False),
+    Column("simulated", Boolean, nullable=False, server_default="0"),
+    Column("room", Text),
+    Column("host", Text),
+    Column("pid", Integer),
+    #: the recorder's last write while the class ran (a crash loses at most what followed)
+    Column("last_write_at", Text),
+    #: any change to the class or its sessions: what `export --since` looks at
+    Column("updated_at", Text),
+    Column("class_s", Float, nullable=False, server_default="0"),
+    Index("ix_classes_updated", "updated_at"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", UUID, nullable=False, unique=True),
+    Column("class_id", Integer, ForeignKey("classes.id"), nullable=False),
+    Column("client_id", Integer, ForeignKey("clients.id")),
+    Column("client_name", Text, nullable=False),
+    Column("suit", Text, nullable=False),
+    Column("trainer", Text),
+    Column("first_session", Boolean, nullable=False, server_default="0"),
+    Column("abdominal_off", Boolean, nullable=False, server_default="0"),
+    Index("ix_sessions_client", "client_id"),
+    Index("ix_sessions_class", "class_id"),
+)
+
+session_channels = Table(
+    "session_channels",
+    metadata,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("charge_uC", Float, nullable=False),
+    Column("stim_s", Float, nullable=False),
+    Column("max_mA", Float, nullable=False),
+    Column("contractions", Integer, nullable=False),
+)
+
+calibrations = Table(
+    "calibrations",
+    metadata,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("mA", Float, nullable=False),
+)
+
+class_events = Table(
+    "class_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("class_id", Integer, ForeignKey("classes.id"), nullable=False),
+    #: the client's session the event is about, when it is about one client
+    Column("session_id", Integer, ForeignKey("sessions.id")),
+    Column("t", Float, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("client", Text),
+    Column("message", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_class_events_class", "class_id", "id"),
+)
