@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from channels import DEFAULT_LAYOUT
 from suit_controller.cli import suitctl
-from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
+from suit_controller.studio.checkin import CheckIn, ClassRefused, check_in
 from suit_controller.studio.migrations import SCHEMA_VERSION
 from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.screening import CONTRAINDICATIONS
