@@ -252,5 +252,6 @@ __all__ = [
     "open_class",
     "open_class_session",
     "start_class_session",
+    "utc_now_iso",
     "write_record",
 ]
