@@ -14,7 +14,7 @@ from benchmarks.common import emit, plan35
 from benchmarks.estop import run_estop
 from benchmarks.scheduler import run_engine, run_naive
 from benchmarks.soak import soak
-from suit_controller.cli.simclass import SimulatedClass
+from sim.simclass import SimulatedClass
 
 
 def bench_virtual_class() -> None:

@@ -10,7 +10,7 @@ import trio
 import trio.lowlevel
 
 from benchmarks.common import percentiles_ms, plan35
-from suit_controller.cli.simclass import SimulatedClass
+from sim.simclass import SimulatedClass
 from suit_controller.commands import EmergencyStop, Reset, Resume
 
 #: Start inside the suit block, where outputs are on.
@@ -34,7 +34,7 @@ def run_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[str, 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sc.run)
             await trio.lowlevel.checkpoint()
-            sc.session._plan_base = SUIT_BLOCK_S
+            sc.session.clock.seek(SUIT_BLOCK_S)
             await trio.sleep(3.0)  # intensities ramp up
             for _ in range(trials):
                 await trio.sleep(rng.uniform(0.05, 0.5))

@@ -48,7 +48,7 @@ def run_mqtt_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[
                         while not bridge.connected:  # noqa: ASYNC110 - harness polls a flag
                             await trio.sleep(0.05)
                         await trio.sleep(0.5)
-                        sc.session._plan_base = 6 * 60.0 + 1.0
+                        sc.session.clock.seek(6 * 60.0 + 1.0)
                         for _ in range(trials):
                             await trio.sleep(rng.uniform(0.05, 0.3))
                             t0 = time.perf_counter()

@@ -11,8 +11,8 @@ import trio
 import trio.lowlevel
 
 from benchmarks.common import cpu_seconds, percentiles_ms, plan35
+from sim.simclass import SimulatedClass
 from sim.suit import SimulatedSuit
-from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.links import InProcessLink
 from suit_controller.protocol import ControllerEndpoint, level_code
 from workouts import Plan
@@ -23,7 +23,7 @@ PLAN_OFFSET_S = 6 * 60.0
 
 
 def _into_suit_block(sc: SimulatedClass) -> None:
-    sc.session._plan_base = PLAN_OFFSET_S
+    sc.session.clock.seek(PLAN_OFFSET_S)
 
 
 def run_engine(n_suits: int, seconds: float, rate_hz: float = 40.0) -> dict[str, Any]:

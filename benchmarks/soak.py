@@ -90,13 +90,7 @@ class Checker:
         self.static_cap = np.minimum(s.client_caps, DEVICE_MAX_MA)
         self.prev_set = s.board.set_mA.copy()
         self.last_rise = np.full_like(self.prev_set, -np.inf)
-        tick = s._tick
-
-        def checked_tick(now: float) -> None:
-            tick(now)
-            self.check_tick(now)
-
-        s._tick = checked_tick  # type: ignore[method-assign]
+        s.tick_observers.append(self.check_tick)
         for i, suit in enumerate(sc.suits):
             suit.on_change = self._on_change_for(i)
 
@@ -145,7 +139,7 @@ async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> N
         )
         for i in range(n)
     ]
-    sc = SimulatedClass(plan, n, clients=clients, seed=rng.randrange(1 << 30))
+    sc = SimulatedClass(plan, n, clients=clients, seed=rng.randrange(1 << 30), faulty=True)
     checker = Checker(sc, tally, run)
     session = sc.session
     calm = rng.random() < 0.25  # a quarter of the classes run undisturbed to their end
@@ -163,6 +157,8 @@ async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> N
             await _one_fault(sc, rng, tally, run)
             if raise_in and t > end_at / 2 and not armed["raise"]:
                 armed["raise"] = True
+                if raise_in == "sender":
+                    sc.faulty_links[0].fail_next_send(InjectedFault("sender"))
                 tally.faults[f"exception_in_{raise_in}"] += 1
 
     try:
@@ -196,25 +192,13 @@ async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> N
 def _install_bomb(sc: SimulatedClass, where: str | None, armed: dict[str, bool]) -> None:
     s = sc.session
     if where == "tick":
-        tick = s._tick
 
         def bad_tick(now: float) -> None:
             if armed["raise"]:
                 raise InjectedFault("tick")
-            tick(now)
 
-        s._tick = bad_tick  # type: ignore[method-assign]
-    elif where == "sender":
-        d = s.drivers[0]
-        burst = d._send_burst
-
-        async def bad_burst() -> None:
-            if armed["raise"]:
-                raise InjectedFault("sender")
-            await burst()
-
-        d._send_burst = bad_burst  # type: ignore[method-assign]
-    elif where == "receiver":
+        s.tick_observers.append(bad_tick)
+    elif where == "receiver":  # ("sender" is armed through the suit's FaultyLink)
         end = s.drivers[-1].endpoint
         receive = end.receive
 

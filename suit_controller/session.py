@@ -122,6 +122,7 @@ class ClassSession:
         #: Called after every tick with its time (simulators sample the suits here).
         self.tick_observers: list[Callable[[float], None]] = []
         self._finished = trio.Event()
+        self.clock = ClassClock(self)
 
     # -- clocks -----------------------------------------------------------------------
     def class_time(self, now: float | None = None) -> float:
@@ -139,6 +140,15 @@ class ClassSession:
     def _freeze(self, now: float) -> None:
         self._plan_base = self.plan_time(now)
         self._running_since = None
+
+    async def wait_finished(self) -> None:
+        """Wait until the class has ended, however it ended (see `ending`)."""
+        await self._finished.wait()
+
+    @property
+    def ended(self) -> bool:
+        """True once the class has ended: finished, stopped, e-stopped and stopped, interrupted."""
+        return self._finished.is_set()
 
     # -- events -----------------------------------------------------------------------
     def emit(self, kind: str, message: str, client: int | None = None, **data: Any) -> None:
@@ -476,6 +486,7 @@ class ClassSession:
             self.ending = "interrupted"
             self.state = ClassState.STOPPED
             self.emit("ended", "class interrupted: every suit told to stop", ending="interrupted")
+            self._finished.set()
         with trio.move_on_after(CLOSE_TIMEOUT_S):
             async with trio.open_nursery() as nursery:
                 for d in self.drivers:
@@ -521,3 +532,45 @@ class ClassSession:
             "channels": list(self.layout.names),
             "clients": clients,
         }
+
+
+class ClassClock:
+    """A class's two clocks: class time (since the session started) and plan time.
+
+    Plan time is the position in the workout; it advances only while the class
+    runs. Faces read it; `seek` is the seam for simulators, tests and
+    benchmarks that start a class somewhere inside its plan. (A trainer moves
+    through the plan with `Skip`, through the command path.)
+    """
+
+    def __init__(self, session: ClassSession) -> None:
+        self._session = session
+
+    @property
+    def started_at(self) -> float | None:
+        """Trio time the session started running, or None before."""
+        return self._session._t0
+
+    def class_time(self, now: float | None = None) -> float:
+        """Seconds since the session started (including pauses)."""
+        return self._session.class_time(now)
+
+    def plan_time(self, now: float | None = None) -> float:
+        """Position in the workout, s."""
+        return self._session.plan_time(now)
+
+    def seek(self, plan_t: float) -> None:
+        """Move the class to `plan_t` seconds into its plan; the next tick plays from there.
+
+        Recorded as a `seek` event. Raises ValueError outside the plan or once
+        the class has ended.
+        """
+        s = self._session
+        if s.ended:
+            raise ValueError("the class has ended")
+        if not 0.0 <= plan_t < s.plan.total_s:
+            raise ValueError(f"plan time {plan_t:g} s is outside the plan (0..{s.plan.total_s:g})")
+        s._plan_base = plan_t
+        if s._running_since is not None:
+            s._running_since = trio.current_time()
+        s.emit("seek", f"plan moved to {plan_t:.1f} s", plan_t=round(plan_t, 3))

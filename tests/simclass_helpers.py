@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.simclass import SimulatedClass
 from sim.suit import SimulatedSuit
-from suit_controller.cli.simclass import SimulatedClass
 from workouts import compile_workout, load_workout_text
 
 SHORT = """\

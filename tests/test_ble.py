@@ -110,13 +110,11 @@ async def test_a_dropped_ble_suit_is_zeroed_by_its_watchdog_and_the_others_go_on
         hist = History()
         hist.watch(sc.suits)
         steps: list[tuple[float, float]] = []
-        tick = sc.session._tick
 
         def spy(now: float) -> None:
-            tick(now)
             steps.append((now, float(sc.session.board.set_mA[1, QUADS])))
 
-        sc.session._tick = spy  # type: ignore[method-assign]
+        sc.session.tick_observers.append(spy)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sc.run)
             await trio.sleep(12.0)  # mid-contraction

@@ -111,13 +111,11 @@ async def test_a_lost_suit_is_zeroed_by_its_watchdog_and_the_others_go_on(
 async def test_reconnect_ramps_up_from_zero(autojump_clock: trio.testing.MockClock) -> None:
     sc, hist = make_class(2)
     steps: list[tuple[float, float]] = []
-    tick = sc.session._tick
 
     def spy(now: float) -> None:
-        tick(now)
         steps.append((now, float(sc.session.board.set_mA[1, QUADS])))
 
-    sc.session._tick = spy  # type: ignore[method-assign]
+    sc.session.tick_observers.append(spy)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sc.run)
         await trio.sleep(12.0)
@@ -150,7 +148,7 @@ class Boom(Exception):
 async def test_an_exception_in_any_engine_task_leaves_every_suit_at_zero(
     autojump_clock: trio.testing.MockClock, where: str
 ) -> None:
-    sc, _ = make_class(3)
+    sc, _ = make_class(3, faulty=True)
     session = sc.session
     armed = {"on": False}
 
@@ -158,24 +156,12 @@ async def test_an_exception_in_any_engine_task_leaves_every_suit_at_zero(
         return armed["on"]
 
     if where == "tick":
-        tick = session._tick
 
         def bad_tick(now: float) -> None:
             if arm_at_contraction():
                 raise Boom
-            tick(now)
 
-        session._tick = bad_tick  # type: ignore[method-assign]
-    elif where == "sender":
-        driver = session.drivers[1]
-        burst = driver._send_burst
-
-        async def bad_burst() -> None:
-            if arm_at_contraction():
-                raise Boom
-            await burst()
-
-        driver._send_burst = bad_burst  # type: ignore[method-assign]
+        session.tick_observers.append(bad_tick)
     elif where == "receiver":
         endpoint = session.drivers[2].endpoint
         receive = endpoint.receive
@@ -200,6 +186,8 @@ async def test_an_exception_in_any_engine_task_leaves_every_suit_at_zero(
                     raise Boom
 
                 nursery.start_soon(crash)
+            if where == "sender":
+                sc.faulty_links[1].fail_next_send(Boom())
             armed["on"] = True
             await trio.sleep(5.0)
     assert contains(info.value, Boom)

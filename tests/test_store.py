@@ -32,11 +32,11 @@ from click.testing import CliRunner
 from sqlalchemy import inspect, select, update
 
 from channels import DEFAULT_LAYOUT
+from sim.simclass import SimulatedClass
 from suit_controller.cli import suitctl
-from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
 from suit_controller.cli.runner import check_in_or_exit
-from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.records import SessionEvent
+from suit_controller.studio.checkin import CheckIn, ClassRefused, check_in
 from suit_controller.studio.export import (
     CHANNEL_FIELDS,
     HEALTH_COLUMNS,

@@ -13,7 +13,6 @@ from rich.table import Table
 
 from suit_controller.cli.clients import db_option
 from suit_controller.cli.errors import err_console, open_workout
-from suit_controller.cli.realclass import RealClass
 from suit_controller.cli.runner import (
     ClassRecords,
     check_in_or_exit,
@@ -25,6 +24,7 @@ from suit_controller.cli.runner import (
 from suit_controller.clients import ClientSpec
 from suit_controller.links.base import ConnectFailed
 from suit_controller.links.ble import FoundSuit, scan_suits
+from suit_controller.realclass import RealClass
 
 EXIT_NO_BLUETOOTH = 1
 

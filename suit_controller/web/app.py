@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from suit_controller.commands import CommandRefused, parse_command
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
+from suit_controller.snapshot import ClassSnapshot
 
 PUSH_HZ = 10.0
 #: Events the page shows as warnings.
@@ -89,19 +90,13 @@ class Console:
         return Response(text, media_type=types[name])
 
     def state(self) -> dict[str, Any]:
-        snap = self.session.snapshot()
-        for i, c in enumerate(snap["clients"]):
-            view = self.session.drivers[i].endpoint.view
-            c["suit_levels_mA"] = list(view.levels_mA)
-        seg = self.session.plan.segment_at(snap["plan_t"])
-        snap["next"] = None
-        if seg is not None:
-            i = self.session.plan.segments.index(seg)
-            if i + 1 < len(self.session.plan.segments):
-                nxt = self.session.plan.segments[i + 1]
-                snap["next"] = nxt.name if nxt.exercise_index is not None else nxt.kind.value
-        snap["warnings"] = self.events[-8:]
-        return {"type": "state", **snap}
+        snap = ClassSnapshot.of(self.session)
+        doc = snap.as_json()
+        for c, client in zip(doc["clients"], snap.clients, strict=True):
+            c["suit_levels_mA"] = list(client.suit_levels_mA)
+        doc["next"] = snap.next
+        doc["warnings"] = self.events[-8:]
+        return {"type": "state", **doc}
 
     async def websocket(self, ws: WebSocket) -> None:
         if not self._allowed(ws.query_params.get("token")):

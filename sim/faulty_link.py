@@ -1,0 +1,62 @@
+"""A suit link that fails on demand: the public seam for injecting errors into the engine.
+
+Wrap any `SuitLink` in a `FaultyLink` and arm it: the next `send` (or
+`receive`) raises the exception you gave, once. A `LinkError` is a link
+failure the engine must ride out (S9: that suit reconnects, the others go
+on); any other exception stands for a bug in the engine's task for that
+suit, which ends the class through its shielded stop. Tests, the fault soak
+and a studio's room-isolation checks use this instead of replacing the
+engine's private methods.
+"""
+
+from __future__ import annotations
+
+from suit_controller.links.base import SuitLink
+
+
+class FaultyLink:
+    """A `SuitLink` that passes everything through until armed."""
+
+    def __init__(self, link: SuitLink) -> None:
+        self.link = link
+        self._send_error: BaseException | None = None
+        self._receive_error: BaseException | None = None
+        #: How many armed errors have been raised.
+        self.raised = 0
+
+    def fail_next_send(self, error: BaseException) -> None:
+        """Make the next `send` raise `error` (once) instead of sending."""
+        self._send_error = error
+
+    def fail_next_receive(self, error: BaseException) -> None:
+        """Make the next `receive` raise `error` (once) after its notification arrives."""
+        self._receive_error = error
+
+    @property
+    def address(self) -> str:
+        return self.link.address
+
+    @property
+    def att_payload(self) -> int:
+        return self.link.att_payload
+
+    async def connect(self) -> None:
+        await self.link.connect()
+
+    async def send(self, frame: bytes) -> None:
+        error, self._send_error = self._send_error, None
+        if error is not None:
+            self.raised += 1
+            raise error
+        await self.link.send(frame)
+
+    async def receive(self) -> bytes:
+        data = await self.link.receive()
+        error, self._receive_error = self._receive_error, None
+        if error is not None:
+            self.raised += 1
+            raise error
+        return data
+
+    async def aclose(self) -> None:
+        await self.link.aclose()

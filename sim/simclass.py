@@ -1,0 +1,249 @@
+"""A class against simulated suits: the real engine, in-process links, injected faults.
+
+Built on `suit_controller.classroom.open_class_session`, like every other
+face: the suits (and their simulated radio) run in a nursery around the
+class, so the class's shielded stop reaches them before they stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from channels.limits import DEVICE_MAX_MA
+from sim.ble_world import BleRoom
+from sim.body import BodyResult, make_population
+from sim.body.document import body_document, plan_segments
+from sim.body.observer import BodyObserver
+from sim.faults import Fault
+from sim.faulty_link import FaultyLink
+from sim.suit import SimulatedSuit
+from suit_controller.actions import Action
+from suit_controller.classroom import Companion, open_class_session, utc_now_iso, write_record
+from suit_controller.clients import ClientSpec
+from suit_controller.commands import Stop
+from suit_controller.links import InProcessLink, SuitLink
+from suit_controller.links.ble import BleLink
+from suit_controller.session import ClassSession, ClassState
+from workouts.plan import Plan
+
+#: In a scripted class, once every action has run, an emergency stop that no action
+#: resets ends the class after this long.
+ESTOP_GRACE_S = 10.0
+
+
+@dataclass
+class SimulatedClass:
+    """N simulated clients, each in a simulated suit, running one plan."""
+
+    plan: Plan
+    n_clients: int
+    intensity_mA: float = 40.0
+    rate_hz: float = 40.0
+    seed: int = 0
+    actions: Sequence[Action] = ()
+    faults: Sequence[Fault] = ()
+    clients: Sequence[ClientSpec] | None = None
+    att_payload: int = 20
+    #: Tasks started beside the class (e.g. a session recorder), as `nursery.start` targets.
+    companions: Sequence[Companion] = ()
+    #: Simulate the clients' bodies: force, fatigue, sensation, requests (see sim.body).
+    body: bool = True
+    #: "inprocess", or "ble": bleak's real client API over a bumble host stack (needs
+    #: trio-asyncio's loop, opened by the caller).
+    link: str = "inprocess"
+    #: Wrap every suit's link in a `FaultyLink` (see `faulty_links`) to inject engine errors.
+    faulty: bool = False
+    suits: list[SimulatedSuit] = field(init=False)
+    session: ClassSession = field(init=False)
+    started_at: str = field(init=False, default="")
+    ended_at: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        n = len(self.plan.layout)
+        self.suits = [
+            SimulatedSuit(f"SIM-{i + 1:02d}", n, att_payload=self.att_payload, seed=self.seed + i)
+            for i in range(self.n_clients)
+        ]
+        specs = (
+            list(self.clients)
+            if self.clients is not None
+            else [
+                ClientSpec(f"client-{i + 1}", intensity_mA=min(self.intensity_mA, DEVICE_MAX_MA))
+                for i in range(self.n_clients)
+            ]
+        )
+        links: list[SuitLink]
+        self.room: BleRoom | None = None
+        if self.link == "ble":
+            self.room = BleRoom(self.suits)
+            links = [BleLink(a, **self.room.client_kwargs()) for a in self.room.addresses]
+        elif self.link == "inprocess":
+            links = [InProcessLink(s, att_payload=self.att_payload) for s in self.suits]
+        else:
+            raise ValueError(f"unknown link kind {self.link!r}")
+        #: With `faulty=True`, each client's link, armed through its `fail_next_send` etc.
+        self.faulty_links: list[FaultyLink] = []
+        if self.faulty:
+            self.faulty_links = [FaultyLink(link) for link in links]
+            links = list(self.faulty_links)
+        self.session = ClassSession(self.plan, specs, links, rate_hz=self.rate_hz)
+        self.observer: BodyObserver | None = None
+        self.body_result: BodyResult | None = None
+        if self.body:
+            self.observer = BodyObserver(
+                [s.firmware for s in self.suits],
+                make_population(self.n_clients, self.plan.layout, seed=self.seed),
+                self.plan.layout,
+                [c.name for c in specs],
+                [c.first_session for c in specs],
+                lambda: self.session.pulse,
+                lambda i, message, data: self.session.emit("client_request", message, i, **data),
+            )
+            self.session.tick_observers.append(self.observer)
+
+    async def run(self) -> str:
+        """Run the class to its end; returns how it ended."""
+        self.started_at = utc_now_iso()
+        try:
+            async with trio.open_nursery() as suits:
+                for suit in self.suits:
+                    await suits.start(suit.run)
+                if self.room is not None:
+                    await suits.start(self.room.run)
+                async with (
+                    open_class_session(self.session, companions=self.companions) as session,
+                    trio.open_nursery() as scripts,
+                ):
+                    scripts.start_soon(self._run_actions)
+                    scripts.start_soon(self._run_faults)
+                    await session.wait_finished()
+                    scripts.cancel_scope.cancel()
+                # open_class_session has stopped every suit; now the suits may stop running.
+                suits.cancel_scope.cancel()
+        finally:  # a signal or Ctrl-C too: durations are measured up to here
+            self.ended_at = trio.current_time()
+        if self.observer is not None:
+            self.body_result = self.observer.result()
+        return self.session.ending or "interrupted"
+
+    async def _run_actions(self) -> None:
+        t0 = trio.current_time()
+        for action in self.actions:
+            await trio.sleep_until(t0 + action.at_s)
+            await self.session.execute(action.command, source="actions")
+        if not self.actions:
+            return
+        while self.session.state not in (ClassState.FINISHED, ClassState.STOPPED):
+            if self.session.state is ClassState.ESTOPPED:
+                await trio.sleep(ESTOP_GRACE_S)
+                if self.session.state is ClassState.ESTOPPED:
+                    await self.session.execute(Stop(), source="sim")
+                    return
+            await trio.sleep(1.0)
+
+    def _targets(self, fault: Fault) -> list[SimulatedSuit]:
+        if fault.client is None:
+            return self.suits
+        if fault.client > len(self.suits):
+            return []
+        return [self.suits[fault.client - 1]]
+
+    async def _run_faults(self) -> None:
+        t0 = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            for fault in sorted(self.faults, key=lambda f: f.at_s):
+                nursery.start_soon(self._one_fault, t0, fault)
+
+    async def _one_fault(self, t0: float, fault: Fault) -> None:
+        await trio.sleep_until(t0 + fault.at_s)
+        suits = self._targets(fault)
+        who = None if fault.client is None else fault.client - 1
+        if who is not None and who >= self.n_clients:
+            return
+        self.session.emit("fault", f"injected {fault.kind} {fault.params}", who, fault=fault.kind)
+        if fault.kind == "battery":
+            for s in suits:
+                s.set_battery(int(fault.number("pct", 10)))
+        elif fault.kind == "latency":
+            for s in suits:
+                s.latency_s = fault.number("ms", 0) / 1000
+                s.jitter_s = fault.number("jitter", 0) / 1000
+        elif fault.kind == "loss":
+            for s in suits:
+                s.loss = fault.number("pct", 0) / 100
+        elif fault.kind == "drop" and self.room is not None:
+            async with trio.open_nursery() as nursery:
+                for s in suits:
+                    peripheral = self.room.peripherals[self.suits.index(s)]
+                    nursery.start_soon(peripheral.drop_link, fault.seconds("for", 5.0))
+        elif fault.kind == "drop":
+            for s in suits:
+                s.drop_link()
+            await trio.sleep(fault.seconds("for", 5.0))
+            for s in suits:
+                s.restore_link()
+        elif fault.kind == "detach":
+            names = self.plan.layout.names
+            channel = fault.params["channel"]
+            if channel not in names:
+                self.session.emit("fault", f"no channel {channel} on this suit; fault ignored", who)
+                return
+            ch = names.index(channel)
+            for s in suits:
+                s.detach_electrode(ch)
+            if "for" in fault.params:
+                await trio.sleep(fault.seconds("for", 0))
+                for s in suits:
+                    s.attach_electrode(ch)
+
+    def record(self) -> dict[str, Any]:
+        """The session record (`session.json`): totals measured at the suits, and events."""
+        now = self.ended_at
+        clients = []
+        for i, suit in enumerate(self.suits):
+            totals = suit.firmware.totals(now)
+            clients.append(
+                {
+                    "name": self.session.clients[i].name,
+                    "suit": suit.address,
+                    "channels": {
+                        name: {
+                            "charge_uC": round(t.charge_uC, 3),
+                            "stim_s": round(t.stim_s, 4),
+                            "max_mA": t.max_mA,
+                            "contractions": t.contractions,
+                        }
+                        for name, t in zip(self.plan.layout.names, totals, strict=True)
+                    },
+                    "watchdog_trips": suit.firmware.watchdog_trips,
+                    "suit_state_at_end": suit.firmware.state.name,
+                    "outputs_zero_at_end": not suit.firmware.applied_mA.any(),
+                    "link_drops": self.session.drivers[i].drops,
+                    "reconnects": self.session.drivers[i].reconnects,
+                }
+            )
+        return {
+            "mode": "run",
+            "workout": self.plan.workout.name,
+            "layout": self.plan.layout.name,
+            "started_at": self.started_at,
+            "ended": self.session.ending or "interrupted",
+            "class_s": round(self.session.class_time(now), 3),
+            "plan_s": round(self.session.plan_time(now), 3),
+            "rate_hz": self.rate_hz,
+            "ticks": self.session.ticks,
+            "clients": clients,
+            "events": [e.as_dict() for e in self.session.events.events],
+            "channels": list(self.plan.layout.names),
+            "segments": plan_segments(self.plan),
+            **({"body": body_document(self.body_result)} if self.body_result else {}),
+        }
+
+    def write_record(self, out_dir: Path) -> Path:
+        """Write `record()` as OUT_DIR/session.json."""
+        return write_record(self.record(), out_dir)
