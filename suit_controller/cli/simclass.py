@@ -167,8 +167,13 @@ class SimulatedClass:
                 s.latency_s = fault.number("ms", 0) / 1000
                 s.jitter_s = fault.number("jitter", 0) / 1000
         elif fault.kind == "loss":
+            before = [s.loss for s in suits]
             for s in suits:
                 s.loss = fault.number("pct", 0) / 100
+            if "for" in fault.params:  # a burst: the radio recovers after it
+                await trio.sleep(fault.seconds("for", 0))
+                for s, loss in zip(suits, before, strict=True):
+                    s.loss = loss
         elif fault.kind == "drop" and self.room is not None:
             async with trio.open_nursery() as nursery:
                 for s in suits:
