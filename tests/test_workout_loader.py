@@ -215,7 +215,7 @@ def test_inline_program() -> None:
     assert w.phases[1].exercises[0].program_name is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 class 3: fractional pulse widths are accepted")
+
 @pytest.mark.parametrize(
     ("old", "new", "path"),
     [
@@ -234,7 +234,7 @@ def test_pulse_parameters_are_whole_numbers_as_the_suit_applies_them(
     assert "whole number" in message and new.split(": ")[1] in message
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 class 3: programs carry floats")
+
 def test_whole_numbers_written_with_a_point_are_fine() -> None:
     w = load_workout_text(GOOD.replace("pulse_width_us: 350", "pulse_width_us: 350.0"))
     program = w.phases[1].exercises[0].program
