@@ -46,7 +46,9 @@ class Program:
         for name in ("frequency_hz", "pulse_width_us"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
-                out.append((name, f"must be a whole number (the suit applies whole units), not {v!r}"))
+                out.append(
+                    (name, f"must be a whole number (the suit applies whole units), not {v!r}")
+                )
         lo, hi = FREQUENCY_RANGE_HZ
         if not lo <= self.frequency_hz <= hi:
             out.append(("frequency_hz", f"must be between {lo:g} and {hi:g} Hz"))

@@ -82,7 +82,7 @@ class ChargeAtTheSuit:
             self.sample(s)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 class 2: a lost SET_PROGRAM is never re-sent")
+
 @pytest.mark.parametrize(("first", "second"), [(450, 100), (100, 450)])
 async def test_a_40ms_radio_loss_at_a_program_change_keeps_charge_at_the_suit_under_the_cap(
     autojump_clock: trio.testing.MockClock, first: int, second: int
@@ -106,7 +106,7 @@ async def test_a_40ms_radio_loss_at_a_program_change_keeps_charge_at_the_suit_un
     assert all(s.firmware.max_seen_mA[QUADS] >= min(hi, 100.0) for s in sc.suits)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 class 2: programs are not confirmed")
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_random_loss_over_many_program_changes_keeps_charge_under_the_cap(
     autojump_clock: trio.testing.MockClock, seed: int

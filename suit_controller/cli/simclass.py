@@ -27,6 +27,7 @@ from suit_controller.clients import ClientSpec
 from suit_controller.commands import Stop
 from suit_controller.links import InProcessLink, SuitLink
 from suit_controller.links.ble import BleLink
+from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
 from suit_controller.session import ClassSession, ClassState
 from workouts.plan import Plan
 
@@ -47,7 +48,7 @@ class SimulatedClass:
     actions: Sequence[Action] = ()
     faults: Sequence[Fault] = ()
     clients: Sequence[ClientSpec] | None = None
-    att_payload: int = 20
+    att_payload: int = REQUIRED_ATT_PAYLOAD
     #: Tasks started beside the class (e.g. a session recorder), as `nursery.start` targets.
     companions: Sequence[Callable[..., Awaitable[Any]]] = ()
     #: Simulate the clients' bodies: force, fatigue, sensation, requests (see sim.body).

@@ -91,7 +91,7 @@ class Console:
     def state(self) -> dict[str, Any]:
         snap = self.session.snapshot()
         for i, c in enumerate(snap["clients"]):
-            view = self.session.drivers[i].endpoint.view
+            view = self.session.drivers[i].connection.view
             c["suit_levels_mA"] = list(view.levels_mA)
         seg = self.session.plan.segment_at(snap["plan_t"])
         snap["next"] = None
