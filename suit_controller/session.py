@@ -418,9 +418,9 @@ class ClassSession:
             if seg != self._segment:
                 self._enter_segment(seg)
         self.relative = self.plan.levels(plan_t) if running else np.zeros(len(self.layout))
-        connected = np.array(
-            [d.ready and not d.connection.program_overdue for d in self.drivers], dtype=bool
-        )
+        ready = [d.ready for d in self.drivers]  # levels go out (zeros included)
+        overdue = [d.connection.program_overdue for d in self.drivers]
+        connected = np.array(ready, dtype=bool) & ~np.array(overdue, dtype=bool)  # may stimulate
         self.board.step(now)
         self.board.hold_at_zero(~connected)  # a lost suit's client ramps up from zero later
         requested = self.relative[None, :] * self.board.set_mA
@@ -432,7 +432,7 @@ class ClassSession:
         self.output_mA = codes.astype(np.float64) * LEVEL_STEP_MA
         self.totals.change(before, self.output_mA)
         for i, d in enumerate(self.drivers):
-            if connected[i]:
+            if ready[i]:
                 d.offer_levels(codes[i].tobytes())
         for observer in self.tick_observers:
             observer(now)

@@ -114,7 +114,6 @@ def test_python_dash_m_works() -> None:
     assert out.returncode == 0, out.stderr
 
 
-
 def test_validate_refuses_a_fractional_pulse_width_with_the_reason(tmp_path: Path) -> None:
     f = tmp_path / "fraction.yaml"
     f.write_text(GOOD.replace("pulse_width_us: 350", "pulse_width_us: 376.56"))

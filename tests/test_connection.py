@@ -237,3 +237,26 @@ def test_a_program_is_whole_hertz_and_microseconds() -> None:
     conn = in_state(C.ARMED)
     with pytest.raises(LocalProtocolError):
         conn.set_program(85, 376.56, 0.0)  # type: ignore[arg-type]
+
+
+def test_a_suit_that_comes_back_on_another_program_is_asked_again() -> None:
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, 0.0)
+    conn.receive_data(status(50, SuitState.ARMED, PulseProgram(1, 85, 450)), 0.1)
+    assert conn.pending is None
+    conn.lost()
+    conn.connected()
+    conn.receive_data(status(0, SuitState.IDLE, POWER_ON_PROGRAM), 5.0)  # it was power-cycled
+    assert conn.pending is not None and conn.pending.pulses == (85, 450)
+    assert conn.cap_programs() == (POWER_ON_PROGRAM, conn.pending)
+    assert [type(f) for f in frames(conn, 5.0)] == [Arm, SetProgram, SetLevels]
+
+
+def test_asking_for_the_program_the_suit_applies_ends_a_pending_change() -> None:
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, 0.0)
+    conn.tick(2.0)
+    assert conn.program_overdue
+    conn.set_program(85, 350, 2.0)  # the next exercise uses the suit's own program
+    assert conn.pending is None and not conn.program_overdue
+    assert conn.cap_programs() == (POWER_ON_PROGRAM,)

@@ -82,7 +82,6 @@ class ChargeAtTheSuit:
             self.sample(s)
 
 
-
 @pytest.mark.parametrize(("first", "second"), [(450, 100), (100, 450)])
 async def test_a_40ms_radio_loss_at_a_program_change_keeps_charge_at_the_suit_under_the_cap(
     autojump_clock: trio.testing.MockClock, first: int, second: int
@@ -106,7 +105,6 @@ async def test_a_40ms_radio_loss_at_a_program_change_keeps_charge_at_the_suit_un
     assert all(s.firmware.max_seen_mA[QUADS] >= min(hi, 100.0) for s in sc.suits)
 
 
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_random_loss_over_many_program_changes_keeps_charge_under_the_cap(
     autojump_clock: trio.testing.MockClock, seed: int
@@ -124,3 +122,52 @@ async def test_random_loss_over_many_program_changes_keeps_charge_under_the_cap(
     assert await sc.run() == "finished"
     assert watch.worst_uC <= CHARGE_PER_PHASE_MAX_UC + 1e-9, watch.where
     assert all(s.firmware.charge_clamps == 0 for s in sc.suits)
+
+
+NEVER_CONFIRMED = """\
+name: Wide pulses
+programs:
+  wide: {frequency_hz: 85, pulse_width_us: 450, continuous: true, ramp_up_s: 0.5}
+phases:
+  - {kind: warmup, duration: 40s}
+  - kind: suit
+    exercises:
+      - {name: Squat, duration: 20s, program: wide, channels: {quads: 1.0}}
+  - {kind: stretch, duration: 10s}
+"""
+
+
+async def test_a_program_never_confirmed_holds_the_lower_cap_then_zero_and_tells_the_trainer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Class 2, (d): a suit firmware that ignores SET_PROGRAM keeps its power-on 350 µs."""
+    sc, _ = make_class(2, NEVER_CONFIRMED, intensity_mA=120.0, body=False)
+    broken, fine = sc.suits
+    broken.firmware.ignores_programs = True
+    watch = ChargeAtTheSuit(sc.suits)
+    seen: dict[float, tuple[float, float, float]] = {}
+
+    def sample(now: float) -> None:
+        seen[round(now, 3)] = (
+            float(sc.session.caps[0, QUADS]),
+            float(broken.firmware.applied_mA[QUADS]),
+            float(fine.firmware.applied_mA[QUADS]),
+        )
+
+    sc.session.tick_observers.append(sample)
+    assert await sc.run() == "finished"
+    assert watch.worst_uC <= CHARGE_PER_PHASE_MAX_UC + 1e-9
+    # the lower cap: 100 mA (45 µC at 450 µs) rather than 120 mA (the 350 µs cap)
+    first_second = [v for t, v in seen.items() if 40.05 <= t < 40.95]
+    assert {cap for cap, _, _ in first_second} == {100.0}
+    assert max(applied for _, applied, _ in first_second) == 100.0
+    assert broken.firmware.program.pulses == (85, 350)
+    # after a second: held at zero for the rest of the exercise; the other client goes on
+    later = [v for t, v in seen.items() if 41.05 <= t < 60.0]
+    assert all(cap == 0.0 and applied == 0.0 for cap, applied, _ in later)
+    assert all(other == 100.0 for _, _, other in later[40:])
+    [told] = sc.session.events.of_kind("program_unconfirmed")
+    assert told.client == "client-1" and 40.99 <= told.t <= 41.1
+    assert "has not confirmed its program (85 Hz, 450 µs)" in told.message
+    assert "held at zero" in told.message
+    assert fine.firmware.program.pulses == (85, 450)

@@ -215,7 +215,6 @@ def test_inline_program() -> None:
     assert w.phases[1].exercises[0].program_name is None
 
 
-
 @pytest.mark.parametrize(
     ("old", "new", "path"),
     [
@@ -232,7 +231,6 @@ def test_pulse_parameters_are_whole_numbers_as_the_suit_applies_them(
     where, _, message = found[0]
     assert where == path
     assert "whole number" in message and new.split(": ")[1] in message
-
 
 
 def test_whole_numbers_written_with_a_point_are_fine() -> None:

@@ -181,6 +181,8 @@ class ControllerConnection:
         self.confirmed: PulseProgram | None = None
         #: The program asked for and not yet confirmed.
         self.pending: PulseProgram | None = None
+        #: The pulses the engine wants, (frequency Hz, pulse width µs); None before any.
+        self.wanted: tuple[int, int] | None = None
         self.refusal: str | None = None
         self._next_counter = 1
         self._arm_counter: int | None = None
@@ -236,17 +238,26 @@ class ControllerConnection:
         """The engine wants these pulses (whole hertz and microseconds) from now on."""
         if type(frequency_hz) is not int or type(pulse_width_us) is not int:
             raise LocalProtocolError("a program on the wire is whole hertz and microseconds")
-        want = (frequency_hz, pulse_width_us)
-        if self.pending is not None and self.pending.pulses == want:
+        self.wanted = (frequency_hz, pulse_width_us)
+        self._ask(now)
+
+    def _ask(self, now: float) -> None:
+        """Start a SET_PROGRAM handshake if the suit does not apply (or await) what is wanted."""
+        want = self.wanted
+        if want is None:
             return
-        if self.pending is None and self.confirmed is not None and self.confirmed.pulses == want:
+        if self.confirmed is not None and self.confirmed.pulses == want:
+            if self.pending is not None:
+                self._confirm()  # back to what the suit applies: nothing to change
+            return
+        if self.pending is not None and self.pending.pulses == want:
             return
         avoid = {self._last_id, self.confirmed.program_id if self.confirmed else 0}
         pid = self._last_id
         while pid in avoid or pid == 0:
             pid = pid % 255 + 1
         self._last_id = pid
-        self.pending = PulseProgram(pid, frequency_hz, pulse_width_us)
+        self.pending = PulseProgram(pid, *want)
         self._pending_since = now
         self._program_sent_at = None
         self._overdue_told = False
@@ -281,6 +292,7 @@ class ControllerConnection:
             changed = True
         if changed:
             events.append(ProgramConfirmed(report.program))
+        self._ask(now)  # a suit that lost its program (power cycle) is asked again
         fresh = self._arm_counter is not None and report.counter >= self._arm_counter
         if (
             self.state is ConnectionState.ARMED
