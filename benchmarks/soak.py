@@ -48,6 +48,7 @@ from suit_controller.commands import (
     Skip,
 )
 from suit_controller.protocol import SuitState
+from suit_controller.session import ClassState
 from workouts import Plan, compile_workout, load_workout_text
 
 SOAK_WORKOUT = """\
@@ -261,6 +262,7 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
             "resume",
             "skip",
             "battery",
+            "loss_at_program_change",
         ]
     )
     tally.faults[kind] += 1
@@ -311,6 +313,15 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
         await s.execute(Skip(), source="soak")
     elif kind == "battery":
         suit.set_battery(rng.randint(0, 100))
+    elif kind == "loss_at_program_change":
+        # the radio swallows every frame around the next segment boundary (issue 12, class 2)
+        nxt = s.plan.next_segment_start(s.plan_time())
+        if s.state is not ClassState.RUNNING or nxt >= s.plan.total_s:
+            return
+        await trio.sleep(max(0.0, nxt - s.plan_time() - rng.uniform(0, 0.03)))
+        suit.loss = 1.0
+        await trio.sleep(rng.uniform(0.02, 0.2))
+        suit.loss = 0.0
 
 
 def soak(runs: int, seed: int) -> Tally:

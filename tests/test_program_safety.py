@@ -100,7 +100,9 @@ async def test_a_40ms_radio_loss_at_a_program_change_keeps_charge_at_the_suit_un
     assert watch.worst_uC <= CHARGE_PER_PHASE_MAX_UC + 1e-9, watch.where
     # the controller itself never asked for too much: the firmware's clamp never acted
     assert all(s.firmware.charge_clamps == 0 for s in sc.suits)
-    # the class went on: the second exercise was delivered at its own pulse width
+    # the class went on: SET_PROGRAM was sent again until the suits applied the second program
+    assert all(s.firmware.program.pulse_width_us == second for s in sc.suits)
+    assert not sc.session.events.of_kind("program_unconfirmed")
     hi = 45_000 / max(first, second)
     assert all(s.firmware.max_seen_mA[QUADS] >= min(hi, 100.0) for s in sc.suits)
 
@@ -122,6 +124,8 @@ async def test_random_loss_over_many_program_changes_keeps_charge_under_the_cap(
     assert await sc.run() == "finished"
     assert watch.worst_uC <= CHARGE_PER_PHASE_MAX_UC + 1e-9, watch.where
     assert all(s.firmware.charge_clamps == 0 for s in sc.suits)
+    assert not sc.session.events.of_kind("program_unconfirmed")
+    assert all(s.firmware.program.pulses == (85, 450) for s in sc.suits)  # the last exercise
 
 
 NEVER_CONFIRMED = """\
