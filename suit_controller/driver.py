@@ -1,4 +1,7 @@
-"""Drives one suit over its link: connects, arms, sends the newest frame, listens.
+"""Drives one suit over its link: connects, backs off, sends what the protocol says, listens.
+
+What may be sent when is the `ControllerConnection`'s to say (protocol rules in
+one sans-I/O state table); the driver only moves bytes and reports events.
 
 One `SuitDriver` task per suit. Link errors stay inside it (S9): the driver
 reports the loss to the session, which zeroes that client's set intensity,

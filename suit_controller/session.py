@@ -4,10 +4,13 @@ Theory of operation
 -------------------
 Every tick (default 40 Hz) the engine samples the plan once for all
 channels, multiplies by every client's set intensity (which moves in steps of
-at most 1 mA, S2), applies the S1 caps of the current program, zeroes the
-clients whose suit is not connected (S9), quantises to the protocol's 0.5 mA
-steps by rounding *down*, and hands each suit driver the newest frame.
-Warm-up and stretching have no program: their caps are zero (S8).
+at most 1 mA, S2), applies the S1 caps, zeroes the clients whose suit is not
+connected (S9), quantises to the protocol's 0.5 mA steps by rounding *down*,
+and hands each suit driver the newest frame. The caps of each client are
+computed from the program that client's suit has *confirmed* in its status
+(the lower of the old and the new program's caps while a change is pending;
+zero if the suit does not confirm it in time), when that state changes, not
+per tick. Warm-up and stretching have no program: their caps are zero (S8).
 
 Every command from every interface goes through `execute`. An emergency stop
 zeroes every output, sends STOP_ALL to every suit at once (not at the next
