@@ -8,6 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
+from channels.limits import FREQUENCY_RANGE_HZ as _FREQUENCY_RANGE_HZ
+from channels.limits import LEVEL_STEP_MA
+from channels.limits import MAX_LEVEL_CODE as _MAX_LEVEL_CODE
+from channels.limits import PULSE_WIDTH_RANGE_US as _PULSE_WIDTH_RANGE_US
+
 #: Protocol version carried in the high nibble of every frame's first byte.
 VERSION = 2
 
@@ -16,8 +21,8 @@ CONTROL_UUID = "5c0e0002-8d2a-4f6b-9e31-6a7b1c2d3e4f"  # write without response
 STATUS_UUID = "5c0e0003-8d2a-4f6b-9e31-6a7b1c2d3e4f"  # notify
 
 #: One level unit on the wire, mA (levels are u8: 0..240 = 0..120 mA).
-LEVEL_UNIT_MA = 0.5
-MAX_LEVEL_CODE = 240
+LEVEL_UNIT_MA = LEVEL_STEP_MA
+MAX_LEVEL_CODE = _MAX_LEVEL_CODE
 #: One impedance unit on the wire, Ω; code 255 means open (no contact), 0 unknown.
 IMPEDANCE_UNIT_OHM = 20.0
 IMPEDANCE_OPEN = 255
@@ -34,8 +39,8 @@ TAG_LEN = 8
 #: Program id 0 is the suit's power-on default; the controller assigns 1..255.
 DEFAULT_PROGRAM_ID = 0
 #: Program ranges the wire carries, inclusive (whole hertz, whole microseconds).
-FREQUENCY_RANGE_HZ = (1, 150)
-PULSE_WIDTH_RANGE_US = (50, 450)
+FREQUENCY_RANGE_HZ = (int(_FREQUENCY_RANGE_HZ[0]), int(_FREQUENCY_RANGE_HZ[1]))
+PULSE_WIDTH_RANGE_US = (int(_PULSE_WIDTH_RANGE_US[0]), int(_PULSE_WIDTH_RANGE_US[1]))
 
 
 class FrameType(IntEnum):
