@@ -23,9 +23,11 @@ from suit_controller.links.base import LinkError, LinkLost, SuitLink
 from suit_controller.protocol import (
     ControllerConnection,
     Event,
+    Faults,
     ProgramConfirmed,
     ProgramUnconfirmed,
     RemoteProtocolError,
+    SuitClamped,
     SuitReady,
     SuitRefused,
     SuitStoppedItself,
@@ -243,6 +245,13 @@ class SuitDriver:
                     "at zero until it does",
                 )
                 self._on_program()
+            elif isinstance(event, SuitClamped):
+                what = " and ".join(str(f.name) for f in Faults if f and f in event.faults)
+                self._on_event(
+                    "suit_clamped",
+                    f"{where}: the suit's own limit acted ({what}): it was asked for more "
+                    "than it allows",
+                )
             elif isinstance(event, ProgramConfirmed | SuitReady):
                 self._on_program()
 

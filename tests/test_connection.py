@@ -24,6 +24,7 @@ from suit_controller.protocol import (
     SetProgram,
     StatusReport,
     StopAll,
+    SuitClamped,
     SuitReady,
     SuitRefused,
     SuitState,
@@ -260,3 +261,14 @@ def test_asking_for_the_program_the_suit_applies_ends_a_pending_change() -> None
     conn.set_program(85, 350, 2.0)  # the next exercise uses the suit's own program
     assert conn.pending is None and not conn.program_overdue
     assert conn.cap_programs() == (POWER_ON_PROGRAM,)
+
+
+def test_the_suits_own_clamp_acting_is_reported_once() -> None:
+    conn = in_state(C.ARMED)
+    clamped = encode_status(
+        StatusReport(
+            9, 0, SuitState.ARMED, 90, Faults.CHARGE_CLAMPED, POWER_ON_PROGRAM, 0, (1.0,), (800.0,)
+        )
+    )
+    assert SuitClamped(Faults.CHARGE_CLAMPED) in conn.receive_data(clamped, 0.0)
+    assert not any(isinstance(e, SuitClamped) for e in conn.receive_data(clamped, 0.2))

@@ -148,3 +148,16 @@ async def test_every_exercises_program_is_applied_at_the_suit(
         assert d.connection.confirmed == s.firmware.program != PulseProgram(0, 85, 350)
         assert s.firmware.charge_clamps == 0 and s.firmware.mismatched_frames <= 2
     assert np.all(sc.session.caps[:, QUADS] > 0)
+
+
+async def test_a_suit_whose_own_charge_limit_acts_says_so_to_the_trainer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sc, _ = make_class(2, body=False)
+    sc.suits[0].firmware.charge_limit_uC = 5.0  # stricter than the controller's 45 µC
+    assert await sc.run() == "finished"
+    limit = 5.0 * 1000 / 350
+    assert 0 < sc.suits[0].firmware.max_seen_mA[QUADS] <= limit  # 14 mA, not the 20 asked
+    assert sc.suits[1].firmware.max_seen_mA[QUADS] == 20.0
+    [told] = sc.session.events.of_kind("suit_clamped")
+    assert told.client == "client-1" and "CHARGE_CLAMPED" in told.message

@@ -137,7 +137,24 @@ class ProgramUnconfirmed:
     waited_s: float
 
 
-Event = SuitReady | SuitRefused | SuitStoppedItself | ProgramConfirmed | ProgramUnconfirmed
+@dataclass(frozen=True)
+class SuitClamped:
+    """The suit's own limits acted (LEVEL_CLAMPED / CHARGE_CLAMPED newly set): it was asked
+    for more than it allows. Defence in depth held; the controller's caps did not."""
+
+    faults: Faults
+
+
+Event = (
+    SuitReady
+    | SuitRefused
+    | SuitStoppedItself
+    | ProgramConfirmed
+    | ProgramUnconfirmed
+    | SuitClamped
+)
+#: Fault flags that mean the suit's own limits had to act.
+CLAMPS = Faults.LEVEL_CLAMPED | Faults.CHARGE_CLAMPED
 
 
 @dataclass
@@ -276,8 +293,11 @@ class ControllerConnection:
             self._go(Input.OLD_VERSION)
             self.refusal = str(e)
             return [SuitRefused(self.refusal)]
+        clamped_before = self.view.faults & CLAMPS
         self.view.merge(report)
         events: list[Event] = []
+        if report.faults & CLAMPS & ~clamped_before:
+            events.append(SuitClamped(report.faults & CLAMPS))
         if self.state is ConnectionState.AWAITING_STATUS:
             self._next_counter = max(self._next_counter, report.counter + 1)
             self._go(Input.STATUS)
