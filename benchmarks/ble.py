@@ -12,11 +12,11 @@ import trio_asyncio
 from sim.ble_world import BleRoom
 from sim.suit import SimulatedSuit
 from suit_controller.links.ble import BleLink
-from suit_controller.protocol import ControllerEndpoint
+from suit_controller.protocol import ControllerConnection
 
 
 def run_ble(n_suits: int = 4, seconds: float = 5.0) -> dict[str, Any]:
-    """Real clock. Connect each suit (scan-to-ready), then write level frames as fast as
+    """Real clock. Connect each suit (scan to first status), then write level frames as fast as
     the link takes them, all suits at once, and count what each suit's firmware received."""
     setup: list[float] = []
     received: list[float] = []
@@ -30,24 +30,27 @@ def run_ble(n_suits: int = 4, seconds: float = 5.0) -> dict[str, Any]:
             room = BleRoom(suits)
             await nursery.start(room.run)
             links = [BleLink(a, **room.client_kwargs()) for a in room.addresses]
-            for link in links:
+            conns = [ControllerConnection(12) for _ in links]
+            for link, conn in zip(links, conns, strict=True):
                 t = time.perf_counter()
-                await link.connect()
+                await link.connect()  # connected, MTU negotiated, subscribed
+                conn.connected(link.att_payload)
+                while not conn.can_send:  # ready: the suit's first status arrived
+                    conn.receive_data(await link.receive(), trio.current_time())
                 setup.append(time.perf_counter() - t)
             before = [s.frames_received for s in suits]
 
-            async def blast(link: BleLink) -> None:
-                end = ControllerEndpoint(12)
-                await link.send(end.arm())
+            async def blast(link: BleLink, conn: ControllerConnection) -> None:
                 codes = bytes(range(12))
                 while True:
-                    await link.send(end.levels(codes))
+                    for frame in conn.frames_to_send(codes, trio.current_time()):
+                        await link.send(frame)
 
             t0 = time.perf_counter()
             with trio.move_on_after(seconds):
                 async with trio.open_nursery() as inner:
-                    for link in links:
-                        inner.start_soon(blast, link)
+                    for link, conn in zip(links, conns, strict=True):
+                        inner.start_soon(blast, link, conn)
             wall = time.perf_counter() - t0
             received.extend(
                 (s.frames_received - b) / wall for s, b in zip(suits, before, strict=True)

@@ -14,7 +14,7 @@ from benchmarks.common import cpu_seconds, percentiles_ms, plan35
 from sim.simclass import SimulatedClass
 from sim.suit import SimulatedSuit
 from suit_controller.links import InProcessLink
-from suit_controller.protocol import ControllerEndpoint, level_code
+from suit_controller.protocol import ControllerConnection, level_code
 from workouts import Plan
 
 WARMUP_S = 0.5
@@ -103,7 +103,7 @@ def run_naive(n_suits: int, seconds: float, rate_hz: float = 40.0) -> dict[str, 
     period = 1.0 / rate_hz
     suits = [SimulatedSuit(f"N-{i}", n_ch) for i in range(n_suits)]
     links = [InProcessLink(s) for s in suits]
-    ends = [ControllerEndpoint(n_ch) for _ in suits]
+    ends = [ControllerConnection(n_ch) for _ in suits]
     levels = np.zeros((n_suits, n_ch))
     lateness: list[float] = []
     measuring = {"on": False}
@@ -119,7 +119,8 @@ def run_naive(n_suits: int, seconds: float, rate_hz: float = 40.0) -> dict[str, 
             t = PLAN_OFFSET_S + now - t0
             levels[i, ch] = plan.levels(t)[ch] * 60.0
             codes = bytes(level_code(v) for v in levels[i])
-            await links[i].send(ends[i].levels(codes))
+            for frame in ends[i].frames_to_send(codes, now):
+                await links[i].send(frame)
             nxt = max(now + 1e-4, t0 + _next_change(plan, t, ch, period) - PLAN_OFFSET_S)
 
     async def main() -> None:
@@ -128,7 +129,8 @@ def run_naive(n_suits: int, seconds: float, rate_hz: float = 40.0) -> dict[str, 
                 await nursery.start(s.run)
             for i, link in enumerate(links):
                 await link.connect()
-                await link.send(ends[i].arm())
+                ends[i].connected(link.att_payload)
+                ends[i].receive_data(await link.receive(), trio.current_time())  # ARM goes first
             t0 = trio.current_time()
             for i in range(n_suits):
                 for ch in range(n_ch):

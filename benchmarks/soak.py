@@ -5,7 +5,9 @@ runs, the faults injected and the violations (which must be 0); it exits 1 if
 there was any. Checked at every tick and at every change of a suit's outputs:
 
 * S1: no output above its cap (the current program's caps, the client's cap,
-  the layout and the device maximum);
+  the layout and the device maximum), neither in what the engine sends nor at
+  the suit; no charge per phase above the limit at the suit's own active pulse
+  width, and the suit's own charge clamp never has to act;
 * S2: no set intensity rises by more than 1 mA in one step, nor twice within
   `INTENSITY_RISE_STEP_S`;
 * zero after a stop: every suit's output is zero at once after an emergency
@@ -28,7 +30,12 @@ import numpy as np
 import trio
 import trio.testing
 
-from channels.limits import DEVICE_MAX_MA, INTENSITY_RISE_STEP_S, WATCHDOG_S
+from channels.limits import (
+    CHARGE_PER_PHASE_MAX_UC,
+    DEVICE_MAX_MA,
+    INTENSITY_RISE_STEP_S,
+    WATCHDOG_S,
+)
 from sim.suit import SimulatedSuit
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
@@ -41,6 +48,7 @@ from suit_controller.commands import (
     Skip,
 )
 from suit_controller.protocol import SuitState
+from suit_controller.session import ClassState
 from workouts import Plan, compile_workout, load_workout_text
 
 SOAK_WORKOUT = """\
@@ -104,11 +112,25 @@ class Checker:
                 self.tally.violation(
                     self.run, f"S1: {suit.address} ch{j} {out[j]} mA > cap {caps[j]}"
                 )
+            fw = suit.firmware
+            charge = float(np.max(out)) * fw.pulse_width_us / 1000.0
+            if charge > CHARGE_PER_PHASE_MAX_UC + 1e-9:
+                self.tally.violation(
+                    self.run, f"S1: {suit.address} {charge:.2f} µC per phase at the suit"
+                )
+            if fw.charge_clamps:
+                fw.charge_clamps = 0
+                self.tally.violation(
+                    self.run, f"S1: {suit.address} had to clamp a level to its own charge limit"
+                )
 
         return on_change
 
     def check_tick(self, now: float) -> None:
         self.tally.checks += 1
+        s = self.sc.session
+        if np.any(s.output_mA > s.caps + 1e-9):
+            self.tally.violation(self.run, "S1: the engine sent a level above its cap")
         cur = self.sc.session.board.set_mA
         rise = cur - self.prev_set
         if np.any(rise > 1.0 + 1e-9):
@@ -199,15 +221,15 @@ def _install_bomb(sc: SimulatedClass, where: str | None, armed: dict[str, bool])
 
         s.tick_observers.append(bad_tick)
     elif where == "receiver":  # ("sender" is armed through the suit's FaultyLink)
-        end = s.drivers[-1].endpoint
-        receive = end.receive
+        conn = s.drivers[-1].connection
+        receive = conn.receive_data
 
-        def bad_receive(data: bytes) -> Any:
+        def bad_receive(data: bytes, now: float) -> Any:
             if armed["raise"]:
                 raise InjectedFault("receiver")
-            return receive(data)
+            return receive(data, now)
 
-        end.receive = bad_receive  # type: ignore[method-assign]
+        conn.receive_data = bad_receive  # type: ignore[method-assign]
 
 
 async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: int) -> None:
@@ -224,6 +246,7 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
             "resume",
             "skip",
             "battery",
+            "loss_at_program_change",
         ]
     )
     tally.faults[kind] += 1
@@ -274,6 +297,15 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
         await s.execute(Skip(), source="soak")
     elif kind == "battery":
         suit.set_battery(rng.randint(0, 100))
+    elif kind == "loss_at_program_change":
+        # the radio swallows every frame around the next segment boundary (issue 12, class 2)
+        nxt = s.plan.next_segment_start(s.plan_time())
+        if s.state is not ClassState.RUNNING or nxt >= s.plan.total_s:
+            return
+        await trio.sleep(max(0.0, nxt - s.plan_time() - rng.uniform(0, 0.03)))
+        suit.loss = 1.0
+        await trio.sleep(rng.uniform(0.02, 0.2))
+        suit.loss = 0.0
 
 
 def soak(runs: int, seed: int) -> Tally:

@@ -24,6 +24,7 @@ Every limit of the project is defined once, in this module.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,8 @@ FloatArray = npt.NDArray[np.float64]
 DEVICE_MAX_MA = 120.0
 #: Peak current resolution of the suit protocol, mA.
 LEVEL_STEP_MA = 0.5
+#: Highest level code on the wire (DEVICE_MAX_MA in LEVEL_STEP_MA steps).
+MAX_LEVEL_CODE = 240
 #: IEC 60601-2-10 asks attention above this rms current density, mA/cm².
 CURRENT_DENSITY_MAX_MA_CM2 = 2.0
 #: Project policy: charge per phase never above this, µC.
@@ -101,6 +104,44 @@ def channel_cap_mA(
     charge_cap = CHARGE_PER_PHASE_MAX_UC * 1000.0 / pulse_width_us
     cap = min(DEVICE_MAX_MA, channel_max_mA, client_cap_mA, density_cap, charge_cap)
     return max(0.0, cap)
+
+
+def program_caps_mA(
+    *,
+    channel_max_mA: FloatArray,
+    area_cm2: FloatArray,
+    client_cap_mA: FloatArray,
+    programs: Iterable[tuple[int, int]],
+) -> FloatArray:
+    """S1 caps of every channel under every program given, the lowest of them, mA.
+
+    `programs` are (frequency Hz, pulse width µs) as the suit applies them
+    (whole numbers); while a suit changes program the caller names both the
+    old and the new one. No program: zero (nothing may be sent). The same
+    arithmetic as `channel_cap_mA`, over arrays; the engine computes it when a
+    program changes, not per tick.
+    """
+    ch_max = np.asarray(channel_max_mA, dtype=np.float64)
+    area = np.asarray(area_cm2, dtype=np.float64)
+    cap = np.minimum(np.minimum(ch_max, np.asarray(client_cap_mA, dtype=np.float64)), DEVICE_MAX_MA)
+    seen = False
+    for frequency_hz, pulse_width_us in programs:
+        seen = True
+        density_cap = CURRENT_DENSITY_MAX_MA_CM2 * area / rms_factor(pulse_width_us, frequency_hz)
+        charge_cap = CHARGE_PER_PHASE_MAX_UC * 1000.0 / pulse_width_us
+        cap = np.minimum(np.minimum(cap, density_cap), charge_cap)
+    if not seen:
+        return np.zeros_like(cap)
+    return np.maximum(cap, 0.0)
+
+
+def level_codes(requested_mA: FloatArray, cap_mA: FloatArray) -> npt.NDArray[np.uint8]:
+    """What goes to the suits: S1-limited levels as wire codes (0.5 mA steps, rounded down).
+
+    The one calculation shared by the engine and the planning mode.
+    """
+    out = limit_output(requested_mA, cap_mA)
+    return np.clip(np.floor(out / LEVEL_STEP_MA + 1e-9), 0, MAX_LEVEL_CODE).astype(np.uint8)
 
 
 def limit_output(requested_mA: FloatArray, cap_mA: FloatArray) -> FloatArray:

@@ -21,12 +21,14 @@ class ProgramError(ValueError):
 class Program:
     """How a channel is stimulated: pulse parameters and the contraction rhythm.
 
-    Units: Hz, µs per phase, seconds. A `continuous` program has no pauses:
+    Units: Hz, µs per phase, seconds. Frequency and pulse width are whole
+    numbers, as the suit protocol carries and the suit applies them (S1 caps are
+    computed from exactly these). A `continuous` program has no pauses:
     it ramps up once at the start of its segment and stays on.
     """
 
-    frequency_hz: float = 85.0
-    pulse_width_us: float = 350.0
+    frequency_hz: int = 85
+    pulse_width_us: int = 350
     impulse_s: float = 4.0
     pause_s: float = 4.0
     ramp_up_s: float = 0.5
@@ -41,6 +43,12 @@ class Program:
     def problems(self) -> list[tuple[str, str]]:
         """Every range or consistency problem as (field, message)."""
         out: list[tuple[str, str]] = []
+        for name in ("frequency_hz", "pulse_width_us"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                out.append(
+                    (name, f"must be a whole number (the suit applies whole units), not {v!r}")
+                )
         lo, hi = FREQUENCY_RANGE_HZ
         if not lo <= self.frequency_hz <= hi:
             out.append(("frequency_hz", f"must be between {lo:g} and {hi:g} Hz"))

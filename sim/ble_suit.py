@@ -25,7 +25,7 @@ from bumble.hci import Address
 from bumble.link import LocalLink
 
 from sim.suit import SimulatedSuit
-from suit_controller.protocol import CONTROL_UUID, SERVICE_UUID, STATUS_UUID
+from suit_controller.protocol import CONTROL_UUID, DEFAULT_ATT_PAYLOAD, SERVICE_UUID, STATUS_UUID
 
 ADVERTISING_INTERVAL_MS = 20.0
 
@@ -86,6 +86,7 @@ class BumbleSuit:
         """Power on, advertise, and relay the firmware's status notifications until cancelled."""
         await trio_asyncio.aio_as_trio(self.device.power_on)()
         self.device.on("connection", self._on_connection)
+        self.device.on("characteristic_subscription", self._on_subscription)
         await self._advertise()
         task_status.started()
         async for frame in self._notes_recv:
@@ -103,13 +104,19 @@ class BumbleSuit:
     def _on_connection(self, connection: Any) -> None:
         self._connection = connection
         connection.on("disconnection", self._on_disconnection)
-        self.suit.att_payload = 20
+        self.suit.att_payload = DEFAULT_ATT_PAYLOAD  # until the central asks for more
         connection.on(
             "connection_att_mtu_update",
             lambda: setattr(self.suit, "att_payload", connection.att_mtu - 3),
         )
         with contextlib.suppress(ConnectionError):
             self.suit.attach(self._notify, self._lost)
+
+    def _on_subscription(
+        self, _bearer: Any, characteristic: Any, notify: bool, _indicate: bool
+    ) -> None:
+        if characteristic is self.status and notify:
+            self.suit.notify()  # a status at once when notifications are enabled
 
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None

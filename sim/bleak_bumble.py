@@ -100,6 +100,7 @@ class BumbleClient(BaseBleakClient):
 
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
         source = kwargs.pop("bumble_central", None)
+        self._requested_mtu = int(kwargs.pop("bumble_mtu", REQUESTED_MTU))
         super().__init__(
             address_or_ble_device,
             disconnected_callback=kwargs.pop("disconnected_callback", None),
@@ -151,7 +152,7 @@ class BumbleClient(BaseBleakClient):
         self._connection = conn
         conn.on("disconnection", self._on_disconnection)
         peer = self._peer = Peer(conn)
-        self._mtu = await peer.request_mtu(REQUESTED_MTU)
+        self._mtu = await peer.request_mtu(self._requested_mtu)
         services = BleakGATTServiceCollection()
         for svc in await peer.discover_services():
             service = BleakGATTService(svc, svc.handle, _uuid(svc.uuid))

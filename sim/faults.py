@@ -1,7 +1,8 @@
 """Fault injection for simulated classes, from a short text a trainer can type.
 
 `--faults "drop:client=2,at=8m,for=5s; detach:client=1,channel=quads,at=10m;
-battery:client=3,at=1m,pct=10; latency:client=all,ms=30,jitter=10; loss:client=2,pct=5"`
+battery:client=3,at=1m,pct=10; latency:client=all,ms=30,jitter=10; loss:client=2,pct=5;
+loss:client=all,at=50s,for=0.04s,pct=100"` (a loss with `for` ends after that time).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ KINDS = {
     "detach": {"client", "channel", "at", "for"},
     "battery": {"client", "at", "pct"},
     "latency": {"client", "at", "ms", "jitter"},
-    "loss": {"client", "at", "pct"},
+    "loss": {"client", "at", "pct", "for"},
 }
 
 

@@ -1,19 +1,27 @@
-"""The simulated suit's firmware: a table-driven state machine, pure (no I/O, no clock).
+"""The simulated suit's firmware (protocol version 2): a table-driven state machine, pure.
 
 Theory of operation
 -------------------
 The suit trusts nothing. Outputs are non-zero only in state ARMED, and only
-after a valid SET_LEVELS frame with a newer sequence number. Every level is
-clamped to the suit's own maximum (defence in depth, independent of the
-controller's S1 limits). A watchdog (S4) zeroes every output and enters
-WATCHDOG when no valid SET_LEVELS or HEARTBEAT frame arrived for
-`watchdog_s`; STOP_ALL zeroes every output and latches (S3). Both need an
-explicit ARM to stimulate again. A corrupt frame is dropped and flagged; it
-never changes an output.
+after a valid SET_LEVELS frame for the active program. A control frame is
+accepted only if its counter is greater than the last one accepted (the
+suit remembers it across connections, until power-off); STOP_ALL is the
+exception, honoured whatever its counter. Every level is clamped to the
+suit's own maximum current and to its own charge limit at the pulse width it
+applies (45 µC per phase, `channels.limits`): defence in depth, independent
+of the controller's S1 caps, flagged LEVEL_CLAMPED / CHARGE_CLAMPED. A
+SET_PROGRAM zeroes the outputs until levels for the new program id arrive;
+levels for another program are dropped and flagged PROGRAM_MISMATCH. A
+watchdog (S4) zeroes every output and enters WATCHDOG when no valid
+SET_LEVELS, HEARTBEAT or ARM frame arrived for `watchdog_s`; STOP_ALL
+zeroes every output and latches (S3). Both need an explicit ARM to
+stimulate again. A corrupt frame is dropped and flagged; it never changes
+an output.
 
-All transitions are in `TRANSITIONS`, so the rules can be read in one place.
-The firmware also integrates what it delivered per channel (charge, time on,
-peak, contractions), which the simulator reports as measured "at the suit".
+All state transitions are in `TRANSITIONS`, so the rules can be read in one
+place. The firmware also integrates what it delivered per channel (charge,
+time on, peak, contractions), which the simulator reports as measured "at
+the suit", and keeps its own clock (ms since power-on) for the status.
 """
 
 from __future__ import annotations
@@ -22,14 +30,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from channels.limits import DEVICE_MAX_MA, WATCHDOG_S
+from channels.limits import CHARGE_PER_PHASE_MAX_UC, DEVICE_MAX_MA, LEVEL_STEP_MA, WATCHDOG_S
 from suit_controller.protocol import (
-    DEFAULT_ATT_PAYLOAD,
+    POWER_ON_PROGRAM,
+    REQUIRED_ATT_PAYLOAD,
     Arm,
     ControlFrame,
     Faults,
     FrameType,
     Heartbeat,
+    PulseProgram,
     RemoteProtocolError,
     SetLevels,
     SetProgram,
@@ -38,13 +48,13 @@ from suit_controller.protocol import (
     SuitState,
     decode_control,
     encode_status_chunks,
-    seq_newer,
 )
 
 S, F = SuitState, FrameType
 WATCHDOG_EXPIRED = "watchdog"
 #: (state, event) -> next state. Events are frame types and the watchdog expiring.
-#: A missing entry means: stay, ignore the frame.
+#: A missing entry means: stay, ignore the frame. SET_PROGRAM never changes the state
+#: (it changes the active program and zeroes the outputs, in any state).
 TRANSITIONS: dict[tuple[SuitState, FrameType | str], SuitState] = {
     (S.IDLE, F.ARM): S.ARMED,
     (S.IDLE, F.STOP_ALL): S.STOPPED,
@@ -59,6 +69,10 @@ TRANSITIONS: dict[tuple[SuitState, FrameType | str], SuitState] = {
 #: Frames that feed the watchdog.
 FEEDS_WATCHDOG = frozenset({F.SET_LEVELS, F.HEARTBEAT, F.ARM})
 LOW_BATTERY_PCT = 15
+#: Flags a status clears once it has reported them.
+REPORTED_ONCE = Faults.BAD_FRAME | Faults.PROGRAM_MISMATCH
+#: Flags cleared by ARM.
+CLEARED_BY_ARM = Faults.WATCHDOG | Faults.LEVEL_CLAMPED | Faults.CHARGE_CLAMPED
 
 _FRAME_TYPE: dict[type, FrameType] = {
     SetLevels: F.SET_LEVELS,
@@ -67,6 +81,13 @@ _FRAME_TYPE: dict[type, FrameType] = {
     Heartbeat: F.HEARTBEAT,
     Arm: F.ARM,
 }
+
+
+def charge_limit_mA(pulse_width_us: float, limit_uC: float = CHARGE_PER_PHASE_MAX_UC) -> float:
+    """The highest level the suit applies at this pulse width, on its 0.5 mA grid."""
+    return (
+        float(np.floor(limit_uC * 1000.0 / pulse_width_us / LEVEL_STEP_MA + 1e-9)) * LEVEL_STEP_MA
+    )
 
 
 @dataclass
@@ -80,36 +101,64 @@ class ChannelTotals:
 
 
 class SuitFirmware:
-    """The device side of the protocol for one suit."""
+    """The device side of the protocol for one suit.
+
+    `max_mA` and `charge_limit_uC` are the suit's own limits; `ignores_programs`
+    simulates a broken firmware that accepts SET_PROGRAM but never applies it.
+    """
 
     def __init__(
         self,
         n_channels: int = 12,
         *,
         max_mA: float = DEVICE_MAX_MA,
+        charge_limit_uC: float = CHARGE_PER_PHASE_MAX_UC,
         watchdog_s: float = WATCHDOG_S,
         contact_ohm: float = 800.0,
+        power_on_s: float = 0.0,
+        ignores_programs: bool = False,
     ) -> None:
         self.n_channels = n_channels
         self.max_mA = max_mA
+        self.charge_limit_uC = charge_limit_uC
         self.watchdog_s = watchdog_s
+        self.power_on_s = power_on_s
+        self.ignores_programs = ignores_programs
         self.state = SuitState.IDLE
         self.applied_mA = np.zeros(n_channels)
-        self.frequency_hz = np.full(n_channels, 85.0)
-        self.pulse_width_us = np.full(n_channels, 350.0)
+        self.program = POWER_ON_PROGRAM
         self.impedance_ohm: list[float | None] = [contact_ohm] * n_channels
         self.battery_pct = 100
         self.faults = Faults.NONE
-        self.last_seq: int | None = None
+        #: The last control frame counter accepted (remembered across connections).
+        self.last_counter = 0
         self.last_feed: float | None = None
         self.bad_frames = 0
+        self.stale_frames = 0
+        self.mismatched_frames = 0
+        self.charge_clamps = 0
         self.watchdog_trips = 0
         self.charge_uC = np.zeros(n_channels)
         self.stim_s = np.zeros(n_channels)
         self.max_seen_mA = np.zeros(n_channels)
         self.contractions = np.zeros(n_channels, dtype=np.int64)
-        self._since = 0.0
+        self._since = power_on_s
         self._last_levels: tuple[float, ...] | None = None  # the frame behind applied_mA
+
+    @property
+    def frequency_hz(self) -> int:
+        """Active frequency, Hz."""
+        return self.program.frequency_hz
+
+    @property
+    def pulse_width_us(self) -> int:
+        """Active pulse width, µs."""
+        return self.program.pulse_width_us
+
+    @property
+    def charge_limit_mA(self) -> float:
+        """The highest level the suit applies at its active pulse width, mA."""
+        return charge_limit_mA(self.pulse_width_us, self.charge_limit_uC)
 
     # -- time and accounting -------------------------------------------------------------
     @property
@@ -118,6 +167,10 @@ class SuitFirmware:
         if self.state is not SuitState.ARMED or self.last_feed is None:
             return None
         return self.last_feed + self.watchdog_s
+
+    def clock_ms(self, now: float) -> int:
+        """The suit's own clock: ms since power-on, u32."""
+        return int((now - self.power_on_s) * 1000.0) & 0xFFFFFFFF
 
     def _account(self, now: float) -> None:
         dt = now - self._since
@@ -137,6 +190,7 @@ class SuitFirmware:
         np.maximum(self.max_seen_mA, levels, out=self.max_seen_mA)
 
     def _zero(self, now: float) -> None:
+        self._last_levels = None
         if np.any(self.applied_mA):
             self._set_outputs(np.zeros(self.n_channels), now)
         else:
@@ -167,7 +221,11 @@ class SuitFirmware:
 
     # -- frames --------------------------------------------------------------------------
     def receive(self, data: bytes, now: float) -> ControlFrame | None:
-        """Handle one control frame's bytes. A corrupt frame is dropped and flagged."""
+        """Handle one control frame's bytes; the frame if it was accepted, else None.
+
+        A corrupt frame is dropped and flagged; a stale one (counter not above the
+        last accepted) is dropped silently, except STOP_ALL, which is always honoured.
+        """
         self.check_watchdog(now)
         try:
             frame = decode_control(data)
@@ -176,33 +234,39 @@ class SuitFirmware:
             self.faults |= Faults.BAD_FRAME
             return None
         kind = _FRAME_TYPE[type(frame)]
-        if kind is FrameType.SET_LEVELS and not seq_newer(frame.seq, self.last_seq):
-            return None  # stale or repeated: a newer frame already arrived
-        self.last_seq = frame.seq
+        fresh = frame.counter > self.last_counter
+        if not fresh and kind is not FrameType.STOP_ALL:
+            self.stale_frames += 1
+            return None  # delayed or replayed: a newer frame already arrived
+        if fresh:
+            self.last_counter = frame.counter
         if kind in FEEDS_WATCHDOG:
             self.last_feed = now
         if isinstance(frame, SetProgram):
-            chans = range(self.n_channels) if frame.channel is None else [frame.channel]
-            for ch in chans:
-                if ch < self.n_channels:
-                    self._account(now)
-                    self.frequency_hz[ch] = frame.frequency_hz
-                    self.pulse_width_us[ch] = frame.pulse_width_us
+            self._set_program(frame.program, now)
             return frame
         before = self.state
         self._transition(kind, now)
         if kind is FrameType.ARM and before is not SuitState.ARMED:
-            self.faults &= ~Faults.WATCHDOG
-        changed = frame.levels_mA != self._last_levels if isinstance(frame, SetLevels) else False
-        if isinstance(frame, SetLevels) and self.state is SuitState.ARMED and changed:
-            self._last_levels = frame.levels_mA
-            self._apply_levels(frame.levels_mA, now)
+            self.faults &= ~CLEARED_BY_ARM
+        if isinstance(frame, SetLevels) and self.state is SuitState.ARMED:
+            if frame.program_id != self.program.program_id:
+                self.mismatched_frames += 1
+                self.faults |= Faults.PROGRAM_MISMATCH
+            elif frame.levels_mA != self._last_levels:
+                self._last_levels = frame.levels_mA
+                self._apply_levels(frame.levels_mA, now)
         return frame
+
+    def _set_program(self, program: PulseProgram, now: float) -> None:
+        if self.ignores_programs or program == self.program:
+            return  # a repeat of the active program changes nothing
+        self._zero(now)  # zero until levels for the new program
+        self.program = program
 
     def _transition(self, event: FrameType | str, now: float) -> None:
         self.state = TRANSITIONS.get((self.state, event), self.state)
         if self.state is not SuitState.ARMED:
-            self._last_levels = None
             self._zero(now)
 
     def _apply_levels(self, levels_mA: tuple[float, ...], now: float) -> None:
@@ -212,6 +276,11 @@ class SuitFirmware:
         if np.any(req > self.max_mA):
             self.faults |= Faults.LEVEL_CLAMPED
         out = np.minimum(req, self.max_mA)
+        limit = self.charge_limit_mA
+        if np.any(out > limit):
+            self.faults |= Faults.CHARGE_CLAMPED
+            self.charge_clamps += 1
+            out = np.minimum(out, limit)
         for ch, imp in enumerate(self.impedance_ohm):
             if imp is None:
                 out[ch] = 0.0  # no contact: the current cannot flow
@@ -241,20 +310,24 @@ class SuitFirmware:
         else:
             self.faults &= ~Faults.LOW_BATTERY
 
-    def status(self) -> StatusReport:
-        """A whole-suit status report."""
+    def status(self, now: float | None = None) -> StatusReport:
+        """A whole-suit status report (the clock read at `now`, else at the last event)."""
         return StatusReport(
-            self.last_seq or 0,
+            self.last_counter,
+            self.clock_ms(self._since if now is None else now),
             self.state,
             self.battery_pct,
             self.faults,
+            self.program,
             0,
             tuple(float(v) for v in self.applied_mA),
             tuple(self.impedance_ohm),
         )
 
-    def status_frames(self, att_payload: int = DEFAULT_ATT_PAYLOAD) -> list[bytes]:
-        """Status notifications that fit the link's ATT payload; clears the BAD_FRAME flag."""
-        frames = encode_status_chunks(self.status(), att_payload)
-        self.faults &= ~Faults.BAD_FRAME
+    def status_frames(
+        self, att_payload: int = REQUIRED_ATT_PAYLOAD, now: float | None = None
+    ) -> list[bytes]:
+        """Status notifications that fit the link's ATT payload; clears the report-once flags."""
+        frames = encode_status_chunks(self.status(now), att_payload)
+        self.faults &= ~REPORTED_ONCE
         return frames

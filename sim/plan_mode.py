@@ -1,10 +1,12 @@
 """The fast planning mode: what the engine would send, computed for a whole class at once.
 
-It mirrors the engine's arithmetic (DESIGN principle 2: the plan is a pure
+It shares the engine's arithmetic (DESIGN principle 2: the plan is a pure
 function of time): plan levels × set intensity (which rises from zero in
-1 mA steps every 0.25 s), capped by S1 for each segment's program, and
-rounded down to the protocol's 0.5 mA steps — vectorised over ticks,
-clients and channels.
+1 mA steps every 0.25 s), capped by S1 for each segment's program and
+turned into wire codes by the engine's own functions (`program_caps_mA`,
+`level_codes`) — vectorised over ticks, clients and channels. It assumes
+every suit confirms each program at once (the engine holds the lower of
+two programs' caps for the few ticks a confirmation takes).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from channels.limits import INTENSITY_RISE_STEP_S, LEVEL_STEP_MA, channel_cap_mA
+from channels.limits import INTENSITY_RISE_STEP_S, LEVEL_STEP_MA, level_codes, program_caps_mA
 from channels.program import FloatArray
 from workouts.plan import Plan
+
+_CHUNK = 4096
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ def planned_delivery(
     """Currents the engine would send: `targets_mA` and `client_caps_mA` are (clients, channels)."""
     tick = 1.0 / rate_hz
     t: FloatArray = np.arange(int(np.ceil(plan.total_s * rate_hz)), dtype=np.float64) * tick
-    levels = plan.levels(t).astype(np.float32)  # (T, N)
+    levels = plan.levels(t)  # (T, N), float64 as in the engine
     n_t = t.size
     seg_idx = np.clip(
         np.searchsorted([s.start_s for s in plan.segments], t, side="right") - 1,
@@ -43,25 +47,27 @@ def planned_delivery(
     )
     pw = np.zeros(n_t)
     freq = np.zeros(n_t)
-    caps = np.zeros((len(plan.segments), *targets_mA.shape), dtype=np.float32)
+    caps = np.zeros((len(plan.segments), *targets_mA.shape))
+    channel_max = np.array([ch.max_mA for ch in plan.layout.channels])
+    area = np.array([ch.area_cm2 for ch in plan.layout.channels])
     for i, seg in enumerate(plan.segments):
         p = seg.program
         if p is None:
             continue
         sel = seg_idx == i
         pw[sel], freq[sel] = p.pulse_width_us, p.frequency_hz
-        for j, ch in enumerate(plan.layout.channels):
-            for c in range(targets_mA.shape[0]):
-                caps[i, c, j] = channel_cap_mA(
-                    channel_max_mA=ch.max_mA,
-                    area_cm2=ch.area_cm2,
-                    pulse_width_us=p.pulse_width_us,
-                    frequency_hz=p.frequency_hz,
-                    client_cap_mA=float(client_caps_mA[c, j]),
-                )
-    target = np.minimum(targets_mA, client_caps_mA).astype(np.float32)
-    steps = (np.floor(t / INTENSITY_RISE_STEP_S + 1e-9) + 1).astype(np.float32)  # 1 mA each
-    set_mA = np.minimum(target[None, :, :], steps[:, None, None])
-    out = np.minimum(levels[:, None, :] * set_mA, caps[seg_idx])
-    out = np.floor(out / LEVEL_STEP_MA + 1e-6) * LEVEL_STEP_MA
-    return Delivery(tick, out.astype(np.float32), pw, freq)
+        caps[i] = program_caps_mA(
+            channel_max_mA=channel_max,
+            area_cm2=area,
+            client_cap_mA=client_caps_mA,
+            programs=[(p.frequency_hz, p.pulse_width_us)],
+        )
+    target = np.minimum(targets_mA, client_caps_mA)
+    steps = np.floor(t / INTENSITY_RISE_STEP_S + 1e-9) + 1  # 1 mA each
+    out = np.empty((n_t, *targets_mA.shape), dtype=np.float32)
+    for a in range(0, n_t, _CHUNK):  # bounded memory: (chunk, clients, channels) at a time
+        b = min(a + _CHUNK, n_t)
+        set_mA = np.minimum(target[None, :, :], steps[a:b, None, None])
+        requested = levels[a:b, None, :] * set_mA
+        out[a:b] = level_codes(requested, caps[seg_idx[a:b]]) * LEVEL_STEP_MA
+    return Delivery(tick, out, pw, freq)

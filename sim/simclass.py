@@ -28,6 +28,7 @@ from suit_controller.clients import ClientSpec
 from suit_controller.commands import Stop
 from suit_controller.links import InProcessLink, SuitLink
 from suit_controller.links.ble import BleLink
+from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
 from suit_controller.session import ClassSession, ClassState
 from workouts.plan import Plan
 
@@ -48,7 +49,7 @@ class SimulatedClass:
     actions: Sequence[Action] = ()
     faults: Sequence[Fault] = ()
     clients: Sequence[ClientSpec] | None = None
-    att_payload: int = 20
+    att_payload: int = REQUIRED_ATT_PAYLOAD
     #: Tasks started beside the class (e.g. a session recorder), as `nursery.start` targets.
     companions: Sequence[Companion] = ()
     #: Simulate the clients' bodies: force, fatigue, sensation, requests (see sim.body).
@@ -174,8 +175,13 @@ class SimulatedClass:
                 s.latency_s = fault.number("ms", 0) / 1000
                 s.jitter_s = fault.number("jitter", 0) / 1000
         elif fault.kind == "loss":
+            before = [s.loss for s in suits]
             for s in suits:
                 s.loss = fault.number("pct", 0) / 100
+            if "for" in fault.params:  # a burst: the radio recovers after it
+                await trio.sleep(fault.seconds("for", 0))
+                for s, loss in zip(suits, before, strict=True):
+                    s.loss = loss
         elif fault.kind == "drop" and self.room is not None:
             async with trio.open_nursery() as nursery:
                 for s in suits:

@@ -15,7 +15,7 @@ import trio
 
 from channels.limits import WATCHDOG_S
 from sim.firmware import SuitFirmware
-from suit_controller.protocol import DEFAULT_ATT_PAYLOAD
+from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
 
 #: How often the suit sends its status, s.
 STATUS_INTERVAL_S = 0.2
@@ -30,11 +30,14 @@ class SimulatedSuit:
         n_channels: int = 12,
         *,
         watchdog_s: float = WATCHDOG_S,
-        att_payload: int = DEFAULT_ATT_PAYLOAD,
+        att_payload: int = REQUIRED_ATT_PAYLOAD,
+        ignores_programs: bool = False,
         seed: int = 0,
     ) -> None:
         self.address = address
-        self.firmware = SuitFirmware(n_channels, watchdog_s=watchdog_s)
+        self.firmware = SuitFirmware(
+            n_channels, watchdog_s=watchdog_s, ignores_programs=ignores_programs
+        )
         self.att_payload = att_payload
         self.reachable = True
         self.latency_s = 0.0
@@ -56,6 +59,7 @@ class SimulatedSuit:
         if not self.reachable:
             raise ConnectionError("suit out of reach")
         self._on_notify, self._on_lost = on_notify, on_lost
+        self.notify()  # a status at once when notifications are enabled
 
     def detach(self) -> None:
         self._on_notify = self._on_lost = None
@@ -80,12 +84,12 @@ class SimulatedSuit:
 
     def _receive(self, data: bytes, now: float) -> None:
         self.frames_received += 1
-        before = self.firmware.state
+        before = self.firmware.state, self.firmware.program
         self.firmware.receive(data, now)
         deadline = self.firmware.watchdog_deadline
         if deadline is not None:
             self._poke(deadline)
-        if self.firmware.state is not before:
+        if (self.firmware.state, self.firmware.program) != before:
             self._notify_soon = True  # the radio sends it after the frame is handled
             self._poke(now)
         if self.on_change is not None:
@@ -122,7 +126,7 @@ class SimulatedSuit:
     def notify(self) -> None:
         """Send a status report now (if a link is attached)."""
         if self._on_notify is not None and self.reachable:
-            for frame in self.firmware.status_frames(self.att_payload):
+            for frame in self.firmware.status_frames(self.att_payload, trio.current_time()):
                 self._on_notify(frame)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

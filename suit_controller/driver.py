@@ -1,4 +1,7 @@
-"""Drives one suit over its link: connects, arms, sends the newest frame, listens.
+"""Drives one suit over its link: connects, backs off, sends what the protocol says, listens.
+
+What may be sent when is the `ControllerConnection`'s to say (protocol rules in
+one sans-I/O state table); the driver only moves bytes and reports events.
 
 One `SuitDriver` task per suit. Link errors stay inside it (S9): the driver
 reports the loss to the session, which zeroes that client's set intensity,
@@ -17,7 +20,18 @@ import trio
 
 from suit_controller.backoff import Backoff
 from suit_controller.links.base import LinkError, LinkLost, SuitLink
-from suit_controller.protocol import ControllerEndpoint, RemoteProtocolError, SuitState, seq_newer
+from suit_controller.protocol import (
+    ControllerConnection,
+    Event,
+    Faults,
+    ProgramConfirmed,
+    ProgramUnconfirmed,
+    RemoteProtocolError,
+    SuitClamped,
+    SuitReady,
+    SuitRefused,
+    SuitStoppedItself,
+)
 
 CONNECT_TIMEOUT_S = 5.0
 SEND_TIMEOUT_S = 0.5
@@ -34,7 +48,15 @@ class LinkState(StrEnum):
 
 
 class SuitDriver:
-    """The controller's side of one suit."""
+    """The controller's side of one suit: connect, back off, send and receive.
+
+    Every protocol rule (what may be sent when, frame counters, program
+    confirmation) is the `ControllerConnection`'s; the driver asks it what to
+    send and tells the engine what it reports, through the callbacks:
+    `on_event(kind, message)` for the trainer, `on_connected` / `on_lost`
+    (the client ramps up from zero afterwards) and `on_program` (the suit's
+    program state changed: recompute the client's caps).
+    """
 
     def __init__(
         self,
@@ -44,9 +66,10 @@ class SuitDriver:
         on_event: Callable[[str, str], None],
         on_connected: Callable[[], None],
         on_lost: Callable[[], None],
+        on_program: Callable[[], None] = lambda: None,
     ) -> None:
         self.link = link
-        self.endpoint = ControllerEndpoint(n_channels)
+        self.connection = ControllerConnection(n_channels)
         self.state = LinkState.CONNECTING
         self.backoff = Backoff()
         self.drops = 0
@@ -57,17 +80,9 @@ class SuitDriver:
         self._on_event = on_event
         self._on_connected = on_connected
         self._on_lost = on_lost
+        self._on_program = on_program
         self._latest: bytes | None = None
-        self._program: tuple[float, float] | None = None
-        self._program_sent: tuple[float, float] | None = None
-        self._need_arm = True
-        self._held = False
-        self._arm_seq: int | None = None
         self._ready = trio.Event()
-
-    @property
-    def view(self) -> object:
-        return self.endpoint.view
 
     # -- called by the engine's tick ------------------------------------------------------
     def offer_levels(self, codes: bytes) -> None:
@@ -75,18 +90,24 @@ class SuitDriver:
         self._latest = codes
         self._ready.set()
 
-    def set_program(self, frequency_hz: float, pulse_width_us: float) -> None:
-        self._program = (frequency_hz, pulse_width_us)
+    def set_program(self, frequency_hz: int, pulse_width_us: int) -> None:
+        """The pulses this suit should apply from now on (confirmed by its status)."""
+        self.connection.set_program(frequency_hz, pulse_width_us, trio.current_time())
+        self._on_program()
+
+    @property
+    def ready(self) -> bool:
+        """True when levels go out to this suit (linked, known, not refused, not held)."""
+        return self.state is LinkState.CONNECTED and self.connection.can_send
 
     @property
     def held(self) -> bool:
         """True while a stop holds this suit: nothing but STOP_ALL is sent to it."""
-        return self._held
+        return self.connection.held
 
     def release(self) -> None:
         """After an emergency stop reset: ARM before the next levels."""
-        self._held = False
-        self._need_arm = True
+        self.connection.release()
 
     async def send_stop_now(self) -> bool:
         """Hold the suit and send STOP_ALL at once (the stop path). True if it went out.
@@ -94,13 +115,15 @@ class SuitDriver:
         Held, the driver sends the suit nothing else (no ARM, no levels), even
         after a reconnect, until `release`.
         """
-        self._held = True
-        self._need_arm = True
+        self.connection.hold()
         if self.state is not LinkState.CONNECTED:
+            return False
+        frame = self.connection.stop_frame()
+        if frame is None:  # a refused suit is sent nothing
             return False
         try:
             with trio.fail_after(STOP_TIMEOUT_S):
-                await self.link.send(self.endpoint.stop_all())
+                await self.link.send(frame)
         except (LinkError, trio.TooSlowError):
             return False
         return True
@@ -121,11 +144,10 @@ class SuitDriver:
             if self.ever_connected:
                 self.reconnects += 1
             self.ever_connected = True
-            self._need_arm = True
-            self._program_sent = None
             self.state = LinkState.CONNECTED
+            self._handle(self.connection.connected(self.link.att_payload))
             self._on_connected()
-            if self._held:  # stopped while it was away: make the suit say so too
+            if self.held:  # stopped while it was away: make the suit say so too
                 await self.send_stop_now()
             lost: BaseException | None = None
             try:
@@ -141,6 +163,7 @@ class SuitDriver:
         if was_connected:
             self.drops += 1
         self.state = LinkState.LOST
+        self.connection.lost()
         self._on_lost()
         delay = self.backoff.next()
         if was_connected or self.backoff.attempts == 1:
@@ -175,26 +198,19 @@ class SuitDriver:
             return  # the driver's own task notices the loss
 
     async def _send_burst(self) -> None:
-        if self._held:
-            self._latest = None
-            return
-        if self._need_arm:
-            self._need_arm = False
-            frame = self.endpoint.arm()
-            self._arm_seq = int.from_bytes(frame[1:3], "little")
-            await self._send(frame)
-        if self._program is not None and self._program != self._program_sent:
-            self._program_sent = self._program
-            await self._send(self.endpoint.program(None, *self._program))
         codes, self._latest = self._latest, None
-        if codes is not None:
-            await self._send(self.endpoint.levels(codes))
+        if self.held:
+            return
+        now = trio.current_time()
+        self._handle(self.connection.tick(now))
+        for frame in self.connection.frames_to_send(codes, now):
+            await self._send(frame)
 
     async def _receiver(self) -> None:
         while True:
             data = await self.link.receive()
             try:
-                report = self.endpoint.receive(data)
+                events = self.connection.receive_data(data, trio.current_time())
             except RemoteProtocolError as e:
                 self.bad_notifications += 1
                 if self.bad_notifications in (1, 10, 100, 1000):
@@ -203,20 +219,41 @@ class SuitDriver:
                         f"{self.link.address}: {e} ({self.bad_notifications} so far, ignored)",
                     )
                 continue
-            fresh = self._arm_seq is None or not seq_newer(self._arm_seq, report.seq)
-            if (
-                fresh
-                and not self._need_arm
-                and report.state in (SuitState.WATCHDOG, SuitState.IDLE)
-            ):
+            self._handle(events)
+
+    def _handle(self, events: list[Event]) -> None:
+        """Tell the engine what the connection reports."""
+        where = self.link.address
+        for event in events:
+            if isinstance(event, SuitRefused):
+                self._on_event("suit_refused", f"{where}: {event.reason}; nothing is sent to it")
+                self._on_program()
+            elif isinstance(event, SuitStoppedItself):
                 self._on_event(
                     "suit_safe_state",
-                    f"{self.link.address}: suit reports {report.state.name}; re-arming, "
+                    f"{where}: suit reports {event.state.name}; re-arming, "
                     "intensity ramps up from zero",
                 )
-                self._need_arm = True
                 self._on_lost()
                 self._on_connected()
+            elif isinstance(event, ProgramUnconfirmed):
+                p = event.program
+                self._on_event(
+                    "program_unconfirmed",
+                    f"{where}: the suit has not confirmed its program ({p.frequency_hz} Hz, "
+                    f"{p.pulse_width_us} µs) after {event.waited_s:.1f} s; its client is held "
+                    "at zero until it does",
+                )
+                self._on_program()
+            elif isinstance(event, SuitClamped):
+                what = " and ".join(str(f.name) for f in Faults if f and f in event.faults)
+                self._on_event(
+                    "suit_clamped",
+                    f"{where}: the suit's own limit acted ({what}): it was asked for more "
+                    "than it allows",
+                )
+            elif isinstance(event, ProgramConfirmed | SuitReady):
+                self._on_program()
 
 
 __all__ = ["LinkLost", "LinkState", "SuitDriver"]

@@ -4,10 +4,13 @@ Theory of operation
 -------------------
 Every tick (default 40 Hz) the engine samples the plan once for all
 channels, multiplies by every client's set intensity (which moves in steps of
-at most 1 mA, S2), applies the S1 caps of the current program, zeroes the
-clients whose suit is not connected (S9), quantises to the protocol's 0.5 mA
-steps by rounding *down*, and hands each suit driver the newest frame.
-Warm-up and stretching have no program: their caps are zero (S8).
+at most 1 mA, S2), applies the S1 caps, zeroes the clients whose suit is not
+connected (S9), quantises to the protocol's 0.5 mA steps by rounding *down*,
+and hands each suit driver the newest frame. The caps of each client are
+computed from the program that client's suit has *confirmed* in its status
+(the lower of the old and the new program's caps while a change is pending;
+zero if the suit does not confirm it in time), when that state changes, not
+per tick. Warm-up and stretching have no program: their caps are zero (S8).
 
 Every command from every interface goes through `execute`. An emergency stop
 zeroes every output, sends STOP_ALL to every suit at once (not at the next
@@ -25,8 +28,9 @@ from typing import Any
 import numpy as np
 import trio
 
-from channels.limits import LEVEL_STEP_MA, channel_cap_mA, limit_output
+from channels.limits import LEVEL_STEP_MA, level_codes, program_caps_mA
 from channels.muscles import LocationError, parse_channel_key
+from channels.program import Program
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import (
     Command,
@@ -99,6 +103,9 @@ class ClassSession:
         self.relative = np.zeros(n)
         self.totals = DeliveryTotals(len(self.clients), n)
         self._pulse = (0.0, 0.0)  # (pulse width µs, frequency Hz) of the current program
+        self._program: Program | None = None  # the current segment's program (None: no output)
+        self._channel_max = np.array([ch.max_mA for ch in self.layout.channels])
+        self._area = np.array([ch.area_cm2 for ch in self.layout.channels])
         self._last_tick_at: float | None = None
         self.drivers = [
             SuitDriver(
@@ -107,6 +114,7 @@ class ClassSession:
                 on_event=self._event_for(i),
                 on_connected=self._connected_for(i),
                 on_lost=self._lost_for(i),
+                on_program=self._program_for(i),
             )
             for i, link in enumerate(links)
         ]
@@ -161,9 +169,10 @@ class ClassSession:
     def _connected_for(self, i: int) -> Any:
         def connected() -> None:
             self.board.restart_from_zero(i)
-            seg = self.plan.segments[self._segment] if self._segment is not None else None
-            if seg is not None and seg.program is not None:
-                self.drivers[i].set_program(seg.program.frequency_hz, seg.program.pulse_width_us)
+            if self._program is not None:
+                self.drivers[i].set_program(
+                    self._program.frequency_hz, self._program.pulse_width_us
+                )
             self.emit(
                 "link_up",
                 f"suit {self.drivers[i].link.address} connected; intensity ramps up from zero",
@@ -171,6 +180,29 @@ class ClassSession:
             )
 
         return connected
+
+    def _program_for(self, i: int) -> Any:
+        return lambda: self._update_caps(i)
+
+    def _update_caps(self, i: int) -> None:
+        """S1 caps of client i from the program its suit has CONFIRMED (and the pending one).
+
+        Called when the segment or the suit's program state changes, never per tick.
+        While a program change is pending the lower of the two programs' caps holds;
+        a program unconfirmed for too long holds the client at zero.
+        """
+        conn = self.drivers[i].connection
+        if self._program is None or conn.program_overdue:
+            self.caps[i] = 0.0
+            if conn.program_overdue:
+                self.board.restart_from_zero(i)
+            return
+        self.caps[i] = program_caps_mA(
+            channel_max_mA=self._channel_max,
+            area_cm2=self._area,
+            client_cap_mA=self.client_caps[i],
+            programs=[p.pulses for p in conn.cap_programs()],
+        )
 
     def _lost_for(self, i: int) -> Any:
         def lost() -> None:
@@ -340,25 +372,17 @@ class ClassSession:
     def _enter_segment(self, index: int | None) -> None:
         self._segment = index
         if index is None:
+            self._program = None
             self.caps[:] = 0.0
             return
         seg = self.plan.segments[index]
-        p = seg.program
+        p = self._program = seg.program
         if p is None:
             self.caps[:] = 0.0  # S8: warm-up and stretching never stimulate
         else:
-            self._pulse = (p.pulse_width_us, p.frequency_hz)
-            for j, ch in enumerate(self.layout.channels):
-                for i in range(len(self.clients)):
-                    self.caps[i, j] = channel_cap_mA(
-                        channel_max_mA=ch.max_mA,
-                        area_cm2=ch.area_cm2,
-                        pulse_width_us=p.pulse_width_us,
-                        frequency_hz=p.frequency_hz,
-                        client_cap_mA=float(self.client_caps[i, j]),
-                    )
+            self._pulse = (float(p.pulse_width_us), float(p.frequency_hz))
             for d in self.drivers:
-                d.set_program(p.frequency_hz, p.pulse_width_us)
+                d.set_program(p.frequency_hz, p.pulse_width_us)  # and recomputes its caps
         cues = f" — {', '.join(seg.cues)}" if seg.cues else ""
         label = seg.name if seg.exercise_index is not None else seg.kind.value
         self.emit(
@@ -407,20 +431,21 @@ class ClassSession:
             if seg != self._segment:
                 self._enter_segment(seg)
         self.relative = self.plan.levels(plan_t) if running else np.zeros(len(self.layout))
-        connected = np.array([d.state is LinkState.CONNECTED for d in self.drivers], dtype=bool)
+        ready = [d.ready for d in self.drivers]  # levels go out (zeros included)
+        overdue = [d.connection.program_overdue for d in self.drivers]
+        connected = np.array(ready, dtype=bool) & ~np.array(overdue, dtype=bool)  # may stimulate
         self.board.step(now)
         self.board.hold_at_zero(~connected)  # a lost suit's client ramps up from zero later
         requested = self.relative[None, :] * self.board.set_mA
-        out = limit_output(requested, self.caps)
+        codes = level_codes(requested, self.caps)
         if running:
             self._note_limit_hits(requested)
-        out[~connected] = 0.0
-        codes = np.clip(np.floor(out / LEVEL_STEP_MA + 1e-9), 0, 240).astype(np.uint8)
+        codes[~connected] = 0
         before = self.output_mA
         self.output_mA = codes.astype(np.float64) * LEVEL_STEP_MA
         self.totals.change(before, self.output_mA)
         for i, d in enumerate(self.drivers):
-            if connected[i]:
+            if ready[i]:
                 d.offer_levels(codes[i].tobytes())
         for observer in self.tick_observers:
             observer(now)
@@ -503,7 +528,7 @@ class ClassSession:
         seg = self.plan.segment_at(plan_t)
         clients = []
         for i, c in enumerate(self.clients):
-            view = self.drivers[i].endpoint.view
+            view = self.drivers[i].connection.view
             clients.append(
                 {
                     "name": c.name,

@@ -91,7 +91,7 @@ class ClassSnapshot:
         clients = []
         for i, c in enumerate(session.clients):
             driver = session.drivers[i]
-            view = driver.endpoint.view
+            view = driver.connection.view
             clients.append(
                 ClientSnapshot(
                     name=c.name,

@@ -18,7 +18,12 @@ from suit_controller.backoff import Backoff
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.links.base import ConnectFailed, LinkLost
 from suit_controller.links.ble import BleLink, scan_suits
-from suit_controller.protocol import SuitState, decode_status
+from suit_controller.protocol import (
+    ControllerConnection,
+    SuitRefused,
+    SuitState,
+    decode_status,
+)
 
 from .simclass_helpers import QUADS, History, short_plan
 
@@ -63,6 +68,20 @@ async def test_connect_uses_the_negotiated_mtu_and_delivers_notifications_into_t
         await link.aclose()
         with pytest.raises(LinkLost):
             await link.send(b"x")
+
+
+async def test_a_suit_link_without_a_large_enough_mtu_is_refused(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with room_of(1) as room:
+        link = BleLink(room.addresses[0], **room.client_kwargs(), bumble_mtu=23)
+        await link.connect()
+        assert link.att_payload == 20  # BLE's default: too small for version 2
+        conn = ControllerConnection(12)
+        [refused] = conn.connected(link.att_payload)
+        assert isinstance(refused, SuitRefused) and "ATT MTU of at least 67" in refused.reason
+        assert conn.frames_to_send(bytes(12), 0.0) == [] and conn.stop_frame() is None
+        await link.aclose()
 
 
 async def test_bleak_errors_become_link_errors(autojump_clock: trio.testing.MockClock) -> None:

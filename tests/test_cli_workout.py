@@ -112,3 +112,12 @@ def test_python_dash_m_works() -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_validate_refuses_a_fractional_pulse_width_with_the_reason(tmp_path: Path) -> None:
+    f = tmp_path / "fraction.yaml"
+    f.write_text(GOOD.replace("pulse_width_us: 350", "pulse_width_us: 376.56"))
+    code, _, err = run("workout", "validate", str(f))
+    assert code == 1
+    assert "pulse_width_us" in err and "376.56" in err and "whole number" in err
+    assert "Traceback" not in err

@@ -163,15 +163,15 @@ async def test_an_exception_in_any_engine_task_leaves_every_suit_at_zero(
 
         session.tick_observers.append(bad_tick)
     elif where == "receiver":
-        endpoint = session.drivers[2].endpoint
-        receive = endpoint.receive
+        connection = session.drivers[2].connection
+        receive = connection.receive_data
 
-        def bad_receive(data: bytes) -> Any:
+        def bad_receive(data: bytes, now: float) -> Any:
             if arm_at_contraction():
                 raise Boom
-            return receive(data)
+            return receive(data, now)
 
-        endpoint.receive = bad_receive  # type: ignore[method-assign]
+        connection.receive_data = bad_receive  # type: ignore[method-assign]
     elif where == "suit_run":
         pass
 

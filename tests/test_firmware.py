@@ -1,25 +1,58 @@
-"""The simulated suit firmware: its state table, watchdog (S4), stop latch and own maximum."""
+"""The simulated suit firmware (protocol version 2): state table, counter, program, own limits."""
 
+import itertools
+
+import numpy as np
 import pytest
 
+from channels.limits import CHARGE_PER_PHASE_MAX_UC
 from sim.firmware import TRANSITIONS, SuitFirmware
 from suit_controller.protocol import (
-    ControllerEndpoint,
+    POWER_ON_PROGRAM,
+    Arm,
     Faults,
     FrameType,
+    Heartbeat,
+    PulseProgram,
+    SetProgram,
+    StopAll,
     SuitState,
     decode_status,
+    encode,
+    encode_levels,
 )
 
 
-def armed(n: int = 3) -> tuple[SuitFirmware, ControllerEndpoint]:
-    fw, ctl = SuitFirmware(n), ControllerEndpoint(n)
+class Ctl:
+    """Frames as a controller numbers them (counter from 1, growing)."""
+
+    def __init__(self, start: int = 1) -> None:
+        self.counter = itertools.count(start)
+
+    def arm(self) -> bytes:
+        return encode(Arm(next(self.counter)))
+
+    def levels(self, codes: bytes, program_id: int = 0) -> bytes:
+        return encode_levels(next(self.counter), program_id, codes)
+
+    def stop_all(self) -> bytes:
+        return encode(StopAll(next(self.counter)))
+
+    def heartbeat(self) -> bytes:
+        return encode(Heartbeat(next(self.counter)))
+
+    def program(self, program_id: int, frequency_hz: int, pulse_width_us: int) -> bytes:
+        return encode(SetProgram(next(self.counter), program_id, frequency_hz, pulse_width_us))
+
+
+def armed(n: int = 3, **kw: float) -> tuple[SuitFirmware, Ctl]:
+    fw, ctl = SuitFirmware(n, **kw), Ctl()  # type: ignore[arg-type]
     fw.receive(ctl.arm(), 0.0)
     return fw, ctl
 
 
 def test_levels_are_ignored_until_armed() -> None:
-    fw, ctl = SuitFirmware(2), ControllerEndpoint(2)
+    fw, ctl = SuitFirmware(2), Ctl()
     fw.receive(ctl.levels(bytes([20, 20])), 0.0)
     assert fw.state is SuitState.IDLE and not fw.applied_mA.any()
     fw.receive(ctl.arm(), 0.0)
@@ -39,8 +72,32 @@ def test_stop_all_zeroes_and_latches_until_arm() -> None:
     assert fw.applied_mA.tolist() == [1.0, 1.0]
 
 
+def test_stop_all_is_honoured_whatever_its_counter() -> None:
+    fw, ctl = armed(1)
+    fw.receive(ctl.levels(bytes([40])), 0.0)
+    last = fw.last_counter
+    fw.receive(encode(StopAll(0)), 0.01)  # a stale (or replayed) stop can only make it safer
+    assert fw.state is SuitState.STOPPED and not fw.applied_mA.any()
+    assert fw.last_counter == last
+
+
+def test_only_a_greater_counter_is_accepted_and_it_is_remembered() -> None:
+    fw, ctl = armed(1)
+    old = ctl.levels(bytes([80]))
+    fw.receive(ctl.levels(bytes([20])), 0.0)
+    fw.receive(old, 0.01)  # delayed on the radio: dropped
+    assert fw.applied_mA[0] == 10.0 and fw.stale_frames == 1
+    fw.receive(encode_levels(fw.last_counter, 0, bytes([60])), 0.02)  # repeated: dropped
+    assert fw.applied_mA[0] == 10.0
+    # a new connection's controller numbering from 1 again is refused until it catches up
+    fw.receive(Ctl().arm(), 0.03)
+    assert fw.stale_frames == 3
+    report = decode_status(fw.status_frames()[0])
+    assert report.counter == fw.last_counter == 3
+
+
 def test_watchdog_trips_at_its_deadline_and_needs_arm() -> None:
-    fw, ctl = SuitFirmware(1), ControllerEndpoint(1)
+    fw, ctl = SuitFirmware(1), Ctl()
     fw.receive(ctl.arm(), 0.9)
     fw.receive(ctl.levels(bytes([40])), 1.0)
     assert fw.watchdog_deadline == pytest.approx(1.25)
@@ -73,32 +130,85 @@ def test_a_late_frame_finds_the_watchdog_already_tripped() -> None:
 
 def test_the_suit_clamps_to_its_own_maximum() -> None:
     fw = SuitFirmware(1, max_mA=50.0)
-    ctl = ControllerEndpoint(1)
+    ctl = Ctl()
     fw.receive(ctl.arm(), 0)
     fw.receive(ctl.levels(bytes([200])), 0)
     assert fw.applied_mA[0] == 50.0
     assert Faults.LEVEL_CLAMPED in fw.faults
 
 
+@pytest.mark.parametrize(("pulse_width_us", "limit_mA"), [(450, 100.0), (376, 119.5), (350, 120.0)])
+def test_the_suit_clamps_to_its_own_charge_limit_at_its_active_pulse_width(
+    pulse_width_us: int, limit_mA: float
+) -> None:
+    fw, ctl = armed(2)
+    fw.receive(ctl.program(4, 85, pulse_width_us), 0.0)
+    fw.receive(ctl.levels(bytes([240, 100]), program_id=4), 0.01)  # 120 mA and 50 mA
+    assert fw.applied_mA.tolist() == [limit_mA, 50.0]
+    assert fw.applied_mA[0] * pulse_width_us / 1000 <= CHARGE_PER_PHASE_MAX_UC
+    clamped = limit_mA < 120.0
+    assert (Faults.CHARGE_CLAMPED in fw.faults) is clamped
+    assert fw.charge_clamps == int(clamped)
+    report = decode_status(fw.status_frames()[0])
+    assert (Faults.CHARGE_CLAMPED in report.faults) is clamped
+    assert (Faults.CHARGE_CLAMPED in fw.faults) is clamped  # stays set until the next ARM
+    fw.receive(ctl.stop_all(), 0.02)
+    fw.receive(ctl.arm(), 0.03)
+    assert Faults.CHARGE_CLAMPED not in fw.faults
+
+
+def test_set_program_zeroes_until_levels_for_the_new_program() -> None:
+    fw, ctl = armed(1)
+    fw.receive(ctl.levels(bytes([100])), 0.0)
+    assert fw.applied_mA[0] == 50.0
+    fw.receive(ctl.program(1, 85, 450), 0.01)
+    assert fw.program == PulseProgram(1, 85, 450)
+    assert fw.applied_mA[0] == 0.0 and fw.state is SuitState.ARMED
+    fw.receive(ctl.levels(bytes([100])), 0.02)  # levels for the old program: dropped
+    assert fw.applied_mA[0] == 0.0 and Faults.PROGRAM_MISMATCH in fw.faults
+    assert fw.mismatched_frames == 1
+    assert not fw.check_watchdog(0.2)  # a dropped level frame still feeds the watchdog
+    report = decode_status(fw.status_frames()[0])
+    assert Faults.PROGRAM_MISMATCH in report.faults and report.program == PulseProgram(1, 85, 450)
+    assert Faults.PROGRAM_MISMATCH not in fw.faults  # cleared by the status that reported it
+    fw.receive(ctl.levels(bytes([100]), program_id=1), 0.03)
+    assert fw.applied_mA[0] == 50.0
+
+
+def test_the_same_program_again_changes_nothing() -> None:
+    fw, ctl = armed(1)
+    fw.receive(ctl.program(1, 85, 450), 0.0)
+    fw.receive(ctl.levels(bytes([100]), program_id=1), 0.01)
+    fw.receive(ctl.program(1, 85, 450), 0.02)  # a re-sent SET_PROGRAM
+    assert fw.applied_mA[0] == 50.0
+
+
+def test_a_program_set_while_not_armed_applies_without_arming() -> None:
+    fw, ctl = SuitFirmware(1), Ctl()
+    assert fw.program == POWER_ON_PROGRAM
+    fw.receive(ctl.program(2, 7, 100), 0.0)
+    assert fw.state is SuitState.IDLE and fw.program == PulseProgram(2, 7, 100)
+
+
+def test_a_firmware_that_ignores_programs_keeps_its_own() -> None:
+    fw = SuitFirmware(1, ignores_programs=True)
+    ctl = Ctl()
+    fw.receive(ctl.arm(), 0.0)
+    fw.receive(ctl.program(1, 85, 450), 0.0)
+    assert fw.program == POWER_ON_PROGRAM
+
+
 def test_corrupt_frames_change_nothing() -> None:
     fw, ctl = armed(1)
     fw.receive(ctl.levels(bytes([40])), 0.0)
     frame = bytearray(ctl.levels(bytes([200])))
-    frame[4] ^= 0xFF
+    frame[8] ^= 0xFF
     fw.receive(bytes(frame), 0.01)
     fw.receive(b"\x00garbage", 0.02)
     assert fw.applied_mA[0] == 20.0 and fw.bad_frames == 2
     assert Faults.BAD_FRAME in fw.faults
     fw.status_frames()
     assert Faults.BAD_FRAME not in fw.faults
-
-
-def test_stale_frames_are_ignored() -> None:
-    fw, ctl = armed(1)
-    old = ctl.levels(bytes([80]))
-    fw.receive(ctl.levels(bytes([20])), 0.0)
-    fw.receive(old, 0.01)
-    assert fw.applied_mA[0] == 10.0
 
 
 def test_a_loose_electrode_carries_no_current_and_shows_in_status() -> None:
@@ -112,11 +222,16 @@ def test_a_loose_electrode_carries_no_current_and_shows_in_status() -> None:
     assert report.impedance_ohm[1] is None and Faults.ELECTRODE_OPEN in report.faults
 
 
+def test_the_status_carries_the_suits_own_clock() -> None:
+    fw = SuitFirmware(1, power_on_s=10.0)
+    assert decode_status(fw.status_frames(now=10.25)[0]).clock_ms == 250
+    assert decode_status(fw.status_frames(now=10.0 + 2**32 / 1000 + 1)[0]).clock_ms == 1000
+
+
 def test_charge_accounting() -> None:
-    fw, ctl = SuitFirmware(1, watchdog_s=10.0), ControllerEndpoint(1)
+    fw, ctl = SuitFirmware(1, watchdog_s=10.0), Ctl()
     fw.receive(ctl.arm(), 0.0)
-    fw.receive(ctl.program(None, 85, 350), 0.0)
-    fw.receive(ctl.levels(bytes([160])), 0.0)  # 80 mA
+    fw.receive(ctl.levels(bytes([160])), 0.0)  # 80 mA at the power-on 85 Hz, 350 µs
     fw.receive(ctl.levels(bytes([0])), 2.0)
     t = fw.totals(3.0)[0]
     assert t.charge_uC == pytest.approx(28.0 * 85 * 2.0)  # 28 µC per phase, 85 Hz, 2 s
@@ -130,3 +245,15 @@ def test_only_armed_state_can_carry_output() -> None:
         nxt is not SuitState.ARMED or ev in (FrameType.ARM, FrameType.SET_LEVELS)
         for (_s, ev), nxt in TRANSITIONS.items()
     )
+    assert not any(ev is FrameType.SET_PROGRAM for (_s, ev) in TRANSITIONS)
+
+
+def test_outputs_never_exceed_the_charge_limit_whatever_the_frames() -> None:
+    rng = np.random.default_rng(5)
+    fw, ctl = armed(4)
+    for i in range(300):
+        if rng.random() < 0.2:
+            fw.receive(ctl.program(1 + i % 255, 85, int(rng.integers(50, 451))), i * 0.01)
+        codes = bytes(int(c) for c in rng.integers(0, 241, 4))
+        fw.receive(ctl.levels(codes, program_id=fw.program.program_id), i * 0.01)
+        assert np.max(fw.applied_mA) * fw.pulse_width_us / 1000 <= CHARGE_PER_PHASE_MAX_UC

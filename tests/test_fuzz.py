@@ -86,14 +86,14 @@ def test_fuzz_protocol_decoders(data: bytes) -> None:
 
 @given(
     st.lists(st.floats(0, 120), min_size=1, max_size=32),
-    st.integers(0, 65535),
-    st.integers(0, 40),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 60),
     st.integers(0, 255),
 )
 def test_fuzz_protocol_corrupted_frames(
-    levels: list[float], seq: int, pos: int, value: int
+    levels: list[float], counter: int, pos: int, value: int
 ) -> None:
-    raw = bytearray(encode(_SetLevels(seq, tuple(levels))))
+    raw = bytearray(encode(_SetLevels(counter, 0, tuple(levels))))
     raw[pos % len(raw)] = value
     with contextlib.suppress(RemoteProtocolError):
         decode_control(bytes(raw))

@@ -4,14 +4,19 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from channels import DEFAULT_LAYOUT, channel_cap_mA, limit_output
 from channels.limits import (
     CHARGE_PER_PHASE_MAX_UC,
     CURRENT_DENSITY_MAX_MA_CM2,
     DEVICE_MAX_MA,
+    LEVEL_STEP_MA,
     charge_per_phase_uC,
     current_density_mA_cm2,
+    level_codes,
+    program_caps_mA,
     rms_current_mA,
 )
 
@@ -92,3 +97,37 @@ def test_limit_output_clips_and_never_passes_nan() -> None:
 
 def test_limit_output_with_negative_cap_gives_zero() -> None:
     assert limit_output(np.array([5.0]), np.array([-1.0])).tolist() == [0.0]
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 150), st.integers(50, 450)), min_size=0, max_size=3),
+    st.floats(0, 120),
+)
+def test_program_caps_are_the_lowest_channel_cap_over_the_programs(
+    programs: list[tuple[int, int]], client_cap: float
+) -> None:
+    """The engine's vectorised caps (a suit changing program: both programs) = channel_cap_mA."""
+    chans = DEFAULT_LAYOUT.channels
+    caps = program_caps_mA(
+        channel_max_mA=np.array([c.max_mA for c in chans]),
+        area_cm2=np.array([c.area_cm2 for c in chans]),
+        client_cap_mA=np.full(len(chans), client_cap),
+        programs=programs,
+    )
+    for j, c in enumerate(chans):
+        want = min(
+            (
+                channel_cap_mA(
+                    channel_max_mA=c.max_mA,
+                    area_cm2=c.area_cm2,
+                    pulse_width_us=pw,
+                    frequency_hz=f,
+                    client_cap_mA=client_cap,
+                )
+                for f, pw in programs
+            ),
+            default=0.0,  # no program: nothing may be sent
+        )
+        assert caps[j] == pytest.approx(want, rel=1e-12, abs=1e-12)
+    codes = level_codes(np.full(len(chans), 200.0), caps)
+    assert np.all(codes * LEVEL_STEP_MA <= caps + 1e-9)

@@ -1,36 +1,43 @@
-"""The suit protocol: golden byte vectors, sizes, and garbage in -> protocol error out."""
+"""The suit protocol (version 2): golden byte vectors, sizes, and garbage in -> protocol error out."""
 
 import contextlib
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from suit_controller.protocol import (
+    CONTROL_OVERHEAD,
+    POWER_ON_PROGRAM,
+    REQUIRED_ATT_PAYLOAD,
+    STATUS_HEADER_LEN,
     Arm,
-    ControllerEndpoint,
+    ControllerConnection,
     Faults,
     Heartbeat,
     LocalProtocolError,
+    PulseProgram,
     RemoteProtocolError,
     SetLevels,
     SetProgram,
     StatusReport,
     StopAll,
     SuitState,
+    UnsupportedVersion,
     crc16,
     decode_control,
     decode_status,
     encode,
     encode_status,
     encode_status_chunks,
-    seq_newer,
 )
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "protocol.json").read_text())
+KEY = bytes.fromhex(VECTORS["key"])
 TYPES: dict[str, Any] = {
     "SetLevels": SetLevels,
     "SetProgram": SetProgram,
@@ -47,10 +54,12 @@ def frame_of(d: dict[str, Any]) -> Any:
 
 def report_of(d: dict[str, Any]) -> StatusReport:
     return StatusReport(
-        d["seq"],
+        d["counter"],
+        d["clock_ms"],
         SuitState[d["state"]],
         d["battery_pct"],
         Faults(d["faults"]),
+        PulseProgram(*d["program"]),
         d["first_channel"],
         tuple(d["levels_mA"]),
         tuple(d["impedance_ohm"]),
@@ -67,11 +76,16 @@ def bitwise_crc16_ccitt_false(data: bytes) -> int:
     return crc
 
 
+def seal(body: bytes) -> bytes:
+    return body + bitwise_crc16_ccitt_false(body).to_bytes(2, "little")
+
+
 def test_crc_is_ccitt_false() -> None:
-    assert crc16(b"123456789") == 0x29B1
-    for v in VECTORS["control"]:
-        raw = bytes.fromhex(v["hex"])
-        assert bitwise_crc16_ccitt_false(raw[:-2]) == int.from_bytes(raw[-2:], "little")
+    assert crc16(b"123456789") == 0x29B1 == bitwise_crc16_ccitt_false(b"123456789")
+    for kind in ("control", "signed", "status", "old_version"):
+        for v in VECTORS[kind]:
+            raw = bytes.fromhex(v["hex"])
+            assert bitwise_crc16_ccitt_false(raw[:-2]) == int.from_bytes(raw[-2:], "little")
 
 
 @pytest.mark.parametrize("vector", VECTORS["control"], ids=lambda v: v["name"])
@@ -79,6 +93,18 @@ def test_control_golden_vectors(vector: dict[str, Any]) -> None:
     frame = frame_of(vector["frame"])
     assert encode(frame).hex() == vector["hex"]
     assert decode_control(bytes.fromhex(vector["hex"])) == frame
+
+
+@pytest.mark.parametrize("vector", VECTORS["signed"], ids=lambda v: v["name"])
+def test_signed_golden_vectors(vector: dict[str, Any]) -> None:
+    frame = frame_of(vector["frame"])
+    raw = bytes.fromhex(vector["hex"])
+    assert encode(frame, KEY, vector["key_id"]) == raw
+    assert decode_control(raw, keys={vector["key_id"]: KEY}) == frame
+    with pytest.raises(RemoteProtocolError, match="unknown key id"):
+        decode_control(raw)
+    with pytest.raises(RemoteProtocolError, match="tag mismatch"):
+        decode_control(raw, keys={vector["key_id"]: b"another key"})
 
 
 @pytest.mark.parametrize("vector", VECTORS["status"], ids=lambda v: v["name"])
@@ -94,33 +120,79 @@ def test_garbage_vectors_raise_remote_protocol_error(vector: dict[str, Any]) -> 
         decode_control(bytes.fromhex(vector["hex"]))
 
 
-def test_a_12_channel_level_frame_fits_the_default_att_payload() -> None:
-    assert len(encode(SetLevels(1, (120.0,) * 12))) == 18 <= 20
+@pytest.mark.parametrize("vector", VECTORS["old_version"], ids=lambda v: v["name"])
+def test_a_version_1_frame_is_refused_with_a_message_for_the_trainer(
+    vector: dict[str, Any],
+) -> None:
+    raw = bytes.fromhex(vector["hex"])
+    for decode in (decode_status, decode_control):
+        with pytest.raises(UnsupportedVersion) as info:
+            decode(raw)
+        assert info.value.version == 1
+        assert str(info.value) == (
+            "this suit speaks suit protocol version 1; update its firmware to version 2"
+        )
+
+
+def test_frame_sizes_match_the_spec() -> None:
+    assert CONTROL_OVERHEAD == 16 and STATUS_HEADER_LEN == 20
+    assert len(encode(SetLevels(1, 0, (120.0,) * 12))) == 30
+    assert len(encode(SetLevels(1, 0, (120.0,) * 32))) == 50 <= REQUIRED_ATT_PAYLOAD
+    assert len(encode(SetProgram(1, 1, 85, 350))) == 20
+    assert {len(encode(f)) for f in (StopAll(1), Heartbeat(1), Arm(1))} == {16}
 
 
 def test_level_layout_byte_by_byte() -> None:
-    raw = encode(SetLevels(0x0102, (0.5, 1.0, 120.0)))
-    assert raw[0] == 0x11  # version 1, type SET_LEVELS
-    assert raw[1:3] == b"\x02\x01"  # seq, little-endian
-    assert raw[3] == 3  # channel count
-    assert list(raw[4:7]) == [1, 2, 240]  # 0.5 mA units
-    assert len(raw) == 9
+    raw = encode(SetLevels(0x01020304, 9, (0.5, 1.0, 120.0)))
+    assert raw[0] == 0x21  # version 2, type SET_LEVELS
+    assert raw[1:5] == b"\x04\x03\x02\x01"  # counter, u32 little-endian
+    assert raw[5] == 0  # key id: none
+    assert raw[6] == 9  # program id
+    assert raw[7] == 3  # channel count
+    assert list(raw[8:11]) == [1, 2, 240]  # 0.5 mA units
+    assert raw[11:19] == bytes(8)  # the tag: zeros without a key
+    assert len(raw) == 21 and raw[19:] == crc16(raw[:19]).to_bytes(2, "little")
+
+
+def test_program_and_status_layout_byte_by_byte() -> None:
+    raw = encode(SetProgram(7, 3, 85, 450))
+    assert raw[:6] == bytes((0x22, 7, 0, 0, 0, 0))
+    assert struct.unpack("<BBH", raw[6:10]) == (3, 85, 450)
+    report = StatusReport(
+        9,
+        70000,
+        SuitState.ARMED,
+        55,
+        Faults.CHARGE_CLAMPED,
+        PulseProgram(3, 85, 450),
+        1,
+        (2.5,),
+        (None,),
+    )
+    raw = encode_status(report)
+    assert raw[0] == 0x28
+    assert struct.unpack("<IIBBBBBHBB", raw[1:18]) == (9, 70000, 1, 55, 0x40, 3, 85, 450, 1, 1)
+    assert raw[18:20] == bytes((5, 255)) and len(raw) == 22
 
 
 def test_levels_are_floored_never_rounded_up() -> None:
-    assert decode_control(encode(SetLevels(1, (10.49, 0.4)))) == SetLevels(1, (10.0, 0.0))
+    assert decode_control(encode(SetLevels(1, 0, (10.49, 0.4)))) == SetLevels(1, 0, (10.0, 0.0))
 
 
 @pytest.mark.parametrize(
     "frame",
     [
-        SetLevels(1, (120.5,)),
-        SetLevels(1, (-1.0,)),
-        SetLevels(1, (float("nan"),)),
-        SetLevels(1, ()),
-        SetLevels(70000, (1.0,)),
-        SetProgram(1, None, 200, 350),
-        SetProgram(1, 40, 85, 350),
+        SetLevels(1, 0, (120.5,)),
+        SetLevels(1, 0, (-1.0,)),
+        SetLevels(1, 0, (float("nan"),)),
+        SetLevels(1, 0, ()),
+        SetLevels(1, 256, (1.0,)),
+        SetLevels(1 << 32, 0, (1.0,)),
+        SetLevels(-1, 0, (1.0,)),
+        SetProgram(1, 1, 200, 350),
+        SetProgram(1, 0, 85, 350),  # id 0 is the suit's own default
+        SetProgram(1, 1, 85, 451),
+        SetProgram(1, 1, 85, 376.56),  # type: ignore[arg-type]
     ],
 )
 def test_values_the_protocol_cannot_carry_are_local_errors(frame: Any) -> None:
@@ -128,39 +200,65 @@ def test_values_the_protocol_cannot_carry_are_local_errors(frame: Any) -> None:
         encode(frame)
 
 
-def test_status_is_split_to_fit_the_mtu() -> None:
-    report = StatusReport(1, SuitState.ARMED, 90, Faults.NONE, 0, (1.0,) * 12, (800.0,) * 12)
-    chunks = encode_status_chunks(report, 20)
-    assert [len(c) for c in chunks] == [20, 20, 14]
+def test_a_key_needs_its_id() -> None:
+    with pytest.raises(LocalProtocolError):
+        encode(Arm(1), KEY, 0)
+    with pytest.raises(LocalProtocolError):
+        encode(Arm(1), None, 3)
+
+
+def test_status_is_split_to_fit_the_payload() -> None:
+    report = StatusReport(
+        1, 5, SuitState.ARMED, 90, Faults.NONE, POWER_ON_PROGRAM, 0, (1.0,) * 32, (800.0,) * 32
+    )
+    chunks = encode_status_chunks(report, REQUIRED_ATT_PAYLOAD)
+    assert [len(c) for c in chunks] == [64, 40]  # channels 0-21, 22-31
+    assert [decode_status(c).first_channel for c in chunks] == [0, 22]
     big = encode_status_chunks(report, 244)
-    assert len(big) == 1 and len(big[0]) == 34
-    end = ControllerEndpoint(12)
+    assert len(big) == 1 and len(big[0]) == 84
+    conn = ControllerConnection(32)
+    conn.connected()
     for c in chunks:
-        end.receive(c)
-    assert end.view.levels_mA == [1.0] * 12
-    assert end.view.state is SuitState.ARMED
+        conn.receive_data(c, 0.0)
+    assert conn.view.levels_mA == [1.0] * 32
+    assert conn.view.state is SuitState.ARMED and conn.view.program == POWER_ON_PROGRAM
 
 
-@given(st.binary(max_size=64))
-def test_decoding_garbage_only_raises_protocol_error(data: bytes) -> None:
+VALID_STATUS = bytes.fromhex(VECTORS["status"][0]["hex"])
+
+
+@given(st.binary(max_size=96))
+@example(b"")
+@example(VALID_STATUS[:-3] + crc16(VALID_STATUS[:-3]).to_bytes(2, "little"))
+@example(seal(bytes.fromhex("28")))
+@example(seal(bytes.fromhex("2801000000")))
+@example(seal(VALID_STATUS[:17]))
+@example(seal(VALID_STATUS[:-2] + b"\x00"))
+def test_decoding_anything_only_raises_remote_protocol_error(data: bytes) -> None:
+    """A malformed notification is RemoteProtocolError, never IndexError or struct.error."""
     for decode in (decode_control, decode_status):
         with contextlib.suppress(RemoteProtocolError):
             decode(data)
 
 
+@given(st.sampled_from(range(len(VALID_STATUS) - 2)), st.binary(min_size=1, max_size=8))
+def test_truncated_or_padded_status_with_a_valid_crc_is_a_protocol_error(
+    cut: int, pad: bytes
+) -> None:
+    for body in (VALID_STATUS[:cut], VALID_STATUS[:-2] + pad):
+        with pytest.raises(RemoteProtocolError):
+            decode_status(seal(body))
+
+
 @given(
-    st.sampled_from([v["hex"] for v in VECTORS["control"]]), st.integers(0, 1000), st.integers(0, 7)
+    st.sampled_from([v["hex"] for v in VECTORS["control"] + VECTORS["status"]]),
+    st.integers(0, 1000),
+    st.integers(0, 7),
 )
 def test_any_single_bit_flip_is_caught(hexstr: str, pos: int, bit: int) -> None:
     raw = bytearray(bytes.fromhex(hexstr))
     raw[pos % len(raw)] ^= 1 << bit
     with pytest.raises(RemoteProtocolError):
         decode_control(bytes(raw))
-
-
-def test_sequence_numbers_wrap() -> None:
-    assert seq_newer(1, 0) and seq_newer(0, 65535) and not seq_newer(65535, 0)
-    assert not seq_newer(5, 5) and seq_newer(5, None)
-    end = ControllerEndpoint(1)
-    seqs = [int.from_bytes(end.heartbeat()[1:3], "little") for _ in range(3)]
-    assert seqs == [1, 2, 3]
+    with pytest.raises(RemoteProtocolError):
+        decode_status(bytes(raw))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -20,7 +22,11 @@ def test_a_short_soak_finds_no_violation() -> None:
 
 
 def test_the_soak_catches_a_missing_output_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session_module, "limit_output", lambda req, cap: np.maximum(req, 0.0))
+    def uncapped(requested: Any, cap: Any) -> Any:
+        out = np.floor(np.maximum(requested, 0.0) / 0.5 + 1e-9)
+        return np.clip(out, 0, 240).astype(np.uint8)
+
+    monkeypatch.setattr(session_module, "level_codes", uncapped)
     tally = soak(runs=10, seed=1)
     assert any(v.startswith("run") and "S1" in v for v in tally.violations)
 
@@ -38,7 +44,7 @@ def test_the_soak_catches_a_stop_that_does_not_reach_the_suits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def no_stop(self: SuitDriver) -> bool:
-        self._held = True
+        self.connection.hold()
         return False
 
     monkeypatch.setattr(SuitDriver, "send_stop_now", no_stop)

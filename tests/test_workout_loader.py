@@ -213,3 +213,27 @@ def test_inline_program() -> None:
     w = load_workout_text(text)
     assert w.phases[1].exercises[0].program.continuous
     assert w.phases[1].exercises[0].program_name is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("pulse_width_us: 350", "pulse_width_us: 376.56", "programs.strength.pulse_width_us"),
+        ("frequency_hz: 85", "frequency_hz: 85.5", "programs.strength.frequency_hz"),
+    ],
+)
+def test_pulse_parameters_are_whole_numbers_as_the_suit_applies_them(
+    old: str, new: str, path: str
+) -> None:
+    """Class 3: caps are computed from exactly what the wire carries, so no fractions."""
+    found = problems_of(GOOD.replace(old, new))
+    assert len(found) == 1
+    where, _, message = found[0]
+    assert where == path
+    assert "whole number" in message and new.split(": ")[1] in message
+
+
+def test_whole_numbers_written_with_a_point_are_fine() -> None:
+    w = load_workout_text(GOOD.replace("pulse_width_us: 350", "pulse_width_us: 350.0"))
+    program = w.phases[1].exercises[0].program
+    assert program.pulse_width_us == 350 and isinstance(program.pulse_width_us, int)

@@ -8,6 +8,7 @@ reported with its own path.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -50,6 +51,24 @@ Duration = Annotated[
 ]
 
 
+def _whole(unit: str) -> Any:
+    def check(value: object) -> object:
+        if isinstance(value, bool):
+            raise PydanticCustomError("whole_number", f"must be a whole number of {unit}")
+        if isinstance(value, float):
+            if not math.isfinite(value) or not value.is_integer():
+                raise PydanticCustomError(
+                    "whole_number",
+                    "must be a whole number of {unit}: the suit applies whole {unit} and every "
+                    "safety cap is computed from exactly that value (got {got})",
+                    {"unit": unit, "got": repr(value)},
+                )
+            return int(value)
+        return value
+
+    return BeforeValidator(check)
+
+
 def _channel_key(value: object) -> str:
     try:
         return str(parse_channel_key(value))  # type: ignore[arg-type]
@@ -73,8 +92,12 @@ class ProgramSpec(_Strict):
     """A stimulation program: pulse parameters and the contraction rhythm."""
 
     continuous: bool = Field(False, description="no pauses: ramps up once and stays on")
-    frequency_hz: float = Field(ge=FREQUENCY_RANGE_HZ[0], le=FREQUENCY_RANGE_HZ[1])
-    pulse_width_us: float = Field(ge=PULSE_WIDTH_RANGE_US[0], le=PULSE_WIDTH_RANGE_US[1])
+    frequency_hz: Annotated[int, _whole("Hz")] = Field(
+        ge=FREQUENCY_RANGE_HZ[0], le=FREQUENCY_RANGE_HZ[1], description="whole hertz"
+    )
+    pulse_width_us: Annotated[int, _whole("µs")] = Field(
+        ge=PULSE_WIDTH_RANGE_US[0], le=PULSE_WIDTH_RANGE_US[1], description="whole microseconds"
+    )
     impulse_s: Duration | None = Field(None, validate_default=True)
     pause_s: Duration = Field(0.0, validate_default=True)
     ramp_up_s: Duration = 0.5

@@ -47,6 +47,9 @@ LOGGED = {
     "fault",
     "suit_safe_state",
     "limit",
+    "suit_refused",
+    "program_unconfirmed",
+    "suit_clamped",
 }
 
 

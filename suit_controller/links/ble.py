@@ -23,7 +23,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from suit_controller.links.base import ConnectFailed, LinkLost
-from suit_controller.protocol import CONTROL_UUID, SERVICE_UUID, STATUS_UUID
+from suit_controller.protocol import CONTROL_UUID, DEFAULT_ATT_PAYLOAD, SERVICE_UUID, STATUS_UUID
 
 #: What bleak raises, or lets through from the OS, when a link fails.
 BLE_ERRORS = (BleakError, OSError, EOFError, asyncio.TimeoutError, TimeoutError, AttributeError)
@@ -75,7 +75,7 @@ class BleLink:
         self._backend = backend
         self._backend_kwargs = backend_kwargs
         self._client: BleakClient | None = None
-        self._att_payload = 20
+        self._att_payload = DEFAULT_ATT_PAYLOAD
         self._send_ch: trio.MemorySendChannel[bytes] | None = None
         self._recv_ch: trio.MemoryReceiveChannel[bytes] | None = None
         self.disconnects = 0
@@ -112,7 +112,7 @@ class BleLink:
         )
         try:
             await trio_asyncio.aio_as_trio(client.connect)()
-            self._att_payload = max(20, client.mtu_size - 3)
+            self._att_payload = max(DEFAULT_ATT_PAYLOAD, client.mtu_size - 3)
             await trio_asyncio.aio_as_trio(client.start_notify)(STATUS_UUID, self._on_notify)
         except BLE_ERRORS as e:
             self._send_ch = None

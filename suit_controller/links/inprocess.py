@@ -9,7 +9,7 @@ from typing import Protocol
 import trio
 
 from suit_controller.links.base import ConnectFailed, LinkLost
-from suit_controller.protocol import DEFAULT_ATT_PAYLOAD
+from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
 
 
 class InProcessDevice(Protocol):
@@ -33,7 +33,7 @@ class InProcessDevice(Protocol):
 class InProcessLink:
     """`SuitLink` over an `InProcessDevice`; ConnectionError becomes LinkError here."""
 
-    def __init__(self, device: InProcessDevice, att_payload: int = DEFAULT_ATT_PAYLOAD) -> None:
+    def __init__(self, device: InProcessDevice, att_payload: int = REQUIRED_ATT_PAYLOAD) -> None:
         self._device = device
         self._att_payload = att_payload
         self._send_ch: trio.MemorySendChannel[bytes] | None = None

@@ -11,3 +11,21 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent bytes that are not a valid frame: wrong length, CRC, version or value."""
+
+
+class UnsupportedVersion(RemoteProtocolError):
+    """A well-formed frame of another protocol version: the suit needs a firmware update."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        if version < 2:
+            message = (
+                f"this suit speaks suit protocol version {version}; "
+                "update its firmware to version 2"
+            )
+        else:
+            message = (
+                f"this suit speaks suit protocol version {version}, newer than this "
+                "controller's version 2; update the controller"
+            )
+        super().__init__(message)

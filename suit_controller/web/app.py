@@ -41,6 +41,9 @@ WARNING_KINDS = {
     "command_refused",
     "fault",
     "bad_notification",
+    "suit_refused",
+    "program_unconfirmed",
+    "suit_clamped",
 }
 
 

@@ -1,0 +1,274 @@
+"""The controller's protocol rules (`ControllerConnection`), without Trio: bytes and events only."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+
+from suit_controller.protocol import (
+    POWER_ON_PROGRAM,
+    PROGRAM_CONFIRM_TIMEOUT_S,
+    PROGRAM_RESEND_S,
+    Arm,
+    ConnectionState,
+    ControllerConnection,
+    Faults,
+    LocalProtocolError,
+    ProgramConfirmed,
+    ProgramUnconfirmed,
+    PulseProgram,
+    RemoteProtocolError,
+    SetLevels,
+    SetProgram,
+    StatusReport,
+    StopAll,
+    SuitClamped,
+    SuitReady,
+    SuitRefused,
+    SuitState,
+    SuitStoppedItself,
+    decode_control,
+    encode_status,
+)
+
+V1_STATUS = bytes.fromhex("18070001570000051428283200ff0b14f0fe56a3")
+C = ConnectionState
+
+
+def status(
+    counter: int = 5,
+    state: SuitState = SuitState.IDLE,
+    program: PulseProgram = POWER_ON_PROGRAM,
+    levels: tuple[float, ...] = (0.0, 0.0),
+) -> bytes:
+    return encode_status(
+        StatusReport(
+            counter, 1000, state, 90, Faults.NONE, program, 0, levels, (800.0,) * len(levels)
+        )
+    )
+
+
+def frames(conn: ControllerConnection, now: float = 0.0, codes: bytes | None = b"\0\0") -> list:
+    return [decode_control(f) for f in conn.frames_to_send(codes, now)]
+
+
+# -- the table, every (state, input) pair through the public methods ---------------------
+def in_state(state: ConnectionState) -> ControllerConnection:
+    conn = ControllerConnection(2)
+    if state is C.DISCONNECTED:
+        return conn
+    conn.connected()
+    if state is C.REFUSED:
+        conn.receive_data(V1_STATUS, 0.0)
+    elif state in (C.NEEDS_ARM, C.ARMED):
+        conn.receive_data(status(5), 0.0)
+        if state is C.ARMED:
+            conn.frames_to_send(None, 0.0)
+    assert conn.state is state
+    return conn
+
+
+ACTIONS: dict[str, Callable[[ControllerConnection], object]] = {
+    "connect": lambda c: c.connected(),
+    "connect over a small link": lambda c: c.connected(20),
+    "lose the link": lambda c: c.lost(),
+    "status ARMED": lambda c: c.receive_data(status(100, SuitState.ARMED), 0.0),
+    "fresh status WATCHDOG": lambda c: c.receive_data(status(100, SuitState.WATCHDOG), 0.0),
+    "version 1 status": lambda c: c.receive_data(V1_STATUS, 0.0),
+    "a turn to send": lambda c: c.frames_to_send(None, 0.0),
+    "release a stop": lambda c: c.release(),
+}
+D, AW, NA, AR, RF = C.DISCONNECTED, C.AWAITING_STATUS, C.NEEDS_ARM, C.ARMED, C.REFUSED
+#: Written out by hand (not derived from the code's table): state -> next state per action,
+#: in the order of ACTIONS.
+EXPECTED = {
+    D: [AW, RF, D, D, D, D, D, D],
+    AW: [AW, RF, D, NA, NA, RF, AW, AW],
+    NA: [AW, RF, D, NA, NA, RF, AR, NA],
+    AR: [AW, RF, D, AR, NA, RF, AR, NA],
+    RF: [AW, RF, D, RF, RF, RF, RF, RF],
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    list(itertools.product(list(C), list(ACTIONS))),
+    ids=lambda v: v.value if isinstance(v, ConnectionState) else v,
+)
+def test_every_transition(state: ConnectionState, action: str) -> None:
+    conn = in_state(state)
+    ACTIONS[action](conn)
+    assert conn.state is EXPECTED[state][list(ACTIONS).index(action)]
+
+
+# -- the rules ------------------------------------------------------------------------------
+def test_nothing_but_stop_before_the_first_status_then_numbered_from_the_suits_counter() -> None:
+    conn = ControllerConnection(2)
+    assert conn.frames_to_send(b"\1\1", 0.0) == []
+    conn.connected()
+    assert conn.frames_to_send(b"\1\1", 0.0) == []
+    stop = conn.stop_frame()
+    assert stop is not None and isinstance(decode_control(stop), StopAll)
+    assert conn.receive_data(status(41), 0.0)[0] == SuitReady(41)
+    sent = frames(conn)
+    assert [type(f) for f in sent] == [Arm, SetLevels]
+    assert [f.counter for f in sent] == [42, 43]
+
+
+def test_the_counter_only_grows_even_if_a_suit_reports_an_older_one() -> None:
+    conn = in_state(C.ARMED)
+    before = [f.counter for f in frames(conn)][-1]
+    conn.lost()
+    conn.connected()
+    conn.receive_data(status(2), 0.0)  # a suit that forgot (or a stale report)
+    assert frames(conn)[0].counter == before + 1
+
+
+def test_arm_before_levels_and_hold_after_a_stop() -> None:
+    conn = in_state(C.NEEDS_ARM)
+    assert [type(f) for f in frames(conn)] == [Arm, SetLevels]
+    assert [type(f) for f in frames(conn)] == [SetLevels]
+    conn.hold()
+    assert conn.frames_to_send(b"\1\1", 0.0) == [] and not conn.can_send
+    assert conn.stop_frame() is not None
+    conn.lost()
+    conn.connected()
+    conn.receive_data(status(100, SuitState.STOPPED), 0.0)
+    assert conn.frames_to_send(b"\1\1", 0.0) == []  # still held after a reconnect
+    conn.release()
+    assert [type(f) for f in frames(conn)] == [Arm, SetLevels]
+
+
+def test_a_fresh_watchdog_or_idle_report_re_arms_a_stale_one_does_not() -> None:
+    conn = in_state(C.NEEDS_ARM)
+    arm = frames(conn)[0]
+    assert conn.receive_data(status(arm.counter - 1, SuitState.WATCHDOG), 0.0) == []
+    assert conn.state is C.ARMED
+    events = conn.receive_data(status(arm.counter, SuitState.WATCHDOG), 0.0)
+    assert events == [SuitStoppedItself(SuitState.WATCHDOG)]
+    assert type(frames(conn)[0]) is Arm
+    later = frames(conn)[-1].counter
+    assert conn.receive_data(status(later, SuitState.IDLE), 0.0) == [
+        SuitStoppedItself(SuitState.IDLE)
+    ]
+
+
+def test_a_version_1_suit_is_refused_and_sent_nothing() -> None:
+    conn = ControllerConnection(2)
+    conn.connected()
+    events = conn.receive_data(V1_STATUS, 0.0)
+    assert events == [
+        SuitRefused("this suit speaks suit protocol version 1; update its firmware to version 2")
+    ]
+    assert conn.frames_to_send(b"\1\1", 0.0) == [] and conn.stop_frame() is None
+    assert conn.receive_data(V1_STATUS, 0.1) == []  # said once
+
+
+def test_a_link_too_small_for_version_2_is_refused() -> None:
+    conn = ControllerConnection(2)
+    [event] = conn.connected(att_payload=20)
+    assert isinstance(event, SuitRefused) and "at least 67" in event.reason
+    assert conn.stop_frame() is None
+
+
+def test_a_malformed_status_raises_remote_protocol_error_and_changes_nothing() -> None:
+    conn = in_state(C.ARMED)
+    for junk in (b"", b"\x28garbage", bytes(40), status()[:-3] + b"\0\0"):
+        with pytest.raises(RemoteProtocolError):
+            conn.receive_data(junk, 0.0)
+    assert conn.state is C.ARMED and conn.view.counter == 5
+
+
+def test_program_is_re_sent_until_confirmed_and_levels_carry_the_confirmed_id() -> None:
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, now=10.0)
+    new = PulseProgram(1, 85, 450)
+    assert conn.pending == new
+    assert conn.cap_programs() == (POWER_ON_PROGRAM, new)  # the engine takes the lower cap
+    sent = frames(conn, 10.0)
+    assert sent[0] == SetProgram(sent[0].counter, 1, 85, 450)
+    assert isinstance(sent[1], SetLevels) and sent[1].program_id == 0
+    assert [type(f) for f in frames(conn, 10.0 + PROGRAM_RESEND_S / 2)] == [SetLevels]
+    assert [type(f) for f in frames(conn, 10.0 + PROGRAM_RESEND_S)] == [SetProgram, SetLevels]
+    # a status with the id but other pulses confirms nothing
+    conn.receive_data(status(50, SuitState.ARMED, PulseProgram(1, 85, 350)), 10.15)
+    assert conn.pending == new
+    events = conn.receive_data(status(51, SuitState.ARMED, new), 10.2)
+    assert events == [ProgramConfirmed(new)]
+    assert conn.pending is None and conn.cap_programs() == (new,)
+    assert [(type(f), getattr(f, "program_id", None)) for f in frames(conn, 10.5)] == [
+        (SetLevels, 1)
+    ]
+
+
+def test_the_program_the_suit_already_applies_is_not_sent_again() -> None:
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 350, 0.0)
+    assert conn.pending is None and [type(f) for f in frames(conn)] == [SetLevels]
+
+
+def test_an_unconfirmed_program_is_reported_once_after_a_second() -> None:
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, now=3.0)
+    for t in (3.0, 3.5, 3.0 + PROGRAM_CONFIRM_TIMEOUT_S - 0.01):
+        frames(conn, t)
+        assert conn.tick(t) == [] and not conn.program_overdue
+    [event] = conn.tick(4.0)
+    assert event == ProgramUnconfirmed(PulseProgram(1, 85, 450), 1.0)
+    assert conn.program_overdue and conn.tick(4.5) == []
+    assert isinstance(frames(conn, 4.5)[0], SetProgram)  # still asking
+    conn.receive_data(status(99, SuitState.ARMED, PulseProgram(1, 85, 450)), 4.6)
+    assert not conn.program_overdue
+
+
+def test_program_ids_skip_zero_and_the_confirmed_one() -> None:
+    conn = in_state(C.ARMED)
+    ids = []
+    for i in range(300):
+        conn.set_program(85, 100 + i % 2 * 300, float(i))
+        assert conn.pending is not None
+        ids.append(conn.pending.program_id)
+    assert 0 not in ids and set(ids) == set(range(1, 256))
+    assert all(a != b for a, b in itertools.pairwise(ids))
+
+
+def test_a_program_is_whole_hertz_and_microseconds() -> None:
+    conn = in_state(C.ARMED)
+    with pytest.raises(LocalProtocolError):
+        conn.set_program(85, 376.56, 0.0)  # type: ignore[arg-type]
+
+
+def test_a_suit_that_comes_back_on_another_program_is_asked_again() -> None:
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, 0.0)
+    conn.receive_data(status(50, SuitState.ARMED, PulseProgram(1, 85, 450)), 0.1)
+    assert conn.pending is None
+    conn.lost()
+    conn.connected()
+    conn.receive_data(status(0, SuitState.IDLE, POWER_ON_PROGRAM), 5.0)  # it was power-cycled
+    assert conn.pending is not None and conn.pending.pulses == (85, 450)
+    assert conn.cap_programs() == (POWER_ON_PROGRAM, conn.pending)
+    assert [type(f) for f in frames(conn, 5.0)] == [Arm, SetProgram, SetLevels]
+
+
+def test_asking_for_the_program_the_suit_applies_ends_a_pending_change() -> None:
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, 0.0)
+    conn.tick(2.0)
+    assert conn.program_overdue
+    conn.set_program(85, 350, 2.0)  # the next exercise uses the suit's own program
+    assert conn.pending is None and not conn.program_overdue
+    assert conn.cap_programs() == (POWER_ON_PROGRAM,)
+
+
+def test_the_suits_own_clamp_acting_is_reported_once() -> None:
+    conn = in_state(C.ARMED)
+    clamped = encode_status(
+        StatusReport(
+            9, 0, SuitState.ARMED, 90, Faults.CHARGE_CLAMPED, POWER_ON_PROGRAM, 0, (1.0,), (800.0,)
+        )
+    )
+    assert SuitClamped(Faults.CHARGE_CLAMPED) in conn.receive_data(clamped, 0.0)
+    assert not any(isinstance(e, SuitClamped) for e in conn.receive_data(clamped, 0.2))
