@@ -1,10 +1,17 @@
 """The trainer's console: a Starlette app served by Hypercorn's Trio worker, in the engine's
 own Trio program (no second event loop, no separate server).
 
-The page is plain HTML, CSS and a small script (`static/`). State is pushed
-over a WebSocket ten times a second; every button sends a command that goes
-through the session's one command path, and the result comes back to the
-button. Bound to anything but loopback, every request needs the access token.
+The page is plain HTML, CSS and a small script (`static/`). On connecting, the
+page gets the class's fixed facts once (a `class` message: body areas in the
+trainer's words and order, the plan's timeline); then the state is pushed over
+the WebSocket ten times a second (a `state` message: the snapshot, what each
+suit reports delivering, and warnings written for trainers by `web.words`).
+Every button sends a command that goes through the session's one command
+path, and the result comes back to the button. Bound to anything but
+loopback, every request needs the access token.
+
+Every URL the page uses is relative to the page, so the app can be mounted
+under any path (e.g. `Mount("/rooms/1/console", console.app)`).
 """
 
 from __future__ import annotations
@@ -29,19 +36,12 @@ from suit_controller.commands import CommandRefused, parse_command
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 from suit_controller.snapshot import ClassSnapshot
+from suit_controller.web.words import areas, regions, trainer_message
 
 PUSH_HZ = 10.0
-#: Events the page shows as warnings.
-WARNING_KINDS = {
-    "client_request",
-    "link_lost",
-    "suit_safe_state",
-    "limit",
-    "estop",
-    "command_refused",
-    "fault",
-    "bad_notification",
-}
+#: Warnings kept for a page that connects late, and sent in each state (newest first).
+KEEP_WARNINGS = 50
+SEND_WARNINGS = 20
 
 
 def is_loopback(host: str) -> bool:
@@ -57,7 +57,9 @@ class Console:
     def __init__(self, session: ClassSession, token: str | None) -> None:
         self.session = session
         self.token = token
-        self.events: list[dict[str, Any]] = []
+        #: Trainer messages (`web.words`), oldest first, each with an `id` the page dismisses by.
+        self.warnings: list[dict[str, Any]] = []
+        self._next_warning = 1
         session.events.subscribe(self._on_event)
         self.app = Starlette(
             routes=[
@@ -68,9 +70,11 @@ class Console:
         )
 
     def _on_event(self, e: SessionEvent) -> None:
-        if e.kind in WARNING_KINDS:
-            self.events.append(e.as_dict())
-            del self.events[:-50]
+        message = trainer_message(e)
+        if message is not None:
+            self.warnings.append({"id": self._next_warning, **message.as_json()})
+            self._next_warning += 1
+            del self.warnings[:-KEEP_WARNINGS]
 
     def _allowed(self, token: str | None) -> bool:
         return self.token is None or (token is not None and hmac.compare_digest(token, self.token))
@@ -89,13 +93,28 @@ class Console:
         text = resources.files("suit_controller.web").joinpath("static", name).read_text("utf-8")
         return Response(text, media_type=types[name])
 
+    def class_facts(self) -> dict[str, Any]:
+        """What does not change during a class: the `class` message sent on connecting."""
+        snap = ClassSnapshot.of(self.session)
+        return {
+            "type": "class",
+            "workout": snap.workout,
+            "total_s": snap.total_s,
+            "channels": list(snap.channels),
+            "areas": [a.as_json() for a in areas(snap.channels)],
+            "regions": regions(snap.channels),
+            "timeline": [s.as_json() for s in snap.timeline],
+        }
+
     def state(self) -> dict[str, Any]:
+        """The `state` message: the snapshot's JSON form, plus what the page needs."""
         snap = ClassSnapshot.of(self.session)
         doc = snap.as_json()
         for c, client in zip(doc["clients"], snap.clients, strict=True):
             c["suit_levels_mA"] = list(client.suit_levels_mA)
+            c["drops"] = client.drops
         doc["next"] = snap.next
-        doc["warnings"] = self.events[-8:]
+        doc["warnings"] = self.warnings[::-1][:SEND_WARNINGS]
         return {"type": "state", **doc}
 
     async def websocket(self, ws: WebSocket) -> None:
@@ -104,6 +123,7 @@ class Console:
             return
         await ws.accept()
         try:
+            await ws.send_text(json.dumps(self.class_facts()))
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._push, ws)
                 while True:
