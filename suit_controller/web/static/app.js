@@ -113,13 +113,23 @@ function onResult(msg) {
   render();
 }
 
+/** A refusal shows in words beside the control; a success only flashes it (nothing moves). */
 function showResult(where, ok, message) {
   const node = where && $(where);
   if (!node) { return; }
-  node.textContent = (ok ? "✓ " : "✗ ") + message;
-  node.classList.toggle("bad", !ok);
+  const host = node.closest(".area, .master, .classbar") || node;
   clearTimeout(node._clear);
-  node._clear = setTimeout(() => { node.textContent = ""; }, ok ? 2500 : 8000);
+  if (ok) {
+    node.textContent = "";
+    node.classList.remove("bad");
+    host.classList.remove("flash");
+    void host.offsetWidth;  // restart the animation
+    host.classList.add("flash");
+    return;
+  }
+  node.textContent = "✗ " + message;
+  node.classList.add("bad");
+  node._clear = setTimeout(() => { node.textContent = ""; }, 8000);
 }
 
 // -- the emergency stop -------------------------------------------------------------------
@@ -211,9 +221,13 @@ function fmt(s) {
   return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
 }
 
-function mA(v) {
+function num(v) {
   const r = Math.round(v * 2) / 2;
-  return r.toFixed(r % 1 === 0 ? 0 : 1) + " mA";
+  return r.toFixed(r % 1 === 0 ? 0 : 1);
+}
+
+function mA(v) {
+  return num(v) + " mA";
 }
 
 function step() {
@@ -330,20 +344,26 @@ function render() {
 function renderBanner(classState) {
   const banner = $("banner");
   let title = "", text = "";
+  let kind = "lost";
   if (classState === "offline" || classState === "connecting" && state) {
     title = "Controller lost";
-    text = "This screen cannot reach the controller. Without it the suits stop by themselves " +
-      "within a quarter of a second. Reconnecting (try " + attempts + ")…";
+    text = "This screen cannot reach the controller; the suits stop by themselves within " +
+      "¼ s. Reconnecting" + (attempts > 1 ? " (try " + attempts + ")" : "") + "…";
     if (estopWanted) { text += " STOP is being sent again as soon as it answers."; }
   } else if (classState === "estopped") {
+    kind = "stopped";
     title = "STOPPED — emergency";
     text = "Every suit is at zero. When everyone is safe: Reset stop, then Resume.";
+  } else if (classState === "paused") {
+    kind = "paused";
+    title = "Paused";
+    text = "Every suit is at zero. Resume to go on: levels start again from zero.";
   } else if (estopWanted) {
     title = "Sending STOP…";
     text = "Waiting for the controller to confirm.";
   }
   banner.hidden = !title;
-  banner.className = "banner " + (classState === "estopped" ? "stopped" : "lost");
+  banner.className = "banner " + kind;
   setText($("banner-title"), title);
   setText($("banner-text"), text);
 }
@@ -380,14 +400,12 @@ function renderCard(c, i) {
   const live = online && c.link === "connected";
   const targets = c.target_mA;
   const lo = Math.min(...targets), hi = Math.max(...targets);
-  setText(card.querySelector(".master-level"), lo === hi ? mA(hi) : mA(lo) + "–" + mA(hi));
+  setText(card.querySelector(".master-level"), lo === hi ? mA(hi) : num(lo) + "–" + mA(hi));
   card.querySelectorAll(".area").forEach((row) => {
     const j = Number(row.dataset.index);
     const set = targets[j];
     const delivered = live ? c.suit_levels_mA[j] : 0;
     setText(row.querySelector(".set"), mA(set));
-    const moving = Math.abs(c.set_mA[j] - set) >= 0.5;
-    row.classList.toggle("moving", moving);
     const fill = row.querySelector(".fill");
     const frac = set > 0 ? Math.min(1, delivered / set) : 0;
     fill.style.width = (100 * frac) + "%";
