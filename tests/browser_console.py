@@ -73,7 +73,7 @@ def main() -> None:
                 )
 
         for page in pages.values():
-            page.wait_for_function("document.querySelectorAll('.card').length === 2", timeout=WAIT)
+            page.wait_for_function("document.querySelectorAll('.card').length === 3", timeout=WAIT)
             state_is(page, "running")
         report["names"] = tablet.eval_on_selector_all(
             ".client-name", "hs => hs.map(h => h.textContent)"

@@ -60,6 +60,7 @@ class Console:
         #: Trainer messages (`web.words`), oldest first, each with an `id` the page dismisses by.
         self.warnings: list[dict[str, Any]] = []
         self._next_warning = 1
+        self._lost: set[str | None] = set()  # clients whose suit was lost: "connected" is news
         session.events.subscribe(self._on_event)
         self.app = Starlette(
             routes=[
@@ -70,6 +71,12 @@ class Console:
         )
 
     def _on_event(self, e: SessionEvent) -> None:
+        if e.kind in ("link_lost", "suit_safe_state"):
+            self._lost.add(e.client)
+        elif e.kind == "link_up":
+            if e.client not in self._lost:
+                return  # the first connection of a class is no message
+            self._lost.discard(e.client)
         message = trainer_message(e)
         if message is not None:
             self.warnings.append({"id": self._next_warning, **message.as_json()})

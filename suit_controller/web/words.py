@@ -12,6 +12,7 @@ not "SIM-02: link lost: disconnected; retrying in 0.25 s".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -97,6 +98,18 @@ def regions(channels: Sequence[str]) -> list[dict[str, str]]:
     if "other" in present:
         out.append({"key": "other", "label": "Other"})
     return out
+
+
+#: A channel code name in an engine message: `chest_left`, or a group after "on".
+_CODE_NAME = re.compile(r"\b[a-z]+_[a-z_]+\b|(?<=\bon )[a-z]+\b")
+
+
+def _plain(match: re.Match[str]) -> str:
+    try:
+        parse_channel_key(match.group(0))
+    except LocationError:
+        return match.group(0)
+    return area_label(match.group(0))
 
 
 Severity = Literal["stop", "warning", "info"]
@@ -194,7 +207,7 @@ def trainer_message(e: SessionEvent) -> TrainerMessage | None:
         if who is None:
             text = f"{where} is held at the most allowed for this exercise{at}"
     elif kind == "command_refused":
-        reason = e.message.split(" refused: ", 1)[-1]
+        reason = _CODE_NAME.sub(_plain, e.message.split(" refused: ", 1)[-1])
         text = f"Not done: {reason}"
         action = "Check the state of the class and try again"
     elif kind == "bad_notification":

@@ -428,8 +428,7 @@ function renderWarnings(list) {
     return el("li", { class: "warning " + w.severity, "data-kind": w.kind },
       el("p", { class: "what" },
         el("strong", { class: "severity", text: SEVERITY_WORDS[w.severity] + ": " }), what),
-      el("p", { class: "todo", text: w.action }),
-      el("p", { class: "when", text: "at " + fmt(w.t) }),
+      el("p", { class: "todo", text: w.action + " (at " + fmt(w.t) + ")" }),
       el("button", { type: "button", class: "dismiss", "aria-label": "Dismiss: " + what,
         onclick: () => {
           dismissed.add(w.id);
