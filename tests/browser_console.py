@@ -190,6 +190,8 @@ def main() -> None:
         for page in pages.values():
             state_is(page, "estopped")
         checkpoint("estop-after-reconnect")
+        tablet.select_option("#unit", "%")  # levels as a share of the device's maximum
+        report["set_in_percent"] = tablet.inner_text(row + " .set")
         report["xss"] = [page.evaluate("window.__x === undefined") for page in pages.values()]
         report["img_in_page"] = tablet.evaluate("document.querySelectorAll('img').length")
         browser.close()

@@ -183,6 +183,7 @@ async def test_the_console_in_every_state_at_tablet_and_phone_size(tmp_path: Pat
     assert report["buttons_paused"] == ["resume", "skip"]
     assert report["buttons_estopped"] == ["reset"]
     assert report["set_after_plus"] == "21 mA" and report["set_after_space"] == "23 mA"
+    assert report["set_in_percent"] == "19 %"  # 23 mA of 120 mA
     assert report["step_checked"] and report["state_after_space"] == "running"
     assert report["banner_estopped"].startswith("STOPPED")
     assert report["banner_lost"] == "Controller lost"

@@ -32,11 +32,12 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from channels.limits import DEVICE_MAX_MA
 from suit_controller.commands import CommandRefused, parse_command
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 from suit_controller.snapshot import ClassSnapshot
-from suit_controller.web.words import areas, regions, trainer_message
+from suit_controller.web.words import areas, regions, suit_fault_words, trainer_message
 
 PUSH_HZ = 10.0
 #: Warnings kept for a page that connects late, and sent in each state (newest first).
@@ -111,6 +112,7 @@ class Console:
             "areas": [a.as_json() for a in areas(snap.channels)],
             "regions": regions(snap.channels),
             "timeline": [s.as_json() for s in snap.timeline],
+            "device_max_mA": DEVICE_MAX_MA,
         }
 
     def state(self) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class Console:
         for c, client in zip(doc["clients"], snap.clients, strict=True):
             c["suit_levels_mA"] = list(client.suit_levels_mA)
             c["drops"] = client.drops
+            c["fault_words"] = suit_fault_words(client.faults)
         doc["next"] = snap.next
         doc["warnings"] = self.warnings[::-1][:SEND_WARNINGS]
         return {"type": "state", **doc}

@@ -112,6 +112,25 @@ def _plain(match: re.Match[str]) -> str:
     return area_label(match.group(0))
 
 
+#: What a suit's own fault flags mean to a trainer (contact shows per area instead).
+SUIT_FAULTS: dict[str, str] = {
+    "LOW_BATTERY": "Battery low: charge it after the class",
+    "WATCHDOG": "Stopped by itself since it started (missed the controller)",
+    "LEVEL_CLAMPED": "Held a level at the suit's own maximum",
+    "BAD_FRAME": "Dropped a damaged message from the controller",
+}
+
+
+def suit_fault_words(faults: Sequence[str]) -> list[str]:
+    """A suit's fault flags (`ClientSnapshot.faults`) in words; electrode contact is left
+    out (each area shows it)."""
+    return [
+        SUIT_FAULTS.get(f, f.replace("_", " ").capitalize())
+        for f in faults
+        if f != "ELECTRODE_OPEN"
+    ]
+
+
 Severity = Literal["stop", "warning", "info"]
 
 
@@ -241,5 +260,6 @@ __all__ = [
     "area_label",
     "areas",
     "regions",
+    "suit_fault_words",
     "trainer_message",
 ]

@@ -221,18 +221,30 @@ function fmt(s) {
   return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
 }
 
+function unit() {
+  return $("unit").value === "%" ? "%" : "mA";
+}
+
+/** A level in the chosen unit, without the unit: mA to the half, or % of the device's max. */
 function num(v) {
+  if (unit() === "%") { return String(Math.round(100 * v / maxMA())); }
   const r = Math.round(v * 2) / 2;
   return r.toFixed(r % 1 === 0 ? 0 : 1);
 }
 
 function mA(v) {
-  return num(v) + " mA";
+  return num(v) + (unit() === "%" ? " %" : " mA");
 }
 
+function maxMA() {
+  return facts && facts.device_max_mA ? facts.device_max_mA : 120;
+}
+
+/** The chosen step, in mA (a step in % is a share of the device's maximum). */
 function step() {
   const checked = document.querySelector("input[name=step]:checked");
-  return checked ? Number(checked.value) : 1;
+  const n = checked ? Number(checked.value) : 1;
+  return unit() === "%" ? n * maxMA() / 100 : n;
 }
 
 // -- building the cards -----------------------------------------------------------------
@@ -261,7 +273,8 @@ function buildCard(c, i) {
         el("span", { class: "icon", "aria-hidden": "true" }), el("span", { class: "link-text" })),
       el("p", { class: "suit-line" },
         el("span", { class: "suit-name", text: "Suit " + c.suit }), " · ",
-        el("span", { class: "battery" }))),
+        el("span", { class: "battery" })),
+      el("p", { class: "suit-faults" })),
     el("div", { class: "master", role: "group", "aria-label": c.name + ": all areas" },
       el("span", { class: "master-label" }, "All areas",
         el("span", { class: "master-level" })),
@@ -328,8 +341,8 @@ function render() {
   setText($("exercise"), s.exercise || phase || (s.state === "ready" ? "Not started" : "—"));
   setText($("cue"), (s.cues || []).join(" · "));
   setText($("next"), s.next ? (PHASE_WORDS[s.next] || s.next) : "the end");
-  setText($("countdown"), fmt(s.segment_remaining_s));
-  setText($("left"), fmt(s.remaining_s));
+  setText($("countdown"), online ? fmt(s.segment_remaining_s) : "—");
+  setText($("left"), online ? fmt(s.remaining_s) : "—");
   const pulse = $("pulse");
   pulse.classList.toggle("on", online && s.contracting);
   setText(pulse, online && s.contracting ? "contract" : "rest");
@@ -370,6 +383,7 @@ function renderBanner(classState) {
 
 function renderButtons(classState) {
   const enabled = {
+    start: classState === "ready",
     pause: classState === "running",
     resume: classState === "paused",
     skip: classState === "running" || classState === "paused",
@@ -378,6 +392,7 @@ function renderButtons(classState) {
   document.querySelectorAll(".controls button").forEach((b) => {
     b.disabled = !enabled[b.dataset.do];
   });
+  document.querySelector("button[data-do=start]").hidden = classState !== "ready";
   const ended = classState === "finished" || classState === "stopped";
   const canSet = online && !ended;
   document.querySelectorAll("main button, #class-minus, #class-plus").forEach((b) => {
@@ -398,6 +413,7 @@ function renderCard(c, i) {
     !online || c.battery_pct === null ? "Battery ?" : "Battery " + c.battery_pct + " %");
   card.querySelector(".battery").classList.toggle("low", online && c.battery_pct !== null && c.battery_pct < 20);
   const live = online && c.link === "connected";
+  setText(card.querySelector(".suit-faults"), live ? (c.fault_words || []).join(" · ") : "");
   const targets = c.target_mA;
   const lo = Math.min(...targets), hi = Math.max(...targets);
   setText(card.querySelector(".master-level"), lo === hi ? mA(hi) : num(lo) + "–" + mA(hi));
@@ -452,5 +468,18 @@ $("class-minus").addEventListener("click", () =>
 $("class-plus").addEventListener("click", () =>
   send({ do: "set_intensity", delta_mA: step() }, "result-class"));
 $("step-form").addEventListener("submit", (ev) => ev.preventDefault());
+// the step and the unit are this device's choice, kept across reloads
+for (const input of document.querySelectorAll("input[name=step], #unit")) {
+  const saved = localStorage.getItem("console." + input.name);
+  if (saved !== null && input.type === "radio") { input.checked = input.value === saved; }
+  else if (saved !== null) { input.value = saved; }
+  input.addEventListener("change", () => {
+    localStorage.setItem("console." + input.name, input.value);
+    if (input.name === "unit") { render(); }
+  });
+}
+if (!document.querySelector("input[name=step]:checked")) {
+  document.querySelector("input[name=step]").checked = true;
+}
 render();
 connect();
