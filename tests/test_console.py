@@ -1,5 +1,8 @@
 """The live console in Debian's Chromium, against a simulated class in this test's Trio program.
 
+The console is mounted under a room's path, as the studio server mounts it, so the
+page's URLs (static files, WebSocket) must all be relative.
+
 The browser runs in a subprocess (tests/browser_console.py) and stops at checkpoints;
 here, between them, the simulated suits' firmware is read: a + must raise that area at
 that client's suit, and every e-stop (button, Escape, and one asked for while the
@@ -19,12 +22,16 @@ from typing import Any
 import numpy as np
 import pytest
 import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from sim.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
 from suit_controller.protocol.frames import SuitState
 from suit_controller.session import ClassState
-from suit_controller.web.app import serve_console
+from suit_controller.web.app import Console
 
 from .simclass_helpers import QUADS, SHORT, short_plan
 from .test_web import free_port
@@ -104,13 +111,18 @@ async def test_the_console_in_every_state_at_tablet_and_phone_size(tmp_path: Pat
         nursery.start_soon(sc.run)
 
         async def serve(*, task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+            """The console mounted under a room's path, as the studio server mounts it."""
+            app = Starlette(routes=[Mount("/rooms/1/console", Console(sc.session, None).app)])
+            config = Config()
+            config.bind = [f"127.0.0.1:{port}"]
+            config.accesslog = config.errorlog = None
             with trio.CancelScope() as scope:
                 async with trio.open_nursery() as inner:
-                    await inner.start(serve_console, sc.session, "127.0.0.1", port, None)
+                    await inner.start(hypercorn_serve, app, config)
                     task_status.started(scope)
 
         serving: trio.CancelScope = await nursery.start(serve)
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}/rooms/1/console/"
         proc = await trio.lowlevel.open_process(
             [
                 sys.executable,
@@ -127,7 +139,10 @@ async def test_the_console_in_every_state_at_tablet_and_phone_size(tmp_path: Pat
         lines = Lines(proc.stdout)
         try:
             while True:
-                msg = json.loads(await lines.next())
+                try:
+                    msg = json.loads(await lines.next())
+                except AssertionError as e:
+                    raise AssertionError(f"{e}, after checkpoints {checkpoints}") from None
                 if "at" not in msg:
                     report = msg
                     break

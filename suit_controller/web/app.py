@@ -61,6 +61,8 @@ class Console:
         #: Trainer messages (`web.words`), oldest first, each with an `id` the page dismisses by.
         self.warnings: list[dict[str, Any]] = []
         self._next_warning = 1
+        # ids unique across restarts of the server, so a page's dismissals never hide news
+        self._epoch = secrets.token_hex(4)
         self._lost: set[str | None] = set()  # clients whose suit was lost: "connected" is news
         session.events.subscribe(self._on_event)
         self.app = Starlette(
@@ -80,7 +82,7 @@ class Console:
             self._lost.discard(e.client)
         message = trainer_message(e)
         if message is not None:
-            self.warnings.append({"id": self._next_warning, **message.as_json()})
+            self.warnings.append({"id": f"{self._epoch}-{self._next_warning}", **message.as_json()})
             self._next_warning += 1
             del self.warnings[:-KEEP_WARNINGS]
 
