@@ -90,6 +90,11 @@ def main() -> None:
         phone.wait_for_selector("#client-1[data-link=lost]", timeout=WAIT)
         report["lost_card"] = phone.inner_text("#client-1 .link")
         tablet.wait_for_selector(".warning[data-kind=link_lost]", timeout=WAIT)
+        phone.wait_for_function(
+            "document.getElementById('announce').textContent.includes('lost its connection')",
+            timeout=WAIT,
+        )
+        report["announced_lost"] = phone.inner_text("#announce")
         checkpoint("seen-lost")
         tablet.wait_for_selector("#client-1[data-link=connected]", timeout=WAIT)
         report["warnings"] = tablet.eval_on_selector_all(
@@ -136,6 +141,7 @@ def main() -> None:
             state_is(page, "estopped")
             page.wait_for_selector("#banner:not([hidden])", timeout=WAIT)
         report["banner_estopped"] = phone.inner_text("#banner-title")
+        report["alert_estopped"] = phone.eval_on_selector("#alert", "e => e.textContent")
         report["buttons_estopped"] = phone.eval_on_selector_all(
             ".controls button", "bs => bs.filter(b => !b.disabled).map(b => b.dataset.do)"
         )

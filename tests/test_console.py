@@ -192,6 +192,7 @@ async def test_the_console_in_every_state_at_tablet_and_phone_size(tmp_path: Pat
     assert report["lost_card"].endswith("Lost — reconnecting")
     assert any(w.startswith("Warning: Ben's suit lost its connection") for w in report["warnings"])
     assert not any("SIM-" in w or "link_lost" in w for w in report["warnings"])
+    assert "Ben's suit lost its connection" in report["announced_lost"]  # aria-live
     assert report["dismissed"][1] == report["dismissed"][0] - 1
     # buttons reflect the state
     assert report["buttons_running"] == ["pause", "skip"]
@@ -201,6 +202,7 @@ async def test_the_console_in_every_state_at_tablet_and_phone_size(tmp_path: Pat
     assert report["set_in_percent"] == "19 %"  # 23 mA of 120 mA
     assert report["step_checked"] and report["state_after_space"] == "running"
     assert report["banner_estopped"].startswith("STOPPED")
+    assert "Emergency stop" in report["alert_estopped"]  # role=alert, on every device
     assert report["banner_lost"] == "Controller lost"
     assert set(report["lost_cards"]) == {"Unknown — controller lost"}
     assert "being sent again" in report["banner_lost_estop"]

@@ -22,6 +22,7 @@ let attempts = 0;
 let estopWanted = false;   // an emergency stop not yet confirmed by the controller
 let estopTimer = null;
 let lastAnnounced = {};
+let newestWarning = undefined;  // the newest message seen, so that only news is announced
 const pending = new Map();
 const dismissed = new Set();
 
@@ -169,10 +170,11 @@ document.addEventListener("keydown", (ev) => {
 
 // -- announcements ------------------------------------------------------------------------
 
+/** Announce `text` in a live region: appended, so that news in the same moment is all read. */
 function say(where, text) {
   const node = $(where);
-  node.textContent = "";
-  setTimeout(() => { node.textContent = text; }, 50);
+  node.append(el("p", { text }));
+  while (node.children.length > 3) { node.firstElementChild.remove(); }
 }
 
 function announceChanges(s) {
@@ -358,7 +360,7 @@ function renderBanner(classState) {
   const banner = $("banner");
   let title = "", text = "";
   let kind = "lost";
-  if (classState === "offline" || classState === "connecting" && state) {
+  if (classState === "offline" || classState === "connecting" && attempts > 1) {
     title = "Controller lost";
     text = "This screen cannot reach the controller; the suits stop by themselves within " +
       "¼ s. Reconnecting" + (attempts > 1 ? " (try " + attempts + ")" : "") + "…";
@@ -435,6 +437,12 @@ function renderCard(c, i) {
 
 function renderWarnings(list) {
   const ol = $("warnings");
+  const newest = list.length ? list[0] : null;
+  if (newestWarning !== undefined && newest && newest.id !== newestWarning &&
+      newest.severity !== "stop") {  // a stop is announced as an alert already
+    say("announce", newest.text + ". " + newest.action + ".");
+  }
+  newestWarning = newest ? newest.id : null;
   const shown = list.filter((w) => !dismissed.has(w.id));
   const ids = shown.map((w) => String(w.id)).join(",");
   if (ol.dataset.ids === ids) { return; }
