@@ -11,7 +11,7 @@ from channels.layouts import DEFAULT_LAYOUT
 from sim.faults import parse_faults
 from suit_controller.commands import EmergencyStop, SetIntensity
 from suit_controller.records import SessionEvent
-from suit_controller.web.words import area, areas, regions, trainer_message
+from suit_controller.web.words import area, areas, regions, suit_fault_words, trainer_message
 
 from .simclass_helpers import make_class
 
@@ -79,6 +79,10 @@ def test_each_event_says_what_happened_to_whom_and_what_to_do() -> None:
     assert refused.startswith("warning: Not done: the class is running, not paused")
     capped = say("command_refused", "x from web refused: 130 mA is above Ana's cap on quads")
     assert "Ana's cap on Thighs (front)" in capped
+    # a suit's own fault flags; contact shows per area instead
+    assert suit_fault_words(["LOW_BATTERY", "ELECTRODE_OPEN"]) == [
+        "Battery low: charge it after the class"
+    ]
     # events a trainer needs no message for
     for kind in ("command", "segment", "started", "seek"):
         assert trainer_message(SessionEvent(0.0, kind, "x")) is None
@@ -107,3 +111,29 @@ async def test_no_message_of_a_simulated_class_shows_code_names(
     code = re.compile(r"SIM-\d|[a-z]+_[a-z]+|\{|injected|link lost")
     for m in messages:
         assert not code.search(m.text + m.action), m
+
+
+async def test_the_console_feed_has_areas_timeline_and_messages_newest_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.web.app import Console
+
+    sc, _ = make_class(2, faults=parse_faults("drop:client=2,at=12s,for=3s"))
+    console = Console(sc.session, None)
+    facts = console.class_facts()
+    assert facts["areas"][0] == {"channel": "quads", "label": "Thighs (front)", "region": "legs"}
+    assert [seg["name"] for seg in facts["timeline"]] == ["warmup", "Squat", "Crunch", "stretch"]
+    assert facts["timeline"][1]["stimulates"] and not facts["timeline"][0]["stimulates"]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sc.run)
+        await trio.sleep(11.0)
+        assert console.state()["warnings"] == []  # connecting at the start is no news
+        await trio.sleep(8.0)
+        state = console.state()
+        nursery.cancel_scope.cancel()
+    kinds = [w["kind"] for w in state["warnings"]]
+    assert kinds == ["link_up", "link_lost", "fault"]  # newest first
+    assert state["warnings"][0]["text"] == "client-2's suit is connected"
+    assert len({w["id"] for w in state["warnings"]}) == 3
+    assert state["clients"][1]["drops"] == 1 and state["clients"][0]["drops"] == 0
+    assert state["clients"][1]["fault_words"] == []
