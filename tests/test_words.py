@@ -118,7 +118,9 @@ async def test_the_console_feed_has_areas_timeline_and_messages_newest_first(
 ) -> None:
     from suit_controller.web.app import Console
 
-    sc, _ = make_class(2, faults=parse_faults("drop:client=2,at=12s,for=3s"))
+    sc, _ = make_class(
+        2, faults=parse_faults("drop:client=2,at=12s,for=3s;drop:client=2,at=20s,for=3s")
+    )
     console = Console(sc.session, None)
     facts = console.class_facts()
     assert facts["areas"][0] == {"channel": "quads", "label": "Thighs (front)", "region": "legs"}
@@ -129,11 +131,20 @@ async def test_the_console_feed_has_areas_timeline_and_messages_newest_first(
         await trio.sleep(11.0)
         assert console.state()["warnings"] == []  # connecting at the start is no news
         await trio.sleep(8.0)
+        first = console.state()
+        await trio.sleep(8.0)
         state = console.state()
         nursery.cancel_scope.cancel()
-    kinds = [w["kind"] for w in state["warnings"]]
+    kinds = [w["kind"] for w in first["warnings"]]
     assert kinds == ["link_up", "link_lost", "fault"]  # newest first
-    assert state["warnings"][0]["text"] == "client-2's suit is connected"
-    assert len({w["id"] for w in state["warnings"]}) == 3
-    assert state["clients"][1]["drops"] == 1 and state["clients"][0]["drops"] == 0
+    assert first["warnings"][0]["text"] == "client-2's suit is connected"
+    assert first["clients"][1]["drops"] == 1 and first["clients"][0]["drops"] == 0
+    # the second drop: the same three messages, each counted twice, under new ids
+    assert [(w["kind"], w["count"]) for w in state["warnings"]] == [
+        ("link_up", 2),
+        ("link_lost", 2),
+        ("fault", 2),
+    ]
+    assert not {w["id"] for w in state["warnings"]} & {w["id"] for w in first["warnings"]}
+    assert state["clients"][1]["drops"] == 2
     assert state["clients"][1]["fault_words"] == []

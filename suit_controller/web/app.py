@@ -74,17 +74,28 @@ class Console:
         )
 
     def _on_event(self, e: SessionEvent) -> None:
-        if e.kind in ("link_lost", "suit_safe_state"):
+        if e.kind == "link_lost":
             self._lost.add(e.client)
         elif e.kind == "link_up":
             if e.client not in self._lost:
-                return  # the first connection of a class is no message
+                return  # a first connection, or a re-arm after a safe state, is no news
             self._lost.discard(e.client)
         message = trainer_message(e)
-        if message is not None:
-            self.warnings.append({"id": f"{self._epoch}-{self._next_warning}", **message.as_json()})
-            self._next_warning += 1
-            del self.warnings[:-KEEP_WARNINGS]
+        if message is None:
+            return
+        doc = message.as_json()
+        # the same message again (a suit that keeps dropping) is one message with a count,
+        # moved to the top under a new id: news again on a page that dismissed it
+        same = (doc["kind"], doc["client"], doc["text"])
+        count = 1
+        for i, w in enumerate(self.warnings):
+            if (w["kind"], w["client"], w["text"]) == same:
+                count += int(w["count"])
+                del self.warnings[i]
+                break
+        self.warnings.append({"id": f"{self._epoch}-{self._next_warning}", "count": count, **doc})
+        self._next_warning += 1
+        del self.warnings[:-KEEP_WARNINGS]
 
     def _allowed(self, token: str | None) -> bool:
         return self.token is None or (token is not None and hmac.compare_digest(token, self.token))

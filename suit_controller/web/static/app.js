@@ -451,7 +451,8 @@ function renderWarnings(list) {
     const what = w.text;
     return el("li", { class: "warning " + w.severity, "data-kind": w.kind },
       el("p", { class: "what" },
-        el("strong", { class: "severity", text: SEVERITY_WORDS[w.severity] + ": " }), what),
+        el("strong", { class: "severity", text: SEVERITY_WORDS[w.severity] + ": " }), what,
+        w.count > 1 ? el("span", { class: "times-count", text: " (" + w.count + " times)" }) : null),
       el("p", { class: "todo", text: w.action + " (at " + fmt(w.t) + ")" }),
       el("button", { type: "button", class: "dismiss", "aria-label": "Dismiss: " + what,
         onclick: () => {
