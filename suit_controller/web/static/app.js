@@ -157,7 +157,8 @@ function isControl(node) {
     node.matches("input, select, textarea, button, a[href], [contenteditable], [role=button], summary");
 }
 
-document.addEventListener("keydown", (ev) => {
+// on the window, in the capture phase: no other handler (a dialog's, a widget's) can swallow it
+window.addEventListener("keydown", (ev) => {
   if (ev.key === "Escape") {
     ev.preventDefault();
     estop();
@@ -166,7 +167,7 @@ document.addEventListener("keydown", (ev) => {
     ev.preventDefault();
     estop();
   }
-});
+}, true);
 
 // -- announcements ------------------------------------------------------------------------
 
