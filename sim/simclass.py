@@ -166,7 +166,13 @@ class SimulatedClass:
         who = None if fault.client is None else fault.client - 1
         if who is not None and who >= self.n_clients:
             return
-        self.session.emit("fault", f"injected {fault.kind} {fault.params}", who, fault=fault.kind)
+        self.session.emit(
+            "fault",
+            f"injected {fault.kind} {fault.params}",
+            who,
+            fault=fault.kind,
+            params=dict(fault.params),
+        )
         if fault.kind == "battery":
             for s in suits:
                 s.set_battery(int(fault.number("pct", 10)))

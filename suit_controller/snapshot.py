@@ -40,6 +40,8 @@ class ClientSnapshot:
     target_mA: tuple[float, ...]
     #: What the suit last reported applying (not part of the JSON form).
     suit_levels_mA: tuple[float, ...]
+    #: How many times the suit's link was lost this class (not part of the JSON form).
+    drops: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,28 @@ class ClientSnapshot:
             "levels_mA": list(self.levels_mA),
             "set_mA": list(self.set_mA),
             "target_mA": list(self.target_mA),
+        }
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One segment of the plan, for a timeline on a screen. Times in s of plan time."""
+
+    name: str
+    #: "warmup", "suit" or "stretch".
+    phase: str
+    start_s: float
+    end_s: float
+    #: True when this segment stimulates (a program with a channel on).
+    stimulates: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "phase": self.phase,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "stimulates": self.stimulates,
         }
 
 
@@ -75,6 +99,8 @@ class ClassSnapshot:
     clients: tuple[ClientSnapshot, ...]
     #: The next segment's exercise (or phase) name, None in the last one (not in the JSON form).
     next: str | None
+    #: Every segment of the plan, in order (not in the JSON form).
+    timeline: tuple[TimelineEntry, ...] = ()
 
     @classmethod
     def of(cls, session: ClassSession) -> ClassSnapshot:
@@ -105,6 +131,7 @@ class ClassSnapshot:
                     set_mA=tuple(float(v) for v in session.board.set_mA[i]),
                     target_mA=tuple(float(v) for v in session.board.target_mA[i]),
                     suit_levels_mA=tuple(view.levels_mA),
+                    drops=driver.drops,
                 )
             )
         return cls(
@@ -121,6 +148,16 @@ class ClassSnapshot:
             channels=tuple(session.layout.names),
             clients=tuple(clients),
             next=nxt,
+            timeline=tuple(
+                TimelineEntry(
+                    name=s.name if s.exercise_index is not None else s.kind.value,
+                    phase=s.kind.value,
+                    start_s=round(s.start_s, 3),
+                    end_s=round(s.end_s, 3),
+                    stimulates=s.stimulates,
+                )
+                for s in plan.segments
+            ),
         )
 
     def as_json(self) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""The trainer's console against a simulated class, in Debian's Chromium via Playwright."""
+"""The trainer's console served by `sim run --web`: the access token on the LAN.
+
+The page itself is driven in Chromium by tests/test_console.py."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import socket
@@ -75,40 +75,6 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
-)
-def test_the_console_steers_a_simulated_class(tmp_path: Path) -> None:
-    port = free_port()
-    proc, url = start_class(
-        tmp_path, f"127.0.0.1:{port}", "--faults", "drop:client=2,at=20s,for=6s"
-    )
-    try:
-        # SUITCTL_SCREENSHOT=docs/dashboard.png refreshes the README's picture
-        shot = Path(os.environ.get("SUITCTL_SCREENSHOT", str(tmp_path / "dashboard.png")))
-        out = subprocess.run(
-            [sys.executable, str(HERE / "browser_dashboard.py"), url, str(shot)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=HERE,
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-        report = json.loads(out.stdout.strip().splitlines()[-1])
-    finally:
-        stop(proc)
-    assert len(report["cards"]) == 2
-    assert report["set_after"] == report["set_before"] + 1
-    assert report["lost_card_link"] == "lost"
-    assert report["estop_button"] == "all zero" and report["estop_key"] == "all zero"
-    assert shot.stat().st_size > 20_000
-    rec = json.loads((tmp_path / "out" / "session.json").read_text())
-    assert rec["clients"][0]["channels"]["quads"]["max_mA"] == 21.0  # + reached the suit
-    assert rec["clients"][1]["channels"]["quads"]["max_mA"] == 20.0
-    sources = [e["data"]["source"] for e in rec["events"] if e["kind"] == "command"]
-    assert sources.count("web") >= 5  # every button went through the command path
-
-
 def test_bound_to_the_lan_the_console_needs_its_token(tmp_path: Path) -> None:
     port = free_port()
     proc, url = start_class(tmp_path, f"0.0.0.0:{port}")
@@ -120,6 +86,6 @@ def test_bound_to_the_lan_the_console_needs_its_token(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/?token=wrong", timeout=10)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=10) as r:
-            assert r.status == 200 and b"EMERGENCY STOP" in r.read()
+            assert r.status == 200 and b"Emergency stop" in r.read()
     finally:
         stop(proc)

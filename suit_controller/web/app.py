@@ -1,10 +1,17 @@
 """The trainer's console: a Starlette app served by Hypercorn's Trio worker, in the engine's
 own Trio program (no second event loop, no separate server).
 
-The page is plain HTML, CSS and a small script (`static/`). State is pushed
-over a WebSocket ten times a second; every button sends a command that goes
-through the session's one command path, and the result comes back to the
-button. Bound to anything but loopback, every request needs the access token.
+The page is plain HTML, CSS and a small script (`static/`). On connecting, the
+page gets the class's fixed facts once (a `class` message: body areas in the
+trainer's words and order, the plan's timeline); then the state is pushed over
+the WebSocket ten times a second (a `state` message: the snapshot, what each
+suit reports delivering, and warnings written for trainers by `web.words`).
+Every button sends a command that goes through the session's one command
+path, and the result comes back to the button. Bound to anything but
+loopback, every request needs the access token.
+
+Every URL the page uses is relative to the page, so the app can be mounted
+under any path (e.g. `Mount("/rooms/1/console", console.app)`).
 """
 
 from __future__ import annotations
@@ -25,26 +32,17 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from channels.limits import DEVICE_MAX_MA
 from suit_controller.commands import CommandRefused, parse_command
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 from suit_controller.snapshot import ClassSnapshot
+from suit_controller.web.words import areas, regions, suit_fault_words, trainer_message
 
 PUSH_HZ = 10.0
-#: Events the page shows as warnings.
-WARNING_KINDS = {
-    "client_request",
-    "link_lost",
-    "suit_safe_state",
-    "limit",
-    "estop",
-    "command_refused",
-    "fault",
-    "bad_notification",
-    "suit_refused",
-    "program_unconfirmed",
-    "suit_clamped",
-}
+#: Warnings kept for a page that connects late, and sent in each state (newest first).
+KEEP_WARNINGS = 50
+SEND_WARNINGS = 20
 
 
 def is_loopback(host: str) -> bool:
@@ -60,7 +58,12 @@ class Console:
     def __init__(self, session: ClassSession, token: str | None) -> None:
         self.session = session
         self.token = token
-        self.events: list[dict[str, Any]] = []
+        #: Trainer messages (`web.words`), oldest first, each with an `id` the page dismisses by.
+        self.warnings: list[dict[str, Any]] = []
+        self._next_warning = 1
+        # ids unique across restarts of the server, so a page's dismissals never hide news
+        self._epoch = secrets.token_hex(4)
+        self._lost: set[str | None] = set()  # clients whose suit was lost: "connected" is news
         session.events.subscribe(self._on_event)
         self.app = Starlette(
             routes=[
@@ -71,9 +74,28 @@ class Console:
         )
 
     def _on_event(self, e: SessionEvent) -> None:
-        if e.kind in WARNING_KINDS:
-            self.events.append(e.as_dict())
-            del self.events[:-50]
+        if e.kind == "link_lost":
+            self._lost.add(e.client)
+        elif e.kind == "link_up":
+            if e.client not in self._lost:
+                return  # a first connection, or a re-arm after a safe state, is no news
+            self._lost.discard(e.client)
+        message = trainer_message(e)
+        if message is None:
+            return
+        doc = message.as_json()
+        # the same message again (a suit that keeps dropping) is one message with a count,
+        # moved to the top under a new id: news again on a page that dismissed it
+        same = (doc["kind"], doc["client"], doc["text"])
+        count = 1
+        for i, w in enumerate(self.warnings):
+            if (w["kind"], w["client"], w["text"]) == same:
+                count += int(w["count"])
+                del self.warnings[i]
+                break
+        self.warnings.append({"id": f"{self._epoch}-{self._next_warning}", "count": count, **doc})
+        self._next_warning += 1
+        del self.warnings[:-KEEP_WARNINGS]
 
     def _allowed(self, token: str | None) -> bool:
         return self.token is None or (token is not None and hmac.compare_digest(token, self.token))
@@ -92,13 +114,30 @@ class Console:
         text = resources.files("suit_controller.web").joinpath("static", name).read_text("utf-8")
         return Response(text, media_type=types[name])
 
+    def class_facts(self) -> dict[str, Any]:
+        """What does not change during a class: the `class` message sent on connecting."""
+        snap = ClassSnapshot.of(self.session)
+        return {
+            "type": "class",
+            "workout": snap.workout,
+            "total_s": snap.total_s,
+            "channels": list(snap.channels),
+            "areas": [a.as_json() for a in areas(snap.channels)],
+            "regions": regions(snap.channels),
+            "timeline": [s.as_json() for s in snap.timeline],
+            "device_max_mA": DEVICE_MAX_MA,
+        }
+
     def state(self) -> dict[str, Any]:
+        """The `state` message: the snapshot's JSON form, plus what the page needs."""
         snap = ClassSnapshot.of(self.session)
         doc = snap.as_json()
         for c, client in zip(doc["clients"], snap.clients, strict=True):
             c["suit_levels_mA"] = list(client.suit_levels_mA)
+            c["drops"] = client.drops
+            c["fault_words"] = suit_fault_words(client.faults)
         doc["next"] = snap.next
-        doc["warnings"] = self.events[-8:]
+        doc["warnings"] = self.warnings[::-1][:SEND_WARNINGS]
         return {"type": "state", **doc}
 
     async def websocket(self, ws: WebSocket) -> None:
@@ -107,6 +146,7 @@ class Console:
             return
         await ws.accept()
         try:
+            await ws.send_text(json.dumps(self.class_facts()))
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._push, ws)
                 while True:
