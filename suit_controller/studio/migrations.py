@@ -15,7 +15,8 @@ older suit-controller refuses a newer file instead of misreading it).
   `classes`/`sessions`, and a class whose every suit is a simulated one
   (`SIM-01`, …: `sim run --client`) is marked simulated, so it no longer
   counts for the rest-day rule.
-* Later versions append a step to `STEPS`, written once for both backends.
+* Later versions append a step to `STEPS`, written once for both backends
+  (4: the studio server's accounts, logins and audit trail).
 
 The whole upgrade is one transaction: a failure leaves the database as it was.
 On PostgreSQL an advisory lock makes two controllers starting at once migrate
@@ -30,7 +31,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from suit_controller.studio.schema import SCHEMA_VERSION, metadata, schema_version
+from suit_controller.studio.schema import SCHEMA_VERSION, V4_TABLES, metadata, schema_version
 
 
 class MigrationError(Exception):
@@ -168,8 +169,13 @@ def _v2_to_v3(conn: Connection) -> None:
         run(f"DROP TABLE v2_{name}")
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Add the studio server's accounts, logins and audit trail (both backends)."""
+    metadata.create_all(conn, tables=list(V4_TABLES))
+
+
 #: Steps after version 3: version -> function bringing the previous version to it.
-STEPS: dict[int, Callable[[Connection], None]] = {}
+STEPS: dict[int, Callable[[Connection], None]] = {4: _v3_to_v4}
 
 
 def current_version(conn: Connection) -> int:
