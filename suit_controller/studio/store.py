@@ -666,6 +666,22 @@ class Store:
             out.append(record)
         return out
 
+    def sessions_of_class(self, class_id: str, *, events: bool = False) -> list[dict[str, Any]]:
+        """Every session of one class, in roster order (the fields of `session_record`)."""
+        with self.engine.begin() as c:
+            # newest first, and within a class the last session first: reversed, roster order
+            return list(
+                reversed(self._session_records(c, classes.c.uuid == class_id, events=events))
+            )
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        """One session by its id, with its events; StoreError when there is none."""
+        with self.engine.begin() as c:
+            found = self._session_records(c, sessions.c.uuid == session_id, events=True)
+        if not found:
+            raise StoreError(f"no session {session_id}")
+        return found[0]
+
     def calibration(self, client: str) -> dict[str, float]:
         """The set intensities per channel at the end of the client's last real session."""
         for s in self.sessions_of(client):
