@@ -96,3 +96,45 @@ async def test_set_up_lists_every_refusal_before_start(tmp_path: Path) -> None:
         assert info.value.reasons == ["suit SIM-09 is not in reach: scan again"]
         assert studio.classes == {} and store.session_records() == []
         nursery.cancel_scope.cancel()
+
+
+async def test_real_suits_are_found_by_a_scan_and_driven_over_ble(tmp_path: Path) -> None:
+    """The Bluetooth rack against simulated suits behind bumble (bleak's real client API)."""
+    import trio_asyncio
+
+    from sim.ble_world import BleRoom
+    from sim.suit import SimulatedSuit
+    from suit_controller.studio.ble_rack import BleRack
+
+    store = Store(tmp_path / "studio.db")
+    (ana,) = screened(store, "Ana")
+    suits = [SimulatedSuit(f"SIM-{i + 1:02d}", seed=i) for i in range(2)]
+    with trio.fail_after(60):
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            for s in suits:
+                await nursery.start(s.run)
+            room = BleRoom(suits)
+            await nursery.start(room.run)
+            rack = BleRack(scanner_kwargs=room.scanner_kwargs(), client_kwargs=room.client_kwargs())
+            studio = Studio(store, rack)
+            await nursery.start(studio.run)
+            found = await studio.scan()
+            assert sorted(s.address for s in found) == sorted(room.addresses)
+            assert all(s.battery_pct == 100 and s.rssi_dbm is not None for s in found)
+            klass = await studio.set_up_class(
+                "Room 1", "classic_strength", [Arrival(ana, found[0].address)], ["Tess"], by="t"
+            )
+            assert not klass.simulated
+            assert (await studio.send_command(klass, {"do": "start"}, "test")).ok
+            index = room.addresses.index(found[0].address)
+            before = suits[index].frames_received
+            await trio.sleep(0.5)
+            assert suits[index].frames_received > before
+            assert (await studio.send_command(klass, {"do": "estop"}, "test")).ok
+            await trio.sleep(0.2)
+            assert not suits[index].firmware.applied_mA.any()
+            assert (await studio.send_command(klass, {"do": "stop"}, "test")).ok
+            await studio.wait_ended(klass)
+            nursery.cancel_scope.cancel()
+    (record,) = store.session_records()
+    assert record["simulated"] is False and record["status"] == "estopped"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import trio
+import trio_asyncio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from rich.console import Console
@@ -105,24 +106,23 @@ def first_manager(store: Store, simulated: int, host: str, port: int) -> str | N
     type=click.IntRange(1, 24),
     default=None,
     metavar="N",
-    help="N simulated suits (SIM-01 …) instead of real ones: try the whole studio.",
+    help="N simulated suits (SIM-01 …) instead of real ones over Bluetooth: try the whole "
+    "studio without hardware.",
 )
 @db_option
 def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> None:
     """Run the studio controller: the trainer's pages, the API, one class per room."""
     store = open_store(db_path)
     link = first_manager(store, simulated or 0, host, port)
-    if not simulated:
-        store.close()
-        err_console.print(
-            "[red]error[/]: the studio server drives simulated suits only so far: "
-            "use --simulated N (real suits: `suitctl class run`)",
-            highlight=False,
-        )
-        sys.exit(EXIT_INVALID)
-    from sim.studio_suits import SimulatedRack
+    rack: SuitRack
+    if simulated:
+        from sim.studio_suits import SimulatedRack
 
-    rack: SuitRack = SimulatedRack(simulated)
+        rack = SimulatedRack(simulated)
+    else:
+        from suit_controller.studio.ble_rack import BleRack
+
+        rack = BleRack()
     try:
         trio.run(_serve, store, rack, host, port, link)
     except KeyboardInterrupt:
@@ -142,7 +142,7 @@ async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str |
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = None
-    async with trio.open_nursery() as nursery:
+    async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
         await nursery.start(studio.run)
         binds: list[str] = await nursery.start(hypercorn_serve, site.app, config)
         url = binds[0].replace("0.0.0.0", host)
