@@ -64,7 +64,7 @@ def users_list(db_path: str | None) -> None:
     store = open_store(db_path)
     try:
         for a in Accounts(store).accounts():
-            console.print(f"{a.name}\t{a.role}", highlight=False)
+            click.echo(f"{a.name}\t{a.role}")
     finally:
         store.close()
 
