@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from openapi_spec_validator import validate as validate_openapi
 from starlette.routing import Route, WebSocketRoute
@@ -311,3 +312,86 @@ async def test_hostile_bodies_are_refused_as_problems(tmp_path: Path) -> None:
         assert (await tess.get("/api/v1/clients")).json()["clients"] == []  # nothing was added
         await tess.aclose()
         nursery.cancel_scope.cancel()
+
+
+async def test_the_console_of_a_class_steers_it_as_the_logged_in_trainer(tmp_path: Path) -> None:
+    """The console's WebSocket behind the studio's login: commands audited with who."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+    from trio_websocket import ConnectionRejected, open_websocket_url
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            config = Config()
+            config.bind = ["127.0.0.1:0"]
+            config.accesslog = config.errorlog = None
+            binds = await nursery.start(serve, site.app, config)
+            base = binds[0]
+            tess = await logged_in(site, "Tess")
+            ana = (await tess.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            await tess.post(f"/api/v1/clients/{ana}/screenings", json={})
+            klass = (
+                await tess.post(
+                    "/api/v1/classes",
+                    json={
+                        "workout": "classic_strength",
+                        "trainers": ["Tess"],
+                        "clients": [{"client": ana, "suit": "SIM-03"}],
+                    },
+                )
+            ).json()
+            cid = klass["id"]
+            ws_url = base.replace("http", "ws") + f"/ws?token={cid}"
+            cookie = "suitctl_session=" + tess.cookies["suitctl_session"]
+            with pytest.raises(ConnectionRejected):  # no login
+                async with open_websocket_url(ws_url):
+                    pass
+            with pytest.raises(ConnectionRejected):  # another site's page
+                async with open_websocket_url(
+                    ws_url, extra_headers=[("cookie", cookie), ("origin", "http://evil.test")]
+                ):
+                    pass
+            async with open_websocket_url(ws_url, extra_headers=[("cookie", cookie)]) as ws:
+                for do in ("start", "estop"):
+                    await ws.send_message(json.dumps({"id": do, "do": do}))
+                    while True:
+                        msg = json.loads(await ws.get_message())
+                        if msg["type"] == "result":
+                            assert msg["id"] == do and msg["ok"], msg
+                            break
+            await trio.sleep(0.1)
+            assert not rack.suit("SIM-03").firmware.applied_mA.any()
+            audit = site.accounts.audit_trail(subject=cid)
+            assert [(e["who"], e["detail"]["do"]) for e in audit if e["action"] == "command"] == [
+                ("Tess", "estop"),
+                ("Tess", "start"),
+            ]
+            await tess.aclose()
+            nursery.cancel_scope.cancel()
+
+
+def test_the_summary_says_who_asked_for_less_in_body_area_words() -> None:
+    from suit_controller.studio.api import client_summary
+
+    record = {
+        "session_id": "s", "class_id": "c", "workout": "classic_strength",
+        "started_at": "2026-12-01T10:00:00.000+00:00", "status": "finished",
+        "simulated": True, "first_session": False, "abdominal_off": False,
+        "client_name": "Ana", "client_id": "a", "suit": "SIM-01",
+        "channels": {
+            "quads": {"stim_s": 600.0, "max_mA": 31.0},
+            "abs": {"stim_s": 300.0, "max_mA": 20.0},
+        },
+        "events": [
+            {"kind": "client_request", "client": "Ana", "message": "Ana asks for less on quads",
+             "data": {"channel": "quads", "cr10": 8.2}},
+            {"kind": "client_request", "client": "Ben", "message": "Ben asks for less on abs",
+             "data": {"channel": "abs", "cr10": 9.0}},
+        ],
+    }  # fmt: skip
+    s = client_summary(record)
+    assert s["minutes_stimulated"] == 10.0 and s["peak_mA"] == 31.0
+    assert [p["label"] for p in s["peak_per_area"]] == ["Thighs (front)", "Abs"]
+    assert s["asked_for_less"] == ["less on Thighs (front) (felt 8.2 of 10)"]
+    assert s["next_time"] == ["asked for less: start Thighs (front) lower next time"]

@@ -523,16 +523,24 @@ def client_summary(r: dict[str, Any]) -> dict[str, Any]:
         for ch in in_trainer_order(list(channels))
     ]
     events = r.get("events", [])
-    asked_less = [
-        e["message"]
-        for e in events
-        if e["kind"] == "client_request" and e["client"] == r["client_name"]
-    ]
+    asked_less, areas = [], []
+    for e in events:
+        if e["kind"] != "client_request" or e["client"] != r["client_name"]:
+            continue
+        channel = e["data"].get("channel")
+        if channel is None:
+            asked_less.append(e["message"])
+            continue
+        label = area_label(channel)
+        asked_less.append(f"less on {label} (felt {e['data'].get('cr10', '?')} of 10)")
+        if label not in areas:
+            areas.append(label)
     next_time = []
     if r["first_session"]:
         next_time.append("first session done: keep the next ones light for the first 10 weeks")
     if asked_less:
-        next_time.append("asked for less: start the areas they named lower next time")
+        named = ", ".join(areas) or "the areas they named"
+        next_time.append(f"asked for less: start {named} lower next time")
     if r["abdominal_off"]:
         next_time.append("abs stayed off (ate recently): ask them not to eat 1.5 h before")
     if not next_time:

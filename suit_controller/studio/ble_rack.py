@@ -10,12 +10,14 @@ A scan that fails (no adapter, Bluetooth off) finds nothing and says why in
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import trio
 
 from suit_controller.links.base import ConnectFailed, SuitLink
 from suit_controller.links.ble import BleLink, FoundSuit, scan_suits
+from suit_controller.session import ClassSession
 from suit_controller.studio.rooms import SuitSeen
 
 log = logging.getLogger("suit_controller.studio")
@@ -61,3 +63,6 @@ class BleRack:
 
     def link(self, address: str) -> SuitLink:
         return BleLink(address, **self.client_kwargs)
+
+    def prepare(self, session: ClassSession, addresses: Sequence[str]) -> None:
+        """Real suits on real people: nothing to add."""

@@ -73,6 +73,9 @@ class SuitRack(Protocol):
     def link(self, address: str) -> SuitLink:
         """A new link to the suit at `address` (KeyError when there is none)."""
 
+    def prepare(self, session: ClassSession, addresses: Sequence[str]) -> None:
+        """Called once a class is built, before it starts (simulated suits add bodies here)."""
+
 
 @dataclass(frozen=True)
 class Arrival:
@@ -237,6 +240,7 @@ class Studio:
             raise SetUpRefused([str(e)]) from None
         links = [self.rack.link(a.suit) for a in arrivals]
         session = ClassSession(plan, specs, links)
+        self.rack.prepare(session, suits)
         klass = StudioClass(
             room,
             workout,

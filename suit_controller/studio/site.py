@@ -9,6 +9,7 @@ login; its commands go through `Studio.send_command` like the API's.
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ STATIC_TYPES = {
     "studio.js": "text/javascript",
     "studio.css": "text/css",
 }
+#: The account behind the console's WebSocket being served (each connection sets its own).
+console_user: contextvars.ContextVar[str] = contextvars.ContextVar("console_user", default="?")
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; "
     "img-src 'self' data:; frame-ancestors 'none'",
@@ -59,7 +62,6 @@ class StudioConsole(Console):
         self.studio = studio
         self.accounts = accounts
         self.klass = klass
-        self.who = "console"
 
     async def command(self, text: str) -> dict[str, Any]:
         request_id = None
@@ -70,11 +72,10 @@ class StudioConsole(Console):
         if not isinstance(data, dict):
             return {"type": "result", "id": None, "ok": False, "message": "not a command"}
         request_id = data.pop("id", None)
-        result = await self.studio.send_command(self.klass, data, source=f"console:{self.who}")
+        who = console_user.get()
+        result = await self.studio.send_command(self.klass, data, source=f"console:{who}")
         detail = {**data, "ok": result.ok, "message": result.message}
-        await trio.to_thread.run_sync(
-            self.accounts.audit, self.who, "command", self.klass.id, detail
-        )
+        await trio.to_thread.run_sync(self.accounts.audit, who, "command", self.klass.id, detail)
         return {"type": "result", "id": request_id, **result.as_dict()}
 
 
@@ -250,5 +251,5 @@ class StudioSite:
         if login is None or not same_origin or console is None:
             await ws.close(code=4403)
             return
-        console.who = login.account.name
+        console_user.set(login.account.name)  # this connection's task only
         await console.websocket(ws)
