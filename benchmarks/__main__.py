@@ -154,6 +154,12 @@ def bench_store() -> None:
     emit("store", **run_store())
 
 
+def bench_studio() -> None:
+    from benchmarks.studio import run_studio
+
+    emit("studio", **run_studio())
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -170,6 +176,7 @@ BENCHES = [
     "ble",
     "c_firmware",
     "store",
+    "studio",
     "soak",
     "fuzz",
 ]
@@ -198,6 +205,8 @@ def main() -> None:
         bench_c_firmware()
     if "store" in names:
         bench_store()
+    if "studio" in names:
+        bench_studio()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:

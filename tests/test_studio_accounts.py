@@ -107,3 +107,35 @@ def test_a_version_3_database_gains_the_accounts_and_keeps_its_records(tmp_path:
     assert store.client("Ana").id == "11111111-1111-1111-1111-111111111111"
     Accounts(store).add("Mia", "manager", "long enough")
     assert Accounts(store).count() == 1
+
+
+def test_every_clients_history_in_one_read_matches_each_one_read(tmp_path: Path) -> None:
+    """`Store.histories` (the clients list) agrees with `Store.history` client by client."""
+    import datetime as dt
+
+    from suit_controller.studio.recorder import RosterEntry
+    from suit_controller.studio.screening import CONTRAINDICATIONS
+    from suit_controller.studio.store import ChannelTotals
+
+    keys = [c.key for c in CONTRAINDICATIONS]
+    store = Store(tmp_path / "s.db")
+    ana, ben, cem = (store.add_client(n) for n in ("Ana", "Ben", "Cem"))
+    then = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    store.add_screening(ana.id, "Tess", {"pregnancy"}, set(), keys, taken_at=then)
+    store.add_screening(ana.id, "Tess", set(), set(), keys)  # the latest one counts
+    store.add_screening(ben.id, "Tess", {"hypertension"}, {"hypertension"}, keys)
+    for simulated, stim, when in ((False, 60.0, then), (False, 0.0, None), (True, 30.0, None)):
+        roster = [RosterEntry(ana.id, "Ana", "S1", "Tess", False, False),
+                  RosterEntry(ben.id, "Ben", "S2", "Tess", False, False)]  # fmt: skip
+        opened = store.open_class("w", roster, simulated=simulated, now=when)
+        totals = [
+            {"quads": ChannelTotals(0.0, stim, 20.0, 1)},
+            {"quads": ChannelTotals(0, 0, 0, 0)},
+        ]
+        store.record_progress(opened, totals, [], 1.0, ended="stopped")
+    together = store.histories()
+    assert set(together) == {ana.id, ben.id, cem.id}
+    for c in (ana, ben, cem):
+        assert together[c.id] == store.history(c.id), c.name
+    assert together[ana.id].sessions == 1 and together[ben.id].sessions == 0
+    assert together[cem.id].screening is None and together[cem.id].last_session_at is None

@@ -225,13 +225,12 @@ class StudioApi:
         }
 
     def _client_list(self) -> list[dict[str, Any]]:
-        out = []
-        for c in self.store.clients():
-            out.append(
-                {"id": c.id, "name": c.name, "member_id": c.member_id,
-                 "today": self._today(self.store.history(c.id))}
-            )  # fmt: skip
-        return out
+        histories = self.store.histories()
+        return [
+            {"id": c.id, "name": c.name, "member_id": c.member_id,
+             "today": self._today(histories[c.id])}
+            for c in self.store.clients()
+        ]  # fmt: skip
 
     async def clients(self, call: Call) -> Response:
         return json_ok({"clients": await self.db(self._client_list)})
