@@ -35,9 +35,9 @@ async def _run(tmp: Path, seconds: float, n_clients: int) -> dict[str, Any]:
     accounts.add("Mia", "manager", "bench-password")
     ids = []
     for i in range(n_clients):
-        c = store.add_client(f"Client {i:03d}")
-        store.add_screening(c.id, "Mia", set(), set(), KEYS)
-        ids.append(c.id)
+        record = store.add_client(f"Client {i:03d}")
+        store.add_screening(record.id, "Mia", set(), set(), KEYS)
+        ids.append(record.id)
     studio = Studio(store, SimulatedRack(4))
     site = StudioSite(studio, accounts)
     out: dict[str, Any] = {"clients_in_records": n_clients, "rooms": 2, "suits": 4}
