@@ -66,9 +66,9 @@ async def _run(tmp: Path, seconds: float, n_clients: int) -> dict[str, Any]:
                     ("clients_list", "/api/v1/clients"),
                 ):
                     t = time.perf_counter()
-                    r = await c.get(url)
+                    response = await c.get(url)
                     latency[name].append(time.perf_counter() - t)
-                    assert r.status_code == 200
+                    assert response.status_code == 200
         loaded = [x for k, m in zip(rooms, marks, strict=True) for x in k.session.lateness_s[m:]]
         out["ticks_with_requests"] = percentiles_ms(loaded)
         out["requests"] = {
