@@ -82,6 +82,7 @@ def main() -> None:
         report["phone_fits"] = page.evaluate(
             "document.documentElement.scrollWidth <= window.innerWidth"
         )
+        page.screenshot(path=str(shots / "studio-client-phone.png"), full_page=True)
         browser.close()
     print(json.dumps(report))
 

@@ -268,8 +268,13 @@ async def test_changes_are_refused_without_login_token_or_csrf(tmp_path: Path) -
                     assert is_problem(r, 403), (method, path, r.text)
                     checked += 1
         assert checked >= 10
-        r = await anonymous.post("/api/v1/login", json={"name": "Tess", "password": "wrong!!!"})
-        assert is_problem(r, 401)
+        for _ in range(5):
+            r = await anonymous.post("/api/v1/login", json={"name": "Tess", "password": "wrong!!"})
+            assert is_problem(r, 401)
+        r = await anonymous.post("/api/v1/login", json={"name": "Tess", "password": "trainer-pass"})
+        assert is_problem(r, 429) and "wait" in r.json()["detail"]  # even the right one, now
+        r = await anonymous.post("/api/v1/login", json={"name": "Mia", "password": "manager-pass"})
+        assert r.status_code == 200  # another account is not held up
         for c in (mia, no_csrf, anonymous, reader):
             await c.aclose()
         nursery.cancel_scope.cancel()

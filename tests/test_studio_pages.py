@@ -82,5 +82,5 @@ def test_a_trainers_core_day_in_the_studio_pages(tmp_path: Path) -> None:
     assert report["summary_state"].startswith("Ended")
     assert report["summary_cards"] == 1
     (row,) = report["history"]
-    assert "classic_strength (simulated)" in row and "Ended" in row
+    assert "Classic strength (simulated)" in row and "Ended" in row
     assert report["phone_fits"] is True

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -45,6 +47,7 @@ from suit_controller.studio.screening import (
 )
 from suit_controller.studio.store import StoreError
 from suit_controller.studio.words import STATE_WORDS, area_label, in_trainer_order
+from workouts import WorkoutError
 from workouts.library import builtin_names, load_workout
 from workouts.plan import compile_workout
 
@@ -53,6 +56,9 @@ CSRF_COOKIE = "suitctl_csrf"
 CSRF_HEADER = "x-csrf-token"
 #: How long `end` waits for the class's record to be written before answering.
 END_WAIT_S = 10.0
+#: After this many wrong passwords for one name within LOGIN_WINDOW_S, logins wait.
+LOGIN_TRIES = 5
+LOGIN_WINDOW_S = 300.0
 T = TypeVar("T")
 
 
@@ -99,10 +105,11 @@ class StudioApi:
         self.studio = studio
         self.accounts = accounts
         self.store = studio.store
+        self._wrong: dict[str, list[float]] = {}
         e = Endpoint
         self.endpoints: list[Endpoint] = [
             e("POST", "/api/v1/login", "Log in (sets the session and CSRF cookies)",
-              self.login, "accounts", "none", LoginBody, refusals=(401,)),
+              self.login, "accounts", "none", LoginBody, refusals=(401, 429)),
             e("POST", "/api/v1/logout", "Log out", self.logout, "accounts", "change"),
             e("GET", "/api/v1/me", "Who is logged in", self.me, "accounts"),
             e("POST", "/api/v1/accounts", "Add a trainer or manager account", self.add_account,
@@ -175,9 +182,18 @@ class StudioApi:
     # -- accounts ---------------------------------------------------------------------
     async def login(self, call: Call) -> Response:
         body: LoginBody = call.body
+        key = body.name.strip().casefold()
+        now = time.monotonic()
+        recent = [t for t in self._wrong.get(key, []) if now - t < LOGIN_WINDOW_S]
+        self._wrong[key] = recent
+        if len(recent) >= LOGIN_TRIES:
+            wait = int(LOGIN_WINDOW_S - (now - recent[0])) // 60 + 1
+            raise Problem(429, "Too many tries", f"too many wrong passwords: wait {wait} min")
         account = await self.db(self.accounts.verify, body.name, body.password)
         if account is None:
+            recent.append(now)
             raise Problem(401, "Not logged in", "that name and password do not match")
+        self._wrong.pop(key, None)
         new = await self.db(self.accounts.log_in, account)
         response = json_ok({"name": account.name, "role": account.role, "csrf": new.csrf})
         set_login_cookies(response, new.token, new.csrf or "")
@@ -417,6 +433,7 @@ class StudioApi:
             return {
                 "class_id": class_id,
                 "workout": record["workout"],
+                "workout_title": workout_title(record["workout"]),
                 "room": record["room"],
                 "status": record["status"],
                 "state_words": STATE_WORDS.get(record["status"], record["status"]),
@@ -477,6 +494,7 @@ def class_view(k: StudioClass) -> dict[str, Any]:
         "id": k.id,
         "room": k.room,
         "workout": k.workout,
+        "workout_title": k.plan.workout.name,
         "state": k.state,
         "state_words": STATE_WORDS.get(k.state, k.state),
         "ended": k.done.is_set(),
@@ -495,6 +513,15 @@ def class_view(k: StudioClass) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def workout_title(name: str) -> str:
+    """A built-in workout's title ("Classic strength"), or its name when it is none of them."""
+    try:
+        return load_workout(f"builtin:{name}").name
+    except (KeyError, OSError, WorkoutError):
+        return name
+
+
 def session_summary(r: dict[str, Any]) -> dict[str, Any]:
     """A session in a client's history: when, what, how it ended, minutes, peak."""
     channels = r["channels"]
@@ -502,6 +529,7 @@ def session_summary(r: dict[str, Any]) -> dict[str, Any]:
         "session_id": r["session_id"],
         "class_id": r["class_id"],
         "workout": r["workout"],
+        "workout_title": workout_title(r["workout"]),
         "started_at": r["started_at"],
         "status": r["status"],
         "state_words": STATE_WORDS.get(r["status"], r["status"]),

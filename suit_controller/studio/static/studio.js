@@ -147,7 +147,7 @@ async function clientPage(id) {
     ? el("table", {}, el("thead", {}, el("tr", {}, ...["Date", "Workout", "How it ended", "Stimulated", "Peak"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", { id: "history" }, ...c.sessions.map((s) => el("tr", {},
         el("td", { text: s.started_at.slice(0, 16).replace("T", " ") }),
-        el("td", { text: s.workout + (s.simulated ? " (simulated)" : "") }),
+        el("td", { text: s.workout_title + (s.simulated ? " (simulated)" : "") }),
         el("td", { text: s.state_words }),
         el("td", { text: s.minutes_stimulated + " min" }),
         el("td", { text: s.peak_mA + " mA" })))))
@@ -243,7 +243,7 @@ async function classPage(id) {
     startButton.disabled = now.data.state !== "ready";
     if (now.data.ended) await summaryPage(id);
   }
-  show(k.workout + " · " + k.room, state, who, guidance,
+  show(k.workout_title + " · " + k.room, state, who, guidance,
     el("div", { class: "row" }, startButton,
       el("a", { class: "button", id: "console-link", href: k.console_url, target: "_blank", text: "Open the live console" }),
       endButton), out);
@@ -261,8 +261,13 @@ async function summaryPage(id) {
     el("ul", {}, ...c.peak_per_area.map((p) => el("li", { text: p.label + ": " + p.peak_mA + " mA" }))),
     c.asked_for_less.length ? el("div", {}, el("p", { text: "Asked for less:" }), list(c.asked_for_less)) : null,
     el("p", { text: "Next time:" }), list(c.next_time)));
-  show("Summary · " + s.workout, el("p", { id: "summary-state", text: s.state_words + " after " + s.minutes + " min" }),
-    ...cards, el("p", {}, el("a", { href: s.report_url, text: "Full report (JSON)" })));
+  const fault = s.status === "interrupted"
+    ? el("div", { class: "refusals", role: "alert" }, el("p", {
+      text: "The class stopped by itself (a fault in the controller or a suit): every suit was told to stop. " +
+        "Check the clients, then set up a new class if they may go on." }))
+    : null;
+  show("Summary · " + s.workout_title, el("p", { id: "summary-state", text: s.state_words + " after " + s.minutes + " min" }),
+    fault, ...cards, el("p", {}, el("a", { href: s.report_url, text: "Full report (JSON)" })));
 }
 
 // -- routing ---------------------------------------------------------------------------------
