@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
@@ -139,3 +140,17 @@ def test_every_clients_history_in_one_read_matches_each_one_read(tmp_path: Path)
         assert together[c.id] == store.history(c.id), c.name
     assert together[ana.id].sessions == 1 and together[ben.id].sessions == 0
     assert together[cem.id].screening is None and together[cem.id].last_session_at is None
+
+
+def test_first_start_asks_for_the_manager_at_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from suit_controller.cli.serve import first_manager
+
+    store = Store(tmp_path / "s.db")
+    with CliRunner().isolation(input="Mia\nlong enough\nlong enough\n"):
+        monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+        assert first_manager(store, 0, "127.0.0.1", 8080) is None
+    assert Accounts(store).verify("Mia", "long enough") is not None
+    assert [a.role for a in Accounts(store).accounts()] == ["manager"]
+    assert first_manager(store, 4, "127.0.0.1", 8080) is None  # accounts exist: no demo link

@@ -215,6 +215,9 @@ async def test_a_trainers_day_through_the_api_exercises_every_operation(tmp_path
             audit = (await mia.get("/api/v1/audit")).json()["entries"]
             actions = [(e["who"], e["action"]) for e in audit]
             assert ("Tess", "client_added") in actions and ("Tess", "screening_added") in actions
+            assert ("Tess", "checked_in") in actions
+            about_ana = [e["action"] for e in audit if e["subject"] == ana]
+            assert about_ana == ["checked_in", "screening_added", "client_added"]
             commands = [e["detail"]["do"] for e in audit if e["action"] == "command"]
             assert {"start", "set_intensity", "estop", "reset", "resume", "stop"} <= set(commands)
             assert (await tess.get("/api/v1/audit")).status_code == 403

@@ -392,6 +392,8 @@ class StudioApi:
             raise Problem(
                 409, "The class cannot start", "; ".join(e.reasons), reasons=e.reasons
             ) from None
+        for client_id, suit in zip(klass.client_ids, klass.suits, strict=True):
+            await self._note(call, "checked_in", client_id, {"class_id": klass.id, "suit": suit})
         await self._note(
             call, "class_set_up", klass.id,
             {"room": klass.room, "workout": klass.workout, "suits": list(klass.suits)},
