@@ -136,9 +136,15 @@ def test_bodies_the_document_allows_are_never_refused_as_malformed(
     assert r.status_code not in (400, 415, 422), (url, body, r.text)
 
 
+# text as httpx can send it (lone surrogates go raw in test_studio_api's hostile bodies)
+TEXT = st.text(st.characters(exclude_categories=("Cs",)))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)  # raw NaN and Infinity: test_studio_api
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
     max_leaves=12,
 )
 

@@ -138,3 +138,32 @@ async def test_real_suits_are_found_by_a_scan_and_driven_over_ble(tmp_path: Path
             nursery.cancel_scope.cancel()
     (record,) = store.session_records()
     assert record["simulated"] is False and record["status"] == "estopped"
+
+
+async def test_two_tablets_setting_up_one_room_at_once_get_one_class(tmp_path: Path) -> None:
+    store = Store(tmp_path / "studio.db")
+    ana, ben = screened(store, "Ana", "Ben")
+    studio = Studio(store, SimulatedRack(2))
+    results: list[object] = []
+
+    async def set_up(client: str, suit: str) -> None:
+        try:
+            results.append(
+                await studio.set_up_class(
+                    "Room 1", "classic_strength", [Arrival(client, suit)], ["Tess"], by="t"
+                )
+            )
+        except SetUpRefused as e:
+            results.append(e.reasons)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            async with trio.open_nursery() as tablets:
+                tablets.start_soon(set_up, ana, "SIM-01")
+                tablets.start_soon(set_up, ben, "SIM-02")
+            assert sum(isinstance(r, list) for r in results) == 1
+            refused = next(r for r in results if isinstance(r, list))
+            assert refused == ["a class is already on in Room 1: end it first"]
+            nursery.cancel_scope.cancel()
+    assert len(store.session_records()) == 1

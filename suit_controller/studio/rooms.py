@@ -21,7 +21,6 @@ the studio's one call into the engine's command path.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -140,6 +139,8 @@ class Studio:
         self.policy = policy
         self.classes: dict[str, StudioClass] = {}
         self._nursery: trio.Nursery | None = None
+        #: One set-up at a time: two tablets cannot both take a room or a suit.
+        self._setting_up = trio.Lock()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the suits and the rooms' classes running until cancelled."""
@@ -182,6 +183,18 @@ class Studio:
         The class waits for Start. Raises SetUpRefused listing every reason at once
         (nothing is recorded then).
         """
+        async with self._setting_up:
+            return await self._set_up(room, workout, arrivals, trainers, by=by)
+
+    async def _set_up(
+        self,
+        room: str,
+        workout: str,
+        arrivals: Sequence[Arrival],
+        trainers: Sequence[str],
+        *,
+        by: str,
+    ) -> StudioClass:
         if self._nursery is None:
             raise SetUpRefused(["the studio is not running"])
         reasons: list[str] = []
@@ -300,7 +313,3 @@ def _first_message(e: BaseException) -> str:
     while isinstance(e, BaseExceptionGroup) and e.exceptions:
         e = e.exceptions[0]
     return f"{type(e).__name__}: {e}"
-
-
-def today() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
