@@ -148,6 +148,8 @@ def bench_c_firmware() -> None:
         emit("c_firmware", skipped=(done.stderr.strip() or done.stdout.strip())[-300:])
         return
     emit("c_firmware", **json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def bench_store() -> None:
     from benchmarks.store import run_store
 
@@ -158,6 +160,12 @@ def bench_console() -> None:
     from benchmarks.console import run_console
 
     emit("console", **run_console())
+
+
+def bench_studio() -> None:
+    from benchmarks.studio import run_studio
+
+    emit("studio", **run_studio())
 
 
 def bench_ble() -> None:
@@ -177,6 +185,7 @@ BENCHES = [
     "c_firmware",
     "store",
     "console",
+    "studio",
     "soak",
     "fuzz",
 ]
@@ -207,6 +216,8 @@ def main() -> None:
         bench_store()
     if "console" in names:
         bench_console()
+    if "studio" in names:
+        bench_studio()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:

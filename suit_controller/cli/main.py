@@ -19,12 +19,15 @@ suitctl.add_command(workout)
 def _register_optional() -> None:
     from suit_controller.cli.clients import clients
     from suit_controller.cli.hardware import class_, suits
+    from suit_controller.cli.serve import serve, users
     from suit_controller.cli.sim import sim
 
     suitctl.add_command(sim)
     suitctl.add_command(clients)
     suitctl.add_command(suits)
     suitctl.add_command(class_)
+    suitctl.add_command(serve)
+    suitctl.add_command(users)
 
 
 _register_optional()

@@ -15,7 +15,8 @@ older suit-controller refuses a newer file instead of misreading it).
   `classes`/`sessions`, and a class whose every suit is a simulated one
   (`SIM-01`, …: `sim run --client`) is marked simulated, so it no longer
   counts for the rest-day rule.
-* Later versions append a step to `STEPS`, written once for both backends.
+* Later versions append a step to `STEPS`, written once for both backends
+  (4: the studio server's accounts, logins and audit trail).
 
 The whole upgrade is one transaction: a failure leaves the database as it was.
 On PostgreSQL an advisory lock makes two controllers starting at once migrate
@@ -30,7 +31,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from suit_controller.studio.schema import SCHEMA_VERSION, metadata, schema_version
+from suit_controller.studio.schema import SCHEMA_VERSION, V4_TABLES, metadata, schema_version
 
 
 class MigrationError(Exception):
@@ -94,7 +95,8 @@ def _v2_to_v3(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO v2_{name}")
     for index in ("session_clients_by_client", "screenings_by_client", "session_events_by_session"):
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
-    metadata.create_all(conn)
+    # version 3's tables only: later versions' tables are their own steps' to add
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t not in V4_TABLES])
     run = conn.exec_driver_sql
     run("INSERT INTO trainers (id, name, created_at) SELECT id, name, created_at FROM v2_trainers")
     for cid, name, birth, notes, created in run(
@@ -168,8 +170,13 @@ def _v2_to_v3(conn: Connection) -> None:
         run(f"DROP TABLE v2_{name}")
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Add the studio server's accounts, logins and audit trail (both backends)."""
+    metadata.create_all(conn, tables=list(V4_TABLES))
+
+
 #: Steps after version 3: version -> function bringing the previous version to it.
-STEPS: dict[int, Callable[[Connection], None]] = {}
+STEPS: dict[int, Callable[[Connection], None]] = {4: _v3_to_v4}
 
 
 def current_version(conn: Connection) -> int:

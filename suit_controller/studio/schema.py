@@ -1,4 +1,4 @@
-"""The studio database's schema (version 3), defined once for SQLite and PostgreSQL.
+"""The studio database's schema (version 4), defined once for SQLite and PostgreSQL.
 
 Identity: every client, class and session has a UUID (text, 36 characters) that
 never changes and is what other systems keep; a client may also carry the gym's
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 #: The schema version this code writes (versions 1 and 2 were SQLite only).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -143,3 +143,54 @@ class_events = Table(
     Column("data", Text, nullable=False),
     Index("ix_class_events_class", "class_id", "id"),
 )
+
+
+# -- version 4: the studio server's accounts and its audit trail ------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", UUID, nullable=False, unique=True),
+    Column("name", Text, nullable=False, unique=True),
+    #: "manager" (may add accounts and tokens) or "trainer"
+    Column("role", Text, nullable=False),
+    #: `scrypt$n$r$p$salt$hash` (hex), see `accounts.hash_password`
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+)
+
+#: A login (browser session) or a read-only API token: only its SHA-256 is kept.
+logins = Table(
+    "logins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    #: "browser", "api_token" (read-only) or "link" (a one-time login link)
+    Column("kind", Text, nullable=False),
+    #: the CSRF token a browser login must echo in X-CSRF-Token on every change
+    Column("csrf", Text),
+    Column("label", Text, nullable=False, server_default=""),
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text),
+    Index("ix_logins_user", "user_id"),
+)
+
+#: Who did what, when: every command to a class and every change to a client's record.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Text, nullable=False),
+    Column("who", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    #: what it was about: a client's id, a class's id, an account's name
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_subject", "subject", "at"),
+)
+
+#: The tables version 4 added (its migration creates exactly these).
+V4_TABLES = (users, logins, audit_log)

@@ -424,6 +424,58 @@ class Store:
             int(n),
         )
 
+    def histories(self) -> dict[str, ClientHistory]:
+        """Every client's `history`, by client id, read in one transaction (a list page)."""
+        real = sessions.join(classes, sessions.c.class_id == classes.c.id)
+        counted = (classes.c.simulated.is_(False), sessions.c.client_id.is_not(None))
+        stimulated = (
+            select(session_channels.c.session_id)
+            .where(session_channels.c.session_id == sessions.c.id, session_channels.c.stim_s > 0)
+            .exists()
+        )
+        with self.engine.begin() as c:
+            people = c.execute(select(clients.c.id, clients.c.uuid, clients.c.name)).all()
+            last = dict(
+                c.execute(
+                    select(sessions.c.client_id, func.max(classes.c.started_at))
+                    .select_from(real)
+                    .where(*counted)
+                    .group_by(sessions.c.client_id)
+                ).all()
+            )
+            firsts = {
+                pk: (int(n), first)
+                for pk, n, first in c.execute(
+                    select(sessions.c.client_id, func.count(), func.min(classes.c.started_at))
+                    .select_from(real)
+                    .where(*counted, stimulated)
+                    .group_by(sessions.c.client_id)
+                ).all()
+            }
+            latest: dict[int, Screening] = {}
+            for row in c.execute(
+                select(screenings).order_by(screenings.c.taken_at, screenings.c.id)
+            ).mappings():
+                answers = json.loads(row["answers"])
+                latest[int(row["client_id"])] = Screening(
+                    parse_iso(row["taken_at"]),
+                    row["taken_by"],
+                    frozenset(k for k, v in answers.items() if v),
+                    frozenset(json.loads(row["clearances"])),
+                )
+        out = {}
+        for pk, uid, name in people:
+            n, first = firsts.get(pk, (0, None))
+            last_at = last.get(pk)
+            out[str(uid)] = ClientHistory(
+                name,
+                latest.get(pk),
+                parse_iso(last_at) if last_at else None,
+                parse_iso(first) if first else None,
+                n,
+            )
+        return out
+
     # -- a class ------------------------------------------------------------------------
     def open_class(
         self,
@@ -665,6 +717,22 @@ class Store:
                 ]
             out.append(record)
         return out
+
+    def sessions_of_class(self, class_id: str, *, events: bool = False) -> list[dict[str, Any]]:
+        """Every session of one class, in roster order (the fields of `session_record`)."""
+        with self.engine.begin() as c:
+            # newest first, and within a class the last session first: reversed, roster order
+            return list(
+                reversed(self._session_records(c, classes.c.uuid == class_id, events=events))
+            )
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        """One session by its id, with its events; StoreError when there is none."""
+        with self.engine.begin() as c:
+            found = self._session_records(c, sessions.c.uuid == session_id, events=True)
+        if not found:
+            raise StoreError(f"no session {session_id}")
+        return found[0]
 
     def calibration(self, client: str) -> dict[str, float]:
         """The set intensities per channel at the end of the client's last real session."""

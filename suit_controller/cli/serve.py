@@ -1,0 +1,156 @@
+"""`suitctl serve` (the studio controller) and `suitctl users` (its accounts)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+import trio
+import trio_asyncio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+from rich.console import Console
+
+from suit_controller.cli.clients import db_option, open_store
+from suit_controller.cli.errors import EXIT_INVALID, err_console
+from suit_controller.studio.accounts import ROLES, Accounts
+from suit_controller.studio.rooms import Studio, SuitRack
+from suit_controller.studio.store import Store, StoreError
+
+console = Console(soft_wrap=True)
+
+DEMO_MANAGER = "demo-manager"
+
+
+@click.group()
+def users() -> None:
+    """The studio's trainer and manager accounts."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="trainer", show_default=True)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the password from this file's first line (for scripts); else it is asked.",
+)
+@db_option
+def users_add(name: str, role: str, password_file: Path | None, db_path: str | None) -> None:
+    """Add an account: NAME, a role, a password."""
+    if password_file is not None:
+        lines = password_file.read_text("utf-8").splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    store = open_store(db_path)
+    try:
+        account = Accounts(store).add(name, role, password, by="terminal")
+    except StoreError as e:
+        err_console.print(f"[red]error[/]: {e}", highlight=False)
+        sys.exit(EXIT_INVALID)
+    finally:
+        store.close()
+    console.print(f"added {account.role} {account.name}", highlight=False)
+
+
+@users.command("list")
+@db_option
+def users_list(db_path: str | None) -> None:
+    """List the accounts."""
+    store = open_store(db_path)
+    try:
+        for a in Accounts(store).accounts():
+            click.echo(f"{a.name}\t{a.role}")
+    finally:
+        store.close()
+
+
+def first_manager(store: Store, simulated: int, host: str, port: int) -> str | None:
+    """On a database without accounts: a demo manager's one-time link, or ask for a manager.
+
+    Returns the login link's path (with `--simulated`), or None.
+    """
+    accounts = Accounts(store)
+    if accounts.count() > 0:
+        return None
+    if simulated:
+        account = accounts.add(DEMO_MANAGER, "manager", secrets.token_urlsafe(18), by="serve")
+        return f"/login/link?token={accounts.login_link(account)}"
+    if not sys.stdin.isatty():
+        err_console.print(
+            "[red]error[/]: no accounts yet: add a manager first with "
+            "`suitctl users add --role manager NAME --password-file FILE`",
+            highlight=False,
+        )
+        sys.exit(EXIT_INVALID)
+    console.print("No accounts yet: create the studio's manager account.")
+    name = click.prompt("manager's name")
+    password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        accounts.add(name, "manager", password, by="terminal")
+    except StoreError as e:
+        err_console.print(f"[red]error[/]: {e}", highlight=False)
+        sys.exit(EXIT_INVALID)
+    return None
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--simulated",
+    type=click.IntRange(1, 24),
+    default=None,
+    metavar="N",
+    help="N simulated suits (SIM-01 …) instead of real ones over Bluetooth: try the whole "
+    "studio without hardware.",
+)
+@db_option
+def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> None:
+    """Run the studio controller: the trainer's pages, the API, one class per room."""
+    store = open_store(db_path)
+    link = first_manager(store, simulated or 0, host, port)
+    rack: SuitRack
+    if simulated:
+        from sim.studio_suits import SimulatedRack
+
+        rack = SimulatedRack(simulated)
+    else:
+        from suit_controller.studio.ble_rack import BleRack
+
+        rack = BleRack()
+    try:
+        trio.run(_serve, store, rack, host, port, link)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+
+
+async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str | None) -> None:
+    import signal
+
+    from suit_controller.studio.site import StudioSite
+
+    studio = Studio(store, rack)
+    site = StudioSite(studio, Accounts(store))
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+        await nursery.start(studio.run)
+        binds: list[str] = await nursery.start(hypercorn_serve, site.app, config)
+        url = binds[0].replace("0.0.0.0", host)
+        console.print(f"studio: {url}/", highlight=False)
+        if link is not None:
+            console.print(f"log in once as the demo manager: {url}{link}", highlight=False)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                console.print("stopping: every class ends, every suit stops", highlight=False)
+                nursery.cancel_scope.cancel()
+                break

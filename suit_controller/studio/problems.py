@@ -1,0 +1,121 @@
+"""Clear JSON problems (RFC 9457 style) and the careful reading of request bodies.
+
+Every error a client of the API can cause is a `Problem` with a status, a
+title and a detail a person can read; none is a traceback or a 500. A body
+is read with limits: at most `MAX_BODY` bytes, UTF-8, JSON without NaN or
+Infinity, nested at most `MAX_DEPTH` deep, no lone surrogates in its text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+MAX_BODY = 64 * 1024
+MAX_DEPTH = 16
+PROBLEM_TYPE = "application/problem+json"
+M = TypeVar("M", bound=BaseModel)
+
+
+class Problem(Exception):
+    """A request the API refuses: HTTP status, a short title, the detail, extra members."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail or title
+        self.extra = extra
+
+    def response(self) -> JSONResponse:
+        body = {"type": "about:blank", "title": self.title, "status": self.status}
+        body |= {"detail": self.detail, **self.extra}
+        return JSONResponse(body, status_code=self.status, media_type=PROBLEM_TYPE)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _depth(text: str) -> int:
+    """How deeply `text` nests arrays and objects (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _strings(value: Any) -> Iterable[str]:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, or a Problem saying what is wrong with it."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise Problem(413, "Body too large", f"a request body is at most {MAX_BODY} bytes")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise Problem(415, "Not JSON", "send the body as application/json")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise Problem(413, "Body too large", f"a request body is at most {MAX_BODY} bytes")
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Problem(400, "Not UTF-8", "the body is not valid UTF-8 text") from None
+    if _depth(text) > MAX_DEPTH:
+        raise Problem(400, "Too deeply nested", f"JSON nested at most {MAX_DEPTH} deep")
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise Problem(400, "Not valid JSON", str(e)) from None
+    for s in _strings(data):
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Problem(400, "Broken text", "the text holds a lone surrogate") from None
+    return data
+
+
+def validate(model: type[M], data: Any) -> M:
+    """`data` as `model`, or a 422 Problem listing every field's problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+            for err in e.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        detail = "; ".join(f"{x['field']}: {x['problem']}" for x in errors)
+        raise Problem(422, "Invalid request", detail, errors=errors) from None

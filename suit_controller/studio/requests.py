@@ -1,0 +1,99 @@
+"""What the studio's HTTP API accepts: request bodies as strict pydantic models.
+
+Strict: a boolean is never a number, a number never a string; unknown fields
+are refused. Every string is bounded. These models are also the request
+schemas of the OpenAPI document (`openapi.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Name = Annotated[str, Field(min_length=1, max_length=80)]
+Ref = Annotated[str, Field(min_length=1, max_length=80)]
+Key = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LoginBody(_Body):
+    """Log in with an account's name and password."""
+
+    name: Name
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class NewClient(_Body):
+    """A new client: a name, and optionally the gym's member id, birth date and notes."""
+
+    name: Name
+    member_id: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    birth_date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    notes: Annotated[str, Field(max_length=2000)] = ""
+
+
+class ScreeningBody(_Body):
+    """A screening: the questions answered yes, and the medical clearances on file."""
+
+    yes: Annotated[list[Key], Field(max_length=40)] = []
+    clearances: Annotated[list[Key], Field(max_length=40)] = []
+
+
+class ArrivalBody(_Body):
+    """One client of a class: who (id), which suit, and the check-in answers."""
+
+    client: Ref
+    suit: Annotated[str, Field(min_length=1, max_length=40)]
+    ate_recently: bool = False
+    unwell: bool = False
+
+
+class NewClass(_Body):
+    """A class to set up in a room: the workout, its clients and the supervising trainers."""
+
+    room: Annotated[str, Field(min_length=1, max_length=40)] = "Room 1"
+    workout: Annotated[str, Field(min_length=1, max_length=80)]
+    trainers: Annotated[list[Name], Field(min_length=1, max_length=10)]
+    clients: Annotated[list[ArrivalBody], Field(min_length=1, max_length=12)]
+
+
+class CommandBody(_Body):
+    """A trainer's command, as the engine's command path reads it (`do` names it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    do: Literal["start", "pause", "resume", "skip", "stop", "estop", "reset", "set_intensity"]
+    client: Annotated[int, Field(ge=1, le=12)] | Annotated[str, Field(max_length=80)] | None = None
+    channel: Annotated[str, Field(max_length=40)] | None = None
+    mA: Annotated[float, Field(ge=0, le=200, allow_inf_nan=False)] | None = None
+    delta_mA: Annotated[float, Field(ge=-200, le=200, allow_inf_nan=False)] | None = None
+
+
+class NewAccount(_Body):
+    """A trainer or manager account (managers only)."""
+
+    name: Name
+    role: Literal["manager", "trainer"]
+    password: Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class NewToken(_Body):
+    """A read-only API token for an integration (managers only); `label` says what for."""
+
+    label: Annotated[str, Field(min_length=1, max_length=80)]
+
+
+BODIES: tuple[type[BaseModel], ...] = (
+    LoginBody,
+    NewClient,
+    ScreeningBody,
+    ArrivalBody,
+    NewClass,
+    CommandBody,
+    NewAccount,
+    NewToken,
+)

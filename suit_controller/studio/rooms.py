@@ -1,0 +1,315 @@
+"""The studio controller's classes: one class per room, each in a task of its own.
+
+Theory of operation
+-------------------
+`Studio.run` owns one nursery for the whole program. A class is set up
+(`set_up_class`: check-in, then `Store.open_class` with the rest-day guard)
+and started in that nursery in a *room task* of its own, which runs
+`connect_class` in its own nursery with the session recorder beside it. The
+class waits for the trainer's Start (`autostart=False`).
+
+A failure inside a class (a suit's task, the tick loop, the recorder) ends
+that class — its own shielded close stops every one of its suits first — and
+comes out of its room task, where it is written on the class (`failure`) and
+the room is free again. It never reaches the Studio's nursery, so the other
+rooms' classes go on. Cancellation (the server shutting down) is not caught:
+it ends every class, and every suit is stopped on the way out.
+
+Every command from the studio's pages and API goes through `send_command`,
+the studio's one call into the engine's command path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import trio
+
+from suit_controller.classroom import start_class_session
+from suit_controller.clients import ClientSpec
+from suit_controller.commands import CommandRefused, CommandResult, parse_command
+from suit_controller.links.base import SuitLink
+from suit_controller.session import ClassSession
+from suit_controller.snapshot import ClassSnapshot
+from suit_controller.studio.checkin import CheckIn, ClassRefused, check_in
+from suit_controller.studio.recorder import SessionRecorder
+from suit_controller.studio.screening import DEFAULT_POLICY, SitePolicy
+from suit_controller.studio.store import CheckInRefused, OpenedClass, Store, StoreError
+from workouts.library import builtin_names, load_workout
+from workouts.plan import Plan, compile_workout
+
+log = logging.getLogger("suit_controller.studio")
+
+#: Intensity a client starts at the first time (mA), before the trainer raises it.
+DEFAULT_START_MA = 10.0
+
+
+@dataclass(frozen=True)
+class SuitSeen:
+    """A suit the controller can reach: address, battery (%), signal (dBm), in a class or not."""
+
+    address: str
+    battery_pct: int | None
+    rssi_dbm: int | None
+    in_use: bool = False
+
+
+class SuitRack(Protocol):
+    """Where the studio's suits come from (simulated suits, or a Bluetooth scan)."""
+
+    #: Whether the suits are simulated (their classes are recorded as simulated).
+    simulated: bool
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the suits available until cancelled."""
+
+    async def scan(self) -> list[SuitSeen]:
+        """The suits in reach now."""
+
+    def link(self, address: str) -> SuitLink:
+        """A new link to the suit at `address` (KeyError when there is none)."""
+
+    def prepare(self, session: ClassSession, addresses: Sequence[str]) -> None:
+        """Called once a class is built, before it starts (simulated suits add bodies here)."""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A client at the door for a class: who, in which suit, and the check-in answers."""
+
+    client: str
+    suit: str
+    ate_recently: bool = False
+    #: They feel unwell today (a cold, a fever, …): an acute illness refuses them.
+    unwell: bool = False
+
+
+class SetUpRefused(Exception):
+    """The class cannot start; `reasons` in a trainer's words, one line each."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("; ".join(reasons))
+
+
+@dataclass
+class StudioClass:
+    """A class the studio runs in one room."""
+
+    room: str
+    workout: str
+    plan: Plan
+    opened: OpenedClass
+    session: ClassSession
+    suits: tuple[str, ...]
+    client_ids: tuple[str, ...]
+    guidance: tuple[str, ...]
+    set_up_by: str
+    simulated: bool
+    #: Why the class ended on its own failure (None while it runs, or when it ended normally).
+    failure: str | None = None
+    done: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def id(self) -> str:
+        return self.opened.id
+
+    @property
+    def state(self) -> str:
+        """ready, running, paused, estopped, finished, stopped, or interrupted."""
+        if self.session.ending == "interrupted" or self.failure is not None:
+            return "interrupted"
+        return self.session.state.value
+
+    def snapshot(self) -> ClassSnapshot:
+        return ClassSnapshot.of(self.session)
+
+
+class Studio:
+    """One studio controller: the records, the suits, and a class per room."""
+
+    def __init__(
+        self, store: Store, rack: SuitRack, *, policy: SitePolicy = DEFAULT_POLICY
+    ) -> None:
+        self.store = store
+        self.rack = rack
+        self.policy = policy
+        self.classes: dict[str, StudioClass] = {}
+        self._nursery: trio.Nursery | None = None
+        #: One set-up at a time: two tablets cannot both take a room or a suit.
+        self._setting_up = trio.Lock()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the suits and the rooms' classes running until cancelled."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.rack.run)
+            self._nursery = nursery
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    # -- rooms ------------------------------------------------------------------------
+    def in_room(self, room: str) -> StudioClass | None:
+        """The class going on in `room` (not yet ended), if any."""
+        for k in self.classes.values():
+            if k.room == room and not k.done.is_set():
+                return k
+        return None
+
+    def busy_suits(self) -> set[str]:
+        return {s for k in self.classes.values() if not k.done.is_set() for s in k.suits}
+
+    async def scan(self) -> list[SuitSeen]:
+        busy = self.busy_suits()
+        return [replace(s, in_use=s.address in busy) for s in await self.rack.scan()]
+
+    # -- setting a class up -------------------------------------------------------------
+    async def set_up_class(
+        self,
+        room: str,
+        workout: str,
+        arrivals: Sequence[Arrival],
+        trainers: Sequence[str],
+        *,
+        by: str,
+    ) -> StudioClass:
+        """Check every client in, open the class in the records and connect its suits.
+
+        The class waits for Start. Raises SetUpRefused listing every reason at once
+        (nothing is recorded then).
+        """
+        async with self._setting_up:
+            return await self._set_up(room, workout, arrivals, trainers, by=by)
+
+    async def _set_up(
+        self,
+        room: str,
+        workout: str,
+        arrivals: Sequence[Arrival],
+        trainers: Sequence[str],
+        *,
+        by: str,
+    ) -> StudioClass:
+        if self._nursery is None:
+            raise SetUpRefused(["the studio is not running"])
+        reasons: list[str] = []
+        if self.in_room(room) is not None:
+            reasons.append(f"a class is already on in {room}: end it first")
+        if workout not in builtin_names():
+            reasons.append(f"no workout '{workout}' (have: {', '.join(builtin_names())})")
+        if not arrivals:
+            reasons.append("pick at least one client")
+        busy = self.busy_suits()
+        known = {s.address for s in await self.rack.scan()}
+        suits = [a.suit for a in arrivals]
+        for s in sorted(set(suits)):
+            if suits.count(s) > 1:
+                reasons.append(f"suit {s} is given to {suits.count(s)} clients")
+            if s not in known:
+                reasons.append(f"suit {s} is not in reach: scan again")
+            elif s in busy:
+                reasons.append(f"suit {s} is in another room's class")
+        if reasons:
+            raise SetUpRefused(reasons)
+        plan = compile_workout(load_workout(f"builtin:{workout}"))
+        simulated = self.rack.simulated
+        policy = replace(self.policy, min_days_between_sessions=0) if simulated else self.policy
+
+        def check() -> tuple[list[ClientSpec], OpenedClass, list[str], list[str]]:
+            unwell = [
+                f"{self.store.client(a.client).name} feels unwell today: no EMS training "
+                "while ill (come back when well)"
+                for a in arrivals
+                if a.unwell
+            ]
+            try:
+                specs, roster, guidance = check_in(
+                    self.store,
+                    [CheckIn(a.client, a.suit, a.ate_recently) for a in arrivals],
+                    list(trainers),
+                    plan.layout,
+                    default_intensity_mA=DEFAULT_START_MA,
+                    policy=policy,
+                )
+            except ClassRefused as e:
+                raise ClassRefused(unwell + e.reasons) from None
+            if unwell:
+                raise ClassRefused(unwell)
+            opened = self.store.open_class(
+                workout, roster, simulated=simulated, room=room, policy=policy
+            )
+            return specs, opened, guidance, [r.client_id or "" for r in roster]
+
+        try:
+            specs, opened, guidance, ids = await trio.to_thread.run_sync(check)
+        except (ClassRefused, CheckInRefused) as e:
+            raise SetUpRefused(e.reasons) from None
+        except StoreError as e:
+            raise SetUpRefused([str(e)]) from None
+        links = [self.rack.link(a.suit) for a in arrivals]
+        session = ClassSession(plan, specs, links)
+        self.rack.prepare(session, suits)
+        klass = StudioClass(
+            room,
+            workout,
+            plan,
+            opened,
+            session,
+            tuple(suits),
+            tuple(ids),
+            tuple(guidance),
+            by,
+            simulated,
+        )
+        self.classes[klass.id] = klass
+        await self._nursery.start(self._room, klass)
+        return klass
+
+    async def _room(
+        self, klass: StudioClass, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The room's task: the class, and what its failure means (it ends only this class)."""
+        recorder = SessionRecorder(self.store.location, klass.session, klass.opened)
+        try:
+            async with trio.open_nursery() as nursery:
+                await start_class_session(
+                    nursery, klass.session, autostart=False, companions=[recorder.run]
+                )
+                task_status.started()
+        except Exception as e:  # an ExceptionGroup of this class's errors; never Cancelled
+            klass.failure = _first_message(e)
+            log.error("room %s: class %s failed: %s", klass.room, klass.id, klass.failure)
+        finally:
+            klass.done.set()
+
+    # -- the one way in for commands ------------------------------------------------------
+    async def send_command(
+        self, klass: StudioClass, raw: dict[str, Any], source: str
+    ) -> CommandResult:
+        """Every command from the studio's pages and API, into the engine's one command path.
+
+        `raw` is the command as sent (`{"do": "set_intensity", ...}`); refusals
+        (malformed, not now) come back as a result, never an exception.
+        """
+        if klass.done.is_set():
+            return CommandResult(False, str(raw.get("do", "?")), "the class has ended")
+        try:
+            command = parse_command(raw)
+        except CommandRefused as e:
+            return CommandResult(False, str(raw.get("do", "?")), str(e))
+        return await klass.session.execute(command, source=source)
+
+    async def wait_ended(self, klass: StudioClass) -> None:
+        """Wait until the class's room task is over (the record written, every suit stopped)."""
+        await klass.done.wait()
+
+
+def _first_message(e: BaseException) -> str:
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    return f"{type(e).__name__}: {e}"

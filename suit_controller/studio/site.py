@@ -1,0 +1,255 @@
+"""The studio app: the API, its OpenAPI document, the trainer's pages and each class's console.
+
+One Starlette app in the studio's Trio program (Hypercorn's Trio worker). The
+pages are a small static script that uses the API (`static/`); the live
+console of a class is the console app (`suit_controller.web`), mounted at
+`/classes/{id}/console` with the class's id as its key, behind the same
+login; its commands go through `Studio.send_command` like the API's.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from suit_controller.studio.accounts import Accounts, Login
+from suit_controller.studio.api import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Call,
+    Endpoint,
+    StudioApi,
+    set_login_cookies,
+)
+from suit_controller.studio.openapi import PageRoute, openapi_document
+from suit_controller.studio.problems import Problem, read_json, validate
+from suit_controller.studio.rooms import Studio, StudioClass
+from suit_controller.web.app import Console
+
+MAX_PARAM = 80
+STATIC_TYPES = {
+    "studio.js": "text/javascript",
+    "studio.css": "text/css",
+}
+#: The account behind the console's WebSocket being served (each connection sets its own).
+console_user: contextvars.ContextVar[str] = contextvars.ContextVar("console_user", default="?")
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' data:; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+
+class StudioConsole(Console):
+    """The console of one studio class: its commands go through the studio, audited."""
+
+    def __init__(self, studio: Studio, accounts: Accounts, klass: StudioClass) -> None:
+        super().__init__(klass.session, klass.id)
+        self.studio = studio
+        self.accounts = accounts
+        self.klass = klass
+
+    async def command(self, text: str) -> dict[str, Any]:
+        request_id = None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return {"type": "result", "id": None, "ok": False, "message": "not JSON"}
+        if not isinstance(data, dict):
+            return {"type": "result", "id": None, "ok": False, "message": "not a command"}
+        request_id = data.pop("id", None)
+        who = console_user.get()
+        result = await self.studio.send_command(self.klass, data, source=f"console:{who}")
+        detail = {**data, "ok": result.ok, "message": result.message}
+        await trio.to_thread.run_sync(self.accounts.audit, who, "command", self.klass.id, detail)
+        return {"type": "result", "id": request_id, **result.as_dict()}
+
+
+class StudioSite:
+    """The whole app of one studio controller."""
+
+    def __init__(self, studio: Studio, accounts: Accounts) -> None:
+        self.studio = studio
+        self.accounts = accounts
+        self.api = StudioApi(studio, accounts)
+        self.consoles: dict[str, StudioConsole] = {}
+        self.pages: list[PageRoute] = [
+            PageRoute("GET", "/", "The studio's pages (clients, class set-up, summary)", "pages"),
+            PageRoute("GET", "/login", "The login page", "pages"),
+            PageRoute("GET", "/login/link", "Spend a one-time login link (`?token=`)", "pages"),
+            PageRoute("GET", "/static/studio/{name}", "The pages' script and style", "pages"),
+            PageRoute("GET", "/classes/{class_id}/console", "A class's live console", "console"),
+            PageRoute(
+                "GET", "/classes/{class_id}/static/{name}", "The console's script", "console"
+            ),
+            PageRoute(
+                "GET", "/ws", "The live console's WebSocket (`?token=` the class id)", "console"
+            ),
+        ]
+        self.document = openapi_document(self.api.endpoints, self.pages)
+        routes: list[Any] = [
+            Route(e.path, self._endpoint(e), methods=[e.method]) for e in self.api.endpoints
+        ]
+        routes += [
+            Route("/api/v1/openapi.json", self.openapi, methods=["GET"]),
+            Route("/", self.shell, methods=["GET"]),
+            Route("/login", self.shell, methods=["GET"]),
+            Route("/login/link", self.login_link, methods=["GET"]),
+            Route("/static/studio/{name}", self.static, methods=["GET"]),
+            Route("/classes/{class_id}/console", self.console_page, methods=["GET"]),
+            Route("/classes/{class_id}/static/{name}", self.console_static, methods=["GET"]),
+            WebSocketRoute("/ws", self.console_ws),
+        ]
+        self.app = Starlette(
+            routes=routes,
+            exception_handlers={HTTPException: self._http_error, Exception: self._server_error},
+        )
+
+    # -- the API's wrapper: who, CSRF, body ------------------------------------------------
+    def _endpoint(self, e: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                params = {k: str(v) for k, v in request.path_params.items()}
+                if any(len(v) > MAX_PARAM for v in params.values()):
+                    raise Problem(404, "Not found", "no such thing here")
+                login = await self.authenticate(request, e.auth)
+                body = None
+                if e.body is not None:
+                    body = validate(e.body, await read_json(request))
+                response = await e.handler(Call(request, login, body, params))
+            except Problem as p:
+                response = p.response()
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return run
+
+    async def authenticate(self, request: Request, auth: str) -> Login | None:
+        """Who sends `request`, checked against what the endpoint needs (Problem if not)."""
+        if auth == "none":
+            return None
+        token, by_cookie = None, False
+        header = request.headers.get("authorization", "")
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Problem(401, "Not logged in", "use 'Authorization: Bearer TOKEN'")
+            token = value.strip()
+        else:
+            token, by_cookie = request.cookies.get(SESSION_COOKIE), True
+        login = None
+        if token and len(token) <= 200:
+            login = await trio.to_thread.run_sync(self.accounts.login, token)
+        if login is None:
+            raise Problem(401, "Not logged in", "log in first (or the login has expired)")
+        if auth in ("change", "manager"):
+            if login.read_only:
+                raise Problem(403, "Read-only token", "a read-only API token cannot change things")
+            if by_cookie:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not sent or not hmac.compare_digest(sent, login.csrf or ""):
+                    raise Problem(
+                        403, "Missing CSRF token", f"send the page's CSRF token in {CSRF_HEADER}"
+                    )
+        if auth == "manager" and login.account.role != "manager":
+            raise Problem(403, "Managers only", "only a manager may do this")
+        return login
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        titles = {404: "Not found", 405: "Method not allowed"}
+        return Problem(
+            exc.status_code, titles.get(exc.status_code, "Refused"), exc.detail
+        ).response()
+
+    async def _server_error(self, request: Request, exc: Exception) -> Response:
+        return Problem(500, "Server error", "something went wrong on the controller").response()
+
+    # -- the document and the pages ---------------------------------------------------------
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.document)
+
+    async def shell(self, request: Request) -> Response:
+        page = resources.files("suit_controller.studio").joinpath("static").joinpath("index.html")
+        return HTMLResponse(page.read_text("utf-8"), headers=SECURITY_HEADERS)
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC_TYPES:
+            return Problem(404, "Not found").response()
+        text = (
+            resources.files("suit_controller.studio")
+            .joinpath("static")
+            .joinpath(name)
+            .read_text("utf-8")
+        )
+        return Response(text, media_type=STATIC_TYPES[name], headers=SECURITY_HEADERS)
+
+    async def login_link(self, request: Request) -> Response:
+        token = request.query_params.get("token", "")
+        new = None
+        if token and len(token) <= 200:
+            new = await trio.to_thread.run_sync(self.accounts.use_link, token)
+        if new is None:
+            return RedirectResponse("/login?link=spent", status_code=303)
+        response = RedirectResponse("/", status_code=303)
+        set_login_cookies(response, new.token, new.csrf or "")
+        return response
+
+    # -- the console of a class ------------------------------------------------------------
+    def _console(self, class_id: str) -> StudioConsole | None:
+        klass = self.studio.classes.get(class_id)
+        if klass is None:
+            return None
+        console = self.consoles.get(class_id)
+        if console is None:
+            console = self.consoles[class_id] = StudioConsole(self.studio, self.accounts, klass)
+        return console
+
+    async def _page_login(self, request: Request) -> Login | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token or len(token) > 200:
+            return None
+        return await trio.to_thread.run_sync(self.accounts.login, token)
+
+    async def console_page(self, request: Request) -> Response:
+        if await self._page_login(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        console = self._console(request.path_params["class_id"])
+        if console is None:
+            return Problem(404, "No such class").response()
+        return await console.index(request)
+
+    async def console_static(self, request: Request) -> Response:
+        console = self._console(request.path_params["class_id"])
+        if console is None:
+            return Problem(404, "No such class").response()
+        return await console.static(request)
+
+    async def console_ws(self, ws: WebSocket) -> None:
+        token = ws.cookies.get(SESSION_COOKIE)
+        login = None
+        if token and len(token) <= 200:
+            login = await trio.to_thread.run_sync(self.accounts.login, token)
+        origin = ws.headers.get("origin")
+        same_origin = origin is None or urlsplit(origin).netloc == ws.headers.get("host")
+        console = self._console(ws.query_params.get("token", ""))
+        if login is None or not same_origin or console is None:
+            await ws.close(code=4403)
+            return
+        console_user.set(login.account.name)  # this connection's task only
+        await console.websocket(ws)

@@ -1,0 +1,49 @@
+"""A studio app with simulated suits, in the test's own Trio program, and logged-in clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import trio
+
+from sim.studio_suits import SimulatedRack
+from suit_controller.studio.accounts import Accounts
+from suit_controller.studio.api import CSRF_HEADER
+from suit_controller.studio.rooms import Studio
+from suit_controller.studio.site import StudioSite
+from suit_controller.studio.store import Store
+
+BASE = "http://studio.test"
+PASSWORDS = {"Mia": "manager-pass", "Tess": "trainer-pass"}
+
+
+def make_site(tmp: Path, suits: int = 4) -> tuple[StudioSite, SimulatedRack]:
+    store = Store(tmp / "studio.db")
+    accounts = Accounts(store)
+    accounts.add("Mia", "manager", PASSWORDS["Mia"])
+    accounts.add("Tess", "trainer", PASSWORDS["Tess"])
+    rack = SimulatedRack(suits)
+    return StudioSite(Studio(store, rack), accounts), rack
+
+
+async def start_site(nursery: trio.Nursery, tmp: Path) -> tuple[StudioSite, SimulatedRack]:
+    site, rack = make_site(tmp)
+    await nursery.start(site.studio.run)
+    return site, rack
+
+
+def client(site: StudioSite) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=site.app), base_url=BASE)
+
+
+async def logged_in(site: StudioSite, name: str, *, csrf: bool = True) -> httpx.AsyncClient:
+    """A browser-like client logged in as `name` (sending the CSRF header unless told not to)."""
+    c = client(site)
+    r = await c.post("/api/v1/login", json={"name": name, "password": PASSWORDS[name]})
+    assert r.status_code == 200, r.text
+    assert "httponly" in r.headers.get_list("set-cookie")[0].lower()
+    assert "samesite=strict" in r.headers.get_list("set-cookie")[0].lower()
+    if csrf:
+        c.headers[CSRF_HEADER] = r.json()["csrf"]
+    return c

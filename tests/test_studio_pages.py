@@ -1,0 +1,86 @@
+"""`suitctl serve --simulated 4` as a trainer uses it: its pages in Debian's Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .test_web import free_port, stop
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HERE = Path(__file__).parent
+
+
+def start_studio(tmp: Path) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suit_controller", "serve", "--simulated", "4",
+         "--port", str(port), "--db", str(tmp / "studio.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if m := re.search(r"log in once as the demo manager: (\S+)", line):
+            return proc, m.group(1)
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError("the studio did not start:\n" + "".join(lines))
+
+
+def test_serve_prints_a_one_time_login_link_that_works_once(tmp_path: Path) -> None:
+    proc, link = start_studio(tmp_path)
+    try:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(link, timeout=10) as r:
+            assert r.status == 200 and r.url.endswith("/")
+        with opener.open(link.split("/login")[0] + "/api/v1/me", timeout=10) as r:
+            assert json.load(r)["name"] == "demo-manager"
+        with urllib.request.urlopen(link, timeout=10) as r:  # spent
+            assert "link=spent" in r.url
+    finally:
+        stop(proc)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
+)
+def test_a_trainers_core_day_in_the_studio_pages(tmp_path: Path) -> None:
+    proc, link = start_studio(tmp_path)
+    shots = Path(os.environ.get("SUITCTL_SCREENSHOTS", str(tmp_path)))
+    try:
+        out = subprocess.run(
+            [sys.executable, str(HERE / "browser_studio.py"), link, str(shots)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=HERE,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        stop(proc)
+    assert report["escaped"] is True, report  # a name with markup stays text
+    assert report["may_train"] is True
+    assert "Ben has no contraindication screening on file" in report["refusals"]
+    assert str(report["console_href"]).startswith("/classes/")
+    assert report["console_title"]
+    assert report["summary_state"].startswith("Ended")
+    assert report["summary_cards"] == 1
+    (row,) = report["history"]
+    assert "Classic strength (simulated)" in row and "Ended" in row
+    assert report["phone_fits"] is True

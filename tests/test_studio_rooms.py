@@ -1,0 +1,169 @@
+"""The studio server's rooms: several classes in one Trio program, each failing alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from sim.studio_suits import SimulatedRack
+from suit_controller.studio.rooms import Arrival, SetUpRefused, Studio
+from suit_controller.studio.screening import CONTRAINDICATIONS
+from suit_controller.studio.store import Store
+
+KEYS = [c.key for c in CONTRAINDICATIONS]
+
+
+def screened(store: Store, *names: str) -> list[str]:
+    ids = []
+    for name in names:
+        c = store.add_client(name)
+        store.add_screening(c.id, "Tess", set(), set(), KEYS)
+        ids.append(c.id)
+    return ids
+
+
+async def test_an_engine_error_in_one_room_never_touches_the_other(tmp_path: Path) -> None:
+    store = Store(tmp_path / "studio.db")
+    ana, ben, cem = screened(store, "Ana", "Ben", "Cem")
+    rack = SimulatedRack(4)
+    studio = Studio(store, rack)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            one = await studio.set_up_class(
+                "Room 1", "classic_strength", [Arrival(ana, "SIM-01")], ["Tess"], by="tess"
+            )
+            two = await studio.set_up_class(
+                "Room 2",
+                "classic_strength",
+                [Arrival(ben, "SIM-02"), Arrival(cem, "SIM-03")],
+                ["Tess"],
+                by="tess",
+            )
+            for k in (one, two):
+                assert (await studio.send_command(k, {"do": "start"}, "test")).ok
+
+            # Room 1's engine fails at its next tick.
+            def boom(now: float) -> None:
+                raise RuntimeError("injected engine error")
+
+            one.session.tick_observers.append(boom)
+            await studio.wait_ended(one)
+            assert one.state == "interrupted" and "injected engine error" in (one.failure or "")
+            assert not rack.suit("SIM-01").firmware.applied_mA.any()
+            # Room 2's suits keep receiving frames, at their firmware.
+            before = [rack.suit(a).frames_received for a in ("SIM-02", "SIM-03")]
+            await trio.sleep(0.5)
+            after = [rack.suit(a).frames_received for a in ("SIM-02", "SIM-03")]
+            assert all(b > a for a, b in zip(before, after, strict=True))
+            assert two.state == "running" and not two.done.is_set()
+            # Room 1 is free again; Ana may not train twice (a second class in Room 1 is refused
+            # only for a busy suit, not for the room).
+            assert studio.in_room("Room 1") is None
+            result = await studio.send_command(two, {"do": "stop"}, "test")
+            assert result.ok
+            await studio.wait_ended(two)
+            assert not rack.suit("SIM-02").firmware.applied_mA.any()
+            nursery.cancel_scope.cancel()
+    statuses = {r["client_name"]: r["status"] for r in store.session_records()}
+    assert statuses == {"Ana": "interrupted", "Ben": "stopped", "Cem": "stopped"}
+
+
+async def test_set_up_lists_every_refusal_before_start(tmp_path: Path) -> None:
+    store = Store(tmp_path / "studio.db")
+    (ana,) = screened(store, "Ana")
+    ben = store.add_client("Ben").id  # never screened
+    studio = Studio(store, SimulatedRack(2))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(studio.run)
+        with pytest.raises(SetUpRefused) as info:
+            await studio.set_up_class(
+                "Room 1",
+                "classic_strength",
+                [Arrival(ana, "SIM-01", unwell=True), Arrival(ben, "SIM-02")],
+                ["Tess"],
+                by="tess",
+            )
+        text = "\n".join(info.value.reasons)
+        assert "Ana feels unwell today" in text
+        assert "Ben has no contraindication screening" in text
+        with pytest.raises(SetUpRefused) as info:
+            await studio.set_up_class(
+                "Room 1", "classic_strength", [Arrival(ana, "SIM-09")], ["Tess"], by="tess"
+            )
+        assert info.value.reasons == ["suit SIM-09 is not in reach: scan again"]
+        assert studio.classes == {} and store.session_records() == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_real_suits_are_found_by_a_scan_and_driven_over_ble(tmp_path: Path) -> None:
+    """The Bluetooth rack against simulated suits behind bumble (bleak's real client API)."""
+    import trio_asyncio
+
+    from sim.ble_world import BleRoom
+    from sim.suit import SimulatedSuit
+    from suit_controller.studio.ble_rack import BleRack
+
+    store = Store(tmp_path / "studio.db")
+    (ana,) = screened(store, "Ana")
+    suits = [SimulatedSuit(f"SIM-{i + 1:02d}", seed=i) for i in range(2)]
+    with trio.fail_after(60):
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            for s in suits:
+                await nursery.start(s.run)
+            room = BleRoom(suits)
+            await nursery.start(room.run)
+            rack = BleRack(scanner_kwargs=room.scanner_kwargs(), client_kwargs=room.client_kwargs())
+            studio = Studio(store, rack)
+            await nursery.start(studio.run)
+            found = await studio.scan()
+            assert sorted(s.address for s in found) == sorted(room.addresses)
+            assert all(s.battery_pct == 100 and s.rssi_dbm is not None for s in found)
+            klass = await studio.set_up_class(
+                "Room 1", "classic_strength", [Arrival(ana, found[0].address)], ["Tess"], by="t"
+            )
+            assert not klass.simulated
+            assert (await studio.send_command(klass, {"do": "start"}, "test")).ok
+            index = room.addresses.index(found[0].address)
+            before = suits[index].frames_received
+            await trio.sleep(0.5)
+            assert suits[index].frames_received > before
+            assert (await studio.send_command(klass, {"do": "estop"}, "test")).ok
+            await trio.sleep(0.2)
+            assert not suits[index].firmware.applied_mA.any()
+            assert (await studio.send_command(klass, {"do": "stop"}, "test")).ok
+            await studio.wait_ended(klass)
+            nursery.cancel_scope.cancel()
+    (record,) = store.session_records()
+    assert record["simulated"] is False and record["status"] == "estopped"
+
+
+async def test_two_tablets_setting_up_one_room_at_once_get_one_class(tmp_path: Path) -> None:
+    store = Store(tmp_path / "studio.db")
+    ana, ben = screened(store, "Ana", "Ben")
+    studio = Studio(store, SimulatedRack(2))
+    results: list[object] = []
+
+    async def set_up(client: str, suit: str) -> None:
+        try:
+            results.append(
+                await studio.set_up_class(
+                    "Room 1", "classic_strength", [Arrival(client, suit)], ["Tess"], by="t"
+                )
+            )
+        except SetUpRefused as e:
+            results.append(e.reasons)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            async with trio.open_nursery() as tablets:
+                tablets.start_soon(set_up, ana, "SIM-01")
+                tablets.start_soon(set_up, ben, "SIM-02")
+            assert sum(isinstance(r, list) for r in results) == 1
+            refused = next(r for r in results if isinstance(r, list))
+            assert refused == ["a class is already on in Room 1: end it first"]
+            nursery.cancel_scope.cancel()
+    assert len(store.session_records()) == 1
