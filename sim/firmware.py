@@ -169,8 +169,12 @@ class SuitFirmware:
         return self.last_feed + self.watchdog_s
 
     def clock_ms(self, now: float) -> int:
-        """The suit's own clock: ms since power-on, u32."""
-        return int((now - self.power_on_s) * 1000.0) & 0xFFFFFFFF
+        """The suit's own clock: ms since power-on, u32.
+
+        Whole ms, rounded down from µs (as the C core's binding does), so 1.941 s
+        held as 1.94099999… is 1941 ms, not 1940.
+        """
+        return (round((now - self.power_on_s) * 1_000_000) // 1000) & 0xFFFFFFFF
 
     def _account(self, now: float) -> None:
         dt = now - self._since

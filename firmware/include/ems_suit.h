@@ -167,8 +167,9 @@ uint16_t ems_crc16(const uint8_t *data, size_t len);
 
 /**
  * Decode and validate one control frame: length, CRC, version, type, the
- * type's length and every field's range. Neither the counter nor the tag is
- * judged here (that is the suit's state). Returns EMS_RX_APPLIED on success
+ * type's length, every field's range, and that a key id 0 frame's tag is 8
+ * zero bytes (EMS_RX_BAD_TAG). Neither the counter nor a key's tag is judged
+ * here (that is the suit's state and its hook). Returns EMS_RX_APPLIED on success
  * (and fills `out`), else the reason (`out` is then unspecified).
  */
 ems_rx_t ems_decode_control(const uint8_t *data, size_t len, ems_control_t *out);

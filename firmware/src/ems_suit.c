@@ -26,8 +26,8 @@ enum {
     DO_ZERO,      /* zero every output at once */
     DO_LEVELS,    /* apply the frame's levels if its program is the active one */
     DO_PROGRAM,   /* adopt the frame's program; zero until levels for it */
-    DO_ARM,       /* clear WATCHDOG, LEVEL_CLAMPED, CHARGE_CLAMPED; zero until levels */
-    DO_FEED       /* HEARTBEAT: feeds the watchdog, nothing else */
+    DO_ARM,       /* arm: clear WATCHDOG, LEVEL_CLAMPED, CHARGE_CLAMPED; zero until levels */
+    DO_FEED       /* HEARTBEAT, or ARM while ARMED: feeds the watchdog, nothing else */
 };
 
 typedef struct {
@@ -58,7 +58,7 @@ static const transition_t TRANSITIONS[4][EV_COUNT] = {
         /* SET_PROGRAM */ {A, DO_PROGRAM},
         /* STOP_ALL */ {S, DO_ZERO},
         /* HEARTBEAT */ {A, DO_FEED},
-        /* ARM */ {A, DO_ARM},
+        /* ARM */ {A, DO_FEED}, /* already armed: feeds the watchdog; flags stay */
         /* WATCHDOG */ {W, DO_ZERO}},
     /* STOPPED */ {
         /* SET_LEVELS */ {S, DO_NOTHING},
@@ -130,14 +130,17 @@ static void apply_levels(ems_suit_t *s, const ems_control_t *f)
     }
 }
 
-/* Adopt a program: outputs zero at once, unless it is the active one re-sent. */
-static void adopt_program(ems_suit_t *s, uint8_t id, uint8_t frequency_hz,
+/*
+ * Adopt a program: outputs zero at once. The active program re-sent (same id,
+ * frequency and pulse width) changes nothing, not even a status: false.
+ */
+static bool adopt_program(ems_suit_t *s, uint8_t id, uint8_t frequency_hz,
                           uint16_t pulse_width_us)
 {
     uint8_t ch;
     if (id == s->program_id && frequency_hz == s->frequency_hz &&
         pulse_width_us == s->pulse_width_us) {
-        return; /* re-sent while the controller awaits confirmation: keep the outputs */
+        return false; /* re-sent while the controller awaits confirmation: keep the outputs */
     }
     s->program_id = id;
     s->frequency_hz = frequency_hz;
@@ -146,6 +149,7 @@ static void adopt_program(ems_suit_t *s, uint8_t id, uint8_t frequency_hz,
     for (ch = 0; ch < s->cfg.n_channels; ch++) {
         drive(s, ch, 0); /* zero at once; the hardware learns the new pulse shape */
     }
+    return true;
 }
 
 /* -- status ------------------------------------------------------------------------- */
@@ -240,6 +244,7 @@ static ems_rx_t step(ems_suit_t *s, uint8_t event, const ems_control_t *f, uint3
     const transition_t t = TRANSITIONS[s->state][event];
     const uint8_t before = s->state;
     ems_rx_t result = EMS_RX_APPLIED;
+    bool program_changed = false;
 
     switch (t.action) {
     case DO_ZERO:
@@ -249,15 +254,19 @@ static ems_rx_t step(ems_suit_t *s, uint8_t event, const ems_control_t *f, uint3
         if (f->program_id != s->program_id) {
             s->faults |= EMS_FAULT_PROGRAM_MISMATCH;
             s->mismatched_frames++;
-            result = EMS_RX_PROGRAM_MISMATCH; /* dropped: does not feed the watchdog */
+            result = EMS_RX_PROGRAM_MISMATCH; /* levels dropped; the frame still feeds */
         } else {
             apply_levels(s, f);
-            s->last_feed_ms = now_ms;
-            s->fed = true;
         }
+        s->last_feed_ms = now_ms;
+        s->fed = true;
         break;
     case DO_PROGRAM:
-        adopt_program(s, f->program_id, f->frequency_hz, f->pulse_width_us);
+        program_changed =
+            adopt_program(s, f->program_id, f->frequency_hz, f->pulse_width_us);
+        if (!program_changed) {
+            result = EMS_RX_IGNORED; /* the active program re-sent: a no-op */
+        }
         break;
     case DO_ARM:
         s->faults &= (uint8_t)~(EMS_FAULT_WATCHDOG | EMS_FAULT_LEVEL_CLAMPED |
@@ -281,8 +290,8 @@ static ems_rx_t step(ems_suit_t *s, uint8_t event, const ems_control_t *f, uint3
         s->faults |= EMS_FAULT_WATCHDOG;
         s->watchdog_trips++;
     }
-    if (before != s->state || event == EV_SET_PROGRAM) {
-        status_on_change(s, now_ms); /* a re-sent program is confirmed at once too */
+    if (before != s->state || program_changed) {
+        status_on_change(s, now_ms); /* a re-sent program waits for the periodic status */
     }
     return result;
 }
@@ -323,26 +332,13 @@ bool ems_suit_tick(ems_suit_t *s, uint32_t now_ms)
 
 /* -- frames ----------------------------------------------------------------------------- */
 
-static bool tag_is_zero(const uint8_t *tag)
-{
-    uint8_t acc = 0;
-    size_t i;
-    for (i = 0; i < EMS_TAG_LEN; i++) {
-        acc |= tag[i];
-    }
-    return acc == 0u;
-}
-
 ems_rx_t ems_suit_receive(ems_suit_t *s, const uint8_t *data, size_t len, uint32_t now_ms)
 {
     ems_control_t f;
     ems_rx_t r;
 
     (void)check_watchdog(s, now_ms);
-    r = ems_decode_control(data, len, &f);
-    if (r == EMS_RX_APPLIED && f.key_id == 0u && !tag_is_zero(f.tag)) {
-        r = EMS_RX_BAD_TAG;
-    }
+    r = ems_decode_control(data, len, &f); /* key id 0 with a non-zero tag: BAD_TAG */
     if (r == EMS_RX_APPLIED) {
         const uint16_t signed_len = (uint16_t)(len - EMS_TAG_LEN - 2u);
         if (s->hw.verify_tag != NULL) {
