@@ -33,10 +33,9 @@ PROGRAMS = [(1, 85, 350), (2, 85, 450), (3, 7, 250), (1, 20, 400)]
 
 def _frames(rng: random.Random, n: int) -> list[tuple[float, bytes]]:
     out: list[tuple[float, bytes]] = []
-    counter, now = 0, 0.0
-    for _ in range(n):
+    now = 0.0
+    for counter in range(1, n + 1):
         now += rng.choice((0.0, 0.001, 0.025, 0.1, 0.24, 0.26, 0.4))
-        counter += 1
         c = counter if rng.random() > 0.1 else rng.randint(0, counter)  # some stale
         kind = rng.random()
         if kind < 0.45:
