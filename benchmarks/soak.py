@@ -113,7 +113,7 @@ class Checker:
                     self.run, f"S1: {suit.address} ch{j} {out[j]} mA > cap {caps[j]}"
                 )
             fw = suit.firmware
-            charge = float(np.max(out)) * fw.pulse_width_us / 1000.0
+            charge = float(np.max(out)) * fw.program.pulse_width_us / 1000.0
             if charge > CHARGE_PER_PHASE_MAX_UC + 1e-9:
                 self.tally.violation(
                     self.run, f"S1: {suit.address} {charge:.2f} µC per phase at the suit"

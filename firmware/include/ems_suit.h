@@ -249,6 +249,7 @@ typedef struct {
     uint32_t stale_frames;
     uint32_t mismatched_frames;
     uint32_t watchdog_trips;
+    uint32_t charge_clamps;
 } ems_suit_t;
 
 /** The defaults above for a suit of `n_channels`. */
@@ -335,6 +336,8 @@ uint32_t ems_suit_bad_frames(const ems_suit_t *suit);
 uint32_t ems_suit_stale_frames(const ems_suit_t *suit);
 uint32_t ems_suit_mismatched_frames(const ems_suit_t *suit);
 uint32_t ems_suit_watchdog_trips(const ems_suit_t *suit);
+/** SET_LEVELS frames the suit's own charge limit had to clamp (since power on). */
+uint32_t ems_suit_charge_clamps(const ems_suit_t *suit);
 
 /** The structs' sizes, for bindings (ctypes) that allocate or mirror them. */
 size_t ems_suit_sizeof(void);

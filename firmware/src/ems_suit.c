@@ -111,6 +111,7 @@ static uint8_t charge_cap_code(const ems_suit_t *s)
 static void apply_levels(ems_suit_t *s, const ems_control_t *f)
 {
     uint8_t ch;
+    bool clamped = false;
     for (ch = 0; ch < s->cfg.n_channels; ch++) {
         uint8_t code = ch < f->n_levels ? f->levels[ch] : 0u;
         if (code > s->cfg.max_level_code) {
@@ -120,6 +121,7 @@ static void apply_levels(ems_suit_t *s, const ems_control_t *f)
         if ((uint32_t)code * s->pulse_width_us > s->cfg.charge_limit) {
             s->faults |= EMS_FAULT_CHARGE_CLAMPED;
             code = s->charge_cap_code;
+            clamped = true;
         }
         if (s->impedance[ch] == EMS_IMPEDANCE_OPEN) {
             code = 0; /* no contact: the current cannot flow */
@@ -127,6 +129,9 @@ static void apply_levels(ems_suit_t *s, const ems_control_t *f)
         if (code != s->level[ch]) {
             drive(s, ch, code);
         }
+    }
+    if (clamped) {
+        s->charge_clamps++;
     }
 }
 
@@ -418,6 +423,7 @@ bool ems_suit_init(ems_suit_t *s, const ems_config_t *cfg, const ems_hw_t *hw, u
     s->stale_frames = 0;
     s->mismatched_frames = 0;
     s->watchdog_trips = 0;
+    s->charge_clamps = 0;
     for (ch = 0; ch < EMS_MAX_CHANNELS; ch++) {
         s->level[ch] = 0;
         s->impedance[ch] = EMS_IMPEDANCE_UNKNOWN;
@@ -487,6 +493,7 @@ uint32_t ems_suit_bad_frames(const ems_suit_t *s) { return s->bad_frames; }
 uint32_t ems_suit_stale_frames(const ems_suit_t *s) { return s->stale_frames; }
 uint32_t ems_suit_mismatched_frames(const ems_suit_t *s) { return s->mismatched_frames; }
 uint32_t ems_suit_watchdog_trips(const ems_suit_t *s) { return s->watchdog_trips; }
+uint32_t ems_suit_charge_clamps(const ems_suit_t *s) { return s->charge_clamps; }
 size_t ems_suit_sizeof(void) { return sizeof(ems_suit_t); }
 size_t ems_config_sizeof(void) { return sizeof(ems_config_t); }
 size_t ems_hw_sizeof(void) { return sizeof(ems_hw_t); }

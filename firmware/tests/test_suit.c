@@ -615,7 +615,9 @@ static void test_charge_limit_at_the_active_pulse_width(void)
     CHECK_EQ(ems_suit_level(&suit, 0), 200);
     CHECK(ems_suit_faults(&suit) & EMS_FAULT_CHARGE_CLAMPED);
     CHECK(!(ems_suit_faults(&suit) & EMS_FAULT_LEVEL_CLAMPED));
+    CHECK_EQ(ems_suit_charge_clamps(&suit), 1); /* one frame, four channels: one clamp */
     CHECK_EQ(send_levels(1, 240, 4, 1140), EMS_RX_APPLIED);
+    CHECK_EQ(ems_suit_charge_clamps(&suit), 2);
     CHECK_EQ(ems_suit_level(&suit, 3), 200);
     /* 400 us: 225 x 400 = 90000 */
     (void)send_program(2, 85, 400, 1150);
