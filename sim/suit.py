@@ -20,7 +20,7 @@ import trio
 from channels.limits import WATCHDOG_S
 from sim.c_firmware import CSuitFirmware
 from sim.firmware import SuitFirmware
-from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
+from suit_controller.protocol import REQUIRED_ATT_PAYLOAD, STATUS_HEADER_LEN
 
 #: How often the suit sends its status, s.
 STATUS_INTERVAL_S = 0.2
@@ -140,7 +140,9 @@ class SimulatedSuit:
 
     # -- the suit's own loop ---------------------------------------------------------------
     def notify(self) -> None:
-        """Send a status report now (if a link is attached)."""
+        """Send a status report now (if a link is attached that can carry one channel's frame)."""
+        if self.att_payload < STATUS_HEADER_LEN + 2:
+            return  # BLE's default payload before the MTU exchange: no status fits
         if self._on_notify is not None and self.reachable:
             for frame in self.firmware.status_frames(self.att_payload, trio.current_time()):
                 self._on_notify(frame)
