@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from suit_controller.links.base import SuitLink
+import trio
+
+from suit_controller.links.base import LinkLost, SuitLink
 from suit_controller.links.inprocess import InProcessDevice, InProcessLink
 from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
 
@@ -106,7 +108,12 @@ class LinkTarget:
     async def connect(self, att_payload: int | None = None) -> None:
         await self.disconnect()
         link = self._make_link(att_payload)
-        await link.connect()
+        try:
+            await link.connect()
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await link.aclose()
+            raise
         self._link = link
 
     async def disconnect(self) -> None:
@@ -116,8 +123,6 @@ class LinkTarget:
 
     def _need(self) -> SuitLink:
         if self._link is None:
-            from suit_controller.links.base import LinkLost
-
             raise LinkLost(f"{self._address}: not connected")
         return self._link
 
