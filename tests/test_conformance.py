@@ -87,6 +87,15 @@ async def test_the_c_firmware_passes_every_check(autojump_clock: trio.testing.Mo
     assert {n for n, o in outcomes(run).items() if o == "passed"} == ALL - NO_RADIO
 
 
+@pytest.mark.parametrize("n", [1, 22, 23])  # 22: every frame at 64 bytes is full
+@pytest.mark.parametrize("core", ["python", pytest.param("c", marks=needs_c)])
+async def test_suits_of_other_sizes_pass(
+    n: int, core: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    run = await in_process(CSuitFirmware(n) if core == "c" else SuitFirmware(n))
+    assert run.passed, [(r.name, r.message) for r in run.results if r.outcome == "failed"]
+
+
 def test_every_broken_firmware_has_its_expected_failures_listed() -> None:
     assert set(MUST_FAIL) == set(BROKEN_FIRMWARES)
     assert all(names <= ALL for names in MUST_FAIL.values())

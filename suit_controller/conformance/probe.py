@@ -70,7 +70,7 @@ class Line:
 class Report:
     """One whole status report, joined from its notifications."""
 
-    at: float  # host time its last frame arrived
+    at: float  # host time its last frame arrived (not when the kit knew it was the last)
     frames: tuple[bytes, ...]
     parts: tuple[StatusReport, ...]
 
@@ -148,6 +148,7 @@ class Probe:
         self._next_counter = 1
         self._last_sent = 0
         self._pending: list[tuple[bytes, StatusReport]] = []
+        self._pending_at = 0.0  # when the pending report's last frame arrived
         self._changed = trio.Event()
         self._reader: trio.CancelScope | None = None
         self._alive = False
@@ -221,6 +222,7 @@ class Probe:
             self._bad(now, data, f"a report's first frame starts at channel {part.first_channel}")
             return
         self._pending.append((data, part))
+        self._pending_at = now
         per_frame = (self.target.att_payload - STATUS_HEADER_LEN) // 2
         end = part.first_channel + len(part.levels_mA)
         if len(part.levels_mA) != per_frame or end == self.n_channels:
@@ -241,7 +243,7 @@ class Probe:
         frames = tuple(d for d, _ in self._pending)
         parts = tuple(p for _, p in self._pending)
         self._pending = []
-        report = Report(trio.current_time(), frames, parts)
+        report = Report(self._pending_at, frames, parts)
         if self.n_channels is None:
             self.n_channels = len(report.codes)
         self.reports.append(report)
