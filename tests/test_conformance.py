@@ -132,6 +132,20 @@ async def test_a_failure_shows_the_bytes_sent_and_seen(
     assert "tripped 400 ms after the ARM by the suit's clock" in timing.message
 
 
+async def test_a_suit_out_of_reach_is_one_clear_reason(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    suit = SimulatedSuit("SIM-09", firmware=SuitFirmware(4))
+    suit.reachable = False
+    async with trio.open_nursery() as nursery:
+        await nursery.start(suit.run)
+        run = await run_conformance(InProcessTarget(suit))
+        nursery.cancel_scope.cancel()
+    assert run.connect_error == "cannot connect: SIM-09: suit out of reach"
+    assert not run.passed and suit.frames_received == 0
+    assert {r.message for r in run.results if r.outcome == "failed"} == {run.connect_error}
+
+
 async def test_reports_junit_and_html(autojump_clock: trio.testing.MockClock) -> None:
     run = await in_process(broken_firmware.NoChargeLimit(N_CHANNELS))
     suite = ET.fromstring(junit_xml(run))

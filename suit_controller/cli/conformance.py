@@ -157,10 +157,17 @@ def conformance(
         sys.exit(EXIT_NOT_CONFORMING)
     from suit_controller.cli.runner import console
 
-    print_table(run, console)
     if out_dir is not None:
         for path in write_reports(run, out_dir):
             console.print(f"wrote {path}")
+    if run.connect_error:
+        err_console.print(
+            f"[red]error[/]: {run.connect_error} (is Bluetooth on, and is the suit powered on, "
+            "in range and not connected elsewhere?)",
+            highlight=False,
+        )
+        sys.exit(EXIT_NOT_CONFORMING)
+    print_table(run, console)
     sys.exit(0 if run.passed else EXIT_NOT_CONFORMING)
 
 

@@ -41,7 +41,7 @@ def print_table(run: ConformanceRun, console: Console, *, transcripts: bool = Tr
     console.print(table)
     if transcripts:
         for r in run.results:
-            if r.outcome == "failed" and r.transcript:
+            if r.outcome == "failed" and any(("→" in t or "←" in t) for t in r.transcript):
                 console.print(f"\n[bold red]{r.name}[/]: bytes sent (→) and seen (←)")
                 for line in r.transcript:
                     console.print(line, highlight=False, markup=False, soft_wrap=True)

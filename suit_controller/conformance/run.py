@@ -45,6 +45,8 @@ class ConformanceRun:
     label: str
     started_at: str
     results: tuple[CheckResult, ...]
+    #: Why the kit could not connect at all ("" if it could): then no check really ran.
+    connect_error: str = ""
 
     @property
     def passed(self) -> bool:
@@ -70,6 +72,7 @@ async def run_conformance(
         token = nursery_for_checks.set(nursery)
         connected = False
         connect_error = ""
+        never_connected = ""
         try:
             for chk in checks:
                 if chk.name not in BEFORE_CONNECTING and not connected and not connect_error:
@@ -78,7 +81,13 @@ async def run_conformance(
                             await probe.connect(nursery, _large(target))
                         connected = True
                     except (LinkError, CheckFailed, trio.TooSlowError) as e:
-                        connect_error = f"cannot connect to {target.address}: {e or 'timed out'}"
+                        why = str(e) or "timed out"
+                        connect_error = (
+                            f"cannot connect: {why}"
+                            if target.address in why
+                            else f"cannot connect to {target.address}: {why}"
+                        )
+                        never_connected = connect_error
                 if chk.name not in BEFORE_CONNECTING and connect_error:
                     results.append(
                         CheckResult(
@@ -105,7 +114,7 @@ async def run_conformance(
                 with trio.move_on_after(5.0):
                     await probe.disconnect()
             nursery.cancel_scope.cancel()
-    return ConformanceRun(target.address, label, started, tuple(results))
+    return ConformanceRun(target.address, label, started, tuple(results), never_connected)
 
 
 def _large(target: SuitUnderTest) -> int | None:
