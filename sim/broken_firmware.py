@@ -46,8 +46,8 @@ class NoWatchdog(SuitFirmware):
 class SlowWatchdog(SuitFirmware):
     """Its watchdog trips after 400 ms instead of 250 ms."""
 
-    def __init__(self, n_channels: int = 12, **kwargs: float) -> None:
-        super().__init__(n_channels, watchdog_s=0.4, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, n_channels: int = 12) -> None:
+        super().__init__(n_channels, watchdog_s=0.4)
 
 
 class AcceptsStaleCounters(SuitFirmware):
@@ -96,8 +96,8 @@ class ClampsOutOfRangeLevels(SuitFirmware):
 class NoChargeLimit(SuitFirmware):
     """Has no charge limit of its own: 120 mA at 450 µs (54 µC per phase) goes through."""
 
-    def __init__(self, n_channels: int = 12, **kwargs: float) -> None:
-        super().__init__(n_channels, charge_limit_uC=math.inf, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, n_channels: int = 12) -> None:
+        super().__init__(n_channels, charge_limit_uC=math.inf)
 
 
 class IgnoresProgramId(SuitFirmware):

@@ -197,3 +197,10 @@ def test_suitctl_suits_conformance_usage() -> None:
     assert r.exit_code == 2 and "ADDRESS, or --simulated" in r.output
     r = CliRunner().invoke(suitctl, ["suits", "conformance", "AA:BB", "--simulated"])
     assert r.exit_code == 2
+
+
+def test_docs_list_every_check_in_order() -> None:
+    spec = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    table = spec[spec.index("## Conformance checks") :]
+    rows = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert rows == [c.name for c in CHECKS]
