@@ -197,6 +197,8 @@ def test_suitctl_suits_conformance_usage() -> None:
     assert r.exit_code == 2 and "ADDRESS, or --simulated" in r.output
     r = CliRunner().invoke(suitctl, ["suits", "conformance", "AA:BB", "--simulated"])
     assert r.exit_code == 2
+    r = CliRunner().invoke(suitctl, ["suits", "conformance", "AA:BB", "--firmware", "c"])
+    assert r.exit_code == 2 and "use them with --simulated" in r.output
 
 
 def test_docs_list_every_check_in_order() -> None:

@@ -134,6 +134,18 @@ def conformance(
     if simulated == (address is not None):
         err_console.print("[red]error[/]: give a suit's ADDRESS, or --simulated (not both)")
         sys.exit(EXIT_USAGE)
+    ctx = click.get_current_context()
+    explicit = [
+        f"--{name}"
+        for name in ("firmware", "channels")
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
+    if explicit and not simulated:
+        err_console.print(
+            f"[red]error[/]: {' and '.join(explicit)} describe the simulated suit: "
+            "use them with --simulated (a real suit runs its own firmware)"
+        )
+        sys.exit(EXIT_USAGE)
     if simulated and firmware == "c":
         from sim.c_firmware import unavailable_reason
 
