@@ -21,7 +21,6 @@ from suit_controller.protocol import (
     STATUS_HEADER_LEN,
     Arm,
     Faults,
-    FrameType,
     Heartbeat,
     PulseProgram,
     RemoteProtocolError,
@@ -414,7 +413,3 @@ def _describe_part(p: StatusReport) -> str:
         f"STATUS {p.state.name} counter {p.counter} clock {p.clock_ms} faults {p.faults!s} "
         f"program {_program(p.program)} channels {p.first_channel}+{len(codes)} {codes}"
     )
-
-
-#: Frame types as bytes, for frames built by hand.
-TYPE_BYTE = {t: 0x20 | int(t) for t in FrameType}
