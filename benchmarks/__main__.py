@@ -77,11 +77,12 @@ def bench_estop() -> None:
     emit("estop", **run_estop())
 
 
-def bench_soak(runs: int) -> None:
+def bench_soak(runs: int, firmware: str = "python") -> None:
     t = time.perf_counter()
-    tally = soak(runs, seed=0)
+    tally = soak(runs, seed=0, firmware=firmware)
     emit(
         "soak",
+        firmware=firmware,
         runs=tally.runs,
         faults_injected=sum(tally.faults.values()),
         faults=dict(tally.faults),
@@ -90,6 +91,28 @@ def bench_soak(runs: int) -> None:
         violation_examples=tally.violations[:10],
         wall_s=round(time.perf_counter() - t, 1),
     )
+
+
+def bench_conformance() -> None:
+    """The conformance kit over bumble in virtual time, on each firmware: wall time, verdict."""
+    from suit_controller.cli.conformance import simulated_run
+
+    for firmware in ("python", "c"):
+        t = time.perf_counter()
+        run = trio.run(
+            simulated_run, firmware, 32, clock=trio.testing.MockClock(autojump_threshold=0)
+        )
+        emit(
+            "conformance",
+            firmware=firmware,
+            link="bumble",
+            checks=len(run.results),
+            passed=run.count("passed"),
+            failed=run.count("failed"),
+            skipped=run.count("skipped"),
+            virtual_s=round(sum(r.duration_s for r in run.results), 1),
+            wall_s=round(time.perf_counter() - t, 2),
+        )
 
 
 def bench_fuzz() -> None:
@@ -187,6 +210,8 @@ BENCHES = [
     "console",
     "studio",
     "soak",
+    "soak_c",
+    "conformance",
     "fuzz",
 ]
 
@@ -222,6 +247,10 @@ def main() -> None:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:
         bench_soak(args.soak_runs)
+    if "soak_c" in names:
+        bench_soak(max(1, args.soak_runs // 5), firmware="c")
+    if "conformance" in names:
+        bench_conformance()
     if "fuzz" in names:
         bench_fuzz()
 

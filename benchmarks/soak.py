@@ -113,7 +113,7 @@ class Checker:
                     self.run, f"S1: {suit.address} ch{j} {out[j]} mA > cap {caps[j]}"
                 )
             fw = suit.firmware
-            charge = float(np.max(out)) * fw.pulse_width_us / 1000.0
+            charge = float(np.max(out)) * fw.program.pulse_width_us / 1000.0
             if charge > CHARGE_PER_PHASE_MAX_UC + 1e-9:
                 self.tally.violation(
                     self.run, f"S1: {suit.address} {charge:.2f} µC per phase at the suit"
@@ -149,7 +149,9 @@ def zero_or_safe(suit: SimulatedSuit) -> bool:
     return not suit.firmware.applied_mA.any()
 
 
-async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> None:
+async def one_class(
+    plan: Plan, rng: random.Random, tally: Tally, run: int, firmware: str = "python"
+) -> None:
     n = rng.randint(1, 4)
     clients = [
         ClientSpec(
@@ -161,7 +163,9 @@ async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> N
         )
         for i in range(n)
     ]
-    sc = SimulatedClass(plan, n, clients=clients, seed=rng.randrange(1 << 30), faulty=True)
+    sc = SimulatedClass(
+        plan, n, clients=clients, seed=rng.randrange(1 << 30), faulty=True, firmware=firmware
+    )
     checker = Checker(sc, tally, run)
     session = sc.session
     calm = rng.random() < 0.25  # a quarter of the classes run undisturbed to their end
@@ -308,7 +312,8 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
         suit.loss = 0.0
 
 
-def soak(runs: int, seed: int) -> Tally:
+def soak(runs: int, seed: int, firmware: str = "python") -> Tally:
+    """`runs` classes with random faults; the suits run the Python or the C firmware."""
     plan = compile_workout(load_workout_text(SOAK_WORKOUT))
     rng = random.Random(seed)
     tally = Tally()
@@ -320,6 +325,7 @@ def soak(runs: int, seed: int) -> Tally:
             random.Random(run_seed),
             tally,
             run,
+            firmware,
             clock=trio.testing.MockClock(autojump_threshold=0),
         )
         tally.runs += 1
@@ -330,15 +336,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--firmware",
+        choices=["python", "c"],
+        default="python",
+        help="the simulated suits' firmware: Python (sim/firmware.py) or the C core (firmware/)",
+    )
     args = parser.parse_args()
     t = time.perf_counter()
-    tally = soak(args.runs, args.seed)
+    tally = soak(args.runs, args.seed, args.firmware)
     print(
         json.dumps(
             {
                 "bench": "soak",
                 "runs": tally.runs,
                 "seed": args.seed,
+                "firmware": args.firmware,
                 "faults_injected": sum(tally.faults.values()),
                 "faults": dict(tally.faults),
                 "checks": tally.checks,

@@ -62,6 +62,7 @@ class BumbleSuit:
         self.out_of_reach_until = -math.inf
         self._notes_send, self._notes_recv = trio.open_memory_channel[bytes](1000)
         self._connection: Any = None
+        self._subscribed = False
 
     def _advertising_data(self) -> bytes:
         battery = bytes([self.suit.firmware.battery_pct])
@@ -103,6 +104,7 @@ class BumbleSuit:
 
     def _on_connection(self, connection: Any) -> None:
         self._connection = connection
+        self._subscribed = False
         connection.on("disconnection", self._on_disconnection)
         self.suit.att_payload = DEFAULT_ATT_PAYLOAD  # until the central asks for more
         connection.on(
@@ -115,14 +117,19 @@ class BumbleSuit:
     def _on_subscription(
         self, _bearer: Any, characteristic: Any, notify: bool, _indicate: bool
     ) -> None:
-        if characteristic is self.status and notify:
-            self.suit.notify()  # a status at once when notifications are enabled
+        if characteristic is self.status:
+            self._subscribed = notify
+            if notify:
+                self.suit.notify()  # a status at once when notifications are enabled
 
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None
+        self._subscribed = False
         self.suit.detach()
 
     def _notify(self, frame: bytes) -> None:
+        if not self._subscribed:
+            return  # nothing goes out before the controller enables notifications (CCCD)
         # status is periodic: a dropped notification is replaced by the next one
         with contextlib.suppress(trio.WouldBlock):
             self._notes_send.send_nowait(frame)

@@ -244,6 +244,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "ems_suit_stale_frames": (u32, [p]),
         "ems_suit_mismatched_frames": (u32, [p]),
         "ems_suit_watchdog_trips": (u32, [p]),
+        "ems_suit_charge_clamps": (u32, [p]),
         "ems_suit_sizeof": (size_t, []),
         "ems_config_sizeof": (size_t, []),
         "ems_hw_sizeof": (size_t, []),
@@ -430,6 +431,7 @@ class CSuitFirmware:
         self._outbox: list[bytes] = []
         self.notifications: list[bytes] = []
         self._verify = verify_tag
+        self._clamps_seen = 0
         # the callbacks must outlive the C struct that points at them
         self._callbacks = (
             _SetChannel(self._on_set_channel),
@@ -542,15 +544,21 @@ class CSuitFirmware:
         self._lib.ems_suit_set_watchdog_ms(self._suit, self._watchdog_ms(seconds))
 
     # -- status ---------------------------------------------------------------------------------
-    def status_frames(self, att_payload: int = ATT_PAYLOAD_MIN) -> list[bytes]:
-        """One status report split to the ATT payload; clears BAD_FRAME and PROGRAM_MISMATCH."""
+    def status_frames(
+        self, att_payload: int = ATT_PAYLOAD_MIN, now: float | None = None
+    ) -> list[bytes]:
+        """One status report split to the ATT payload; clears BAD_FRAME and PROGRAM_MISMATCH.
+
+        The clock is read at `now`, else at the last event.
+        """
         if not self._lib.ems_suit_set_att_payload(self._suit, att_payload):
             raise ValueError(
                 f"an ATT payload of {att_payload} bytes cannot carry a status "
                 f"(at least {ATT_PAYLOAD_ONE_CHANNEL}; protocol version 2 needs {ATT_PAYLOAD_MIN})"
             )
         self.notifications += self._collect()
-        self._lib.ems_suit_send_status(self._suit, self._at(max(self._now, self._since)))
+        at = max(self._now, self._since) if now is None else now
+        self._lib.ems_suit_send_status(self._suit, self._at(at))
         return self._collect()
 
     def enable_notifications(self, now: float) -> list[bytes]:
@@ -566,6 +574,10 @@ class CSuitFirmware:
     def disable_notifications(self) -> None:
         """The link is gone: no more notifications by itself."""
         self._lib.ems_suit_notifications_disabled(self._suit)
+
+    def disconnected(self) -> None:
+        """The link dropped: no more notifications; outputs stay until the watchdog trips."""
+        self.disable_notifications()
 
     def take_notifications(self) -> list[bytes]:
         """The status frames the suit notified by itself since the last call."""
@@ -614,6 +626,15 @@ class CSuitFirmware:
     @property
     def watchdog_trips(self) -> int:
         return int(self._lib.ems_suit_watchdog_trips(self._suit))
+
+    @property
+    def charge_clamps(self) -> int:
+        """SET_LEVELS frames the suit's own charge limit clamped (settable, as a baseline)."""
+        return int(self._lib.ems_suit_charge_clamps(self._suit)) - self._clamps_seen
+
+    @charge_clamps.setter
+    def charge_clamps(self, value: int) -> None:
+        self._clamps_seen = int(self._lib.ems_suit_charge_clamps(self._suit)) - value
 
     @property
     def battery_pct(self) -> int:

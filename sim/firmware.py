@@ -26,7 +26,9 @@ the suit", and keeps its own clock (ms since power-on) for the status.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -55,7 +57,8 @@ WATCHDOG_EXPIRED = "watchdog"
 #: (state, event) -> next state. Events are frame types and the watchdog expiring.
 #: A missing entry means: stay, ignore the frame. SET_PROGRAM never changes the state
 #: (it changes the active program and zeroes the outputs, in any state).
-TRANSITIONS: dict[tuple[SuitState, FrameType | str], SuitState] = {
+StateTable = Mapping[tuple[SuitState, FrameType | str], SuitState]
+TRANSITIONS: StateTable = {
     (S.IDLE, F.ARM): S.ARMED,
     (S.IDLE, F.STOP_ALL): S.STOPPED,
     (S.ARMED, F.SET_LEVELS): S.ARMED,
@@ -106,6 +109,9 @@ class SuitFirmware:
     `max_mA` and `charge_limit_uC` are the suit's own limits; `ignores_programs`
     simulates a broken firmware that accepts SET_PROGRAM but never applies it.
     """
+
+    #: The state table this firmware runs (`sim.broken_firmware` changes it on purpose).
+    transitions: ClassVar[StateTable] = TRANSITIONS
 
     def __init__(
         self,
@@ -169,8 +175,12 @@ class SuitFirmware:
         return self.last_feed + self.watchdog_s
 
     def clock_ms(self, now: float) -> int:
-        """The suit's own clock: ms since power-on, u32."""
-        return int((now - self.power_on_s) * 1000.0) & 0xFFFFFFFF
+        """The suit's own clock: ms since power-on, u32.
+
+        Whole ms, rounded down from µs (as the C core's binding does), so 1.941 s
+        held as 1.94099999… is 1941 ms, not 1940.
+        """
+        return (round((now - self.power_on_s) * 1_000_000) // 1000) & 0xFFFFFFFF
 
     def _account(self, now: float) -> None:
         dt = now - self._since
@@ -265,7 +275,7 @@ class SuitFirmware:
         self.program = program
 
     def _transition(self, event: FrameType | str, now: float) -> None:
-        self.state = TRANSITIONS.get((self.state, event), self.state)
+        self.state = self.transitions.get((self.state, event), self.state)
         if self.state is not SuitState.ARMED:
             self._zero(now)
 
@@ -285,6 +295,9 @@ class SuitFirmware:
             if imp is None:
                 out[ch] = 0.0  # no contact: the current cannot flow
         self._set_outputs(out, now)
+
+    def disconnected(self) -> None:
+        """The link dropped: nothing changes by itself (the watchdog stops the outputs)."""
 
     # -- the body and the hardware -------------------------------------------------------
     def detach(self, channel: int, now: float) -> None:

@@ -19,6 +19,7 @@ from sim.ble_world import BleRoom
 from sim.body import BodyResult, make_population
 from sim.body.document import body_document, plan_segments
 from sim.body.observer import BodyObserver
+from sim.c_firmware import CSuitFirmware
 from sim.faults import Fault
 from sim.faulty_link import FaultyLink
 from sim.suit import SimulatedSuit
@@ -59,6 +60,8 @@ class SimulatedClass:
     link: str = "inprocess"
     #: Wrap every suit's link in a `FaultyLink` (see `faulty_links`) to inject engine errors.
     faulty: bool = False
+    #: The suits' firmware: "python" (sim/firmware.py) or "c" (the portable C core, firmware/).
+    firmware: str = "python"
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -66,8 +69,16 @@ class SimulatedClass:
 
     def __post_init__(self) -> None:
         n = len(self.plan.layout)
+        if self.firmware not in ("python", "c"):
+            raise ValueError(f"unknown firmware {self.firmware!r}: python or c")
         self.suits = [
-            SimulatedSuit(f"SIM-{i + 1:02d}", n, att_payload=self.att_payload, seed=self.seed + i)
+            SimulatedSuit(
+                f"SIM-{i + 1:02d}",
+                n,
+                att_payload=self.att_payload,
+                seed=self.seed + i,
+                firmware=CSuitFirmware(n) if self.firmware == "c" else None,
+            )
             for i in range(self.n_clients)
         ]
         specs = (

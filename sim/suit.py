@@ -2,7 +2,11 @@
 
 It implements the in-process link's device side, and injects the faults a
 real class sees: link drops, latency, jitter and loss, loose electrodes, a
-low battery.
+low battery. The firmware is the Python one (`sim.firmware.SuitFirmware`, or
+a deliberately broken variant from `sim.broken_firmware`) or the portable C
+core (`sim.c_firmware.CSuitFirmware`): the suit decides when to notify (at
+once on attach and on a state or program change, then every 200 ms), the
+firmware decides everything else.
 """
 
 from __future__ import annotations
@@ -14,15 +18,22 @@ from collections.abc import Callable
 import trio
 
 from channels.limits import WATCHDOG_S
+from sim.c_firmware import CSuitFirmware
 from sim.firmware import SuitFirmware
-from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
+from suit_controller.protocol import REQUIRED_ATT_PAYLOAD, STATUS_HEADER_LEN
 
 #: How often the suit sends its status, s.
 STATUS_INTERVAL_S = 0.2
+#: Either firmware a simulated suit runs on.
+AnyFirmware = SuitFirmware | CSuitFirmware
 
 
 class SimulatedSuit:
-    """One simulated suit. Start `run` in a nursery before connecting a link to it."""
+    """One simulated suit. Start `run` in a nursery before connecting a link to it.
+
+    `firmware` replaces the default Python firmware (then `n_channels`,
+    `watchdog_s` and `ignores_programs` are the firmware's own).
+    """
 
     def __init__(
         self,
@@ -33,10 +44,13 @@ class SimulatedSuit:
         att_payload: int = REQUIRED_ATT_PAYLOAD,
         ignores_programs: bool = False,
         seed: int = 0,
+        firmware: AnyFirmware | None = None,
     ) -> None:
         self.address = address
-        self.firmware = SuitFirmware(
-            n_channels, watchdog_s=watchdog_s, ignores_programs=ignores_programs
+        self.firmware: AnyFirmware = (
+            firmware
+            if firmware is not None
+            else SuitFirmware(n_channels, watchdog_s=watchdog_s, ignores_programs=ignores_programs)
         )
         self.att_payload = att_payload
         self.reachable = True
@@ -63,6 +77,7 @@ class SimulatedSuit:
 
     def detach(self) -> None:
         self._on_notify = self._on_lost = None
+        self.firmware.disconnected()
 
     @property
     def connected(self) -> bool:
@@ -104,6 +119,7 @@ class SimulatedSuit:
         """The radio link drops now; the suit is out of reach until `restore_link`."""
         self.reachable = False
         lost, self._on_notify, self._on_lost = self._on_lost, None, None
+        self.firmware.disconnected()
         if lost is not None:
             lost()
 
@@ -124,7 +140,9 @@ class SimulatedSuit:
 
     # -- the suit's own loop ---------------------------------------------------------------
     def notify(self) -> None:
-        """Send a status report now (if a link is attached)."""
+        """Send a status report now (if a link is attached that can carry one channel's frame)."""
+        if self.att_payload < STATUS_HEADER_LEN + 2:
+            return  # BLE's default payload before the MTU exchange: no status fits
         if self._on_notify is not None and self.reachable:
             for frame in self.firmware.status_frames(self.att_payload, trio.current_time()):
                 self._on_notify(frame)

@@ -283,7 +283,10 @@ def test_own_charge_limit_holds_at_the_active_pulse_width() -> None:
     assert fw.applied_mA.tolist() == [100.0, 100.0]
     assert SuitFault.CHARGE_CLAMPED in fw.faults
     assert all(mA * 450 / 1000 <= 45.0 for mA in fw.applied_mA)
-    fw.receive(control(ARM, 5), 0.03)
+    fw.receive(control(ARM, 5), 0.03)  # already armed: only feeds the watchdog
+    assert SuitFault.CHARGE_CLAMPED in fw.faults
+    fw.receive(control(STOP_ALL, 6), 0.04)
+    fw.receive(control(ARM, 7), 0.05)  # the ARM that arms the suit again clears it
     assert SuitFault.CHARGE_CLAMPED not in fw.faults
 
 
@@ -458,14 +461,24 @@ def test_control_vectors_decode_in_c() -> None:
 
 
 def test_garbage_vectors_are_refused_in_c() -> None:
+    """The codec refuses each; a key id it leaves to the suit, which has no key enrolled."""
     for vec in _vectors()["garbage"]:
-        got = decode_control(bytes.fromhex(vec["hex"]))
+        raw = bytes.fromhex(vec["hex"])
+        got = decode_control(raw)
+        if isinstance(got, DecodedControl):  # well formed, signed with a key id
+            assert got.key_id != 0, vec["name"]
+            got = CSuitFirmware(2).receive(raw, 0.0)
+            assert got is Reception.UNAUTHENTICATED, vec["name"]
         assert isinstance(got, Reception) and got.corrupt, vec["name"]
 
 
 def test_status_vectors_encode_in_c() -> None:
+    encoded = 0
     for vec in _vectors()["status"]:
         r = vec["report"]
+        if not r["levels_mA"]:
+            continue  # a suit has 1..32 channels: a status without any is for decoders only
+        encoded += 1
         impedance = [255 if ohm is None else round(ohm / 20) for ohm in _field(r, "impedance_ohm")]
         state = _field(r, "state")
         frames = encode_status(
@@ -474,7 +487,9 @@ def test_status_vectors_encode_in_c() -> None:
             state=_STATES[state] if isinstance(state, str) else state,
             battery_pct=r["battery_pct"],
             faults=r["faults"],
-            program=ActiveProgram(
+            program=ActiveProgram(*r["program"])
+            if "program" in r
+            else ActiveProgram(
                 _field(r, "program_id"), _field(r, "frequency_hz"), _field(r, "pulse_width_us")
             ),
             levels=[round(mA * 2) for mA in _field(r, "levels_mA")],
@@ -483,6 +498,7 @@ def test_status_vectors_encode_in_c() -> None:
             att_payload=r.get("att_payload", 64),
         )
         assert frames[0] == bytes.fromhex(vec["hex"]), vec["name"]
+    assert encoded
 
 
 def test_the_vector_readers_work_on_hand_built_version_2_vectors(

@@ -167,8 +167,9 @@ uint16_t ems_crc16(const uint8_t *data, size_t len);
 
 /**
  * Decode and validate one control frame: length, CRC, version, type, the
- * type's length and every field's range. Neither the counter nor the tag is
- * judged here (that is the suit's state). Returns EMS_RX_APPLIED on success
+ * type's length, every field's range, and that a key id 0 frame's tag is 8
+ * zero bytes (EMS_RX_BAD_TAG). Neither the counter nor a key's tag is judged
+ * here (that is the suit's state and its hook). Returns EMS_RX_APPLIED on success
  * (and fills `out`), else the reason (`out` is then unspecified).
  */
 ems_rx_t ems_decode_control(const uint8_t *data, size_t len, ems_control_t *out);
@@ -248,6 +249,7 @@ typedef struct {
     uint32_t stale_frames;
     uint32_t mismatched_frames;
     uint32_t watchdog_trips;
+    uint32_t charge_clamps;
 } ems_suit_t;
 
 /** The defaults above for a suit of `n_channels`. */
@@ -334,6 +336,8 @@ uint32_t ems_suit_bad_frames(const ems_suit_t *suit);
 uint32_t ems_suit_stale_frames(const ems_suit_t *suit);
 uint32_t ems_suit_mismatched_frames(const ems_suit_t *suit);
 uint32_t ems_suit_watchdog_trips(const ems_suit_t *suit);
+/** SET_LEVELS frames the suit's own charge limit had to clamp (since power on). */
+uint32_t ems_suit_charge_clamps(const ems_suit_t *suit);
 
 /** The structs' sizes, for bindings (ctypes) that allocate or mirror them. */
 size_t ems_suit_sizeof(void);

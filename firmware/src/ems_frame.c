@@ -70,6 +70,15 @@ ems_rx_t ems_decode_control(const uint8_t *data, size_t len, ems_control_t *out)
     for (i = 0; i < EMS_TAG_LEN; i++) {
         out->tag[i] = data[len - 2u - EMS_TAG_LEN + i];
     }
+    if (out->key_id == 0u) {
+        uint8_t acc = 0;
+        for (i = 0; i < EMS_TAG_LEN; i++) {
+            acc |= out->tag[i];
+        }
+        if (acc != 0u) {
+            return EMS_RX_BAD_TAG; /* key id 0 carries 8 zero bytes: nothing else is well formed */
+        }
+    }
     out->program_id = 0;
     out->n_levels = 0;
     out->frequency_hz = 0;

@@ -26,8 +26,8 @@ enum {
     DO_ZERO,      /* zero every output at once */
     DO_LEVELS,    /* apply the frame's levels if its program is the active one */
     DO_PROGRAM,   /* adopt the frame's program; zero until levels for it */
-    DO_ARM,       /* clear WATCHDOG, LEVEL_CLAMPED, CHARGE_CLAMPED; zero until levels */
-    DO_FEED       /* HEARTBEAT: feeds the watchdog, nothing else */
+    DO_ARM,       /* arm: clear WATCHDOG, LEVEL_CLAMPED, CHARGE_CLAMPED; zero until levels */
+    DO_FEED       /* HEARTBEAT, or ARM while ARMED: feeds the watchdog, nothing else */
 };
 
 typedef struct {
@@ -58,7 +58,7 @@ static const transition_t TRANSITIONS[4][EV_COUNT] = {
         /* SET_PROGRAM */ {A, DO_PROGRAM},
         /* STOP_ALL */ {S, DO_ZERO},
         /* HEARTBEAT */ {A, DO_FEED},
-        /* ARM */ {A, DO_ARM},
+        /* ARM */ {A, DO_FEED}, /* already armed: feeds the watchdog; flags stay */
         /* WATCHDOG */ {W, DO_ZERO}},
     /* STOPPED */ {
         /* SET_LEVELS */ {S, DO_NOTHING},
@@ -111,6 +111,7 @@ static uint8_t charge_cap_code(const ems_suit_t *s)
 static void apply_levels(ems_suit_t *s, const ems_control_t *f)
 {
     uint8_t ch;
+    bool clamped = false;
     for (ch = 0; ch < s->cfg.n_channels; ch++) {
         uint8_t code = ch < f->n_levels ? f->levels[ch] : 0u;
         if (code > s->cfg.max_level_code) {
@@ -120,6 +121,7 @@ static void apply_levels(ems_suit_t *s, const ems_control_t *f)
         if ((uint32_t)code * s->pulse_width_us > s->cfg.charge_limit) {
             s->faults |= EMS_FAULT_CHARGE_CLAMPED;
             code = s->charge_cap_code;
+            clamped = true;
         }
         if (s->impedance[ch] == EMS_IMPEDANCE_OPEN) {
             code = 0; /* no contact: the current cannot flow */
@@ -128,16 +130,22 @@ static void apply_levels(ems_suit_t *s, const ems_control_t *f)
             drive(s, ch, code);
         }
     }
+    if (clamped) {
+        s->charge_clamps++;
+    }
 }
 
-/* Adopt a program: outputs zero at once, unless it is the active one re-sent. */
-static void adopt_program(ems_suit_t *s, uint8_t id, uint8_t frequency_hz,
+/*
+ * Adopt a program: outputs zero at once. The active program re-sent (same id,
+ * frequency and pulse width) changes nothing, not even a status: false.
+ */
+static bool adopt_program(ems_suit_t *s, uint8_t id, uint8_t frequency_hz,
                           uint16_t pulse_width_us)
 {
     uint8_t ch;
     if (id == s->program_id && frequency_hz == s->frequency_hz &&
         pulse_width_us == s->pulse_width_us) {
-        return; /* re-sent while the controller awaits confirmation: keep the outputs */
+        return false; /* re-sent while the controller awaits confirmation: keep the outputs */
     }
     s->program_id = id;
     s->frequency_hz = frequency_hz;
@@ -146,6 +154,7 @@ static void adopt_program(ems_suit_t *s, uint8_t id, uint8_t frequency_hz,
     for (ch = 0; ch < s->cfg.n_channels; ch++) {
         drive(s, ch, 0); /* zero at once; the hardware learns the new pulse shape */
     }
+    return true;
 }
 
 /* -- status ------------------------------------------------------------------------- */
@@ -240,6 +249,7 @@ static ems_rx_t step(ems_suit_t *s, uint8_t event, const ems_control_t *f, uint3
     const transition_t t = TRANSITIONS[s->state][event];
     const uint8_t before = s->state;
     ems_rx_t result = EMS_RX_APPLIED;
+    bool program_changed = false;
 
     switch (t.action) {
     case DO_ZERO:
@@ -249,15 +259,19 @@ static ems_rx_t step(ems_suit_t *s, uint8_t event, const ems_control_t *f, uint3
         if (f->program_id != s->program_id) {
             s->faults |= EMS_FAULT_PROGRAM_MISMATCH;
             s->mismatched_frames++;
-            result = EMS_RX_PROGRAM_MISMATCH; /* dropped: does not feed the watchdog */
+            result = EMS_RX_PROGRAM_MISMATCH; /* levels dropped; the frame still feeds */
         } else {
             apply_levels(s, f);
-            s->last_feed_ms = now_ms;
-            s->fed = true;
         }
+        s->last_feed_ms = now_ms;
+        s->fed = true;
         break;
     case DO_PROGRAM:
-        adopt_program(s, f->program_id, f->frequency_hz, f->pulse_width_us);
+        program_changed =
+            adopt_program(s, f->program_id, f->frequency_hz, f->pulse_width_us);
+        if (!program_changed) {
+            result = EMS_RX_IGNORED; /* the active program re-sent: a no-op */
+        }
         break;
     case DO_ARM:
         s->faults &= (uint8_t)~(EMS_FAULT_WATCHDOG | EMS_FAULT_LEVEL_CLAMPED |
@@ -281,8 +295,8 @@ static ems_rx_t step(ems_suit_t *s, uint8_t event, const ems_control_t *f, uint3
         s->faults |= EMS_FAULT_WATCHDOG;
         s->watchdog_trips++;
     }
-    if (before != s->state || event == EV_SET_PROGRAM) {
-        status_on_change(s, now_ms); /* a re-sent program is confirmed at once too */
+    if (before != s->state || program_changed) {
+        status_on_change(s, now_ms); /* a re-sent program waits for the periodic status */
     }
     return result;
 }
@@ -323,26 +337,13 @@ bool ems_suit_tick(ems_suit_t *s, uint32_t now_ms)
 
 /* -- frames ----------------------------------------------------------------------------- */
 
-static bool tag_is_zero(const uint8_t *tag)
-{
-    uint8_t acc = 0;
-    size_t i;
-    for (i = 0; i < EMS_TAG_LEN; i++) {
-        acc |= tag[i];
-    }
-    return acc == 0u;
-}
-
 ems_rx_t ems_suit_receive(ems_suit_t *s, const uint8_t *data, size_t len, uint32_t now_ms)
 {
     ems_control_t f;
     ems_rx_t r;
 
     (void)check_watchdog(s, now_ms);
-    r = ems_decode_control(data, len, &f);
-    if (r == EMS_RX_APPLIED && f.key_id == 0u && !tag_is_zero(f.tag)) {
-        r = EMS_RX_BAD_TAG;
-    }
+    r = ems_decode_control(data, len, &f); /* key id 0 with a non-zero tag: BAD_TAG */
     if (r == EMS_RX_APPLIED) {
         const uint16_t signed_len = (uint16_t)(len - EMS_TAG_LEN - 2u);
         if (s->hw.verify_tag != NULL) {
@@ -422,6 +423,7 @@ bool ems_suit_init(ems_suit_t *s, const ems_config_t *cfg, const ems_hw_t *hw, u
     s->stale_frames = 0;
     s->mismatched_frames = 0;
     s->watchdog_trips = 0;
+    s->charge_clamps = 0;
     for (ch = 0; ch < EMS_MAX_CHANNELS; ch++) {
         s->level[ch] = 0;
         s->impedance[ch] = EMS_IMPEDANCE_UNKNOWN;
@@ -491,6 +493,7 @@ uint32_t ems_suit_bad_frames(const ems_suit_t *s) { return s->bad_frames; }
 uint32_t ems_suit_stale_frames(const ems_suit_t *s) { return s->stale_frames; }
 uint32_t ems_suit_mismatched_frames(const ems_suit_t *s) { return s->mismatched_frames; }
 uint32_t ems_suit_watchdog_trips(const ems_suit_t *s) { return s->watchdog_trips; }
+uint32_t ems_suit_charge_clamps(const ems_suit_t *s) { return s->charge_clamps; }
 size_t ems_suit_sizeof(void) { return sizeof(ems_suit_t); }
 size_t ems_config_sizeof(void) { return sizeof(ems_config_t); }
 size_t ems_hw_sizeof(void) { return sizeof(ems_hw_t); }

@@ -95,6 +95,15 @@ static void test_decode_keeps_key_id_and_tag(void)
     CHECK(memcmp(c.tag, tag, 8) == 0);
 }
 
+static void test_key_id_zero_with_a_tag_is_corrupt(void)
+{
+    const uint8_t tag[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    uint8_t f[32];
+    ems_control_t c;
+    size_t len = frame_raw(f, 2, EMS_HEARTBEAT, 5, 0, NULL, 0, tag);
+    CHECK_EQ(ems_decode_control(f, len, &c), EMS_RX_BAD_TAG);
+}
+
 static void test_bad_crc(void)
 {
     uint8_t f[32];
@@ -304,6 +313,7 @@ int main(void)
     RUN(test_decode_twelve_and_thirty_two_channels);
     RUN(test_decode_set_program_and_bare_frames);
     RUN(test_decode_keeps_key_id_and_tag);
+    RUN(test_key_id_zero_with_a_tag_is_corrupt);
     RUN(test_bad_crc);
     RUN(test_bad_version);
     RUN(test_bad_type);

@@ -489,10 +489,12 @@ static void test_what_feeds_the_watchdog(void)
     enter(EMS_STATE_ARMED);
     CHECK_EQ(send_program(2, 85, 350, 1200), EMS_RX_APPLIED);
     CHECK(ems_suit_tick(&suit, 1260));
-    /* nor does a SET_LEVELS for another program */
+    /* a SET_LEVELS for another program does: its levels are dropped, the link is alive */
     enter(EMS_STATE_ARMED);
     CHECK_EQ(send_levels(5, 40, 4, 1200), EMS_RX_PROGRAM_MISMATCH);
-    CHECK(ems_suit_tick(&suit, 1260));
+    CHECK(!ems_suit_tick(&suit, 1449));
+    CHECK_EQ(outputs_sum(), 160); /* unchanged */
+    CHECK(ems_suit_tick(&suit, 1450));
 }
 
 static void test_watchdog_across_the_clock_wrap(void)
@@ -564,9 +566,10 @@ static void test_program_confirmation(void)
     CHECK_EQ(board.pulse_width_us[0], 450);
     /* the same program re-sent (the controller had not seen the status): no glitch */
     board.n_notes = 0;
-    CHECK_EQ(send_program(7, 20, 450, 1070), EMS_RX_APPLIED);
+    CHECK_EQ(send_program(7, 20, 450, 1070), EMS_RX_IGNORED);
     CHECK_EQ(outputs_sum(), 160);
-    CHECK_EQ(board.n_notes, 1); /* confirmed again at once */
+    CHECK_EQ(board.n_notes, 0); /* a no-op: the periodic status confirms it */
+    CHECK_EQ(ems_suit_last_counter(&suit), counter); /* ignored, yet it raised the counter */
     /* the same id with another shape is a new program: zero */
     CHECK_EQ(send_program(7, 20, 400, 1080), EMS_RX_APPLIED);
     CHECK_EQ(outputs_sum(), 0);
@@ -612,7 +615,9 @@ static void test_charge_limit_at_the_active_pulse_width(void)
     CHECK_EQ(ems_suit_level(&suit, 0), 200);
     CHECK(ems_suit_faults(&suit) & EMS_FAULT_CHARGE_CLAMPED);
     CHECK(!(ems_suit_faults(&suit) & EMS_FAULT_LEVEL_CLAMPED));
+    CHECK_EQ(ems_suit_charge_clamps(&suit), 1); /* one frame, four channels: one clamp */
     CHECK_EQ(send_levels(1, 240, 4, 1140), EMS_RX_APPLIED);
+    CHECK_EQ(ems_suit_charge_clamps(&suit), 2);
     CHECK_EQ(ems_suit_level(&suit, 3), 200);
     /* 400 us: 225 x 400 = 90000 */
     (void)send_program(2, 85, 400, 1150);
@@ -626,7 +631,14 @@ static void test_charge_limit_at_the_active_pulse_width(void)
     CHECK(ems_suit_faults(&suit) & EMS_FAULT_CHARGE_CLAMPED);
     (void)ems_suit_send_status(&suit, 1190);
     CHECK(ems_suit_faults(&suit) & EMS_FAULT_CHARGE_CLAMPED);
-    (void)send(EMS_ARM, 1200);
+    /* an ARM while ARMED only feeds the watchdog: the flag stays */
+    CHECK_EQ(send(EMS_ARM, 1200), EMS_RX_APPLIED);
+    CHECK(ems_suit_faults(&suit) & EMS_FAULT_CHARGE_CLAMPED);
+    CHECK_EQ(ems_suit_level(&suit, 0), 240);
+    /* the ARM that arms the suit again clears it */
+    (void)send(EMS_STOP_ALL, 1210);
+    CHECK(ems_suit_faults(&suit) & EMS_FAULT_CHARGE_CLAMPED);
+    (void)send(EMS_ARM, 1220);
     CHECK(!(ems_suit_faults(&suit) & EMS_FAULT_CHARGE_CLAMPED));
 }
 
@@ -640,7 +652,8 @@ static void test_own_maximum_and_charge_limit_together(void)
     CHECK_EQ(send_levels(0, 161, 2, 1010), EMS_RX_APPLIED);
     CHECK_EQ(ems_suit_level(&suit, 0), 160);
     CHECK_EQ(ems_suit_faults(&suit), EMS_FAULT_LEVEL_CLAMPED);
-    (void)send(EMS_ARM, 1020);
+    (void)send(EMS_STOP_ALL, 1015);
+    (void)send(EMS_ARM, 1020); /* arming again clears it */
     CHECK_EQ(ems_suit_faults(&suit), 0);
     /* 80 mA at 450 us is 36 uC: only the maximum binds */
     (void)send_program(1, 85, 450, 1030);

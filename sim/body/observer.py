@@ -18,7 +18,7 @@ from channels.layouts import SuitLayout
 from sim.body.population import Population
 from sim.body.simulate import REQUEST_GAP_S, BodyResult, simulate_body
 from sim.body.thresholds import adaptation, cr10
-from sim.firmware import SuitFirmware
+from sim.suit import AnyFirmware
 
 RATE_EVERY_S = 0.25
 
@@ -28,7 +28,7 @@ class BodyObserver:
 
     def __init__(
         self,
-        firmwares: Sequence[SuitFirmware],
+        firmwares: Sequence[AnyFirmware],
         population: Population,
         layout: SuitLayout,
         clients: list[str],

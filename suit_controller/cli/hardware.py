@@ -31,7 +31,7 @@ EXIT_NO_BLUETOOTH = 1
 
 @click.group()
 def suits() -> None:
-    """Find suits over Bluetooth LE."""
+    """Find suits over Bluetooth LE, and check them against the suit protocol."""
 
 
 @suits.command()
@@ -208,3 +208,12 @@ def run(
     code = drive(klass, out, clock=None, mode="real suits", refresh_s=0.25, asyncio_loop=True)
     if code:
         sys.exit(code)
+
+
+def _register_conformance() -> None:
+    from suit_controller.cli.conformance import conformance
+
+    suits.add_command(conformance)
+
+
+_register_conformance()

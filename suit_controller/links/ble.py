@@ -119,6 +119,23 @@ class BleLink:
             raise ConnectFailed(f"{self._address}: {e or type(e).__name__}") from e
         self._client = client
 
+    def characteristics(self) -> dict[str, frozenset[str]]:
+        """The suit service's characteristics: UUID -> properties (bleak's names).
+
+        Empty when the connected device has no EMS suit service. Raises LinkLost
+        when not connected.
+        """
+        client = self._client
+        if client is None:
+            raise LinkLost(f"{self._address}: not connected")
+        service = client.services.get_service(SERVICE_UUID)
+        if service is None:
+            return {}
+        return {
+            str(ch.uuid).lower(): frozenset(str(p) for p in ch.properties)
+            for ch in service.characteristics
+        }
+
     async def send(self, frame: bytes) -> None:
         client = self._client
         if client is None or self._send_ch is None:
