@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from channels.limits import CHARGE_PER_PHASE_MAX_UC, DEVICE_MAX_MA, LEVEL_STEP_MA, WATCHDOG_S
+from sim.suit_auth import SuitAuth
 from suit_controller.protocol import (
     POWER_ON_PROGRAM,
     REQUIRED_ATT_PAYLOAD,
@@ -144,6 +145,8 @@ class SuitFirmware:
         self.contractions = np.zeros(n_channels, dtype=np.int64)
         self._since = power_on_s
         self._last_levels: tuple[float, ...] | None = None  # the frame behind applied_mA
+        #: Authentication (issue 18): the enrolled key; see sim/suit_auth.py.
+        self.auth = SuitAuth()
 
     @property
     def frequency_hz(self) -> int:
@@ -228,18 +231,22 @@ class SuitFirmware:
         """
         self.check_watchdog(now)
         try:
-            frame = decode_control(data)
+            frame = decode_control(data, self.auth.keys)
         except RemoteProtocolError:
             self.bad_frames += 1
             self.faults |= Faults.BAD_FRAME
             return None
         kind = _FRAME_TYPE[type(frame)]
+        signed = data[5] != 0  # the key id (decode_control verified its tag)
+        if not self.auth.may_act(data[5], kind is FrameType.STOP_ALL):
+            self.auth.refused_frames += 1
+            return None  # an enrolled suit acts only on its studio's frames
         fresh = frame.counter > self.last_counter
         if not fresh and kind is not FrameType.STOP_ALL:
             self.stale_frames += 1
             return None  # delayed or replayed: a newer frame already arrived
-        if fresh:
-            self.last_counter = frame.counter
+        if fresh and (signed or not self.auth.enrolled):
+            self.last_counter = frame.counter  # an unsigned STOP_ALL never moves it
         if kind in FEEDS_WATCHDOG:
             self.last_feed = now
         if isinstance(frame, SetProgram):
@@ -257,6 +264,23 @@ class SuitFirmware:
                 self._last_levels = frame.levels_mA
                 self._apply_levels(frame.levels_mA, now)
         return frame
+
+    def receive_stop(self, data: bytes, now: float) -> bool:
+        """Bytes written to the stop characteristic (anyone may): True if they stopped the suit.
+
+        Only a well-formed STOP_ALL acts (signed or not, whatever its counter); it
+        never moves the counter unless signed with the suit's key.
+        """
+        try:
+            frame = decode_control(data, self.auth.keys)
+        except RemoteProtocolError:
+            self.bad_frames += 1
+            self.faults |= Faults.BAD_FRAME
+            return False
+        if not isinstance(frame, StopAll):
+            self.auth.refused_frames += 1
+            return False
+        return self.receive(data, now) is not None
 
     def _set_program(self, program: PulseProgram, now: float) -> None:
         if self.ignores_programs or program == self.program:

@@ -33,8 +33,11 @@ class SimulatedSuit:
         att_payload: int = REQUIRED_ATT_PAYLOAD,
         ignores_programs: bool = False,
         seed: int = 0,
+        setup_code: str | None = None,
     ) -> None:
         self.address = address
+        #: The six digits printed on the suit: its pairing passkey (issue 18).
+        self.setup_code = setup_code or f"{random.Random(f'setup:{address}').randrange(10**6):06d}"
         self.firmware = SuitFirmware(
             n_channels, watchdog_s=watchdog_s, ignores_programs=ignores_programs
         )

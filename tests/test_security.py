@@ -127,7 +127,6 @@ def attack_frames(key_id: int, key: bytes | None, start: int) -> list[bytes]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the suit as it was lets anyone in range drive it")
 async def test_a_rogue_phone_with_a_wrong_key_changes_no_output_and_no_counter(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -162,7 +161,6 @@ async def test_a_rogue_phone_with_a_wrong_key_changes_no_output_and_no_counter(
         assert not rogue.is_connected and suit.timed_out == 2
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the suit as it was lets anyone in range drive it")
 async def test_frames_captured_from_a_real_class_and_replayed_change_nothing(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,7 +200,6 @@ async def test_frames_captured_from_a_real_class_and_replayed_change_nothing(
         assert fw.last_counter == counter and (fw.charge_uC == charge).all()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the suit as it was lets anyone in range drive it")
 async def test_anyone_can_stop_a_suit_on_its_stop_characteristic(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -230,7 +227,6 @@ async def test_anyone_can_stop_a_suit_on_its_stop_characteristic(
         await link.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the suit as it was lets anyone in range drive it")
 async def test_a_suit_enrolled_in_another_studio_is_refused_until_it_is_reset(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -262,7 +258,6 @@ async def test_a_suit_enrolled_in_another_studio_is_refused_until_it_is_reset(
         await link.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the suit as it was lets anyone in range drive it")
 async def test_enrollment_a_reconnect_and_a_key_rotation_keep_working(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -293,7 +288,6 @@ async def test_enrollment_a_reconnect_and_a_key_rotation_keep_working(
         assert not fw.auth.enrolled
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the suit as it was lets anyone in range drive it")
 async def test_a_phone_connected_first_cannot_keep_the_studio_out(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
