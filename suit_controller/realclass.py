@@ -43,8 +43,9 @@ class RealClass:
     ended_at: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
+        keys = {a.upper(): k for a, k in self.keys.items()}
         links = [
-            BleLink(a, suit_key=self.keys.get(a), **self.backend_kwargs) for a in self.addresses
+            BleLink(a, suit_key=keys.get(a.upper()), **self.backend_kwargs) for a in self.addresses
         ]
         self.session = ClassSession(self.plan, list(self.clients), links, rate_hz=self.rate_hz)
 

@@ -30,7 +30,13 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from suit_controller.studio.schema import SCHEMA_VERSION, metadata, schema_version
+from suit_controller.studio.schema import (
+    SCHEMA_VERSION,
+    metadata,
+    schema_version,
+    studio_identity,
+    suit_keys,
+)
 
 
 class MigrationError(Exception):
@@ -168,8 +174,17 @@ def _v2_to_v3(conn: Connection) -> None:
         run(f"DROP TABLE v2_{name}")
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Suit security (issue 18): the studio's identity and the enrolled suits' keys.
+
+    (Appended as its own step so that other branches' steps can be renumbered around it.)
+    """
+    studio_identity.create(conn, checkfirst=True)  # v2 -> v3 creates every table
+    suit_keys.create(conn, checkfirst=True)
+
+
 #: Steps after version 3: version -> function bringing the previous version to it.
-STEPS: dict[int, Callable[[Connection], None]] = {}
+STEPS: dict[int, Callable[[Connection], None]] = {4: _v3_to_v4}
 
 
 def current_version(conn: Connection) -> int:

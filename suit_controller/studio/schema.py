@@ -1,4 +1,4 @@
-"""The studio database's schema (version 3), defined once for SQLite and PostgreSQL.
+"""The studio database's schema (version 4), defined once for SQLite and PostgreSQL.
 
 Identity: every client, class and session has a UUID (text, 36 characters) that
 never changes and is what other systems keep; a client may also carry the gym's
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 #: The schema version this code writes (versions 1 and 2 were SQLite only).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -142,4 +142,25 @@ class_events = Table(
     Column("message", Text, nullable=False),
     Column("data", Text, nullable=False),
     Index("ix_class_events_class", "class_id", "id"),
+)
+
+# -- version 4: suit security (issue 18) ---------------------------------------------------
+#: The studio's own identity, told to every suit it enrolls (one row).
+studio_identity = Table(
+    "studio_identity",
+    metadata,
+    Column("studio_id", Text, primary_key=True),  # 16 random bytes, hex
+    Column("created_at", Text, nullable=False),
+)
+
+#: Each enrolled suit's key (32 random bytes, hex): whoever reads this table can drive the
+#: suits, so the database is protected like the controller itself (docs/security.md).
+suit_keys = Table(
+    "suit_keys",
+    metadata,
+    Column("address", Text, primary_key=True),  # the suit's BLE address, upper case
+    Column("key_id", Integer, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("enrolled_at", Text, nullable=False),
+    Column("rotated_at", Text),
 )
