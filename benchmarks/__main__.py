@@ -148,6 +148,8 @@ def bench_c_firmware() -> None:
         emit("c_firmware", skipped=(done.stderr.strip() or done.stdout.strip())[-300:])
         return
     emit("c_firmware", **json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def bench_store() -> None:
     from benchmarks.store import run_store
 

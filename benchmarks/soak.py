@@ -149,7 +149,9 @@ def zero_or_safe(suit: SimulatedSuit) -> bool:
     return not suit.firmware.applied_mA.any()
 
 
-async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> None:
+async def one_class(
+    plan: Plan, rng: random.Random, tally: Tally, run: int, authenticated: bool = False
+) -> None:
     n = rng.randint(1, 4)
     clients = [
         ClientSpec(
@@ -161,7 +163,14 @@ async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> N
         )
         for i in range(n)
     ]
-    sc = SimulatedClass(plan, n, clients=clients, seed=rng.randrange(1 << 30), faulty=True)
+    sc = SimulatedClass(
+        plan,
+        n,
+        clients=clients,
+        seed=rng.randrange(1 << 30),
+        faulty=True,
+        authenticated=authenticated,
+    )
     checker = Checker(sc, tally, run)
     session = sc.session
     calm = rng.random() < 0.25  # a quarter of the classes run undisturbed to their end
@@ -209,6 +218,11 @@ async def one_class(plan: Plan, rng: random.Random, tally: Tally, run: int) -> N
             tally.violation(run, f"end: {suit.address} output not zero")
     if session.ending is None:
         tally.violation(run, "the class has no ending")
+    if authenticated:  # every frame the controller sent was signed with the suit's key
+        for suit in sc.suits:
+            tally.checks += 1
+            if not suit.firmware.auth.enrolled or suit.firmware.auth.refused_frames:
+                tally.violation(run, f"auth: {suit.address} refused the controller's frames")
 
 
 def _install_bomb(sc: SimulatedClass, where: str | None, armed: dict[str, bool]) -> None:
@@ -308,7 +322,7 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
         suit.loss = 0.0
 
 
-def soak(runs: int, seed: int) -> Tally:
+def soak(runs: int, seed: int, *, authenticated: bool = False) -> Tally:
     plan = compile_workout(load_workout_text(SOAK_WORKOUT))
     rng = random.Random(seed)
     tally = Tally()
@@ -320,6 +334,7 @@ def soak(runs: int, seed: int) -> Tally:
             random.Random(run_seed),
             tally,
             run,
+            authenticated,
             clock=trio.testing.MockClock(autojump_threshold=0),
         )
         tally.runs += 1
@@ -330,15 +345,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak")
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="Enrolled suits: every frame signed with the suit's key, unsigned ones refused.",
+    )
     args = parser.parse_args()
     t = time.perf_counter()
-    tally = soak(args.runs, args.seed)
+    tally = soak(args.runs, args.seed, authenticated=args.auth)
     print(
         json.dumps(
             {
                 "bench": "soak",
                 "runs": tally.runs,
                 "seed": args.seed,
+                "auth": args.auth,
                 "faults_injected": sum(tally.faults.values()),
                 "faults": dict(tally.faults),
                 "checks": tally.checks,

@@ -29,6 +29,12 @@ from suit_controller.commands import Stop
 from suit_controller.links import InProcessLink, SuitLink
 from suit_controller.links.ble import BleLink
 from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
+from suit_controller.protocol.enrollment import (
+    SuitKey,
+    encode_enroll,
+    new_studio_id,
+    new_suit_key,
+)
 from suit_controller.session import ClassSession, ClassState
 from workouts.plan import Plan
 
@@ -59,6 +65,9 @@ class SimulatedClass:
     link: str = "inprocess"
     #: Wrap every suit's link in a `FaultyLink` (see `faulty_links`) to inject engine errors.
     faulty: bool = False
+    #: Enroll every suit in a studio first (issue 18): each gets a random key, refuses
+    #: unsigned frames, and the controller signs every frame with it.
+    authenticated: bool = False
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -78,13 +87,25 @@ class SimulatedClass:
                 for i in range(self.n_clients)
             ]
         )
+        keys: list[SuitKey | None] = [None] * len(self.suits)
+        if self.authenticated:
+            studio = new_studio_id()
+            keys = [new_suit_key() for _ in self.suits]
+            for suit, key in zip(self.suits, keys, strict=True):
+                suit.firmware.auth.handle(encode_enroll(studio, key))  # enrolled beforehand
         links: list[SuitLink]
         self.room: BleRoom | None = None
         if self.link == "ble":
             self.room = BleRoom(self.suits)
-            links = [BleLink(a, **self.room.client_kwargs()) for a in self.room.addresses]
+            links = [
+                BleLink(a, suit_key=k, **self.room.client_kwargs())
+                for a, k in zip(self.room.addresses, keys, strict=True)
+            ]
         elif self.link == "inprocess":
-            links = [InProcessLink(s, att_payload=self.att_payload) for s in self.suits]
+            links = [
+                InProcessLink(s, att_payload=self.att_payload, suit_key=k)
+                for s, k in zip(self.suits, keys, strict=True)
+            ]
         else:
             raise ValueError(f"unknown link kind {self.link!r}")
         #: With `faulty=True`, each client's link, armed through its `fail_next_send` etc.
