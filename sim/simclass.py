@@ -90,8 +90,8 @@ class SimulatedClass:
         keys: list[SuitKey | None] = [None] * len(self.suits)
         if self.authenticated:
             studio = new_studio_id()
-            keys = [new_suit_key() for _ in self.suits]
-            for suit, key in zip(self.suits, keys, strict=True):
+            for i, suit in enumerate(self.suits):
+                key = keys[i] = new_suit_key()
                 suit.firmware.auth.handle(encode_enroll(studio, key))  # enrolled beforehand
         links: list[SuitLink]
         self.room: BleRoom | None = None
