@@ -156,6 +156,12 @@ def bench_store() -> None:
     emit("store", **run_store())
 
 
+def bench_auth() -> None:
+    from benchmarks.auth import run_frame_costs, run_pairing_costs
+
+    emit("auth", **run_frame_costs(), bumble=run_pairing_costs())
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -170,6 +176,7 @@ BENCHES = [
     "estop",
     "mqtt_estop",
     "ble",
+    "auth",
     "c_firmware",
     "store",
     "soak",
@@ -196,6 +203,8 @@ def main() -> None:
         bench_mqtt_estop()
     if "ble" in names:
         bench_ble()
+    if "auth" in names:
+        bench_auth()
     if "c_firmware" in names:
         bench_c_firmware()
     if "store" in names:
