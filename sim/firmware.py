@@ -47,9 +47,14 @@ from suit_controller.protocol import (
     StatusReport,
     StopAll,
     SuitState,
+    crc16,
     decode_control,
     encode_status_chunks,
 )
+from suit_controller.protocol.frames import TAG_LEN, VERSION
+
+#: A STOP_ALL frame's length: head 6, tag 8, CRC 2.
+STOP_FRAME_LEN = 16
 
 S, F = SuitState, FrameType
 WATCHDOG_EXPIRED = "watchdog"
@@ -89,6 +94,17 @@ def charge_limit_mA(pulse_width_us: float, limit_uC: float = CHARGE_PER_PHASE_MA
     return (
         float(np.floor(limit_uC * 1000.0 / pulse_width_us / LEVEL_STEP_MA + 1e-9)) * LEVEL_STEP_MA
     )
+
+
+def _unsigned_stop(data: bytes) -> bytes | None:
+    """A well-formed STOP_ALL whose tag did not verify, as the same frame unsigned; else None."""
+    raw = bytes(data)
+    if len(raw) != STOP_FRAME_LEN or crc16(raw[:-2]) != int.from_bytes(raw[-2:], "little"):
+        return None
+    if raw[0] != (VERSION << 4 | FrameType.STOP_ALL):
+        return None
+    body = raw[:5] + b"\x00" + bytes(TAG_LEN)
+    return body + crc16(body).to_bytes(2, "little")
 
 
 @dataclass
@@ -268,15 +284,19 @@ class SuitFirmware:
     def receive_stop(self, data: bytes, now: float) -> bool:
         """Bytes written to the stop characteristic (anyone may): True if they stopped the suit.
 
-        Only a well-formed STOP_ALL acts (signed or not, whatever its counter); it
-        never moves the counter unless signed with the suit's key.
+        Only a well-formed STOP_ALL acts, whatever its counter, key id and tag
+        (anyone may stop: a tag under a key the suit does not hold still stops);
+        it never moves the counter unless signed with the suit's key.
         """
         try:
             frame = decode_control(data, self.auth.keys)
         except RemoteProtocolError:
-            self.bad_frames += 1
-            self.faults |= Faults.BAD_FRAME
-            return False
+            unsigned = _unsigned_stop(data)
+            if unsigned is None:
+                self.bad_frames += 1
+                self.faults |= Faults.BAD_FRAME
+                return False
+            data, frame = unsigned, decode_control(unsigned)
         if not isinstance(frame, StopAll):
             self.auth.refused_frames += 1
             return False

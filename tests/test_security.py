@@ -252,9 +252,12 @@ async def test_a_suit_enrolled_in_another_studio_is_refused_until_it_is_reset(
         theirs = await enroll_suit(room.addresses[0], code, OTHER_STUDIO, **kwargs)
         assert fw.auth.key == theirs and fw.auth.studio_id == OTHER_STUDIO
         counter = fw.last_counter
-        link, _ = await drive(room, ours, 20.0, 0.5)  # our old key: nothing acts
+        link, conn = await drive(room, ours, 20.0, 0.5)  # our old key: nothing acts
         assert fw.state is SuitState.IDLE and not fw.applied_mA.any()
         assert fw.last_counter == counter and fw.bad_frames > 0
+        await link.send(conn.stop_frame())  # … but our stop still stops it (stop characteristic)
+        await trio.sleep(0.1)
+        assert fw.state is SuitState.STOPPED and fw.last_counter == counter
         await link.aclose()
 
 

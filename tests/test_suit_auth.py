@@ -49,6 +49,10 @@ def test_anyones_stop_is_honoured_and_never_moves_the_counter() -> None:
     assert fw.last_counter == 5
     assert fw.receive(encode(StopAll(9), KEY.key, 1), 0.03) is not None and fw.last_counter == 9
     assert not fw.receive_stop(b"\x00" * 16, 0.04) and fw.faults & Faults.BAD_FRAME
+    fw.receive(encode(Arm(10), KEY.key, 1), 0.05)
+    assert fw.state is SuitState.ARMED
+    assert fw.receive_stop(encode(StopAll(11), bytes(32), 7), 0.06)  # a key it does not hold
+    assert fw.state is SuitState.STOPPED and fw.last_counter == 10
 
 
 def test_enrollment_messages_rotation_forget_and_factory_reset() -> None:

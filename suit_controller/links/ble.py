@@ -23,7 +23,13 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from suit_controller.links.base import ConnectFailed, LinkLost
-from suit_controller.protocol import CONTROL_UUID, DEFAULT_ATT_PAYLOAD, SERVICE_UUID, STATUS_UUID
+from suit_controller.protocol import (
+    CONTROL_UUID,
+    DEFAULT_ATT_PAYLOAD,
+    SERVICE_UUID,
+    STATUS_UUID,
+    FrameType,
+)
 from suit_controller.protocol.enrollment import STOP_UUID, SuitKey
 
 #: What bleak raises, or lets through from the OS, when a link fails.
@@ -137,17 +143,12 @@ class BleLink:
             await trio_asyncio.aio_as_trio(client.write_gatt_char)(
                 CONTROL_UUID, frame, response=False
             )
-        except BLE_ERRORS as e:
-            raise LinkLost(f"{self._address}: {e or type(e).__name__}") from e
-
-    async def send_stop(self, frame: bytes) -> None:
-        """Write a STOP_ALL frame to the stop characteristic (needs no encryption)."""
-        client = self._client
-        if client is None:
-            await trio.lowlevel.checkpoint()
-            raise LinkLost(f"{self._address}: not connected")
-        try:
-            await trio_asyncio.aio_as_trio(client.write_gatt_char)(STOP_UUID, frame, response=False)
+            if len(frame) > 0 and frame[0] & 0x0F == FrameType.STOP_ALL:
+                # also on the stop characteristic: it needs no bond and no key, so the stop
+                # arrives even if this controller's control writes would not be heard
+                await trio_asyncio.aio_as_trio(client.write_gatt_char)(
+                    STOP_UUID, frame, response=False
+                )
         except BLE_ERRORS as e:
             raise LinkLost(f"{self._address}: {e or type(e).__name__}") from e
 
