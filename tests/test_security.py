@@ -307,3 +307,28 @@ async def test_a_phone_connected_first_cannot_keep_the_studio_out(
         await write(second, [encode(Arm(before + 10), key.key, key.key_id)])
         assert suit.refused_writes >= 1 and fw.last_counter < before + 10
         await link.aclose()
+
+
+async def test_a_phone_bonded_without_the_setup_code_is_not_heard(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """'Just Works' pairing (no passkey) encrypts the link but does not authenticate it."""
+    from bumble.pairing import PairingConfig, PairingDelegate
+
+    async with room_of() as room:
+        suit, fw = room.peripherals[0], room.suits[0].firmware
+        key = await enroll(room)
+        central = await room.phone(ROGUE)
+        central.pairing_config_factory = lambda _c: PairingConfig(
+            sc=True, mitm=False, bonding=True, delegate=PairingDelegate()
+        )
+        central._suit_controller_passkeys = {}  # type: ignore[attr-defined]  # keep this config
+        client = BleakClient(
+            room.addresses[0], backend=BumbleClient, bumble_central=central, pair=True
+        )
+        await trio_asyncio.aio_as_trio(client.connect)()
+        assert client._backend._connection.is_encrypted  # type: ignore[attr-defined]
+        before = suit.refused_writes
+        await write(client, attack_frames(key.key_id, key.key, fw.last_counter + 1))
+        assert suit.refused_writes == before + 10  # even frames under the right key
+        assert fw.state is SuitState.IDLE and fw.last_counter == 0 and fw.bad_frames == 0
