@@ -256,7 +256,8 @@ class BumbleClient(BaseBleakClient):
             else:
                 await conn.pair()
         except Exception as e:  # bumble's own errors: this is bleak's boundary
-            raise BleakError(f"{address}: pairing failed ({e or type(e).__name__})") from e
+            why = "the passkey did not match" if "CONFIRM_VALUE" in str(e) else str(e)
+            raise BleakError(f"{address}: pairing failed ({why or type(e).__name__})") from e
         if not conn.is_encrypted:
             raise BleakError(f"{address}: the link is not encrypted after pairing")
 

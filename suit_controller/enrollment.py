@@ -79,7 +79,10 @@ async def _write(
                 f"{address}: the suit refused the link (ATT error {code:#04x}); is the setup "
                 "code right, and was the suit factory reset since this studio bonded with it?",
             ) from e
-        raise ConnectFailed(f"{address}: {e or type(e).__name__}") from e
+        text = str(e) or type(e).__name__
+        if "pairing failed" in text:
+            text += "; is the setup code the one printed on this suit?"
+        raise ConnectFailed(text if text.startswith(address) else f"{address}: {text}") from e
     finally:
         with trio.move_on_after(2.0), contextlib.suppress(*BLE_ERRORS):
             await trio_asyncio.aio_as_trio(client.disconnect)()

@@ -105,3 +105,21 @@ def test_suits_commands_say_what_is_wrong(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0 and "factory reset" in r.output
     assert all_suit_keys(Store(dbf)) == {}
+
+
+def test_suits_enroll_from_the_command_line_over_bumble(tmp_path: Path) -> None:
+    from sim.ble_suit import suit_address
+    from sim.suit import SimulatedSuit
+
+    dbf = str(tmp_path / "studio.db")
+    address, code = suit_address(1), SimulatedSuit("SIM-02").setup_code
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    args = ["suits", "enroll", address, "--simulated", "2", "--db", dbf, "--setup-code"]
+    r = CliRunner().invoke(suitctl, [*args, wrong])
+    assert r.exit_code == 1 and "pairing failed" in r.output, r.output
+    assert all_suit_keys(Store(dbf)) == {}
+    r = CliRunner().invoke(suitctl, [*args, code])
+    assert r.exit_code == 0 and f"suit {address} enrolled (key 1)" in r.output, r.output
+    assert list(all_suit_keys(Store(dbf))) == [address]
+    r = CliRunner().invoke(suitctl, [*args, code])  # the records already hold a key
+    assert r.exit_code == 1 and "already enrolled in this studio" in r.output

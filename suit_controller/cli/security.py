@@ -99,6 +99,10 @@ def keys_for_class(db_path: str | None) -> dict[str, SuitKey]:
 
 
 def _run_ble(work: Any) -> Any:
+    import logging
+
+    logging.getLogger("bumble").setLevel(logging.ERROR)  # its pairing warnings: ours say it
+
     async def main() -> Any:
         async with trio_asyncio.open_loop():
             return await work()
@@ -121,8 +125,15 @@ def _run_ble(work: Any) -> Any:
     metavar="CODE",
     help="The six digits printed on the suit (or shown on its display).",
 )
+@click.option(
+    "--simulated",
+    type=click.IntRange(1, 50),
+    default=None,
+    help="Enroll one of N simulated suits (SIM-01 at F0:5C:0E:00:00:00, …) served over a "
+    "bumble host stack instead of the radio (a rehearsal: they vanish afterwards).",
+)
 @db_option
-def enroll(address: str, setup_code: str, db_path: str | None) -> None:
+def enroll(address: str, setup_code: str, simulated: int | None, db_path: str | None) -> None:
     """Enroll the suit at ADDRESS in this studio: only this studio can drive it afterwards.
 
     Pairs with the suit (LE Secure Connections, the setup code as passkey; your
@@ -134,7 +145,25 @@ def enroll(address: str, setup_code: str, db_path: str | None) -> None:
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--setup-code") from None
     store = open_store(db_path)
-    key_id = _run_ble(lambda: enroll_into_records(store, address, setup_code))
+
+    async def on_simulated_suits() -> int:
+        from sim.ble_world import BleRoom
+        from sim.suit import SimulatedSuit
+
+        async with trio.open_nursery() as nursery:
+            suits_ = [SimulatedSuit(f"SIM-{i + 1:02d}") for i in range(simulated or 0)]
+            for s in suits_:
+                await nursery.start(s.run)
+            room = BleRoom(suits_)
+            await nursery.start(room.run)
+            key_id = await enroll_into_records(store, address, setup_code, **room.client_kwargs())
+            nursery.cancel_scope.cancel()
+        return key_id
+
+    if simulated:
+        key_id = _run_ble(on_simulated_suits)
+    else:
+        key_id = _run_ble(lambda: enroll_into_records(store, address, setup_code))
     console.print(f"suit {address} enrolled (key {key_id}); classes drive it with its key")
 
 
