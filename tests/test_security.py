@@ -332,3 +332,44 @@ async def test_a_phone_bonded_without_the_setup_code_is_not_heard(
         await write(client, attack_frames(key.key_id, key.key, fw.last_counter + 1))
         assert suit.refused_writes == before + 10  # even frames under the right key
         assert fw.state is SuitState.IDLE and fw.last_counter == 0 and fw.bad_frames == 0
+
+
+def test_sim_run_over_ble_with_enrolled_suits_from_the_command_line(tmp_path: Any) -> None:
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from suit_controller.cli import suitctl
+
+    from .simclass_helpers import SHORT
+
+    tmp = Path(str(tmp_path))
+    workout = tmp / "short.yaml"
+    workout.write_text(SHORT)
+    args = ["sim", "run", str(workout), "--link", "ble", "--clients", "2", "--virtual"]
+    r = CliRunner().invoke(suitctl, [*args, "--enrolled", "--out", str(tmp / "out")])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp / "out" / "session.json").read_text())
+    assert rec["ended"] == "finished"
+    assert [c["channels"]["quads"]["contractions"] for c in rec["clients"]] == [5, 5]
+
+
+async def test_a_class_over_ble_on_enrolled_suits_signs_every_frame(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.cli.simclass import SimulatedClass
+
+    from .simclass_helpers import short_plan
+
+    async with trio_asyncio.open_loop():
+        sc = SimulatedClass(short_plan(), 2, intensity_mA=20.0, body=False, link="ble")
+        sc_auth = SimulatedClass(
+            short_plan(), 2, intensity_mA=20.0, body=False, link="ble", authenticated=True
+        )
+        assert await sc_auth.run() == "finished"
+    for s in sc_auth.suits:
+        fw = s.firmware
+        assert fw.auth.enrolled and fw.auth.refused_frames == 0 and fw.bad_frames == 0
+        assert fw.max_seen_mA.max() == 20.0 and fw.last_counter > 1000
+    assert not any(s.firmware.auth.enrolled for s in sc.suits)  # the default: open suits
