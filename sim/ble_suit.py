@@ -16,7 +16,10 @@ link, and in the firmware's authentication layer (`sim/suit_auth.py`):
   passkey (MITM-authenticated); writes on any other link are dropped (write
   commands) or answered INSUFFICIENT_ENCRYPTION / INSUFFICIENT_AUTHENTICATION;
 * the stop characteristic needs nothing and honours STOP_ALL only;
-* status goes only to encrypted, authenticated links;
+* status goes only to encrypted, authenticated links (to the controller alone
+  once one has authenticated);
+* after a failed pairing (a wrong passkey) the suit refuses to pair for
+  `PAIRING_BACKOFF_S`;
 * a connection must authenticate within `AUTH_TIMEOUT_S` (an enrolled suit:
   a control frame verified under its key, or an accepted enrollment message;
   an open suit: the authenticated bond) or it is dropped; the suit keeps
@@ -58,12 +61,21 @@ def suit_address(i: int) -> str:
     return f"F0:5C:0E:00:{(i >> 8) & 0xFF:02X}:{i & 0xFF:02X}"
 
 
+#: After a failed pairing the suit refuses to pair for this long, s (a six-digit code
+#: guessed one pairing at a time then takes weeks, not hours).
+PAIRING_BACKOFF_S = 5.0
+
+
 class _ShowsSetupCode(PairingDelegate):
     """The suit's side of pairing: its setup code is the passkey (printed, or on its display)."""
 
-    def __init__(self, setup_code: str) -> None:
+    def __init__(self, setup_code: str, locked_until: float) -> None:
         super().__init__(PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY)
         self.setup_code = int(setup_code)
+        self.locked_until = locked_until
+
+    async def accept(self) -> bool:
+        return asyncio.get_running_loop().time() >= self.locked_until
 
     async def generate_passkey(self) -> int:
         return self.setup_code
@@ -80,11 +92,14 @@ class BumbleSuit:
             suit.address, Address(address), self.controller, self.controller
         )
         self.device.keystore = MemoryKeyStore()
+        #: Pairing is refused until then (loop time), after a failed attempt.
+        self.pairing_locked_until = -math.inf
+        self.pairing_failures = 0
         self.device.pairing_config_factory = lambda _conn: PairingConfig(
             sc=True,
             mitm=True,
             bonding=True,
-            delegate=_ShowsSetupCode(suit.setup_code),
+            delegate=_ShowsSetupCode(suit.setup_code, self.pairing_locked_until),
             identity_address_type=PairingConfig.AddressType.RANDOM,
         )
         needs_encryption = gatt.Characteristic.Permissions.WRITE_REQUIRES_ENCRYPTION
@@ -160,7 +175,11 @@ class BumbleSuit:
         await self._advertise()
         task_status.started()
         async for frame in self._notes_recv:
-            for conn in [c for c in self._connections if self._secure(c)]:
+            # to the controller once one authenticated; before, to every bonded link (the
+            # controller needs the suit's counter before its first signed frame)
+            controller = self._connection
+            targets = [controller] if controller is not None else self._connections
+            for conn in [c for c in targets if self._secure(c)]:
                 with contextlib.suppress(Exception):  # a link going down meanwhile: bumble's
                     await trio_asyncio.aio_as_trio(self.device.notify_subscriber)(
                         conn, self.status, frame
@@ -179,6 +198,7 @@ class BumbleSuit:
         connection.on("disconnection", lambda _reason: self._on_disconnection(connection))
         connection.on("connection_encryption_change", lambda: self._on_encryption(connection))
         connection.on("pairing", lambda keys: self._on_encryption(connection, keys))
+        connection.on("pairing_failure", lambda _reason: self._on_pairing_failure())
         asyncio.get_running_loop().call_later(AUTH_TIMEOUT_S, self._deadline, connection)
         if not self.suit.connected:
             self.suit.att_payload = DEFAULT_ATT_PAYLOAD  # until the central asks for more
@@ -214,6 +234,10 @@ class BumbleSuit:
             if not self.suit.firmware.auth.enrolled:
                 self._authenticated(connection)  # an open suit: the passkey bond is enough
             self.suit.notify()  # a status at once for the encrypted link
+
+    def _on_pairing_failure(self) -> None:
+        self.pairing_failures += 1
+        self.pairing_locked_until = asyncio.get_running_loop().time() + PAIRING_BACKOFF_S
 
     def _secure(self, connection: Any) -> bool:
         return connection in self._mitm and bool(connection.is_encrypted)

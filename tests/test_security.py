@@ -373,3 +373,34 @@ async def test_a_class_over_ble_on_enrolled_suits_signs_every_frame(
         assert fw.auth.enrolled and fw.auth.refused_frames == 0 and fw.bad_frames == 0
         assert fw.max_seen_mA.max() == 20.0 and fw.last_counter > 1000
     assert not any(s.firmware.auth.enrolled for s in sc.suits)  # the default: open suits
+
+
+async def test_guessing_the_setup_code_is_slowed_down_and_status_goes_to_the_controller_alone(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from bleak.exc import BleakError
+
+    from sim.ble_suit import PAIRING_BACKOFF_S
+
+    async with room_of() as room:
+        suit = room.peripherals[0]
+        code = int(room.suits[0].setup_code)
+        with pytest.raises(BleakError, match="passkey did not match"):
+            await phone(room, passkey=(code + 1) % 10**6)
+        assert suit.pairing_failures >= 1
+        with pytest.raises(BleakError, match="pairing failed"):  # even the right code, now
+            await phone(room, passkey=code, address=ROGUE[:-1] + "4")
+        await trio.sleep(PAIRING_BACKOFF_S)
+        key = await enroll(room)  # the studio, after the back-off
+        link, conn = await drive(room, key, 20.0, 0.3)
+        bonded = await phone(room, passkey=code, address=ROGUE[:-1] + "5")
+        heard: list[bytes] = []
+        await trio_asyncio.aio_as_trio(bonded.start_notify)(
+            "5c0e0003-8d2a-4f6b-9e31-6a7b1c2d3e4f", lambda _c, d: heard.append(bytes(d))
+        )
+        async with trio.open_nursery() as feeding:
+            feeding.start_soon(feed, link, conn, 20.0)
+            await trio.sleep(1.0)
+            feeding.cancel_scope.cancel()
+        assert heard == []  # the suit's status goes to its controller alone
+        await link.aclose()
