@@ -191,6 +191,12 @@ def bench_studio() -> None:
     emit("studio", **run_studio())
 
 
+def bench_auth() -> None:
+    from benchmarks.auth import run_frame_costs, run_pairing_costs
+
+    emit("auth", **run_frame_costs(), bumble=run_pairing_costs())
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -205,6 +211,7 @@ BENCHES = [
     "estop",
     "mqtt_estop",
     "ble",
+    "auth",
     "c_firmware",
     "store",
     "console",
@@ -235,6 +242,8 @@ def main() -> None:
         bench_mqtt_estop()
     if "ble" in names:
         bench_ble()
+    if "auth" in names:
+        bench_auth()
     if "c_firmware" in names:
         bench_c_firmware()
     if "store" in names:

@@ -150,7 +150,12 @@ def zero_or_safe(suit: SimulatedSuit) -> bool:
 
 
 async def one_class(
-    plan: Plan, rng: random.Random, tally: Tally, run: int, firmware: str = "python"
+    plan: Plan,
+    rng: random.Random,
+    tally: Tally,
+    run: int,
+    firmware: str = "python",
+    authenticated: bool = False,
 ) -> None:
     n = rng.randint(1, 4)
     clients = [
@@ -164,7 +169,13 @@ async def one_class(
         for i in range(n)
     ]
     sc = SimulatedClass(
-        plan, n, clients=clients, seed=rng.randrange(1 << 30), faulty=True, firmware=firmware
+        plan,
+        n,
+        clients=clients,
+        seed=rng.randrange(1 << 30),
+        faulty=True,
+        firmware=firmware,
+        authenticated=authenticated,
     )
     checker = Checker(sc, tally, run)
     session = sc.session
@@ -213,6 +224,11 @@ async def one_class(
             tally.violation(run, f"end: {suit.address} output not zero")
     if session.ending is None:
         tally.violation(run, "the class has no ending")
+    if authenticated:  # every frame the controller sent was signed with the suit's key
+        for suit in sc.suits:
+            tally.checks += 1
+            if not suit.firmware.auth.enrolled or suit.firmware.auth.refused_frames:
+                tally.violation(run, f"auth: {suit.address} refused the controller's frames")
 
 
 def _install_bomb(sc: SimulatedClass, where: str | None, armed: dict[str, bool]) -> None:
@@ -312,7 +328,7 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
         suit.loss = 0.0
 
 
-def soak(runs: int, seed: int, firmware: str = "python") -> Tally:
+def soak(runs: int, seed: int, firmware: str = "python", *, authenticated: bool = False) -> Tally:
     """`runs` classes with random faults; the suits run the Python or the C firmware."""
     plan = compile_workout(load_workout_text(SOAK_WORKOUT))
     rng = random.Random(seed)
@@ -326,6 +342,7 @@ def soak(runs: int, seed: int, firmware: str = "python") -> Tally:
             tally,
             run,
             firmware,
+            authenticated,
             clock=trio.testing.MockClock(autojump_threshold=0),
         )
         tally.runs += 1
@@ -342,9 +359,14 @@ def main() -> None:
         default="python",
         help="the simulated suits' firmware: Python (sim/firmware.py) or the C core (firmware/)",
     )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="Enrolled suits: every frame signed with the suit's key, unsigned ones refused.",
+    )
     args = parser.parse_args()
     t = time.perf_counter()
-    tally = soak(args.runs, args.seed, args.firmware)
+    tally = soak(args.runs, args.seed, args.firmware, authenticated=args.auth)
     print(
         json.dumps(
             {
@@ -352,6 +374,7 @@ def main() -> None:
                 "runs": tally.runs,
                 "seed": args.seed,
                 "firmware": args.firmware,
+                "auth": args.auth,
                 "faults_injected": sum(tally.faults.values()),
                 "faults": dict(tally.faults),
                 "checks": tally.checks,

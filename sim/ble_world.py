@@ -31,6 +31,7 @@ class BleRoom:
     suits: list[SimulatedSuit]
     peripherals: list[BumbleSuit] = field(init=False, default_factory=list)
     _central: Device | None = field(init=False, default=None)
+    _link: LocalLink | None = field(init=False, default=None)
 
     @property
     def addresses(self) -> list[str]:
@@ -44,17 +45,44 @@ class BleRoom:
         return self._central
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `BleLink`/`BleakClient` to use this room's bumble central."""
-        return {"backend": BumbleClient, "bumble_central": self}
+        """Keyword arguments for `BleLink`/`BleakClient` to use this room's bumble central.
+
+        The central pairs with each suit using the setup code printed on it (as a
+        trainer would type it).
+        """
+        return {"backend": BumbleClient, "bumble_central": self, "bumble_passkey": self.passkey}
+
+    def passkey(self, address: str) -> int | None:
+        """The setup code printed on the suit at `address`, as a pairing passkey."""
+        for suit, a in zip(self.suits, self.addresses, strict=True):
+            if a == address:
+                return int(suit.setup_code)
+        return None
 
     def scanner_kwargs(self) -> dict[str, Any]:
         return {"backend": BumbleScanner, "bumble_central": self}
+
+    async def phone(self, address: str) -> Device:
+        """Another central in radio range (a phone in the gym), powered on, for bleak's
+        bumble backend as `bumble_central=`."""
+        if self._link is None:
+            raise RuntimeError("the BLE room is not running")
+        link = self._link
+
+        async def build() -> Device:
+            controller = Controller(f"phone-{address}", link=link, public_address=address)
+            device = Device.with_hci(f"phone-{address}", Address(address), controller, controller)
+            await device.power_on()
+            return device
+
+        device: Device = await trio_asyncio.aio_as_trio(build)()
+        return device
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Power everything on and serve the suits until cancelled (needs trio-asyncio's loop)."""
 
         async def build() -> None:
-            link = LocalLink()  # type: ignore[no-untyped-call]
+            link = self._link = LocalLink()  # type: ignore[no-untyped-call]
             self.peripherals = [
                 BumbleSuit(s, link, a) for s, a in zip(self.suits, self.addresses, strict=True)
             ]

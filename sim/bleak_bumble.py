@@ -7,13 +7,23 @@ go through bleak's own client API and a real Bluetooth host stack (HCI, L2CAP,
 ATT, GATT) down to the simulated suits' GATT servers — no mocks between
 bleak's API and the bytes. Pass the central with `bumble_central=device`.
 
-Not served (they raise NotImplementedError): pairing and unpairing, which
-need a security manager flow the simulated suits do not offer.
+Pairing is served (issue 18): `connect(pair=True)` (bleak's `BleakClient(...,
+pair=True)`) and `pair()` bond with LE Secure Connections, passkey entry: the
+passkey is the suit's setup code, given as `bumble_passkey=` (a number, or a
+function of the suit's address, as a trainer types what is printed on the
+suit). A suit already bonded is re-encrypted with its bond's key instead
+(bumble re-encrypts a bond after a reconnect only with
+`identity_address_type=RANDOM`, measured with bumble 0.0.236). `unpair()`
+forgets the bond. Writes answered with an ATT error raise `BleakError` whose
+`att_error` attribute is the error code (the enrollment characteristic's
+refusals).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -23,8 +33,11 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bumble.att import ATT_Error
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Device, Peer
+from bumble.keys import MemoryKeyStore
+from bumble.pairing import PairingConfig, PairingDelegate
 
 _PROPERTY_NAMES = {
     0x01: "broadcast",
@@ -51,6 +64,39 @@ def _central_of(source: Any) -> Device:
 def _uuid(u: Any) -> str:
     text = str(u).lower()
     return text if "-" in text else f"0000{text[-4:]}-0000-1000-8000-00805f9b34fb"
+
+
+Passkey = int | Callable[[str], int | None] | None
+
+
+class _TypesSetupCode(PairingDelegate):
+    """The controller's side of pairing: it types the suit's setup code as the passkey."""
+
+    def __init__(self, passkey: int | None) -> None:
+        super().__init__(PairingDelegate.IoCapability.KEYBOARD_INPUT_ONLY)
+        self.passkey = passkey
+
+    async def get_number(self) -> int | None:
+        return self.passkey  # None: a negative reply, pairing fails
+
+
+def _prepare_pairing(central: Device) -> dict[str, int | None]:
+    """The central's keystore and pairing config (once); the passkeys it will type, by address."""
+    passkeys: dict[str, int | None] | None = getattr(central, "_suit_controller_passkeys", None)
+    if passkeys is None:
+        table: dict[str, int | None] = {}
+        if central.keystore is None:
+            central.keystore = MemoryKeyStore()
+        central.pairing_config_factory = lambda conn: PairingConfig(
+            sc=True,
+            mitm=True,
+            bonding=True,
+            delegate=_TypesSetupCode(table.get(str(conn.peer_address).split("/")[0])),
+            identity_address_type=PairingConfig.AddressType.RANDOM,
+        )
+        central._suit_controller_passkeys = table  # type: ignore[attr-defined]
+        passkeys = table
+    return passkeys
 
 
 class _AdvertisementWatch:
@@ -101,6 +147,7 @@ class BumbleClient(BaseBleakClient):
     def __init__(self, address_or_ble_device: BLEDevice | str, **kwargs: Any) -> None:
         source = kwargs.pop("bumble_central", None)
         self._requested_mtu = int(kwargs.pop("bumble_mtu", REQUESTED_MTU))
+        self._passkey: Passkey = kwargs.pop("bumble_passkey", None)
         super().__init__(
             address_or_ble_device,
             disconnected_callback=kwargs.pop("disconnected_callback", None),
@@ -127,8 +174,6 @@ class BumbleClient(BaseBleakClient):
         return self._connection is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        if pair:
-            raise NotImplementedError("pairing is not served by the bumble backend")
         # Like bleak's BlueZ backend, first find the device among advertisements, so an
         # absent suit is BleakDeviceNotFoundError after the timeout.
         self._central = _central_of(self._central_source)
@@ -151,6 +196,8 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(f"{self.address}: {e}") from e
         self._connection = conn
         conn.on("disconnection", self._on_disconnection)
+        if pair:
+            await self.pair()
         peer = self._peer = Peer(conn)
         self._mtu = await peer.request_mtu(self._requested_mtu)
         services = BleakGATTServiceCollection()
@@ -183,11 +230,44 @@ class BumbleClient(BaseBleakClient):
         if conn is not None:
             await conn.disconnect()
 
+    def _passkey_for(self, address: str) -> int | None:
+        p = self._passkey
+        return p(address) if callable(p) else p
+
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("pairing is not served by the bumble backend")
+        """Encrypt with the suit's bond if there is one, else bond (passkey = setup code)."""
+        conn = self._connection
+        if conn is None or self._central is None:
+            raise BleakError(f"{self.address}: not connected")
+        address = str(self.address)
+        passkeys = _prepare_pairing(self._central)
+        passkeys[address] = self._passkey_for(address)
+        keystore = self._central.keystore
+        bonded = keystore is not None and await keystore.get(address) is not None
+        try:
+            if bonded:
+                try:
+                    await conn.encrypt()
+                except Exception:  # the suit lost our bond (factory reset): bond again
+                    if passkeys[address] is None or keystore is None:
+                        raise
+                    await keystore.delete(address)
+                    await conn.pair()
+            else:
+                await conn.pair()
+        except Exception as e:  # bumble's own errors: this is bleak's boundary
+            why = "the passkey did not match" if "CONFIRM_VALUE" in str(e) else str(e)
+            raise BleakError(f"{address}: pairing failed ({why or type(e).__name__})") from e
+        if not conn.is_encrypted:
+            raise BleakError(f"{address}: the link is not encrypted after pairing")
 
     async def unpair(self) -> None:
-        raise NotImplementedError("unpairing is not served by the bumble backend")
+        """Forget the suit's bond (and disconnect, as bleak's other backends do)."""
+        central = self._central or _central_of(self._central_source)
+        if central.keystore is not None:
+            with contextlib.suppress(KeyError):  # no bond: already forgotten
+                await central.keystore.delete(str(self.address))
+        await self.disconnect()
 
     def _need(self) -> Peer:
         if self._peer is None:
@@ -210,7 +290,12 @@ class BumbleClient(BaseBleakClient):
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
     ) -> None:
         self._need()
-        await characteristic.obj.write_value(bytes(data), with_response=response)
+        try:
+            await characteristic.obj.write_value(bytes(data), with_response=response)
+        except ATT_Error as e:
+            err = BleakError(f"{self.address}: the suit answered ATT error {e.error_code:#04x}")
+            err.att_error = e.error_code  # type: ignore[attr-defined]
+            raise err from e
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         self._need()

@@ -38,7 +38,10 @@ import numpy as np
 
 from channels.limits import CHARGE_PER_PHASE_MAX_UC, DEVICE_MAX_MA, LEVEL_STEP_MA, WATCHDOG_S
 from sim.firmware import ChannelTotals
-from suit_controller.protocol import SuitState
+from sim.suit_auth import SuitAuth
+from suit_controller.protocol import RemoteProtocolError, StopAll, SuitState
+from suit_controller.protocol import decode_control as decode_control_frame
+from suit_controller.protocol.enrollment import Refusal
 
 #: The C sources (absent from an installed wheel: then the C firmware is unavailable).
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
@@ -389,6 +392,13 @@ def _impedance_code(ohm: float | None) -> int:
     return min(254, max(1, round(ohm / IMPEDANCE_UNIT_OHM)))
 
 
+class _NoEnrollment(SuitAuth):
+    """The C core's stand-in for the security layer: never enrolled, refuses enrollment."""
+
+    def handle(self, data: bytes) -> Refusal | None:
+        return Refusal.MALFORMED  # not supported by this core yet (docs/firmware.md)
+
+
 class CSuitFirmware:
     """The device side of the protocol for one suit, run by the C core.
 
@@ -432,6 +442,9 @@ class CSuitFirmware:
         self.notifications: list[bytes] = []
         self._verify = verify_tag
         self._clamps_seen = 0
+        #: The security layer is not wired into the C core yet (its verify_tag hook is the
+        #: seam): a simulated suit on the C core is never enrolled and refuses enrollment.
+        self.auth = _NoEnrollment()
         # the callbacks must outlive the C struct that points at them
         self._callbacks = (
             _SetChannel(self._on_set_channel),
@@ -502,6 +515,17 @@ class CSuitFirmware:
         result = Reception(self._lib.ems_suit_receive(self._suit, data, len(data), self._at(now)))
         self.notifications += self._collect()
         return result
+
+    def receive_stop(self, data: bytes, now: float) -> bool:
+        """Bytes written to the stop characteristic: only a well-formed STOP_ALL acts."""
+        try:
+            frame = decode_control_frame(data)
+        except RemoteProtocolError:
+            return False
+        if not isinstance(frame, StopAll):
+            return False
+        self.receive(data, now)
+        return True
 
     def check_watchdog(self, now: float) -> bool:
         """Trip the watchdog if its time is up (at its deadline); True if it tripped now."""

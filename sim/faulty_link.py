@@ -37,6 +37,11 @@ class FaultyLink:
         return self.link.address
 
     @property
+    def suit_key(self) -> object:
+        """The wrapped link's suit key (the driver signs with it)."""
+        return getattr(self.link, "suit_key", None)
+
+    @property
     def att_payload(self) -> int:
         return self.link.att_payload
 

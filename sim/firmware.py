@@ -33,6 +33,7 @@ from typing import ClassVar
 import numpy as np
 
 from channels.limits import CHARGE_PER_PHASE_MAX_UC, DEVICE_MAX_MA, LEVEL_STEP_MA, WATCHDOG_S
+from sim.suit_auth import SuitAuth
 from suit_controller.protocol import (
     POWER_ON_PROGRAM,
     REQUIRED_ATT_PAYLOAD,
@@ -48,9 +49,14 @@ from suit_controller.protocol import (
     StatusReport,
     StopAll,
     SuitState,
+    crc16,
     decode_control,
     encode_status_chunks,
 )
+from suit_controller.protocol.frames import TAG_LEN, VERSION
+
+#: A STOP_ALL frame's length: head 6, tag 8, CRC 2.
+STOP_FRAME_LEN = 16
 
 S, F = SuitState, FrameType
 WATCHDOG_EXPIRED = "watchdog"
@@ -91,6 +97,17 @@ def charge_limit_mA(pulse_width_us: float, limit_uC: float = CHARGE_PER_PHASE_MA
     return (
         float(np.floor(limit_uC * 1000.0 / pulse_width_us / LEVEL_STEP_MA + 1e-9)) * LEVEL_STEP_MA
     )
+
+
+def _unsigned_stop(data: bytes) -> bytes | None:
+    """A well-formed STOP_ALL whose tag did not verify, as the same frame unsigned; else None."""
+    raw = bytes(data)
+    if len(raw) != STOP_FRAME_LEN or crc16(raw[:-2]) != int.from_bytes(raw[-2:], "little"):
+        return None
+    if raw[0] != (VERSION << 4 | FrameType.STOP_ALL):
+        return None
+    body = raw[:5] + b"\x00" + bytes(TAG_LEN)
+    return body + crc16(body).to_bytes(2, "little")
 
 
 @dataclass
@@ -150,6 +167,8 @@ class SuitFirmware:
         self.contractions = np.zeros(n_channels, dtype=np.int64)
         self._since = power_on_s
         self._last_levels: tuple[float, ...] | None = None  # the frame behind applied_mA
+        #: Authentication (issue 18): the enrolled key; see sim/suit_auth.py.
+        self.auth = SuitAuth()
 
     @property
     def frequency_hz(self) -> int:
@@ -238,18 +257,22 @@ class SuitFirmware:
         """
         self.check_watchdog(now)
         try:
-            frame = decode_control(data)
+            frame = decode_control(data, self.auth.keys)
         except RemoteProtocolError:
             self.bad_frames += 1
             self.faults |= Faults.BAD_FRAME
             return None
         kind = _FRAME_TYPE[type(frame)]
+        signed = data[5] != 0  # the key id (decode_control verified its tag)
+        if not self.auth.may_act(data[5], kind is FrameType.STOP_ALL):
+            self.auth.refused_frames += 1
+            return None  # an enrolled suit acts only on its studio's frames
         fresh = frame.counter > self.last_counter
         if not fresh and kind is not FrameType.STOP_ALL:
             self.stale_frames += 1
             return None  # delayed or replayed: a newer frame already arrived
-        if fresh:
-            self.last_counter = frame.counter
+        if fresh and (signed or not self.auth.enrolled):
+            self.last_counter = frame.counter  # an unsigned STOP_ALL never moves it
         if kind in FEEDS_WATCHDOG:
             self.last_feed = now
         if isinstance(frame, SetProgram):
@@ -267,6 +290,27 @@ class SuitFirmware:
                 self._last_levels = frame.levels_mA
                 self._apply_levels(frame.levels_mA, now)
         return frame
+
+    def receive_stop(self, data: bytes, now: float) -> bool:
+        """Bytes written to the stop characteristic (anyone may): True if they stopped the suit.
+
+        Only a well-formed STOP_ALL acts, whatever its counter, key id and tag
+        (anyone may stop: a tag under a key the suit does not hold still stops);
+        it never moves the counter unless signed with the suit's key.
+        """
+        try:
+            frame = decode_control(data, self.auth.keys)
+        except RemoteProtocolError:
+            unsigned = _unsigned_stop(data)
+            if unsigned is None:
+                self.bad_frames += 1
+                self.faults |= Faults.BAD_FRAME
+                return False
+            data, frame = unsigned, decode_control(unsigned)
+        if not isinstance(frame, StopAll):
+            self.auth.refused_frames += 1
+            return False
+        return self.receive(data, now) is not None
 
     def _set_program(self, program: PulseProgram, now: float) -> None:
         if self.ignores_programs or program == self.program:

@@ -30,6 +30,12 @@ from suit_controller.commands import Stop
 from suit_controller.links import InProcessLink, SuitLink
 from suit_controller.links.ble import BleLink
 from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
+from suit_controller.protocol.enrollment import (
+    SuitKey,
+    encode_enroll,
+    new_studio_id,
+    new_suit_key,
+)
 from suit_controller.session import ClassSession, ClassState
 from workouts.plan import Plan
 
@@ -62,6 +68,9 @@ class SimulatedClass:
     faulty: bool = False
     #: The suits' firmware: "python" (sim/firmware.py) or "c" (the portable C core, firmware/).
     firmware: str = "python"
+    #: Enroll every suit in a studio first (issue 18): each gets a random key, refuses
+    #: unsigned frames, and the controller signs every frame with it.
+    authenticated: bool = False
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -71,6 +80,8 @@ class SimulatedClass:
         n = len(self.plan.layout)
         if self.firmware not in ("python", "c"):
             raise ValueError(f"unknown firmware {self.firmware!r}: python or c")
+        if self.firmware == "c" and self.authenticated:
+            raise ValueError("the C firmware has no authentication layer yet: use 'python'")
         self.suits = [
             SimulatedSuit(
                 f"SIM-{i + 1:02d}",
@@ -89,13 +100,25 @@ class SimulatedClass:
                 for i in range(self.n_clients)
             ]
         )
+        keys: list[SuitKey | None] = [None] * len(self.suits)
+        if self.authenticated:
+            studio = new_studio_id()
+            for i, suit in enumerate(self.suits):
+                key = keys[i] = new_suit_key()
+                suit.firmware.auth.handle(encode_enroll(studio, key))  # enrolled beforehand
         links: list[SuitLink]
         self.room: BleRoom | None = None
         if self.link == "ble":
             self.room = BleRoom(self.suits)
-            links = [BleLink(a, **self.room.client_kwargs()) for a in self.room.addresses]
+            links = [
+                BleLink(a, suit_key=k, **self.room.client_kwargs())
+                for a, k in zip(self.room.addresses, keys, strict=True)
+            ]
         elif self.link == "inprocess":
-            links = [InProcessLink(s, att_payload=self.att_payload) for s in self.suits]
+            links = [
+                InProcessLink(s, att_payload=self.att_payload, suit_key=k)
+                for s, k in zip(self.suits, keys, strict=True)
+            ]
         else:
             raise ValueError(f"unknown link kind {self.link!r}")
         #: With `faulty=True`, each client's link, armed through its `fail_next_send` etc.

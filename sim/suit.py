@@ -45,8 +45,11 @@ class SimulatedSuit:
         ignores_programs: bool = False,
         seed: int = 0,
         firmware: AnyFirmware | None = None,
+        setup_code: str | None = None,
     ) -> None:
         self.address = address
+        #: The six digits printed on the suit: its pairing passkey (issue 18).
+        self.setup_code = setup_code or f"{random.Random(f'setup:{address}').randrange(10**6):06d}"
         self.firmware: AnyFirmware = (
             firmware
             if firmware is not None

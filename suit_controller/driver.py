@@ -69,7 +69,12 @@ class SuitDriver:
         on_program: Callable[[], None] = lambda: None,
     ) -> None:
         self.link = link
-        self.connection = ControllerConnection(n_channels)
+        suit_key = getattr(link, "suit_key", None)  # the suit's enrolled key, if any
+        self.connection = ControllerConnection(
+            n_channels,
+            key=None if suit_key is None else suit_key.key,
+            key_id=0 if suit_key is None else suit_key.key_id,
+        )
         self.state = LinkState.CONNECTING
         self.backoff = Backoff()
         self.drops = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from suit_controller.classroom import (
 )
 from suit_controller.clients import ClientSpec
 from suit_controller.links.ble import BleLink
+from suit_controller.protocol.enrollment import SuitKey
 from suit_controller.session import ClassSession
 from workouts.plan import Plan
 
@@ -34,13 +35,18 @@ class RealClass:
     addresses: Sequence[str]
     rate_hz: float = 40.0
     backend_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Enrolled suits' keys by address (from the studio's records): frames are signed.
+    keys: Mapping[str, SuitKey] = field(default_factory=dict)
     companions: Sequence[Companion] = ()
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
     ended_at: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        links = [BleLink(a, **self.backend_kwargs) for a in self.addresses]
+        keys = {a.upper(): k for a, k in self.keys.items()}
+        links = [
+            BleLink(a, suit_key=keys.get(a.upper()), **self.backend_kwargs) for a in self.addresses
+        ]
         self.session = ClassSession(self.plan, list(self.clients), links, rate_hz=self.rate_hz)
 
     async def run(self) -> str:

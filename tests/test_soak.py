@@ -55,3 +55,24 @@ def test_the_soak_catches_a_stop_that_does_not_reach_the_suits(
 def test_soak_is_reproducible() -> None:
     a, b = soak(runs=3, seed=5), soak(runs=3, seed=5)
     assert a.faults == b.faults  # the same faults; Trio's scheduling order may differ
+
+
+def test_a_short_soak_with_authentication_on_finds_no_violation() -> None:
+    tally = soak(runs=8, seed=2027, authenticated=True)
+    assert tally.runs == 8 and not tally.violations, tally.violations[:5]
+    assert sum(tally.faults.values()) > 0 and tally.checks > 0
+
+
+def test_the_authenticated_soak_catches_unsigned_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    from suit_controller.protocol import connection
+
+    real = connection.encode
+
+    def unsigned(frame: Any, key: Any = None, key_id: int = 0) -> bytes:
+        return (
+            real(frame) if not isinstance(frame, connection.StopAll) else real(frame, key, key_id)
+        )
+
+    monkeypatch.setattr(connection, "encode", unsigned)  # a controller that forgets to sign
+    tally = soak(runs=2, seed=1, authenticated=True)
+    assert any("refused the controller's frames" in v for v in tally.violations)

@@ -31,7 +31,8 @@ EXIT_NO_BLUETOOTH = 1
 
 @click.group()
 def suits() -> None:
-    """Find suits over Bluetooth LE, and check them against the suit protocol."""
+    """Find suits over Bluetooth LE, enroll them in this studio (rotate keys, forget them), and
+    check them against the suit protocol."""
 
 
 @suits.command()
@@ -198,7 +199,10 @@ def run(
             "[yellow]warning[/]: clients without records: no history, first-session "
             "cap on every channel, session not saved to the studio's records"
         )
-    klass = RealClass(plan, specs, addresses, rate_hz=rate_hz)
+    from suit_controller.cli.security import keys_for_class
+
+    keys = keys_for_class(db_path)  # enrolled suits: every frame signed with the suit's key
+    klass = RealClass(plan, specs, addresses, rate_hz=rate_hz, keys=keys)
     klass.companions = companions_for(klass.session, records, mqtt_url, site, room, web)
     out = (
         Path(out_dir)

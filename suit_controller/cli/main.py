@@ -19,6 +19,7 @@ suitctl.add_command(workout)
 def _register_optional() -> None:
     from suit_controller.cli.clients import clients
     from suit_controller.cli.hardware import class_, suits
+    from suit_controller.cli.security import enroll  # noqa: F401  (adds suits' commands)
     from suit_controller.cli.serve import serve, users
     from suit_controller.cli.sim import sim
 

@@ -111,6 +111,12 @@ def sim() -> None:
     help="How the engine reaches the simulated suits: in-process, or bleak's API over "
     "a bumble Bluetooth host stack.",
 )
+@click.option(
+    "--enrolled",
+    is_flag=True,
+    help="Enroll every simulated suit first (docs/security.md): each gets a random key, "
+    "every frame is signed with it, and unsigned frames are refused.",
+)
 @web_option
 @db_option
 def run(
@@ -131,6 +137,7 @@ def run(
     site: str,
     room: str,
     link: str,
+    enrolled: bool,
     web: str | None,
     db_path: str | None,
 ) -> None:
@@ -175,6 +182,7 @@ def run(
         faults=faults,
         clients=specs,
         link=link,
+        authenticated=enrolled,
     )
     simclass.companions = companions_for(simclass.session, records, mqtt_url, site, room, web)
     if virtual:

@@ -23,7 +23,14 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from suit_controller.links.base import ConnectFailed, LinkLost
-from suit_controller.protocol import CONTROL_UUID, DEFAULT_ATT_PAYLOAD, SERVICE_UUID, STATUS_UUID
+from suit_controller.protocol import (
+    CONTROL_UUID,
+    DEFAULT_ATT_PAYLOAD,
+    SERVICE_UUID,
+    STATUS_UUID,
+    FrameType,
+)
+from suit_controller.protocol.enrollment import STOP_UUID, SuitKey
 
 #: What bleak raises, or lets through from the OS, when a link fails.
 BLE_ERRORS = (BleakError, OSError, EOFError, asyncio.TimeoutError, TimeoutError, AttributeError)
@@ -69,9 +76,16 @@ class BleLink:
     """`SuitLink` over bleak. `backend` and its keyword arguments select a custom bleak backend."""
 
     def __init__(
-        self, address: str, *, backend: type[Any] | None = None, **backend_kwargs: Any
+        self,
+        address: str,
+        *,
+        suit_key: SuitKey | None = None,
+        backend: type[Any] | None = None,
+        **backend_kwargs: Any,
     ) -> None:
         self._address = address
+        #: The suit's enrolled key (the driver signs every control frame with it).
+        self.suit_key = suit_key
         self._backend = backend
         self._backend_kwargs = backend_kwargs
         self._client: BleakClient | None = None
@@ -107,6 +121,7 @@ class BleLink:
             self._address,
             disconnected_callback=self._on_disconnect,
             timeout=CONNECT_TIMEOUT_S,
+            pair=True,  # the control characteristic needs an encrypted, bonded link
             backend=self._backend,
             **self._backend_kwargs,
         )
@@ -145,6 +160,12 @@ class BleLink:
             await trio_asyncio.aio_as_trio(client.write_gatt_char)(
                 CONTROL_UUID, frame, response=False
             )
+            if len(frame) > 0 and frame[0] & 0x0F == FrameType.STOP_ALL:
+                # also on the stop characteristic: it needs no bond and no key, so the stop
+                # arrives even if this controller's control writes would not be heard
+                await trio_asyncio.aio_as_trio(client.write_gatt_char)(
+                    STOP_UUID, frame, response=False
+                )
         except BLE_ERRORS as e:
             raise LinkLost(f"{self._address}: {e or type(e).__name__}") from e
 

@@ -10,6 +10,7 @@ import trio
 
 from suit_controller.links.base import ConnectFailed, LinkLost
 from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
+from suit_controller.protocol.enrollment import SuitKey
 
 
 class InProcessDevice(Protocol):
@@ -33,8 +34,16 @@ class InProcessDevice(Protocol):
 class InProcessLink:
     """`SuitLink` over an `InProcessDevice`; ConnectionError becomes LinkError here."""
 
-    def __init__(self, device: InProcessDevice, att_payload: int = REQUIRED_ATT_PAYLOAD) -> None:
+    def __init__(
+        self,
+        device: InProcessDevice,
+        att_payload: int = REQUIRED_ATT_PAYLOAD,
+        *,
+        suit_key: SuitKey | None = None,
+    ) -> None:
         self._device = device
+        #: The suit's enrolled key (the driver signs every control frame with it).
+        self.suit_key = suit_key
         self._att_payload = att_payload
         self._send_ch: trio.MemorySendChannel[bytes] | None = None
         self._recv_ch: trio.MemoryReceiveChannel[bytes] | None = None

@@ -189,8 +189,10 @@ class SuitView:
 class ControllerConnection:
     """The controller's side of one suit: the rules, the counter, the program handshake."""
 
-    def __init__(self, n_channels: int) -> None:
+    def __init__(self, n_channels: int, *, key: bytes | None = None, key_id: int = 0) -> None:
+        """`key`/`key_id`: the suit's enrolled key; every control frame is signed with it."""
         self.view = SuitView(n_channels)
+        self._key, self._key_id = key, key_id
         self.state = ConnectionState.DISCONNECTED
         #: A stop holds the suit: nothing but STOP_ALL until `release`.
         self.held = False
@@ -367,7 +369,7 @@ class ControllerConnection:
         out = []
         if self.state is ConnectionState.NEEDS_ARM:
             counter = self._counter()
-            out.append(encode(Arm(counter)))
+            out.append(encode(Arm(counter), self._key, self._key_id))
             self._arm_counter = counter
             self._go(Input.ARM_SENT)
         p = self.pending
@@ -376,10 +378,18 @@ class ControllerConnection:
         ):
             self._program_sent_at = now
             out.append(
-                encode(SetProgram(self._counter(), p.program_id, p.frequency_hz, p.pulse_width_us))
+                encode(
+                    SetProgram(self._counter(), p.program_id, p.frequency_hz, p.pulse_width_us),
+                    self._key,
+                    self._key_id,
+                )
             )
         if codes is not None:
-            out.append(encode_levels(self._counter(), self.confirmed.program_id, codes))
+            out.append(
+                encode_levels(
+                    self._counter(), self.confirmed.program_id, codes, self._key, self._key_id
+                )
+            )
         return out
 
     def stop_frame(self) -> bytes | None:
@@ -390,4 +400,4 @@ class ControllerConnection:
         """
         if self.state is ConnectionState.REFUSED:
             return None
-        return encode(StopAll(self._counter()))
+        return encode(StopAll(self._counter()), self._key, self._key_id)

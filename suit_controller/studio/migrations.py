@@ -31,7 +31,13 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from suit_controller.studio.schema import SCHEMA_VERSION, V4_TABLES, metadata, schema_version
+from suit_controller.studio.schema import (
+    SCHEMA_VERSION,
+    V4_TABLES,
+    V5_TABLES,
+    metadata,
+    schema_version,
+)
 
 
 class MigrationError(Exception):
@@ -175,8 +181,13 @@ def _v3_to_v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(V4_TABLES))
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    """Suit security (issue 18): the studio's identity and the enrolled suits' keys."""
+    metadata.create_all(conn, tables=list(V5_TABLES))
+
+
 #: Steps after version 3: version -> function bringing the previous version to it.
-STEPS: dict[int, Callable[[Connection], None]] = {4: _v3_to_v4}
+STEPS: dict[int, Callable[[Connection], None]] = {4: _v3_to_v4, 5: _v4_to_v5}
 
 
 def current_version(conn: Connection) -> int:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 #: The schema version this code writes (versions 1 and 2 were SQLite only).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -194,3 +194,28 @@ audit_log = Table(
 
 #: The tables version 4 added (its migration creates exactly these).
 V4_TABLES = (users, logins, audit_log)
+
+
+# -- version 5: suit security (issue 18) ---------------------------------------------------
+#: The studio's own identity, told to every suit it enrolls (one row).
+studio_identity = Table(
+    "studio_identity",
+    metadata,
+    Column("studio_id", Text, primary_key=True),  # 16 random bytes, hex
+    Column("created_at", Text, nullable=False),
+)
+
+#: Each enrolled suit's key (32 random bytes, hex): whoever reads this table can drive the
+#: suits, so the database is protected like the controller itself (docs/security.md).
+suit_keys = Table(
+    "suit_keys",
+    metadata,
+    Column("address", Text, primary_key=True),  # the suit's BLE address, upper case
+    Column("key_id", Integer, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("enrolled_at", Text, nullable=False),
+    Column("rotated_at", Text),
+)
+
+#: The tables version 5 added (its migration creates exactly these).
+V5_TABLES = (studio_identity, suit_keys)

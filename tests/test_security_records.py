@@ -1,0 +1,125 @@
+"""The studio's records of its suits' keys, and the `suitctl suits` commands (issue 18)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from click.testing import CliRunner
+
+from sim.bleak_bumble import BumbleClient
+from suit_controller.cli import suitctl
+from suit_controller.cli.security import (
+    RecordsRefused,
+    enroll_into_records,
+    forget_in_records,
+    keys_for_class,
+    rotate_in_records,
+)
+from suit_controller.enrollment import EnrollmentRefused
+from suit_controller.protocol.enrollment import SuitKey
+from suit_controller.studio.store import Store, StoreError
+from suit_controller.studio.suit_keys import (
+    all_suit_keys,
+    enrolled_suits,
+    forget_suit_key,
+    save_suit_key,
+    studio_id,
+    suit_key,
+)
+
+from .test_security import room_of
+from .test_store import db, postgres  # noqa: F401  (fixtures: SQLite and PostgreSQL)
+
+
+def test_suit_keys_are_kept_rotated_and_forgotten(db: str) -> None:  # noqa: F811
+    store = Store(db)
+    sid = studio_id(store)
+    assert len(sid) == 16 and studio_id(store) == sid  # made once
+    k1 = SuitKey(1, bytes(range(32)))
+    save_suit_key(store, "f0:5c:0e:00:00:01", k1)
+    assert suit_key(store, "F0:5C:0E:00:00:01") == k1
+    k2 = SuitKey(2, bytes(range(1, 33)))
+    save_suit_key(store, "F0:5C:0E:00:00:01", k2, rotated=True)
+    assert all_suit_keys(store) == {"F0:5C:0E:00:00:01": k2}
+    [(address, key_id, _, rotated)] = enrolled_suits(store)
+    assert (address, key_id) == ("F0:5C:0E:00:00:01", 2) and rotated is not None
+    with pytest.raises(StoreError, match="not enrolled"):
+        save_suit_key(store, "F0:5C:0E:00:00:02", k2, rotated=True)
+    assert (
+        forget_suit_key(store, "F0:5C:0E:00:00:01") and suit_key(store, "F0:5C:0E:00:00:01") is None
+    )
+    assert not forget_suit_key(store, "F0:5C:0E:00:00:01")
+    store.close()
+    assert Store(db).engine is not None and studio_id(Store(db)) == sid  # kept across opens
+
+
+async def test_enroll_rotate_and_forget_keep_the_records_and_the_suit_in_step(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "studio.db")
+    async with room_of() as room:
+        address, fw = room.addresses[0], room.suits[0].firmware
+        kw = room.client_kwargs()
+        assert await enroll_into_records(store, address, room.suits[0].setup_code, **kw) == 1
+        assert fw.auth.key == suit_key(store, address) and fw.auth.studio_id == studio_id(store)
+        assert keys_for_class(str(tmp_path / "studio.db")) == {address: fw.auth.key}
+        with pytest.raises(RecordsRefused, match="already enrolled in this studio"):
+            await enroll_into_records(store, address, room.suits[0].setup_code, **kw)
+        assert await rotate_in_records(store, address, **kw) == 2
+        assert fw.auth.key == suit_key(store, address)
+        # another studio's records: refused by the suit, with the reason
+        other = Store(tmp_path / "other.db")
+        phone = await room.phone("F0:5C:0E:0A:00:02")
+        with pytest.raises(EnrollmentRefused, match="enrolled in another studio"):
+            await enroll_into_records(
+                other,
+                address,
+                room.suits[0].setup_code,
+                backend=BumbleClient,
+                bumble_central=phone,
+            )
+        assert suit_key(other, address) is None
+        note = await forget_in_records(store, address, **kw)
+        assert "forgotten" in note and not fw.auth.enrolled and suit_key(store, address) is None
+        # the suit is free: the other studio enrolls it now
+        await enroll_into_records(
+            other, address, room.suits[0].setup_code, backend=BumbleClient, bumble_central=phone
+        )
+        assert fw.auth.studio_id == studio_id(other)
+
+
+def test_suits_commands_say_what_is_wrong(tmp_path: Path) -> None:
+    dbf = str(tmp_path / "studio.db")
+    r = CliRunner().invoke(suitctl, ["suits", "enroll", "F0:5C:0E:00:00:01", "--setup-code", "12"])
+    assert r.exit_code == 2 and "6 digits" in r.output
+    r = CliRunner().invoke(suitctl, ["suits", "rotate-key", "F0:5C:0E:00:00:01", "--db", dbf])
+    assert r.exit_code == 1 and "not enrolled in this studio" in r.output
+    save_suit_key(Store(dbf), "F0:5C:0E:00:00:01", SuitKey(3, bytes(32)))
+    r = CliRunner().invoke(suitctl, ["suits", "enrolled", "--db", dbf])
+    assert r.exit_code == 0 and "F0:5C:0E:00:00:01" in r.output and bytes(32).hex() not in r.output
+    r = CliRunner().invoke(
+        suitctl, ["suits", "forget", "F0:5C:0E:00:00:01", "--records-only", "--db", dbf]
+    )
+    assert r.exit_code == 0 and "factory reset" in r.output
+    assert all_suit_keys(Store(dbf)) == {}
+
+
+def test_suits_enroll_from_the_command_line_over_bumble(tmp_path: Path) -> None:
+    from sim.ble_suit import suit_address
+    from sim.suit import SimulatedSuit
+
+    dbf = str(tmp_path / "studio.db")
+    address, code = suit_address(1), SimulatedSuit("SIM-02").setup_code
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    args = ["suits", "enroll", address, "--simulated", "2", "--db", dbf, "--setup-code"]
+    r = CliRunner().invoke(suitctl, [*args, wrong])
+    assert r.exit_code == 1 and "pairing failed" in r.output, r.output
+    assert all_suit_keys(Store(dbf)) == {}
+    r = CliRunner().invoke(suitctl, [*args, code])
+    assert r.exit_code == 0 and f"suit {address} enrolled (key 1)" in r.output, r.output
+    assert list(all_suit_keys(Store(dbf))) == [address]
+    r = CliRunner().invoke(suitctl, [*args, code])  # the records already hold a key
+    assert r.exit_code == 1 and "already enrolled in this studio" in r.output
