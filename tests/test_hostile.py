@@ -48,7 +48,6 @@ def stopped_and_zero(sc: SimulatedClass) -> bool:
 
 
 # -- class 1: every exit stops the suits first; no printer or subscriber ends a class ---------
-@pytest.mark.xfail(strict=True)
 def test_class1_lone_surrogate_client_in_actions_file_the_class_goes_on(tmp_path: Path) -> None:
     actions = tmp_path / "a.yaml"
     actions.write_text(
@@ -63,7 +62,6 @@ def test_class1_lone_surrogate_client_in_actions_file_the_class_goes_on(tmp_path
     assert all(c["outputs_zero_at_end"] for c in rec["clients"])
 
 
-@pytest.mark.xfail(strict=True)
 async def test_class1_a_subscriber_raising_on_ended_stop_all_reached_every_suit_first() -> None:
     sc = SimulatedClass(short_plan(), 2, intensity_mA=30.0, body=False)
     seen: list[tuple[str, bool]] = []
@@ -97,7 +95,6 @@ async def test_class1_a_subscriber_raising_on_ended_stop_all_reached_every_suit_
     assert sc.session.events.subscriber_errors == {"hostile": 1, "printer": 1}
 
 
-@pytest.mark.xfail(strict=True)
 async def test_class1_observer_errors_go_on_and_an_engine_bug_still_stops_first() -> None:
     sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=30.0, body=False)
     order: list[str] = []
@@ -109,29 +106,26 @@ async def test_class1_observer_errors_go_on_and_an_engine_bug_still_stops_first(
         if sc.session.plan_time() > 15:
             raise ZeroDivisionError("a simulated observer's bug")
 
+    def engine_bug(now: float) -> None:
+        raise AssertionError("a bug in the engine itself")
+
     sc.session.tick_observers.append(broken_observer)
-    async with trio.open_nursery() as nursery:
-        for suit in sc.suits:
-            await nursery.start(suit.run)
-        await nursery.start(sc.session.run)
-        await trio.sleep(30.0)
-        assert sc.session.state is ClassState.RUNNING  # an observer's error does not end it
-        assert len(sc.session.events.of_kind("observer_error")) == 1
-        assert sc.session.output_mA.any()
-
-        def engine_bug(now: float) -> None:
-            raise AssertionError("a bug in the engine itself")
-
-        sc.session.board.step = engine_bug  # type: ignore[method-assign]
-        with pytest.raises(AssertionError):
-            await sc.session._finished.wait()
-            await trio.sleep(1.0)
-        nursery.cancel_scope.cancel()
+    with pytest.raises(ExceptionGroup) as caught:
+        async with trio.open_nursery() as nursery:
+            for suit in sc.suits:
+                await nursery.start(suit.run)
+            await nursery.start(sc.session.run)
+            await trio.sleep(30.0)
+            assert sc.session.state is ClassState.RUNNING  # an observer's error does not end it
+            assert len(sc.session.events.of_kind("observer_error")) == 1
+            assert sc.session.observer_errors["broken_observer"] > 100  # counted, not reported
+            sc.session.board.step = engine_bug  # type: ignore[method-assign]
+            await trio.sleep(5.0)
+    assert caught.group_contains(AssertionError, match="engine itself")
     assert order == ["ended:True"] and sc.session.ending == "interrupted"
 
 
 # -- class 4: the e-stop overtakes everything queued ----------------------------------------
-@pytest.mark.xfail(strict=True)
 async def test_class4_estop_taken_after_a_burst_runs_before_the_queued_commands() -> None:
     from suit_controller.commands import RateLimit, submit
 
@@ -214,7 +208,6 @@ async def test_class4_mqtt_estop_after_1000_commands_is_executed_before_them(
 
 
 # -- class 5: one payload never ends a class --------------------------------------------------
-@pytest.mark.xfail(strict=True)
 async def test_class5_deep_nesting_is_refused_clearly_at_the_one_entry() -> None:
     from suit_controller.commands import submit
 
@@ -226,7 +219,7 @@ async def test_class5_deep_nesting_is_refused_clearly_at_the_one_entry() -> None
         deep: Any = 1
         for _ in range(40):
             deep = [deep]
-        for raw in ("[" * 4000, "[" * 4000 + "]" * 4000, {"do": "set_intensity", "mA": deep}):
+        for raw in ("[" * 4000, "[" * 2000 + "]" * 2000, {"do": "set_intensity", "mA": deep}):
             result = await submit(sc.session, raw, "test")
             assert not result.ok and "nested" in result.message, result
         assert sc.session.state is ClassState.RUNNING

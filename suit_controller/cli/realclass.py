@@ -13,6 +13,7 @@ import trio
 
 from suit_controller.clients import ClientSpec
 from suit_controller.links.ble import BleLink
+from suit_controller.records import callable_name
 from suit_controller.session import ClassSession
 from workouts.plan import Plan
 
@@ -40,7 +41,7 @@ class RealClass:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.session.run)
             for companion in self.companions:
-                await nursery.start(companion)
+                await nursery.start(self.session.companion, callable_name(companion), companion)
             await self.session._finished.wait()
             nursery.cancel_scope.cancel()
         self.ended_at = trio.current_time()

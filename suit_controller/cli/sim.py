@@ -168,6 +168,7 @@ def run(
         faults=faults,
         clients=specs,
         link=link,
+        actions_source=f"actions:{Path(actions_file).name}" if actions_file else "actions",
     )
     simclass.companions = companions_for(simclass.session, db, roster, mqtt_url, site, room, web)
     if virtual:

@@ -24,9 +24,10 @@ from sim.faults import Fault
 from sim.suit import SimulatedSuit
 from suit_controller.actions import Action
 from suit_controller.clients import ClientSpec
-from suit_controller.commands import Stop
+from suit_controller.commands import Stop, submit
 from suit_controller.links import InProcessLink, SuitLink
 from suit_controller.links.ble import BleLink
+from suit_controller.records import callable_name
 from suit_controller.session import ClassSession, ClassState
 from workouts.plan import Plan
 
@@ -55,6 +56,8 @@ class SimulatedClass:
     #: "inprocess", or "ble": bleak's real client API over a bumble host stack (needs
     #: trio-asyncio's loop, opened by the caller).
     link: str = "inprocess"
+    #: Source id of the actions' commands (rate limits are per source).
+    actions_source: str = "actions"
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -108,7 +111,7 @@ class SimulatedClass:
                 await nursery.start(self.room.run)
             await nursery.start(self.session.run)
             for companion in self.companions:
-                await nursery.start(companion)
+                await nursery.start(self.session.companion, callable_name(companion), companion)
             nursery.start_soon(self._run_actions)
             nursery.start_soon(self._run_faults)
             ending = await self._wait_end()
@@ -128,7 +131,7 @@ class SimulatedClass:
         t0 = trio.current_time()
         for action in self.actions:
             await trio.sleep_until(t0 + action.at_s)
-            await self.session.execute(action.command, source="actions")
+            await submit(self.session, action.raw, self.actions_source)
         if not self.actions:
             return
         while self.session.state not in (ClassState.FINISHED, ClassState.STOPPED):
