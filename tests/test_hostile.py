@@ -297,7 +297,6 @@ async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path)
     ("option", "value"),
     [("--rate", "nan"), ("--intensity", "nan"), ("--rate", "inf"), ("--intensity", "-inf")],
 )
-@pytest.mark.xfail(strict=True)
 def test_class7_non_finite_cli_numbers_are_clear_errors(
     tmp_path: Path, option: str, value: str
 ) -> None:
@@ -313,7 +312,6 @@ def test_class7_non_finite_cli_numbers_are_clear_errors(
         ("{at: 1s, do: set_intensity, client: true, mA: 5}", "client"),
     ],
 )
-@pytest.mark.xfail(strict=True)
 def test_class7_booleans_and_nan_in_actions_files_are_refused(
     tmp_path: Path, entry: str, why: str
 ) -> None:
@@ -324,7 +322,6 @@ def test_class7_booleans_and_nan_in_actions_files_are_refused(
     assert why in output and "Traceback" not in output
 
 
-@pytest.mark.xfail(strict=True)
 def test_class7_binary_workout_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_bytes(b"name: x\n\xff\xfe\x00\x81 binary")
@@ -333,7 +330,6 @@ def test_class7_binary_workout_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "UTF-8" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.xfail(strict=True)
 def test_class7_invalid_phase_kind_names_the_value_found(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_text(SHORT.replace("kind: warmup", "kind: warmpu"))

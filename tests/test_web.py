@@ -142,7 +142,6 @@ XSS_SCRIPT = """async () => {
 }"""
 
 
-@pytest.mark.xfail(strict=True)
 @pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
 )

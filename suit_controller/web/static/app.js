@@ -59,7 +59,7 @@ function render(s) {
   document.getElementById("left").textContent = fmt(s.remaining_s);
   document.getElementById("pulse").className = "pulse" + (s.contracting ? " on" : "");
   const warnings = document.getElementById("warnings");
-  warnings.innerHTML = "";
+  warnings.replaceChildren();
   for (const w of (s.warnings || []).slice(-4).reverse()) {
     const li = document.createElement("li");
     li.textContent = fmt(w.t) + " — " + (w.client ? w.client + ": " : "") + w.message;
@@ -75,7 +75,7 @@ function render(s) {
     card.querySelector(".battery").textContent =
       c.battery_pct === null ? "battery ?" : "battery " + c.battery_pct + " %";
     s.channels.forEach((ch, j) => {
-      const row = card.querySelector('[data-channel="' + ch + '"]');
+      const row = card.querySelector('[data-index="' + j + '"]');
       row.querySelector(".out").textContent = c.levels_mA[j].toFixed(1);
       row.querySelector(".set").textContent = c.target_mA[j].toFixed(0);
       // a lost suit's last report is stale: its watchdog has zeroed it by now
@@ -88,37 +88,50 @@ function render(s) {
   });
 }
 
+// Names come from outside (client records, suit addresses, layouts): they only ever go
+// into the page as text (textContent), never as HTML.
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") { node.className = v; } else { node.setAttribute(k, v); }
+  }
+  for (const child of children) {
+    node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return node;
+}
+
+function plusMinus(label, onMinus, onPlus, rid) {
+  const minus = el("button", { class: "minus", "aria-label": label + " minus" }, "−");
+  const plus = el("button", { class: "plus", "aria-label": label + " plus" }, "+");
+  minus.onclick = onMinus; plus.onclick = onPlus;
+  return [minus, plus, el("span", { class: "result", id: rid })];
+}
+
 function buildCard(c, i, channels) {
-  const card = document.createElement("section");
-  card.className = "card"; card.id = "client-" + i;
-  card.innerHTML = '<h2><span>' + c.name + ' <small>' + c.suit + '</small></span>' +
-    '<span><span class="link"></span> · <span class="battery"></span></span></h2>';
-  channels.forEach((ch) => {
-    const row = document.createElement("div");
-    row.className = "channel"; row.dataset.channel = ch;
+  const card = el("section", { class: "card", id: "client-" + i },
+    el("h2", {},
+      el("span", {}, c.name + " ", el("small", {}, c.suit)),
+      el("span", {}, el("span", { class: "link" }), " · ", el("span", { class: "battery" }))));
+  channels.forEach((ch, j) => {
     const rid = "result-" + i + "-" + ch;
-    row.innerHTML = '<span>' + ch + ' <span class="contact"></span></span>' +
-      '<span class="level"><span class="out">0</span> mA · set <span class="set">0</span>' +
-      ' · suit <span class="suit">0</span></span>' +
-      '<button class="minus" aria-label="' + ch + ' minus">−</button>' +
-      '<button class="plus" aria-label="' + ch + ' plus">+</button>' +
-      '<span class="result" id="' + rid + '"></span>';
-    row.querySelector(".minus").onclick = () =>
-      send({ do: "set_intensity", client: i + 1, channel: ch, delta_mA: -1 }, rid);
-    row.querySelector(".plus").onclick = () =>
-      send({ do: "set_intensity", client: i + 1, channel: ch, delta_mA: 1 }, rid);
+    const row = el("div", { class: "channel", "data-index": String(j) },
+      el("span", {}, ch + " ", el("span", { class: "contact" })),
+      el("span", { class: "level" }, el("span", { class: "out" }, "0"), " mA · set ",
+        el("span", { class: "set" }, "0"), " · suit ", el("span", { class: "suit" }, "0")),
+      ...plusMinus(ch,
+        () => send({ do: "set_intensity", client: i + 1, channel: ch, delta_mA: -1 }, rid),
+        () => send({ do: "set_intensity", client: i + 1, channel: ch, delta_mA: 1 }, rid),
+        rid));
+    row.dataset.channel = ch;
     card.appendChild(row);
   });
-  const master = document.createElement("div");
-  master.className = "master";
   const mid = "result-" + i + "-master";
-  master.innerHTML = 'all channels <button class="minus">−</button><button class="plus">+</button>' +
-    ' <span class="result" id="' + mid + '"></span>';
-  master.querySelector(".minus").onclick = () =>
-    send({ do: "set_intensity", client: i + 1, delta_mA: -1 }, mid);
-  master.querySelector(".plus").onclick = () =>
-    send({ do: "set_intensity", client: i + 1, delta_mA: 1 }, mid);
-  card.appendChild(master);
+  card.appendChild(el("div", { class: "master" }, "all channels ",
+    ...plusMinus("all channels",
+      () => send({ do: "set_intensity", client: i + 1, delta_mA: -1 }, mid),
+      () => send({ do: "set_intensity", client: i + 1, delta_mA: 1 }, mid),
+      mid)));
   return card;
 }
 
