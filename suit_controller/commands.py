@@ -232,7 +232,7 @@ def decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         try:
             text = bytes(raw).decode("utf-8")
         except UnicodeDecodeError:
-            raise CommandRefused("a command is JSON text in UTF-8; this is not UTF-8") from None
+            raise CommandRefused("a command is not JSON: these bytes are not UTF-8") from None
     else:
         text = raw
     if not _json_depth_ok(text):
@@ -297,7 +297,7 @@ class _Bucket:
     at: float
 
 
-@dataclass
+@dataclass(eq=False)
 class Request:
     """One command from one source, from the moment its bytes were read to its result."""
 

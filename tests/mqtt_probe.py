@@ -12,7 +12,7 @@ import trio_asyncio
 
 from suit_controller.mqtt.bridge import TrioSafeClient
 
-from .mqtt_broker import USERS, Broker
+from .mqtt_broker import LOGINS, USERS, Broker
 
 
 def _bytes(payload: bytes | str | dict[str, Any]) -> bytes:
@@ -38,8 +38,8 @@ class Probe:
         return TrioSafeClient(
             "127.0.0.1",
             self.broker.port,
-            username=self.user,
-            password=USERS.get(self.user or "", None),
+            username=LOGINS.get(self.user or "", self.user),
+            password=USERS.get(LOGINS.get(self.user or "", self.user or ""), None),
             timeout=5,
             max_inflight_messages=self.inflight,
         )

@@ -161,7 +161,6 @@ async def test_class4_estop_taken_after_a_burst_runs_before_the_queued_commands(
 
 
 @needs_mosquitto
-@pytest.mark.xfail(strict=True)
 async def test_class4_mqtt_estop_after_1000_commands_is_executed_before_them(
     tmp_path: Path,
 ) -> None:
@@ -190,7 +189,8 @@ async def test_class4_mqtt_estop_after_1000_commands_is_executed_before_them(
                 )
             tablet.publish_nowait("ems/studio/room-1/estop", {"id": "stop"})
             results = await tablet.wait_for(
-                lambda: (r := tablet.on("/commands/result")) and len(r) >= 1001 and r, within=60
+                lambda: (r := tablet.on("/commands/result")) and len(r) >= 1001 and r,
+                within=60,
             )
             assert {r["id"] for r in results} >= {f"c{k}" for k in range(1000)} | {"stop"}
             kinds = [
@@ -227,7 +227,6 @@ async def test_class5_deep_nesting_is_refused_clearly_at_the_one_entry() -> None
 
 
 @needs_mosquitto
-@pytest.mark.xfail(strict=True)
 async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
     tmp_path: Path,
 ) -> None:
@@ -261,7 +260,6 @@ async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
 
 # -- class 6: retained commands are never executed -------------------------------------------
 @needs_mosquitto
-@pytest.mark.xfail(strict=True)
 async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path) -> None:
     from suit_controller.mqtt import BrokerUrl, Topics
     from suit_controller.mqtt.bridge import MqttBridge
