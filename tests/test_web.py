@@ -134,7 +134,17 @@ XSS_SCRIPT = """async () => {
   const probe = new Image();  // let a broken image's onerror, had one been made, fire first
   await new Promise((resolve) => { probe.onerror = resolve; probe.src = "/nothing-here"; });
   await new Promise((resolve) => setTimeout(resolve, 300));
+  // a client named with a lone surrogate, through the console's own WebSocket
+  const answer = new Promise((resolve) => ws.addEventListener("message", (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "result" && msg.id === "s1") { resolve(msg); }
+  }));
+  ws.send('{"id": "s1", "do": "set_intensity", "client": "\\\\ud800", "mA": 5}');
+  const refused = await answer;
+  await until(() => state && state.plan_t > 12);
   return {
+    refused: refused,
+    state_after: state.state,
     pwned: window.__pwned === 1,
     images: document.querySelectorAll("#clients img").length,
     title: document.querySelector("#client-0 h2 span").textContent,
@@ -145,7 +155,9 @@ XSS_SCRIPT = """async () => {
 @pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
 )
-def test_class7_a_client_named_in_html_is_shown_as_text_and_runs_nothing(tmp_path: Path) -> None:
+def test_class7_a_client_named_in_html_is_shown_as_text_and_runs_nothing_class1_surrogate(
+    tmp_path: Path,
+) -> None:
     from suit_controller.studio.screening import CONTRAINDICATIONS
     from suit_controller.studio.store import Store
 
@@ -172,3 +184,6 @@ def test_class7_a_client_named_in_html_is_shown_as_text_and_runs_nothing(tmp_pat
         stop(proc)
     assert report["pwned"] is False and report["images"] == 0
     assert report["title"].startswith(XSS_NAME)
+    assert report["refused"]["ok"] is False
+    assert "no client named" in report["refused"]["message"]
+    assert report["state_after"] == "running"  # the class went on
