@@ -137,6 +137,12 @@ def bench_mqtt_estop() -> None:
     emit("mqtt_estop", **run_mqtt_estop())
 
 
+def bench_estop_under_burst() -> None:
+    from benchmarks.estop_burst import run_estop_under_burst
+
+    emit("estop_under_burst", **run_estop_under_burst())
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -150,6 +156,7 @@ BENCHES = [
     "scale",
     "estop",
     "mqtt_estop",
+    "estop_under_burst",
     "ble",
     "soak",
     "fuzz",
@@ -173,6 +180,8 @@ def main() -> None:
         bench_estop()
     if "mqtt_estop" in names:
         bench_mqtt_estop()
+    if "estop_under_burst" in names:
+        bench_estop_under_burst()
     if "ble" in names:
         bench_ble()
     if "scale" in names:

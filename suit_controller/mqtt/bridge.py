@@ -29,6 +29,7 @@ import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -73,6 +74,16 @@ class TrioSafeClient(aiomqtt.Client):
     into the loop, ending it. Here the deferred call first checks that the
     socket is still open.
     """
+
+    #: Called with each message the moment paho has parsed it (in the loop's callback, so in
+    #: this Trio thread); a message it takes is not queued for `messages`.
+    take_now: Callable[[aiomqtt.Message], None] | None = None
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if self.take_now is None:
+            super()._on_message(client, userdata, message)
+        else:
+            self.take_now(aiomqtt.Message._from_paho_message(message))
 
     def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
         def callback() -> None:
@@ -207,16 +218,12 @@ class MqttBridge:
         client = self._client(estop=True)
         try:
             async with trio_asyncio.aio_as_trio(client):
+                client.take_now = self._take_estop  # type: ignore[attr-defined]
                 await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.estop, qos=1)
                 self.estop_connected = True
                 backoff.reset()
-                async for message in trio_asyncio.aio_as_trio(client.messages):
-                    raw = _payload(message.payload)
-                    source = "mqtt:estop"
-                    if message.retain:
-                        self._answer(self.session.desk.refuse(raw, source, RETAINED_REFUSAL))
-                        continue
-                    self._answer(self.session.desk.take({"do": "estop", "id": _id(raw)}, source))
+                async for _ in trio_asyncio.aio_as_trio(client.messages):
+                    pass  # every message was taken as it was parsed; this notices a disconnect
         finally:
             self.estop_connected = False
 
@@ -227,6 +234,7 @@ class MqttBridge:
             await trio_asyncio.aio_as_trio(client.publish)(topic, payload, qos=qos, retain=retain)
 
     async def _connected(self, client: aiomqtt.Client) -> None:
+        client.take_now = self._take_command  # type: ignore[attr-defined]
         await self._publish(client, self.topics.online, b"true", qos=1, retain=True)
         await self._publish_state(client)  # a reconnecting controller says where it is at once
         await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.commands, qos=1)
@@ -279,14 +287,32 @@ class MqttBridge:
             with trio.move_on_after(max(0.0, min(next_state, next_telemetry) - time.monotonic())):
                 await self._wake.wait()
 
-    async def _receiver(self, client: aiomqtt.Client) -> None:
-        """Every command message goes to the desk the moment it arrives (never awaited here)."""
-        prefix = self.topics.commands_from("")
-        async for message in trio_asyncio.aio_as_trio(client.messages):
+    def _take_estop(self, message: aiomqtt.Message) -> None:
+        """Any message on the e-stop topic is an e-stop (its id is echoed if it can be read)."""
+        try:
+            raw = _payload(message.payload)
+            source = "mqtt:estop"
+            if message.retain:
+                self._answer(self.session.desk.refuse(raw, source, RETAINED_REFUSAL))
+            else:
+                self._answer(self.session.desk.take({"do": "estop", "id": _id(raw)}, source))
+        except Exception as e:  # inside paho's callback: report, never raise into the loop
+            self._report("e-stop", e)
+
+    def _take_command(self, message: aiomqtt.Message) -> None:
+        """Every command message goes to the desk the moment paho has parsed it."""
+        try:
             topic = str(message.topic)
+            prefix = self.topics.commands_from("")
             # rate limits are per client id: the broker's ACL lets a tablet write only its own
             source = "mqtt:" + topic[len(prefix) :] if topic.startswith(prefix) else "mqtt"
             self.handle(_payload(message.payload), source, retained=bool(message.retain))
+        except Exception as e:  # inside paho's callback: report, never raise into the loop
+            self._report("commands", e)
+
+    async def _receiver(self, client: aiomqtt.Client) -> None:
+        async for _ in trio_asyncio.aio_as_trio(client.messages):
+            pass  # every message was taken as it was parsed; this notices a disconnect
 
     def handle(self, raw: bytes, source: str = "mqtt", *, retained: bool = False) -> Request:
         """Take one command message now; its result is published when it is known."""
