@@ -271,7 +271,7 @@ def parse_command(data: Any) -> Command:
                 parts.append("client: a client number (1, 2, …) or name")
             else:
                 parts.append(f"{loc}: {err['msg']}")
-        raise CommandRefused("; ".join(dict.fromkeys(parts))) from None
+        raise CommandRefused(printable("; ".join(dict.fromkeys(parts)))) from None
 
 
 def command_name(cmd: Command) -> str:
