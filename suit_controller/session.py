@@ -137,6 +137,8 @@ class ClassSession:
         #: Errors of tick observers, by observer; each reported once as an event.
         self.observer_errors: dict[str, int] = {}
         self._finished = trio.Event()
+        #: Set once `run` has stopped every suit, announced the end and closed the links.
+        self.closed = trio.Event()
         self._ended_announced = False
         self._estop_to_announce = False
         #: Where every interface's commands arrive (see `commands.submit`).
@@ -556,6 +558,7 @@ class ClassSession:
             d.state = LinkState.CLOSED
             with trio.move_on_after(CLOSE_TIMEOUT_S):
                 await d.link.aclose()
+        self.closed.set()
 
     async def companion(
         self,

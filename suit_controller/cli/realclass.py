@@ -14,7 +14,7 @@ import trio
 from suit_controller.clients import ClientSpec
 from suit_controller.links.ble import BleLink
 from suit_controller.records import callable_name
-from suit_controller.session import ClassSession
+from suit_controller.session import CLOSE_TIMEOUT_S, ClassSession
 from workouts.plan import Plan
 
 
@@ -43,6 +43,9 @@ class RealClass:
             for companion in self.companions:
                 await nursery.start(self.session.companion, callable_name(companion), companion)
             await self.session._finished.wait()
+            # every suit stopped and the end announced before the companions go
+            with trio.move_on_after(2 * CLOSE_TIMEOUT_S + 1.0):
+                await self.session.closed.wait()
             nursery.cancel_scope.cancel()
         self.ended_at = trio.current_time()
         return self.session.ending or "interrupted"

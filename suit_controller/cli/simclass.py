@@ -28,7 +28,7 @@ from suit_controller.commands import Stop, submit
 from suit_controller.links import InProcessLink, SuitLink
 from suit_controller.links.ble import BleLink
 from suit_controller.records import callable_name
-from suit_controller.session import ClassSession, ClassState
+from suit_controller.session import CLOSE_TIMEOUT_S, ClassSession, ClassState
 from workouts.plan import Plan
 
 #: In a scripted class, once every action has run, an emergency stop that no action
@@ -123,6 +123,10 @@ class SimulatedClass:
 
     async def _wait_end(self) -> str:
         await self.session._finished.wait()
+        # the session stops every suit, then announces the end: wait for both, so the
+        # companions (recorder, MQTT) still see the "ended" event before they are cancelled
+        with trio.move_on_after(2 * CLOSE_TIMEOUT_S + 1.0):
+            await self.session.closed.wait()
         # let the last STOP_ALL frames reach the suits before the suits stop running
         await trio.lowlevel.checkpoint()
         return self.session.ending or "interrupted"
