@@ -197,6 +197,12 @@ def bench_auth() -> None:
     emit("auth", **run_frame_costs(), bumble=run_pairing_costs())
 
 
+def bench_estop_under_burst() -> None:
+    from benchmarks.estop_burst import run_estop_under_burst
+
+    emit("estop_under_burst", **run_estop_under_burst())
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -210,6 +216,7 @@ BENCHES = [
     "scale",
     "estop",
     "mqtt_estop",
+    "estop_under_burst",
     "ble",
     "auth",
     "c_firmware",
@@ -240,6 +247,8 @@ def main() -> None:
         bench_estop()
     if "mqtt_estop" in names:
         bench_mqtt_estop()
+    if "estop_under_burst" in names:
+        bench_estop_under_burst()
     if "ble" in names:
         bench_ble()
     if "auth" in names:

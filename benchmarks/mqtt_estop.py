@@ -20,7 +20,7 @@ from suit_controller.mqtt.bridge import MqttBridge, TrioSafeClient
 
 
 def run_mqtt_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[str, Any]:
-    from tests.mqtt_broker import MOSQUITTO, USERS, Broker
+    from tests.mqtt_broker import MOSQUITTO, Broker, login
 
     if MOSQUITTO is None:
         return {"skipped": "mosquitto is not installed"}
@@ -37,11 +37,12 @@ def run_mqtt_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[
             async def main() -> None:
                 async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
                     nursery.start_soon(sc.run)
+                    user, password = login("tablet-room-1")
                     tablet = TrioSafeClient(
                         "127.0.0.1",
                         broker.port,
-                        username="tablet-room-1",
-                        password=USERS["tablet-room-1"],
+                        username=user,
+                        password=password,
                         timeout=5,
                     )
                     async with trio_asyncio.aio_as_trio(tablet):

@@ -181,7 +181,9 @@ async def one_class(
     session = sc.session
     calm = rng.random() < 0.25  # a quarter of the classes run undisturbed to their end
     end_at = plan.total_s + 5.0 if calm else rng.uniform(5.0, plan.total_s * 1.5)
-    raise_in = None if calm else rng.choice([None, None, "tick", "sender", "receiver"])
+    raise_in = (
+        None if calm else rng.choice([None, None, "tick", "sender", "receiver", "observer"])
+    )
     armed = {"raise": False}
     _install_bomb(sc, raise_in, armed)
 
@@ -196,6 +198,8 @@ async def one_class(
                 armed["raise"] = True
                 if raise_in == "sender":
                     sc.faulty_links[0].fail_next_send(InjectedFault("sender"))
+                if raise_in == "tick":  # a bug in the engine's own tick task
+                    sc.faulty_ticks.fail_next_tick(InjectedFault("tick"))
                 tally.faults[f"exception_in_{raise_in}"] += 1
 
     try:
@@ -233,14 +237,14 @@ async def one_class(
 
 def _install_bomb(sc: SimulatedClass, where: str | None, armed: dict[str, bool]) -> None:
     s = sc.session
-    if where == "tick":
+    if where == "observer":  # a face's bug: isolated, the class goes on
 
-        def bad_tick(now: float) -> None:
+        def bad_observer(now: float) -> None:
             if armed["raise"]:
-                raise InjectedFault("tick")
+                raise InjectedFault("observer")
 
-        s.tick_observers.append(bad_tick)
-    elif where == "receiver":  # ("sender" is armed through the suit's FaultyLink)
+        s.tick_observers.append(bad_observer)
+    elif where == "receiver":  # ("sender" and "tick" are armed through FaultyLink/-TickSource)
         conn = s.drivers[-1].connection
         receive = conn.receive_data
 

@@ -12,6 +12,7 @@ engine's private methods.
 from __future__ import annotations
 
 from suit_controller.links.base import SuitLink
+from suit_controller.ticks import TickSource
 
 
 class FaultyLink:
@@ -65,3 +66,29 @@ class FaultyLink:
 
     async def aclose(self) -> None:
         await self.link.aclose()
+
+
+class FaultyTickSource(TickSource):
+    """A tick source that fails on demand: the seam for an error inside the engine's tick task.
+
+    Tick observers cannot stand for an engine bug any more (their errors are
+    isolated: an observer's bug is not the engine's); an error raised here is
+    raised in the tick task itself, which ends the class through its shielded stop.
+    """
+
+    def __init__(self, precise: bool | None = None) -> None:
+        super().__init__(precise)
+        self._error: BaseException | None = None
+        #: How many armed errors have been raised.
+        self.raised = 0
+
+    def fail_next_tick(self, error: BaseException) -> None:
+        """Make the engine's next tick raise `error` (once)."""
+        self._error = error
+
+    async def sleep_until(self, deadline: float) -> None:
+        await super().sleep_until(deadline)
+        error, self._error = self._error, None
+        if error is not None:
+            self.raised += 1
+            raise error

@@ -21,12 +21,12 @@ from sim.body.document import body_document, plan_segments
 from sim.body.observer import BodyObserver
 from sim.c_firmware import CSuitFirmware
 from sim.faults import Fault
-from sim.faulty_link import FaultyLink
+from sim.faulty_link import FaultyLink, FaultyTickSource
 from sim.suit import SimulatedSuit
 from suit_controller.actions import Action
 from suit_controller.classroom import Companion, open_class_session, utc_now_iso, write_record
 from suit_controller.clients import ClientSpec
-from suit_controller.commands import Stop
+from suit_controller.commands import Stop, submit
 from suit_controller.links import InProcessLink, SuitLink
 from suit_controller.links.ble import BleLink
 from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
@@ -64,7 +64,10 @@ class SimulatedClass:
     #: "inprocess", or "ble": bleak's real client API over a bumble host stack (needs
     #: trio-asyncio's loop, opened by the caller).
     link: str = "inprocess"
-    #: Wrap every suit's link in a `FaultyLink` (see `faulty_links`) to inject engine errors.
+    #: Source id of the actions' commands (rate limits are per source).
+    actions_source: str = "actions"
+    #: Wrap every suit's link in a `FaultyLink` (see `faulty_links`) and tick through a
+    #: `FaultyTickSource` (`faulty_ticks`), to inject engine errors.
     faulty: bool = False
     #: The suits' firmware: "python" (sim/firmware.py) or "c" (the portable C core, firmware/).
     firmware: str = "python"
@@ -126,7 +129,15 @@ class SimulatedClass:
         if self.faulty:
             self.faulty_links = [FaultyLink(link) for link in links]
             links = list(self.faulty_links)
-        self.session = ClassSession(self.plan, specs, links, rate_hz=self.rate_hz)
+        #: With `faulty`: the tick source, armed with `fail_next_tick` to raise in the tick.
+        self.faulty_ticks = FaultyTickSource()
+        self.session = ClassSession(
+            self.plan,
+            specs,
+            links,
+            rate_hz=self.rate_hz,
+            tick_source=self.faulty_ticks if self.faulty else None,
+        )
         self.observer: BodyObserver | None = None
         self.body_result: BodyResult | None = None
         if self.body:
@@ -170,7 +181,7 @@ class SimulatedClass:
         t0 = trio.current_time()
         for action in self.actions:
             await trio.sleep_until(t0 + action.at_s)
-            await self.session.execute(action.command, source="actions")
+            await submit(self.session, action.raw, self.actions_source)
         if not self.actions:
             return
         while self.session.state not in (ClassState.FINISHED, ClassState.STOPPED):

@@ -5,17 +5,22 @@
 - {at: 7m10s, do: estop}
 ```
 `at` is class time (seconds since the class started, pauses included).
+Every entry is checked when the file is loaded (a typo is an error before the
+class starts); at its time the entry goes, as raw input, through the same
+entry as the console's and MQTT's commands (`commands.submit`), with the file
+as its source.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from suit_controller.commands import Command, CommandRefused, parse_command
+from suit_controller.commands import Command, CommandRefused, check_shape, parse_command, printable
 from workouts.durations import parse_duration
 
 
@@ -29,6 +34,8 @@ class Action:
 
     at_s: float
     command: Command
+    #: The entry as written (without `at`), submitted raw at its time.
+    raw: dict[str, Any]
 
 
 def load_actions_text(text: str, source: str = "actions") -> list[Action]:
@@ -36,7 +43,9 @@ def load_actions_text(text: str, source: str = "actions") -> list[Action]:
     try:
         data = YAML(typ="safe").load(text)
     except (YAMLError, ValueError) as e:
-        raise ActionsError(f"{source}: not valid YAML: {e}") from None
+        raise ActionsError(f"{source}: not valid YAML: {printable(str(e))}") from None
+    except RecursionError:
+        raise ActionsError(f"{source}: nested too deeply to be an actions file") from None
     if data is None:
         return []
     if not isinstance(data, list):
@@ -48,10 +57,11 @@ def load_actions_text(text: str, source: str = "actions") -> list[Action]:
             continue
         body = {k: v for k, v in entry.items() if k != "at"}
         try:
+            check_shape(body)
             at = parse_duration(entry["at"])
-            actions.append(Action(at, parse_command(body)))
+            actions.append(Action(at, parse_command(body), body))
         except (ValueError, CommandRefused) as e:
-            problems.append(f"[{i}]: {e}")
+            problems.append(f"[{i}]: {printable(str(e))}")
     if problems:
         raise ActionsError(f"{source}: " + "; ".join(problems))
     return sorted(actions, key=lambda a: a.at_s)
@@ -59,4 +69,8 @@ def load_actions_text(text: str, source: str = "actions") -> list[Action]:
 
 def load_actions_file(path: str | Path) -> list[Action]:
     """Load an actions file. Raises OSError or ActionsError."""
-    return load_actions_text(Path(path).read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ActionsError(f"{path}: not UTF-8 text (is it a binary file?)") from None
+    return load_actions_text(text, source=str(path))

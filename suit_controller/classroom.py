@@ -44,7 +44,8 @@ import trio
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import Stop
 from suit_controller.links.base import SuitLink
-from suit_controller.session import DEFAULT_RATE_HZ, ClassSession
+from suit_controller.records import callable_name
+from suit_controller.session import CLOSE_TIMEOUT_S, DEFAULT_RATE_HZ, ClassSession
 from suit_controller.ticks import TickSource
 from workouts.plan import Plan
 
@@ -131,11 +132,14 @@ async def _run_class(
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(session.run, autostart=autostart))
             for companion in companions:
-                await nursery.start(companion)
+                # an interface's failure is reported once and never ends the class
+                await nursery.start(session.companion, callable_name(companion), companion)
             task_status.started()
             await session.wait_finished()
-            # The session's own close (STOP_ALL to every suit) is shielded: cancelling
-            # here only ends the companions.
+            # The session stops every suit, then announces the end: wait for both, so the
+            # companions (recorder, MQTT) still see the "ended" event before they go.
+            with trio.move_on_after(2 * CLOSE_TIMEOUT_S + 1.0):
+                await session.closed.wait()
             nursery.cancel_scope.cancel()
     finally:
         if record_to is not None:

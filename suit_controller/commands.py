@@ -1,18 +1,41 @@
-"""Trainer commands: the one command path's vocabulary, parsed from any interface.
+"""Trainer commands: the one command path's vocabulary, and its one entry for every interface.
 
-Every interface (CLI, actions files, MQTT, web) turns its input into one of
-these dataclasses with `parse_command`, and hands it to
-`ClassSession.execute`, where every limit applies.
+Every interface (the console, MQTT, actions files, and later the studio's HTTP
+API) holds only raw input and a source id, and hands both to `submit` (or to
+`CommandDesk.take`, its synchronous first half). The desk parses the input
+with bounded size and depth, reads the request id, recognises an emergency
+stop as soon as its bytes are parsed and latches it ahead of everything
+queued, refuses a source above its rate limit, and queues the rest for the
+session's `execute`, where every limit of the class applies. Refusals are
+events and results like everything else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+import contextlib
+import json
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+import trio
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
 
 from channels.limits import DEVICE_MAX_MA
+
+if TYPE_CHECKING:
+    from suit_controller.session import ClassSession
 
 
 class CommandRefused(Exception):
@@ -21,14 +44,42 @@ class CommandRefused(Exception):
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What became of a command: accepted, or refused with the reason."""
+    """What became of a command: accepted, or refused with the reason.
+
+    `command` is the command's name ("" if it could not be read); `request_id`
+    echoes the input's `id` whenever it could be read, refusals included.
+    """
 
     ok: bool
     command: str
     message: str = ""
+    request_id: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"ok": self.ok, "command": self.command, "message": self.message}
+        """As every interface answers: {"id", "ok", "command", "message"}."""
+        return {
+            "id": self.request_id,
+            "ok": self.ok,
+            "command": self.command or None,
+            "message": self.message,
+        }
+
+
+#: Longest client or channel name a command may carry.
+MAX_TEXT = 100
+#: A command's raw bytes (JSON text) larger than this are refused unread.
+MAX_COMMAND_BYTES = 4096
+#: Deepest nesting of lists and objects a command may have (a command is one flat object).
+MAX_DEPTH = 4
+#: Longest request id.
+MAX_ID = 100
+#: Fields that must be numbers, and the one that may be a number or a name.
+_NUMBERS = ("mA", "delta_mA")
+
+
+def printable(text: str, limit: int = 500) -> str:
+    """Text with each non-printable character (lone surrogate, NUL, escape) as \\uXXXX."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text[:limit])
 
 
 class _Cmd(BaseModel):
@@ -77,6 +128,14 @@ class Reset(_Cmd):
     do: Literal["reset"] = "reset"
 
 
+def _printable_name(value: Any) -> Any:
+    """Names that cannot be printed are kept as their escaped text: they name nobody."""
+    return printable(value) if isinstance(value, str) and not value.isprintable() else value
+
+
+_Name = Annotated[StrictStr, BeforeValidator(_printable_name), Field(max_length=MAX_TEXT)]
+
+
 class SetIntensity(_Cmd):
     """Set or nudge a set intensity (peak mA at relative level 1).
 
@@ -86,10 +145,18 @@ class SetIntensity(_Cmd):
     """
 
     do: Literal["set_intensity"] = "set_intensity"
-    client: int | str | None = None
-    channel: str | None = None
-    mA: Annotated[float, Field(ge=0, le=DEVICE_MAX_MA)] | None = None
-    delta_mA: Annotated[float, Field(ge=-DEVICE_MAX_MA, le=DEVICE_MAX_MA)] | None = None
+    client: StrictInt | _Name | None = None
+    channel: _Name | None = None
+    mA: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=DEVICE_MAX_MA)] | None = (
+        None
+    )
+    delta_mA: (
+        Annotated[
+            float,
+            Field(strict=True, allow_inf_nan=False, ge=-DEVICE_MAX_MA, le=DEVICE_MAX_MA),
+        ]
+        | None
+    ) = None
 
 
 Command = Annotated[
@@ -100,23 +167,304 @@ _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 COMMAND_NAMES = ("start", "pause", "resume", "skip", "stop", "estop", "reset", "set_intensity")
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """User text as it may go into a message: quoted, non-printables escaped, bounded.
+
+    A lone surrogate, NUL or escape sequence from outside never reaches a terminal,
+    a log or a page through a message.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    return f"'{printable(text, limit)}{'…' if len(text) > limit else ''}'"
+
+
+def check_shape(data: Any, depth: int = 0) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and non-finite numbers anywhere in decoded data."""
+    if depth > MAX_DEPTH:
+        raise CommandRefused(f"a command is nested more than {MAX_DEPTH} levels deep")
+    if isinstance(data, float) and not math.isfinite(data):
+        raise CommandRefused("numbers must be finite (no NaN or infinity)")
+    if isinstance(data, Mapping):
+        for v in data.values():
+            check_shape(v, depth + 1)
+    elif isinstance(data, list | tuple):
+        for v in data:
+            check_shape(v, depth + 1)
+
+
+def _json_depth_ok(text: str) -> bool:
+    """True if JSON text nests no deeper than MAX_DEPTH (scanned, never recursed)."""
+    depth = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH + 1:
+                return False
+        elif c in "]}":
+            depth -= 1
+    return True
+
+
+def _no_constant(name: str) -> Any:
+    raise CommandRefused(f"numbers must be finite (no {name})")
+
+
+def decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
+    """Raw input (JSON bytes or text, or an already decoded mapping) -> a plain dict.
+
+    Size and depth are bounded before anything recursive runs; raises CommandRefused.
+    """
+    if isinstance(raw, Mapping):
+        check_shape(raw)
+        return dict(raw)
+    if len(raw) > MAX_COMMAND_BYTES:
+        raise CommandRefused(f"a command of {len(raw)} bytes is over {MAX_COMMAND_BYTES}")
+    if isinstance(raw, bytes | bytearray):
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CommandRefused("a command is not JSON: these bytes are not UTF-8") from None
+    else:
+        text = raw
+    if not _json_depth_ok(text):
+        raise CommandRefused(f"a command is nested more than {MAX_DEPTH} levels deep")
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        raise CommandRefused("a command is not JSON") from None
+    if not isinstance(data, dict):
+        raise CommandRefused('a command is a JSON object such as {"do": "estop"}')
+    check_shape(data)
+    return data
+
+
 def parse_command(data: Any) -> Command:
     """A command from a mapping such as `{"do": "set_intensity", "client": 2, "mA": 42}`.
 
     Raises CommandRefused with a readable reason for anything malformed.
+    Booleans are never numbers: JSON `true` is neither 1 mA nor client 1.
     """
+    if isinstance(data, Mapping):
+        for key in (*_NUMBERS, "client"):
+            if isinstance(data.get(key), bool):
+                what = "a client number or name" if key == "client" else "a number of mA"
+                raise CommandRefused(f"{key}: {str(data[key]).lower()} is a boolean, not {what}")
+        check_shape(data)
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as e:
         parts = []
         for err in e.errors(include_url=False):
-            loc = ".".join(str(p) for p in err["loc"][1:]) or "do"
+            loc = str(err["loc"][1]) if len(err["loc"]) > 1 else "do"
             if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 parts.append(f"'do' must be one of: {', '.join(COMMAND_NAMES)}")
+            elif loc == "client":
+                parts.append("client: a client number (1, 2, …) or name")
             else:
                 parts.append(f"{loc}: {err['msg']}")
-        raise CommandRefused("; ".join(parts)) from None
+        raise CommandRefused(printable("; ".join(dict.fromkeys(parts)))) from None
 
 
 def command_name(cmd: Command) -> str:
     return cmd.do
+
+
+# -- the one entry for every interface --------------------------------------------------------
+@dataclass(frozen=True)
+class RateLimit:
+    """Commands a source may send: `burst` at once, refilled at `per_s` a second.
+
+    E-stops are never limited. Each source (a WebSocket, an MQTT client id, an
+    actions file) has a bucket of its own, so no interface can starve another.
+    """
+
+    per_s: float = 20.0
+    burst: int = 40
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass(eq=False)
+class Request:
+    """One command from one source, from the moment its bytes were read to its result."""
+
+    source: str
+    request_id: str | None
+    command: Command | None
+    result: CommandResult | None = None
+    _done: trio.Event = field(default_factory=trio.Event, repr=False)
+
+    @property
+    def is_estop(self) -> bool:
+        return isinstance(self.command, EmergencyStop)
+
+    def finish(self, result: CommandResult) -> None:
+        if self.result is None:
+            self.result = replace(result, request_id=self.request_id)
+            self._done.set()
+
+    async def wait(self) -> CommandResult:
+        """The result, once the command has been carried out or refused."""
+        await self._done.wait()
+        assert self.result is not None
+        return self.result
+
+
+def _request_id(data: Mapping[str, Any]) -> str | None:
+    rid = data.get("id")
+    if rid is None:
+        return None
+    if not isinstance(rid, str) or len(rid) > MAX_ID:
+        raise CommandRefused(f"'id' must be a string of at most {MAX_ID} characters")
+    return rid
+
+
+class CommandDesk:
+    """Where every command of a class arrives: e-stops first, then each in its turn.
+
+    `take` is synchronous and fast, so an interface reads every message the
+    moment it arrives; an e-stop is latched right there (outputs zero, state
+    ESTOPPED) and its STOP_ALL is sent by the desk's own task before any
+    queued command runs. Other commands run one at a time, in arrival order,
+    in the desk's worker (`run`, started by the session).
+    """
+
+    def __init__(self, session: ClassSession, limit: RateLimit | None = None) -> None:
+        self.session = session
+        self.limit = limit or RateLimit()
+        self.queue: deque[Request] = deque()
+        self.estops: list[Request] = []
+        self.taken = 0
+        self.rate_limited = 0
+        self._buckets: dict[str, _Bucket] = {}
+        self._work = trio.Event()
+        self._stop = trio.Event()
+        self._closed = False
+
+    # -- the synchronous half: parse, recognise an e-stop, rate-limit, queue ----------------
+    def take(self, raw: bytes | str | Mapping[str, Any], source: str) -> Request:
+        """Read one command from `source` now. Never raises; the Request says what became of it."""
+        self.taken += 1
+        request_id: str | None = None
+        try:
+            data = decode(raw)
+            request_id = _request_id(data)
+            data.pop("id", None)
+            if data.get("do") == "estop":  # recognised before anything else is checked
+                request = Request(source, request_id, EmergencyStop())
+                if self._closed:
+                    request.finish(CommandResult(True, "estop", "the class has ended"))
+                    return request
+                self.session.latch_estop()
+                self.estops.append(request)
+                self._stop.set()
+                return request
+            command = parse_command(data)
+        except CommandRefused as e:
+            return self._refuse(Request(source, request_id, None), str(e))
+        request = Request(source, request_id, command)
+        if self._closed:
+            return self._refuse(request, "the class has ended")
+        if not self._allow(source):
+            self.rate_limited += 1
+            return self._refuse(
+                request,
+                f"more than {self.limit.burst} commands at once or {self.limit.per_s:g} a second "
+                f"from {source}; this one was not carried out",
+            )
+        self.queue.append(request)
+        self._work.set()
+        return request
+
+    def refuse(self, raw: bytes | str, source: str, reason: str) -> Request:
+        """Answer input an interface will not carry out (e.g. a retained MQTT message)."""
+        request_id = None
+        with contextlib.suppress(CommandRefused):
+            request_id = _request_id(decode(raw))
+        return self._refuse(Request(source, request_id, None), reason)
+
+    def _refuse(self, request: Request, reason: str) -> Request:
+        name = request.command.do if request.command is not None else None
+        self.session.emit(
+            "command_refused",
+            f"{name or 'command'} from {request.source} refused: {reason}",
+            source=request.source,
+        )
+        request.finish(CommandResult(False, name or "", reason))
+        return request
+
+    def _allow(self, source: str) -> bool:
+        now = trio.current_time()
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            bucket = self._buckets[source] = _Bucket(float(self.limit.burst), now)
+        bucket.tokens = min(
+            float(self.limit.burst), bucket.tokens + (now - bucket.at) * self.limit.per_s
+        )
+        bucket.at = now
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True
+
+    # -- the desk's tasks ---------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Send e-stops the moment they are taken; carry out the queue in order. Until cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._stopper)
+            task_status.started()
+            while True:
+                while not self.queue:
+                    self._work = trio.Event()
+                    await self._work.wait()
+                request = self.queue.popleft()
+                assert request.command is not None
+                request.finish(await self.session.execute(request.command, request.source))
+                await trio.lowlevel.checkpoint()  # an e-stop taken meanwhile goes first
+
+    async def _stopper(self) -> None:
+        while True:
+            await self._stop.wait()
+            self._stop = trio.Event()
+            waiting, self.estops = self.estops, []
+            await self.session.emergency_stop()
+            for request in waiting:
+                request.finish(
+                    self.session.record_command(request.command or EmergencyStop(), request.source)
+                )
+
+    def close(self) -> None:
+        """The class has ended: answer everything still waiting (e-stops: already stopped)."""
+        self._closed = True
+        for request in self.estops:
+            request.finish(CommandResult(True, "estop", "every suit was told to stop"))
+        self.estops = []
+        while self.queue:
+            self._refuse(self.queue.popleft(), "the class ended before its turn")
+
+
+async def submit(
+    session: ClassSession, raw: bytes | str | Mapping[str, Any], source: str
+) -> CommandResult:
+    """The one entry for every interface: take `raw` from `source` and wait for its result.
+
+    `raw` is JSON (bytes or text) or an already decoded mapping (an actions
+    file's entry); `source` names the interface connection (`web:3`,
+    `mqtt:tablet-7`, `actions:class.yaml`): rate limits are per source. Never
+    raises for anything in `raw`; the returned Request carries `request_id`
+    (the input's `id`, if it could be read).
+    """
+    return await session.desk.take(raw, source).wait()

@@ -26,20 +26,51 @@ class SessionEvent:
         return out
 
 
+def callable_name(fn: object) -> str:
+    """A short name for a callback: `printer`, `MqttBridge._on_event`."""
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return str(name).rsplit("<locals>.", 1)[-1]
+
+
 class EventLog:
-    """Every event of a class, with subscribers (screens, brokers, records)."""
+    """Every event of a class, with subscribers (screens, brokers, records).
+
+    A subscriber cannot raise into whoever added the event (the engine): its
+    error is counted in `subscriber_errors` and reported once, as a
+    `subscriber_error` event; the other subscribers still get every event.
+    """
 
     def __init__(self) -> None:
         self.events: list[SessionEvent] = []
         self._subscribers: list[Callable[[SessionEvent], None]] = []
+        self.subscriber_errors: dict[str, int] = {}
 
     def subscribe(self, callback: Callable[[SessionEvent], None]) -> None:
         self._subscribers.append(callback)
 
     def add(self, event: SessionEvent) -> None:
         self.events.append(event)
-        for cb in self._subscribers:
-            cb(event)
+        for cb in list(self._subscribers):
+            try:
+                cb(event)
+            except Exception as e:  # a screen's or printer's bug must never reach the engine
+                self._failed(cb, e, event)
+
+    def _failed(self, cb: object, error: Exception, event: SessionEvent) -> None:
+        from suit_controller.commands import printable
+
+        name = callable_name(cb)
+        n = self.subscriber_errors[name] = self.subscriber_errors.get(name, 0) + 1
+        if n == 1:
+            self.add(
+                SessionEvent(
+                    event.t,
+                    "subscriber_error",
+                    f"{name} failed on a {event.kind} event ({type(error).__name__}: "
+                    f"{printable(str(error))}); the class goes on, later failures are only counted",
+                    data={"subscriber": name},
+                )
+            )
 
     def of_kind(self, kind: str) -> list[SessionEvent]:
         return [e for e in self.events if e.kind == kind]

@@ -12,16 +12,25 @@ computed from the program that client's suit has *confirmed* in its status
 zero if the suit does not confirm it in time), when that state changes, not
 per tick. Warm-up and stretching have no program: their caps are zero (S8).
 
-Every command from every interface goes through `execute`. An emergency stop
-zeroes every output, sends STOP_ALL to every suit at once (not at the next
-tick) and latches until `Reset` (S3). Whatever ends `run` — the class
-finishing, a stop, an exception in any task, cancellation, Ctrl-C — the last
-thing it does, in a shielded cancel scope, is STOP_ALL to every suit.
+Every command from every interface enters at `commands.submit` (the
+session's `desk`) and is carried out by `execute`. An emergency stop is
+latched the moment its bytes are read, zeroes every output, sends STOP_ALL
+to every suit at once (not at the next tick, not behind queued commands)
+and latches until `Reset` (S3).
+
+Stop first, always: whatever ends `run` — the class finishing, a stop, an
+exception in any task, cancellation, Ctrl-C — STOP_ALL goes to every suit,
+in a shielded cancel scope, before the "ended" event, any log line, record
+write or screen update. Event subscribers and tick observers cannot raise
+into the engine (`EventLog` and `_observe` count and report their errors
+once), and companions (console, MQTT bridge, recorder) run through
+`companion`, which reports their failure once and lets the class go on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -34,6 +43,7 @@ from channels.program import Program
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import (
     Command,
+    CommandDesk,
     CommandRefused,
     CommandResult,
     EmergencyStop,
@@ -44,12 +54,13 @@ from suit_controller.commands import (
     Skip,
     Start,
     Stop,
+    printable,
 )
 from suit_controller.delivery import DeliveryTotals
 from suit_controller.driver import LinkState, SuitDriver
 from suit_controller.intensity import IntensityBoard
 from suit_controller.links.base import SuitLink
-from suit_controller.records import EventLog, SessionEvent
+from suit_controller.records import EventLog, SessionEvent, callable_name
 from suit_controller.ticks import TickSource
 from workouts.plan import Plan
 
@@ -89,6 +100,8 @@ class ClassSession:
         self.clients = list(clients)
         self.rate_hz = rate_hz
         self.tick_source = tick_source or TickSource()
+        #: Names this class in every state and event it publishes (MQTT, records).
+        self.session_id = uuid.uuid4().hex
         self.events = EventLog()
         n = len(self.layout)
         self.client_caps = (
@@ -129,8 +142,16 @@ class ClassSession:
         self._limit_hits: set[tuple[int, int, int | None]] = set()
         #: Called after every tick with its time (simulators sample the suits here).
         self.tick_observers: list[Callable[[float], None]] = []
+        #: Errors of tick observers, by observer; each reported once as an event.
+        self.observer_errors: dict[str, int] = {}
         self._finished = trio.Event()
         self.clock = ClassClock(self)
+        #: Set once `run` has stopped every suit, announced the end and closed the links.
+        self.closed = trio.Event()
+        self._ended_announced = False
+        self._estop_to_announce = False
+        #: Where every interface's commands arrive (see `commands.submit`).
+        self.desk = CommandDesk(self)
 
     # -- clocks -----------------------------------------------------------------------
     def class_time(self, now: float | None = None) -> float:
@@ -213,20 +234,33 @@ class ClassSession:
 
     # -- the one command path ---------------------------------------------------------
     async def execute(self, cmd: Command, source: str = "cli") -> CommandResult:
-        """Carry out a trainer command from any interface, applying every rule."""
+        """Carry out a parsed trainer command, applying every rule.
+
+        Interfaces do not call this: they hand raw input to `commands.submit`.
+        """
         name = cmd.do
         try:
             message = await self._dispatch(cmd)
         except CommandRefused as e:
-            self.emit("command_refused", f"{name} from {source} refused: {e}", source=source)
-            return CommandResult(False, name, str(e))
+            reason = printable(str(e))
+            self.emit("command_refused", f"{name} from {source} refused: {reason}", source=source)
+            return CommandResult(False, name, reason)
+        return self.record_command(cmd, source, message)
+
+    def record_command(
+        self,
+        cmd: Command,
+        source: str,
+        message: str = "every output is zero; latched until reset",
+    ) -> CommandResult:
+        """The event and result of a command carried out (the desk's e-stops come here too)."""
         self.emit(
             "command",
-            f"{name} from {source}: {message}",
+            f"{cmd.do} from {source}: {message}",
             source=source,
             command=cmd.model_dump(exclude_none=True),
         )
-        return CommandResult(True, name, message)
+        return CommandResult(True, cmd.do, message)
 
     async def _dispatch(self, cmd: Command) -> str:
         now = trio.current_time()
@@ -295,7 +329,7 @@ class ClassSession:
         for i, c in enumerate(self.clients):
             if c.name == ref:
                 return i
-        raise CommandRefused(f"there is no client named '{ref}'")
+        raise CommandRefused(f"there is no client named '{printable(str(ref), 40)}'")
 
     def _channels(self, name: str) -> list[int]:
         if name in self.layout.names:
@@ -303,9 +337,11 @@ class ClassSession:
         try:
             found = self.layout.select(parse_channel_key(name))
         except LocationError as e:
-            raise CommandRefused(str(e)) from None
+            raise CommandRefused(printable(str(e))) from None
         if not found:
-            raise CommandRefused(f"suit layout {self.layout.name} has no channel for {name}")
+            raise CommandRefused(
+                f"suit layout {self.layout.name} has no channel for {printable(name, 40)}"
+            )
         return found
 
     def _set_intensity(self, cmd: SetIntensity) -> str:
@@ -332,21 +368,33 @@ class ClassSession:
         how = f"{cmd.mA:g} mA" if cmd.mA is not None else f"{cmd.delta_mA:+g} mA"
         return f"{who}, {what}: target {how} (moves in 1 mA steps)"
 
-    async def emergency_stop(self) -> None:
-        """S3: zero every output and send STOP_ALL to every suit now; latch until reset."""
-        now = trio.current_time()
-        was = self.state
+    def latch_estop(self) -> None:
+        """The e-stop's first half, synchronous: latch and zero every output now.
+
+        Called the moment an e-stop's bytes are parsed; from here on no tick
+        offers anything but zero. `emergency_stop` sends the STOP_ALL frames.
+        """
         if self.state in (ClassState.RUNNING, ClassState.PAUSED, ClassState.READY):
-            self._freeze(now)
+            self._freeze(trio.current_time())
             self.state = ClassState.ESTOPPED
+            self._estop_to_announce = True
         self.board.restart_from_zero()
         self._zero_outputs()
+
+    async def emergency_stop(self) -> None:
+        """S3: zero every output and send STOP_ALL to every suit now; latch until reset."""
+        self.latch_estop()
+        await self._stop_all()
+        if self._estop_to_announce:
+            self._estop_to_announce = False
+            self.emit("estop", "EMERGENCY STOP: every output is zero")
+
+    async def _stop_all(self) -> None:
+        """STOP_ALL to every suit at once, shielded, each bounded by the driver's stop timeout."""
         with trio.CancelScope(shield=True):
             async with trio.open_nursery() as nursery:
                 for d in self.drivers:
                     nursery.start_soon(d.send_stop_now)
-        if was is not ClassState.ESTOPPED:
-            self.emit("estop", "EMERGENCY STOP: every output is zero")
 
     async def _push_now(self) -> None:
         """Send this tick's levels to every suit now instead of at the drivers' next turn."""
@@ -361,12 +409,15 @@ class ClassSession:
         self.state = ClassState.STOPPED if ending != "finished" else ClassState.FINISHED
         self.ending = ending
         self._zero_outputs()
-        with trio.CancelScope(shield=True):
-            async with trio.open_nursery() as nursery:
-                for d in self.drivers:
-                    nursery.start_soon(d.send_stop_now)
-        self.emit("ended", f"class {ending}", ending=ending)
+        await self._stop_all()
         self._finished.set()
+        self._announce_end(f"class {ending}")
+
+    def _announce_end(self, message: str) -> None:
+        """The "ended" event, once, and only after STOP_ALL went to every suit."""
+        if not self._ended_announced:
+            self._ended_announced = True
+            self.emit("ended", message, ending=self.ending)
 
     # -- the tick ---------------------------------------------------------------------
     def _enter_segment(self, index: int | None) -> None:
@@ -420,10 +471,10 @@ class ClassSession:
         plan_t = self.plan_time(now)
         running = self.state is ClassState.RUNNING
         if running and plan_t >= self.plan.total_s:
+            # "ended" is announced by `_close`, after STOP_ALL (stop first, always)
             self.state = ClassState.FINISHED
             self.ending = "finished"
             self._freeze(now)
-            self.emit("ended", "class finished", ending="finished")
             self._finished.set()
             running = False
         if self.state in (ClassState.RUNNING, ClassState.PAUSED, ClassState.ESTOPPED):
@@ -448,7 +499,22 @@ class ClassSession:
             if ready[i]:
                 d.offer_levels(codes[i].tobytes())
         for observer in self.tick_observers:
+            self._observe(observer, now)
+
+    def _observe(self, observer: Callable[[float], None], now: float) -> None:
+        """Run one tick observer; its error is counted, reported once, and the class goes on."""
+        try:
             observer(now)
+        except Exception as e:  # an observer's bug is not the engine's: isolate it
+            name = callable_name(observer)
+            n = self.observer_errors[name] = self.observer_errors.get(name, 0) + 1
+            if n == 1:
+                self.emit(
+                    "observer_error",
+                    f"tick observer {name} failed ({type(e).__name__}: {printable(str(e))}); "
+                    "the class goes on, later failures are only counted",
+                    observer=name,
+                )
 
     def _note_limit_hits(self, requested: np.ndarray) -> None:
         over = requested > self.caps + 1e-9
@@ -494,6 +560,7 @@ class ClassSession:
             async with trio.open_nursery() as nursery:
                 for d in self.drivers:
                     await nursery.start(d.run)
+                await nursery.start(self.desk.run)
                 if autostart:
                     await self.execute(Start(), source="engine")
                 nursery.start_soon(self._tick_loop)
@@ -506,20 +573,60 @@ class ClassSession:
         return self.ending or "interrupted"
 
     async def _close(self) -> None:
+        """Stop first: STOP_ALL to every suit, then the desk, the "ended" event, the links."""
         self._zero_outputs()
         if self.ending is None:
             self.ending = "interrupted"
             self.state = ClassState.STOPPED
-            self.emit("ended", "class interrupted: every suit told to stop", ending="interrupted")
-            self._finished.set()
         with trio.move_on_after(CLOSE_TIMEOUT_S):
             async with trio.open_nursery() as nursery:
                 for d in self.drivers:
                     nursery.start_soon(d.send_stop_now)
+        self._finished.set()
+        self.desk.close()
+        self._announce_end(
+            "class interrupted: every suit told to stop"
+            if self.ending == "interrupted"
+            else f"class {self.ending}"
+        )
         for d in self.drivers:
             d.state = LinkState.CLOSED
             with trio.move_on_after(CLOSE_TIMEOUT_S):
                 await d.link.aclose()
+        self.closed.set()
+
+    async def companion(
+        self,
+        name: str,
+        task: Callable[..., Awaitable[Any]],
+        *,
+        task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run an interface beside the class (console, MQTT bridge, recorder) as a `nursery.start`
+        target. An interface's failure never ends a class: it is reported once, the class goes on.
+        """
+        started = False
+
+        async def run(*, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+            await task(task_status=task_status)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                value = await nursery.start(run)
+                started = True
+                task_status.started(value)
+        except Exception as group:  # an interface's failure, isolated: the class goes on
+            e: BaseException = group
+            while isinstance(e, BaseExceptionGroup) and e.exceptions:
+                e = e.exceptions[0]
+            self.emit(
+                "interface_error",
+                f"{name} stopped working ({type(e).__name__}: {printable(str(e))}); "
+                "the class goes on without it",
+                interface=name,
+            )
+        if not started:
+            task_status.started(None)
 
     # -- what a screen shows ----------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -544,6 +651,7 @@ class ClassSession:
                 }
             )
         return {
+            "session_id": self.session_id,
             "state": self.state.value,
             "workout": self.plan.workout.name,
             "plan_t": round(plan_t, 3),

@@ -15,13 +15,25 @@ MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 )
 PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+#: Accounts: the username carries the room (the shipped ACL's patterns need it).
 USERS = {
-    "controller-room-1": "c1-secret",
-    "tablet-room-1": "t1-secret",
-    "tablet-room-2": "t2-secret",
-    "controller-room-2": "c2-secret",
+    "room-1": "r1-secret",
+    "room-2": "r2-secret",
     "dashboard": "d-secret",
 }
+#: Who logs in as which account: a room's controller and tablets share the room's.
+LOGINS = {
+    "controller-room-1": "room-1",
+    "tablet-room-1": "room-1",
+    "controller-room-2": "room-2",
+    "tablet-room-2": "room-2",
+}
+
+
+def login(who: str) -> tuple[str, str]:
+    """(username, password) for a role such as 'tablet-room-1' or an account name."""
+    user = LOGINS.get(who, who)
+    return user, USERS[user]
 
 
 def free_port() -> int:
@@ -83,4 +95,5 @@ class Broker:
     def url(self, user: str | None = "controller-room-1") -> str:
         if user is None:
             return f"mqtt://127.0.0.1:{self.port}"
-        return f"mqtt://{user}:{USERS[user]}@127.0.0.1:{self.port}"
+        name, password = login(user)
+        return f"mqtt://{name}:{password}@127.0.0.1:{self.port}"

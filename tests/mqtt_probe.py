@@ -12,14 +12,23 @@ import trio_asyncio
 
 from suit_controller.mqtt.bridge import TrioSafeClient
 
-from .mqtt_broker import USERS, Broker
+from .mqtt_broker import LOGINS, USERS, Broker
+
+
+def _bytes(payload: bytes | str | dict[str, Any]) -> bytes:
+    if isinstance(payload, dict):
+        return json.dumps(payload).encode()
+    return payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
 
 
 class Probe:
     """Subscribes to a room and keeps every message; publishes commands."""
 
-    def __init__(self, broker: Broker, user: str | None, room: str = "room-1") -> None:
+    def __init__(
+        self, broker: Broker, user: str | None, room: str = "room-1", inflight: int | None = None
+    ) -> None:
         self.broker, self.user, self.room = broker, user, room
+        self.inflight = inflight  # 0: no limit, so a burst leaves the tablet at once
         self.messages: list[tuple[str, bytes, bool]] = []
         self._changed = trio.Event()
         self.client: aiomqtt.Client | None = None
@@ -29,9 +38,10 @@ class Probe:
         return TrioSafeClient(
             "127.0.0.1",
             self.broker.port,
-            username=self.user,
-            password=USERS.get(self.user or "", None),
+            username=LOGINS.get(self.user or "", self.user),
+            password=USERS.get(LOGINS.get(self.user or "", self.user or ""), None),
             timeout=5,
+            max_inflight_messages=self.inflight,
         )
 
     async def run(self, *, task_status: trio.TaskStatus[Probe] = trio.TASK_STATUS_IGNORED) -> None:
@@ -51,17 +61,21 @@ class Probe:
             self.disconnected = True  # the broker went away: keep what was received
 
     async def publish(
-        self, topic: str, payload: bytes | str | dict[str, Any], qos: int = 1
+        self,
+        topic: str,
+        payload: bytes | str | dict[str, Any],
+        qos: int = 1,
+        retain: bool = False,
     ) -> None:
         assert self.client is not None
-        data = (
-            json.dumps(payload).encode()
-            if isinstance(payload, dict)
-            else payload.encode()
-            if isinstance(payload, str)
-            else payload
+        await trio_asyncio.aio_as_trio(self.client.publish)(
+            topic, _bytes(payload), qos=qos, retain=retain
         )
-        await trio_asyncio.aio_as_trio(self.client.publish)(topic, data, qos=qos)
+
+    def publish_nowait(self, topic: str, payload: bytes | str | dict[str, Any]) -> None:
+        """Queue a QoS 1 publish in paho without waiting for the broker (a burst)."""
+        assert self.client is not None
+        self.client._client.publish(topic, _bytes(payload), qos=1)
 
     def on(self, suffix: str) -> list[Any]:
         out = []

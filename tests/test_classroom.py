@@ -15,7 +15,7 @@ import pytest
 import trio
 import trio.testing
 
-from sim.faulty_link import FaultyLink
+from sim.faulty_link import FaultyLink, FaultyTickSource
 from sim.suit import SimulatedSuit
 from suit_controller.classroom import connect_class, open_class
 from suit_controller.clients import ClientSpec
@@ -148,7 +148,7 @@ async def test_cancelling_a_class_stops_every_suit_and_writes_its_record(
     assert rec["ended"] == "interrupted" and rec["class_s"] == pytest.approx(MID_CONTRACTION_S)
 
 
-@pytest.mark.parametrize("seam", ["tick_observer", "faulty_link"])
+@pytest.mark.parametrize("seam", ["tick", "faulty_link"])
 async def test_an_engine_error_ends_the_class_with_every_suit_stopped(
     autojump_clock: trio.testing.MockClock, tmp_path: Path, seam: str
 ) -> None:
@@ -160,7 +160,7 @@ async def test_an_engine_error_ends_the_class_with_every_suit_stopped(
         ):
             await trio.sleep(MID_CONTRACTION_S)
             assert outputs_on(suits)
-            inject(session.tick_observers, links, seam)
+            inject(session, links, seam)
             await trio.sleep_forever()
     assert contains(info.value, Boom)
     assert session.ending == "interrupted"
@@ -168,14 +168,15 @@ async def test_an_engine_error_ends_the_class_with_every_suit_stopped(
     assert read_record(tmp_path)["ended"] == "interrupted"
 
 
-def inject(observers: list[Any], links: Sequence[FaultyLink], seam: str) -> None:
-    """An engine error through a public seam: a tick observer, or a suit's link."""
-    if seam == "tick_observer":
+def inject(session: ClassSession, links: Sequence[FaultyLink], seam: str) -> None:
+    """An engine error through a public seam: the engine's tick source, or a suit's link.
 
-        def bomb(now: float) -> None:
-            raise Boom(f"tick at {now}")
-
-        observers.append(bomb)
+    (A raising tick observer is not one: observers are isolated, the class goes on.)
+    """
+    if seam == "tick":
+        ticks = FaultyTickSource()
+        ticks.fail_next_tick(Boom("a bug in the tick"))
+        session.tick_source = ticks
     else:
         links[1].fail_next_send(Boom("a bug in the sender"))
 
@@ -260,7 +261,7 @@ async def test_the_class_clock_refuses_to_seek_outside_the_plan_or_after_the_end
         session.clock.seek(1.0)
 
 
-@pytest.mark.parametrize("seam", ["tick_observer", "faulty_link"])
+@pytest.mark.parametrize("seam", ["tick", "faulty_link"])
 async def test_an_engine_error_in_one_room_never_touches_another(
     autojump_clock: trio.testing.MockClock, seam: str
 ) -> None:
@@ -286,7 +287,7 @@ async def test_an_engine_error_in_one_room_never_touches_another(
                 if fail:
                     await trio.sleep(MID_CONTRACTION_S)
                     assert outputs_on(suits)
-                    inject(session.tick_observers, links, seam)
+                    inject(session, links, seam)
                 await session.wait_finished()
                 outcome[name] = session.ending or "?"
         except* Boom:

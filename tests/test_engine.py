@@ -155,14 +155,7 @@ async def test_an_exception_in_any_engine_task_leaves_every_suit_at_zero(
     def arm_at_contraction() -> bool:
         return armed["on"]
 
-    if where == "tick":
-
-        def bad_tick(now: float) -> None:
-            if arm_at_contraction():
-                raise Boom
-
-        session.tick_observers.append(bad_tick)
-    elif where == "receiver":
+    if where == "receiver":
         connection = session.drivers[2].connection
         receive = connection.receive_data
 
@@ -188,6 +181,8 @@ async def test_an_exception_in_any_engine_task_leaves_every_suit_at_zero(
                 nursery.start_soon(crash)
             if where == "sender":
                 sc.faulty_links[1].fail_next_send(Boom())
+            if where == "tick":  # an error in the engine's own tick task
+                sc.faulty_ticks.fail_next_tick(Boom())
             armed["on"] = True
             await trio.sleep(5.0)
     assert contains(info.value, Boom)

@@ -7,7 +7,7 @@ Run quickly in `make test`; `make bench` runs the same properties with the
 import contextlib
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from suit_controller.actions import ActionsError, load_actions_text
@@ -156,3 +156,134 @@ def test_fuzz_mqtt_command_payloads(payload: bytes) -> None:
         parse_command_payload(payload)
     except CommandRefused as e:
         assert str(e)
+
+
+# -- issue 12: hostile input, each failure class an explicit example ----------------------------
+# Class 1: lone surrogates and control characters reach messages; class 5: deep nesting;
+# class 7: booleans as numbers, non-finite numbers. Messages must always print.
+DEEP = "[" * 4000
+HOSTILE_TEXT = ["\ud800", "a\x00b", "\x1b[31mred", "\u202eevil", "<img src=x onerror=alert(1)>"]
+hostile_values = (
+    command_values
+    | st.sampled_from(HOSTILE_TEXT)
+    | st.sampled_from([True, False, float("nan"), float("inf"), -float("inf"), 1e308, 10**400])
+    | st.text(alphabet=st.characters(codec=None, categories=["Cs", "Cc"]), max_size=4)
+)
+
+
+def _printable(message: str) -> None:
+    message.encode("utf-8")  # no lone surrogate can reach a terminal, log or page
+    assert "\x00" not in message and "\x1b" not in message
+
+
+def _refusal_is_clear(raw: Any) -> None:
+    from suit_controller.commands import decode
+
+    try:
+        parse_command(decode(raw))
+    except CommandRefused as e:
+        assert str(e)
+        _printable(str(e))
+
+
+@example(DEEP)
+@example("[" * 2000 + "]" * 2000)
+@example('{"do": "set_intensity", "client": "\\ud800", "mA": 5}')
+@example('{"do": "set_intensity", "client": true, "mA": 5}')
+@example('{"do": "set_intensity", "client": 1, "mA": true}')
+@example('{"do": "set_intensity", "client": 1, "mA": NaN}')
+@example('{"do": "set_intensity", "client": 1, "mA": 1e999}')
+@example('{"do": "set_intensity", "client": 1, "mA": ' + "9" * 5000 + "}")
+@example('{"do": "estop\\u0000"}')
+@given(
+    st.text(max_size=300)
+    | st.builds(
+        lambda d: __import__("json").dumps(d),
+        st.dictionaries(command_keys, hostile_values, max_size=6),
+    )
+)
+def test_fuzz_console_messages_and_the_command_parser(text: str) -> None:
+    """Console text (WebSocket) and any JSON command: only ever a clear, printable refusal."""
+    _refusal_is_clear(text)
+
+
+@example({"do": "set_intensity", "client": "\ud800", "mA": 5})
+@example({"do": "set_intensity", "client": True, "mA": 5})
+@example({"do": "set_intensity", "client": 1, "mA": float("nan")})
+@example({"do": "set_intensity", "client": 1, "delta_mA": float("inf")})
+@example({"do": [[[[[[[[[[1]]]]]]]]]]})
+@example({"do": "pause", "\ud800\x00": 1})
+@given(st.dictionaries(command_keys, hostile_values, max_size=6))
+def test_fuzz_decoded_commands(data: dict[str, Any]) -> None:
+    """Already decoded input (an actions file's entry, a mapping from any interface)."""
+    _refusal_is_clear(data)
+
+
+@example(b"[" * 4000)
+@example(b'{"do": "set_intensity", "client": "\\ud800", "mA": 5}')
+@example(b'{"do": "set_intensity", "client": 1, "mA": Infinity}')
+@example(b'{"do": "set_intensity", "client": false, "mA": 1}')
+@example(b"\xff\xfe\x00")
+@example(b'{"id": "\\u0000", "do": "estop"}')
+@given(st.binary(max_size=300))
+def test_fuzz_mqtt_payloads_hostile(payload: bytes) -> None:
+    _refusal_is_clear(payload)
+
+
+@example('- {at: 1s, do: set_intensity, client: "\\ud800", mA: 5}')
+@example("- {at: 1s, do: set_intensity, client: true, mA: 5}")
+@example("- {at: 1s, do: set_intensity, client: 1, mA: .nan}")
+@example("- {at: 1s, do: set_intensity, client: 1, mA: .inf}")
+@example("- {at: 1s, do: set_intensity, client: 1, mA: 1e999}")
+@example("- " + "[" * 4000)
+@example("- {at: 1s, do: set_intensity, client: 1, mA: " + "[" * 30 + "]" * 30 + "}")
+@example('- {at: 1s, do: "set\\0intensity"}')
+@given(st.text(max_size=200))
+def test_fuzz_actions_files_hostile(text: str) -> None:
+    try:
+        load_actions_text(text)
+    except ActionsError as e:
+        _printable(str(e))
+
+
+@example(b"name: x\n\xff\xfe\x00\x81")
+@example(b"\x00" * 10)
+@example(b"phases: " + b"[" * 4000)
+@example(b"name: \x1b[31m\nphases: [{kind: warmpu, duration: 1m}]")
+@example("name: \ud800".encode("utf-8", "surrogatepass"))
+@given(st.binary(max_size=200))
+def test_fuzz_workout_files_as_bytes(data: bytes) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from workouts.loader import load_workout_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "w.yaml"
+        path.write_bytes(data)
+        try:
+            load_workout_file(path)
+        except WorkoutError as e:
+            assert e.problems
+
+
+@example("nan")
+@example("-inf")
+@example("1e999")
+@example("true")
+@example("\ud800")
+@example("4" + "0" * 400)
+@given(st.text(max_size=20) | st.floats().map(str))
+def test_fuzz_cli_number_options(text: str) -> None:
+    import math
+
+    import click
+
+    from suit_controller.cli.errors import FiniteFloatRange
+
+    try:
+        value = FiniteFloatRange(1, 200).convert(text, None, None)
+    except click.BadParameter as e:
+        assert str(e)
+    else:
+        assert math.isfinite(value) and 1 <= value <= 200

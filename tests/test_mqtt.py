@@ -110,7 +110,7 @@ MALFORMED = [
     (b'{"do": "set_intensity", "client": 1, "mA": 500}', "mA"),
     (b'{"do": "set_intensity", "client": 7, "mA": 10}', "no client 7"),
     (b'{"do": "set_intensity", "client": 1, "channel": "neck", "mA": 10}', "forbidden"),
-    (b'{"do": "estop", "extra": 1}', "extra"),
+    (b'{"do": "pause", "extra": 1}', "extra"),
     (b"\xff\xfe\x00", "not JSON"),
     (b"{" + b" " * 5000 + b"}", "over 4096"),
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from sim.faulty_link import FaultyTickSource
 from sim.studio_suits import SimulatedRack
 from suit_controller.studio.rooms import Arrival, SetUpRefused, Studio
 from suit_controller.studio.screening import CONTRAINDICATIONS
@@ -46,10 +47,9 @@ async def test_an_engine_error_in_one_room_never_touches_the_other(tmp_path: Pat
                 assert (await studio.send_command(k, {"do": "start"}, "test")).ok
 
             # Room 1's engine fails at its next tick.
-            def boom(now: float) -> None:
-                raise RuntimeError("injected engine error")
-
-            one.session.tick_observers.append(boom)
+            ticks = FaultyTickSource()
+            ticks.fail_next_tick(RuntimeError("injected engine error"))
+            one.session.tick_source = ticks
             await studio.wait_ended(one)
             assert one.state == "interrupted" and "injected engine error" in (one.failure or "")
             assert not rack.suit("SIM-01").firmware.applied_mA.any()

@@ -4,6 +4,7 @@ The page itself is driven in Chromium by tests/test_console.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -89,3 +90,67 @@ def test_bound_to_the_lan_the_console_needs_its_token(tmp_path: Path) -> None:
             assert r.status == 200 and b"Emergency stop" in r.read()
     finally:
         stop(proc)
+
+
+XSS_NAME = '<img src=x onerror="window.__pwned = 1">'
+XSS_SCRIPT = """async () => {
+  const until = (check) => new Promise((resolve) => {
+    const timer = setInterval(() => { if (check()) { clearInterval(timer); resolve(); } }, 50);
+  });
+  await until(() => document.getElementById("client-0"));
+  const probe = new Image();  // let a broken image's onerror, had one been made, fire first
+  await new Promise((resolve) => { probe.onerror = resolve; probe.src = "/nothing-here"; });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // a client named with a lone surrogate, through the console's own WebSocket
+  const answer = new Promise((resolve) => ws.addEventListener("message", (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "result" && msg.id === "s1") { resolve(msg); }
+  }));
+  ws.send('{"id": "s1", "do": "set_intensity", "client": "\\\\ud800", "mA": 5}');
+  const refused = await answer;
+  await until(() => state && state.plan_t > 12);
+  return {
+    refused: refused,
+    state_after: state.state,
+    pwned: window.__pwned === 1,
+    images: document.querySelectorAll("#clients img").length,
+    title: document.querySelector("#client-0 h2").textContent,
+  };
+}"""
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
+)
+def test_class7_a_client_named_in_html_is_shown_as_text_and_runs_nothing_class1_surrogate(
+    tmp_path: Path,
+) -> None:
+    from suit_controller.studio.screening import CONTRAINDICATIONS
+    from suit_controller.studio.store import Store
+
+    db = tmp_path / "studio.db"
+    store = Store(db)
+    store.add_client(XSS_NAME)
+    store.add_screening(XSS_NAME, "Tom", set(), set(), [c.key for c in CONTRAINDICATIONS])
+    store.close()
+    port = free_port()
+    proc, url = start_class(
+        tmp_path, f"127.0.0.1:{port}", "--db", str(db), "--client", XSS_NAME, "--trainer", "Tom"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, str(HERE / "browser.py"), url, XSS_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=HERE,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        stop(proc)
+    assert report["pwned"] is False and report["images"] == 0
+    assert report["title"].startswith(XSS_NAME)
+    assert report["refused"]["ok"] is False
+    assert "no client named" in report["refused"]["message"]
+    assert report["state_after"] == "running"  # the class went on

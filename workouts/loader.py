@@ -30,7 +30,22 @@ _TAGS = {"warmup", "suit", "stretch", "name", "inline"}
 def load_workout_file(path: str | Path) -> Workout:
     """Load and validate a workout file. Raises OSError if unreadable, WorkoutError if invalid."""
     p = Path(path)
-    return load_workout_text(p.read_text(encoding="utf-8"), source=str(p))
+    data = p.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WorkoutError(
+            [
+                Problem(
+                    "",
+                    data[: e.start].count(b"\n") + 1,
+                    f"not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}): "
+                    "a workout file is YAML saved as UTF-8, is this a binary file?",
+                )
+            ],
+            str(p),
+        ) from None
+    return load_workout_text(text, source=str(p))
 
 
 def load_workout_text(text: str, source: str = "workout") -> Workout:
@@ -184,8 +199,11 @@ def _message(err: Any, loc: tuple[int | str, ...]) -> str:
         if field == "phases":
             return "a workout needs at least one phase"
         return "must not be empty"
-    if kind in ("union_tag_invalid", "union_tag_not_found", "literal_error"):
-        return "kind must be one of: warmup, suit, stretch"
+    if kind == "union_tag_not_found":
+        return "kind is missing: it must be one of: warmup, suit, stretch"
+    if kind in ("union_tag_invalid", "literal_error"):
+        found = ctx.get("tag") if kind == "union_tag_invalid" else err.get("input")
+        return f"kind must be one of: warmup, suit, stretch (found {str(found)[:40]!r})"
     if kind in _FRIENDLY:
         return _FRIENDLY[kind]
     return str(err["msg"])

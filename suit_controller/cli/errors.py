@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
+import click
 from rich.console import Console
 
 from workouts import Plan, Workout, WorkoutError, compile_workout, load_workout
@@ -43,3 +46,16 @@ def open_workout(ref: str) -> tuple[Workout, Plan]:
         print_problems(e)
         raise SystemExit(EXIT_INVALID) from None
     return workout, compile_workout(workout)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange that refuses NaN and infinity by name (NaN compares false with any
+    bound, so a plain range lets `--rate nan` through)."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)

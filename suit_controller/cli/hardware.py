@@ -12,7 +12,7 @@ import trio_asyncio
 from rich.table import Table
 
 from suit_controller.cli.clients import db_option
-from suit_controller.cli.errors import err_console, open_workout
+from suit_controller.cli.errors import FiniteFloatRange, err_console, open_workout
 from suit_controller.cli.runner import (
     ClassRecords,
     check_in_or_exit,
@@ -36,7 +36,7 @@ def suits() -> None:
 
 
 @suits.command()
-@click.option("--seconds", type=click.FloatRange(0.5, 60), default=5.0, show_default=True)
+@click.option("--seconds", type=FiniteFloatRange(0.5, 60), default=5.0, show_default=True)
 @click.option(
     "--simulated",
     type=click.IntRange(1, 50),
@@ -120,12 +120,12 @@ def class_() -> None:
 @click.option(
     "--intensity",
     "intensity_mA",
-    type=click.FloatRange(0, 120),
+    type=FiniteFloatRange(0, 120),
     default=20.0,
     show_default=True,
     help="Starting target of clients without a calibration, mA.",
 )
-@click.option("--rate", "rate_hz", type=click.FloatRange(1, 200), default=40.0, show_default=True)
+@click.option("--rate", "rate_hz", type=FiniteFloatRange(1, 200), default=40.0, show_default=True)
 @click.option("--mqtt", "mqtt_url", metavar="URL")
 @click.option("--site", default="studio", show_default=True)
 @click.option("--room", default="room-1", show_default=True)

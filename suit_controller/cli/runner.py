@@ -253,13 +253,17 @@ def drive(
                 live_display.refresh()
             await trio.sleep(refresh_s)
 
+    async def screen(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await refresher()
+
     terminated = {"by": 0}
 
     async def class_with_companions() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
-            if live:
-                nursery.start_soon(refresher)
+            if live:  # the screen is an interface: its failure never ends the class
+                await nursery.start(klass.session.companion, "the terminal screen", screen)
             await klass.run()
             nursery.cancel_scope.cancel()
 

@@ -21,7 +21,13 @@ from sim.plan_mode import planned_delivery
 from sim.report import write_report
 from suit_controller.actions import ActionsError, load_actions_file
 from suit_controller.cli.clients import db_option
-from suit_controller.cli.errors import EXIT_INVALID, EXIT_USAGE, err_console, open_workout
+from suit_controller.cli.errors import (
+    EXIT_INVALID,
+    EXIT_USAGE,
+    FiniteFloatRange,
+    err_console,
+    open_workout,
+)
 from suit_controller.cli.runner import (
     ClassRecords,
     check_in_or_exit,
@@ -44,11 +50,11 @@ def sim() -> None:
 @click.argument("workout_ref", metavar="WORKOUT")
 @click.option("--clients", "n_clients", type=click.IntRange(1, 500), default=4, show_default=True)
 @click.option("--virtual", is_flag=True, help="Virtual time: a 35-minute class runs in seconds.")
-@click.option("--speed", type=click.FloatRange(min=0.01), help="Run X times faster than real time.")
+@click.option("--speed", type=FiniteFloatRange(min=0.01), help="Run X times faster than real time.")
 @click.option(
     "--rate",
     "rate_hz",
-    type=click.FloatRange(1, 200),
+    type=FiniteFloatRange(1, 200),
     default=40.0,
     show_default=True,
     help="Engine ticks per second.",
@@ -57,7 +63,7 @@ def sim() -> None:
 @click.option(
     "--intensity",
     "intensity_mA",
-    type=click.FloatRange(0, 120),
+    type=FiniteFloatRange(0, 120),
     default=40.0,
     show_default=True,
     help="Starting target intensity of every channel, mA.",
@@ -183,6 +189,7 @@ def run(
         clients=specs,
         link=link,
         authenticated=enrolled,
+        actions_source=f"actions:{Path(actions_file).name}" if actions_file else "actions",
     )
     simclass.companions = companions_for(simclass.session, records, mqtt_url, site, room, web)
     if virtual:
@@ -224,13 +231,13 @@ def _write_report(out: Path) -> None:
 @click.option(
     "--intensity",
     "intensity_mA",
-    type=click.FloatRange(0, 120),
+    type=FiniteFloatRange(0, 120),
     default=40.0,
     show_default=True,
     help="Target intensity of every channel, mA.",
 )
 @click.option("--first-session", is_flag=True, help="Every client is in their first session.")
-@click.option("--rate", "rate_hz", type=click.FloatRange(1, 200), default=40.0, show_default=True)
+@click.option("--rate", "rate_hz", type=FiniteFloatRange(1, 200), default=40.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where the report goes.")
 def plan_cmd(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from suit_controller.commands import COMMAND_NAMES, Command, CommandRefused, parse_command
+from suit_controller.commands import (
+    COMMAND_NAMES,
+    MAX_COMMAND_BYTES,
+    Command,
+    CommandRefused,
+    decode,
+    parse_command,
+)
 
-#: A command payload larger than this is refused unread.
-MAX_COMMAND_BYTES = 4096
+__all__ = ["MAX_COMMAND_BYTES", "SCHEMAS", "parse_command_payload"]
 
 COMMAND_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -41,9 +46,10 @@ EVENT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "event",
     "type": "object",
-    "required": ["t", "kind", "message"],
+    "required": ["t", "kind", "message", "seq", "session_id"],
     "properties": {
         "t": {"type": "number", "description": "seconds since the class started"},
+        "session_id": {"type": "string", "description": "the class this event belongs to"},
         "kind": {"type": "string"},
         "message": {"type": "string"},
         "client": {"type": "string"},
@@ -55,8 +61,9 @@ STATE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "class state",
     "type": "object",
-    "required": ["state", "workout", "plan_t", "remaining_s", "clients"],
+    "required": ["session_id", "state", "workout", "plan_t", "remaining_s", "clients"],
     "properties": {
+        "session_id": {"type": "string", "description": "the class, new for every class"},
         "state": {"enum": ["ready", "running", "paused", "estopped", "finished", "stopped"]},
         "workout": {"type": "string"},
         "phase": {"type": ["string", "null"]},
@@ -108,14 +115,7 @@ def parse_command_payload(payload: bytes) -> tuple[str | None, Command]:
     The id is returned whenever it could be read, so even a refusal can be
     matched to its request; it is attached to the exception as `.request_id`.
     """
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise CommandRefused(f"command payload of {len(payload)} bytes is over {MAX_COMMAND_BYTES}")
-    try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise CommandRefused("command payload is not JSON") from None
-    if not isinstance(data, dict):
-        raise CommandRefused('a command is a JSON object such as {"do": "estop"}')
+    data = decode(payload)
     request_id = data.pop("id", None)
     if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 100):
         raise CommandRefused("'id' must be a string of at most 100 characters")

@@ -40,6 +40,19 @@ class Topics:
         return f"{self.prefix}/commands"
 
     @property
+    def commands_from_any(self) -> str:
+        """Commands from each tablet on a topic of its own (`…/commands/from/<client id>`)."""
+        return f"{self.prefix}/commands/from/+"
+
+    def commands_from(self, client_id: str) -> str:
+        return f"{self.prefix}/commands/from/{client_id}"
+
+    @property
+    def estop(self) -> str:
+        """The e-stop's own topic, read over a connection of its own: nothing queues before it."""
+        return f"{self.prefix}/estop"
+
+    @property
     def results(self) -> str:
         return f"{self.prefix}/commands/result"
 

@@ -30,7 +30,7 @@ import trio
 
 from suit_controller.classroom import start_class_session
 from suit_controller.clients import ClientSpec
-from suit_controller.commands import CommandRefused, CommandResult, parse_command
+from suit_controller.commands import CommandResult, submit
 from suit_controller.links.base import SuitLink
 from suit_controller.session import ClassSession
 from suit_controller.snapshot import ClassSnapshot
@@ -298,11 +298,7 @@ class Studio:
         """
         if klass.done.is_set():
             return CommandResult(False, str(raw.get("do", "?")), "the class has ended")
-        try:
-            command = parse_command(raw)
-        except CommandRefused as e:
-            return CommandResult(False, str(raw.get("do", "?")), str(e))
-        return await klass.session.execute(command, source=source)
+        return await submit(klass.session, raw, source)
 
     async def wait_ended(self, klass: StudioClass) -> None:
         """Wait until the class's room task is over (the record written, every suit stopped)."""

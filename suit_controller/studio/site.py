@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -25,6 +24,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from suit_controller.commands import CommandResult
+from suit_controller.commands import Request as CommandRequest
 from suit_controller.studio.accounts import Accounts, Login
 from suit_controller.studio.api import (
     CSRF_HEADER,
@@ -63,20 +64,14 @@ class StudioConsole(Console):
         self.accounts = accounts
         self.klass = klass
 
-    async def command(self, text: str) -> dict[str, Any]:
-        request_id = None
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return {"type": "result", "id": None, "ok": False, "message": "not JSON"}
-        if not isinstance(data, dict):
-            return {"type": "result", "id": None, "ok": False, "message": "not a command"}
-        request_id = data.pop("id", None)
+    def source_of(self, connection: int) -> str:
+        return f"console:{console_user.get()}:{connection}"
+
+    async def on_result(self, request: CommandRequest, result: CommandResult) -> None:
         who = console_user.get()
-        result = await self.studio.send_command(self.klass, data, source=f"console:{who}")
-        detail = {**data, "ok": result.ok, "message": result.message}
+        sent = request.command.model_dump(exclude_none=True) if request.command else {}
+        detail = {**sent, "ok": result.ok, "message": result.message}
         await trio.to_thread.run_sync(self.accounts.audit, who, "command", self.klass.id, detail)
-        return {"type": "result", "id": request_id, **result.as_dict()}
 
 
 class StudioSite:

@@ -33,7 +33,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.limits import DEVICE_MAX_MA
-from suit_controller.commands import CommandRefused, parse_command
+from suit_controller.commands import CommandResult, submit
+from suit_controller.commands import Request as CommandRequest
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 from suit_controller.snapshot import ClassSnapshot
@@ -64,6 +65,7 @@ class Console:
         # ids unique across restarts of the server, so a page's dismissals never hide news
         self._epoch = secrets.token_hex(4)
         self._lost: set[str | None] = set()  # clients whose suit was lost: "connected" is news
+        self.connections = 0
         session.events.subscribe(self._on_event)
         self.app = Starlette(
             routes=[
@@ -145,33 +147,39 @@ class Console:
             await ws.close(code=4403)
             return
         await ws.accept()
+        self.connections += 1
+        source = self.source_of(self.connections)  # rate limits are per WebSocket connection
         try:
             await ws.send_text(json.dumps(self.class_facts()))
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._push, ws)
                 while True:
                     text = await ws.receive_text()
-                    await ws.send_text(json.dumps(await self.command(text)))
+                    # taken at once (an e-stop is latched here); answered when carried out
+                    nursery.start_soon(self._reply, ws, self.session.desk.take(text, source))
         except WebSocketDisconnect:
             pass
+
+    async def _reply(self, ws: WebSocket, request: CommandRequest) -> None:
+        result = await request.wait()
+        await self.on_result(request, result)
+        await ws.send_text(json.dumps({"type": "result", **result.as_dict()}))
+
+    def source_of(self, connection: int) -> str:
+        """The source id of the page's `connection`-th WebSocket (rate limits are per source)."""
+        return f"web:{connection}"
+
+    async def on_result(self, request: CommandRequest, result: CommandResult) -> None:
+        """Called with every command's result before the page is told (the studio audits here)."""
 
     async def _push(self, ws: WebSocket) -> None:
         while True:
             await ws.send_text(json.dumps(self.state(), default=str))
             await trio.sleep(1.0 / PUSH_HZ)
 
-    async def command(self, text: str) -> dict[str, Any]:
-        request_id = None
-        try:
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise CommandRefused("a command is a JSON object")
-            request_id = data.pop("id", None)
-            cmd = parse_command(data)
-        except (ValueError, CommandRefused) as e:
-            return {"type": "result", "id": request_id, "ok": False, "message": str(e)}
-        result = await self.session.execute(cmd, source="web")
-        return {"type": "result", "id": request_id, **result.as_dict()}
+    async def command(self, text: str, source: str = "web") -> dict[str, Any]:
+        """One command's text through the one entry (`commands.submit`), answered as a result."""
+        return {"type": "result", **(await submit(self.session, text, source)).as_dict()}
 
 
 def new_token() -> str:

@@ -1,0 +1,344 @@
+"""Hostile and faulty input (issue 12, the command path): each failure class through the real
+interface — the CLI, actions files, a real Mosquitto — and the one command entry beneath them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio_asyncio
+from click.testing import CliRunner
+
+from suit_controller.cli.main import suitctl
+from suit_controller.cli.simclass import SimulatedClass
+from suit_controller.protocol import SuitState
+from suit_controller.records import SessionEvent
+from suit_controller.session import ClassState
+
+from .mqtt_broker import MOSQUITTO, Broker
+from .mqtt_probe import Probe
+from .simclass_helpers import SHORT, short_plan
+
+needs_mosquitto = pytest.mark.skipif(
+    MOSQUITTO is None, reason="mosquitto is not installed (make system-deps)"
+)
+LONG = SHORT.replace("duration: 40s", "duration: 5m")
+
+
+def sim_run(tmp_path: Path, *extra: str) -> tuple[int, str, dict[str, Any] | None]:
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        suitctl,
+        ["sim", "run", str(workout), "--clients", "2", "--virtual", "--out", str(out), *extra],
+    )
+    rec_path = out / "session.json"
+    rec = json.loads(rec_path.read_text()) if rec_path.exists() else None
+    return result.exit_code, result.output, rec
+
+
+def stopped_and_zero(sc: SimulatedClass) -> bool:
+    return all(
+        s.firmware.state is SuitState.STOPPED and not s.firmware.applied_mA.any() for s in sc.suits
+    )
+
+
+# -- class 1: every exit stops the suits first; no printer or subscriber ends a class ---------
+def test_class1_lone_surrogate_client_in_actions_file_the_class_goes_on(tmp_path: Path) -> None:
+    actions = tmp_path / "a.yaml"
+    actions.write_text(
+        '- {at: 12s, do: set_intensity, client: "\\ud800", mA: 10}\n'
+        '- {at: 13s, do: set_intensity, client: 1, channel: "\\ud800\\x00", mA: 10}\n'
+    )
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 0, output
+    assert rec is not None and rec["ended"] == "finished"
+    refused = [e for e in rec["events"] if e["kind"] == "command_refused"]
+    assert len(refused) == 2 and "no client named" in refused[0]["message"]
+    assert all(c["outputs_zero_at_end"] for c in rec["clients"])
+
+
+async def test_class1_a_subscriber_raising_on_ended_stop_all_reached_every_suit_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sc = SimulatedClass(short_plan(), 2, intensity_mA=30.0, body=False)
+    seen: list[tuple[str, bool]] = []
+
+    def hostile(e: SessionEvent) -> None:
+        if e.kind == "ended":
+            seen.append((e.kind, stopped_and_zero(sc)))
+            raise RuntimeError("a screen that breaks on the last event")
+
+    def printer(e: SessionEvent) -> None:
+        if e.kind == "note":
+            e.message.encode("utf-8")  # a terminal that cannot print a lone surrogate
+
+    sc.session.events.subscribe(hostile)
+    sc.session.events.subscribe(printer)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        await trio.sleep(20.0)
+        assert sc.session.state is ClassState.RUNNING
+        sc.session.emit("note", "a client named \ud800 arrived")
+        assert sc.session.state is ClassState.RUNNING
+        await sc.session._finished.wait()
+        await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    assert seen == [("ended", True)]
+    assert stopped_and_zero(sc)
+    errors = sc.session.events.of_kind("subscriber_error")
+    assert len(errors) == 2  # one report per failing subscriber, however often it fails
+    assert sc.session.events.subscriber_errors == {"hostile": 1, "printer": 1}
+
+
+async def test_class1_observer_errors_go_on_and_an_engine_bug_still_stops_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=30.0, body=False)
+    order: list[str] = []
+    sc.session.events.subscribe(
+        lambda e: order.append(f"{e.kind}:{stopped_and_zero(sc)}") if e.kind == "ended" else None
+    )
+
+    def broken_observer(now: float) -> None:
+        if sc.session.plan_time() > 15:
+            raise ZeroDivisionError("a simulated observer's bug")
+
+    def engine_bug(now: float) -> None:
+        raise AssertionError("a bug in the engine itself")
+
+    sc.session.tick_observers.append(broken_observer)
+    with pytest.raises(ExceptionGroup) as caught:
+        async with trio.open_nursery() as nursery:
+            for suit in sc.suits:
+                await nursery.start(suit.run)
+            await nursery.start(sc.session.run)
+            await trio.sleep(30.0)
+            assert sc.session.state is ClassState.RUNNING  # an observer's error does not end it
+            assert len(sc.session.events.of_kind("observer_error")) == 1
+            assert sc.session.observer_errors["broken_observer"] > 100  # counted, not reported
+            sc.session.board.step = engine_bug  # type: ignore[method-assign]
+            await trio.sleep(5.0)
+    assert caught.group_contains(AssertionError, match="engine itself")
+    assert order == ["ended:True"] and sc.session.ending == "interrupted"
+
+
+# -- class 4: the e-stop overtakes everything queued ----------------------------------------
+async def test_class4_estop_taken_after_a_burst_runs_before_the_queued_commands(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.commands import RateLimit, submit
+
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=30.0, body=False)
+    sc.session.desk.limit = RateLimit(per_s=1000.0, burst=2000)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        await trio.sleep(15.0)
+        requests = [
+            sc.session.desk.take(
+                json.dumps({"do": "set_intensity", "client": 1 + k % 2, "mA": 10 + k % 7}),
+                "tablet",
+            )
+            for k in range(1000)
+        ]
+        estop = sc.session.desk.take(b'{"do": "estop", "id": "stop!"}', "tablet")
+        assert sc.session.state is ClassState.ESTOPPED  # latched as soon as it was read
+        assert estop.request_id == "stop!"
+        result = await estop.wait()
+        assert result.ok and stopped_and_zero(sc)
+        done = sum(r.result is not None for r in requests)
+        assert done < 1000  # the commands queued before it had not all run
+        for r in requests:
+            await r.wait()
+        kinds = [e.kind for e in sc.session.events.events]
+        first_estop = kinds.index("estop")
+        last_command = max(i for i, k in enumerate(kinds) if k == "command")
+        assert first_estop < last_command
+        assert (await submit(sc.session, '{"do": "stop"}', "tablet")).ok
+        nursery.cancel_scope.cancel()
+
+
+@needs_mosquitto
+async def test_class4_mqtt_estop_after_1000_commands_is_executed_before_them(
+    tmp_path: Path,
+) -> None:
+    from suit_controller.commands import RateLimit
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        sc.session.desk.limit = RateLimit(per_s=1000.0, burst=2000)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1", inflight=0).run)
+            nursery.start_soon(sc.run)
+            await tablet.wait_for(
+                lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
+            )
+            await tablet.wait_for(lambda: bridge.connected and bridge.estop_connected)
+            for k in range(1000):
+                tablet.publish_nowait(
+                    "ems/studio/room-1/commands",
+                    {"id": f"c{k}", "do": "set_intensity", "client": 1, "mA": 10 + k % 5},
+                )
+            tablet.publish_nowait("ems/studio/room-1/estop", {"id": "stop"})
+            results = await tablet.wait_for(
+                lambda: (r := tablet.on("/commands/result")) and len(r) >= 1001 and r,
+                within=60,
+            )
+            assert {r["id"] for r in results} >= {f"c{k}" for k in range(1000)} | {"stop"}
+            kinds = [
+                (e.kind, e.data.get("command", {}).get("do"))
+                for e in sc.session.events.events
+                if e.kind in ("estop", "command")
+            ]
+            first_estop = kinds.index(("estop", None))
+            last_set = max(i for i, k in enumerate(kinds) if k == ("command", "set_intensity"))
+            assert first_estop < last_set  # it did not wait behind the burst
+            assert stopped_and_zero(sc)
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+# -- class 5: one payload never ends a class --------------------------------------------------
+async def test_class5_deep_nesting_is_refused_clearly_at_the_one_entry(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.commands import submit
+
+    sc = SimulatedClass(short_plan(LONG), 1, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        deep: Any = 1
+        for _ in range(40):
+            deep = [deep]
+        for raw in ("[" * 4000, "[" * 2000 + "]" * 2000, {"do": "set_intensity", "mA": deep}):
+            result = await submit(sc.session, raw, "test")
+            assert not result.ok and "nested" in result.message, result
+        assert sc.session.state is ClassState.RUNNING
+        nursery.cancel_scope.cancel()
+
+
+@needs_mosquitto
+async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
+    tmp_path: Path,
+) -> None:
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await tablet.wait_for(
+                lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
+            )
+            await tablet.publish("ems/studio/room-1/commands", b"[" * 4000)
+            r = await tablet.wait_for(lambda: tablet.on("/commands/result"))
+            assert r[0]["ok"] is False and "nested" in r[0]["message"]
+            surrogate = await tablet.command({"do": "set_intensity", "client": "\ud800", "mA": 5})
+            assert not surrogate["ok"] and "no client named" in surrogate["message"]
+            assert sc.session.state is ClassState.RUNNING
+            state = await tablet.wait_for(lambda: tablet.on("/state"))
+            assert state[-1]["session_id"] == sc.session.session_id
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+# -- class 6: retained commands are never executed -------------------------------------------
+@needs_mosquitto
+async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path) -> None:
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            await tablet.publish(
+                "ems/studio/room-1/commands", {"id": "old", "do": "pause"}, retain=True
+            )
+            await tablet.publish("ems/studio/room-1/estop", {"id": "old-stop"}, retain=True)
+            sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+            bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+            sc.companions = [bridge.run]
+            nursery.start_soon(sc.run)
+            results = await tablet.wait_for(
+                lambda: (r := tablet.on("/commands/result")) and len(r) >= 2 and r
+            )
+            by_id = {r["id"]: r for r in results}
+            for rid in ("old", "old-stop"):
+                assert by_id[rid]["ok"] is False and "retained" in by_id[rid]["message"]
+            await trio.sleep(1.0)
+            assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+# -- class 7: small defects, each a clear message ---------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--rate", "nan"), ("--intensity", "nan"), ("--rate", "inf"), ("--intensity", "-inf")],
+)
+def test_class7_non_finite_cli_numbers_are_clear_errors(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    code, output, rec = sim_run(tmp_path, option, value)
+    assert code == 2 and rec is None
+    assert "finite" in output and option in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("{at: 1s, do: set_intensity, client: 1, mA: true}", "mA"),
+        ("{at: 1s, do: set_intensity, client: true, mA: 5}", "client"),
+    ],
+)
+def test_class7_booleans_and_nan_in_actions_files_are_refused(
+    tmp_path: Path, entry: str, why: str
+) -> None:
+    actions = tmp_path / "a.yaml"
+    actions.write_text(f"- {entry}\n")
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 1 and rec is None, output
+    assert why in output and "Traceback" not in output
+
+
+def test_class7_binary_workout_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_bytes(b"name: x\n\xff\xfe\x00\x81 binary")
+    result = CliRunner().invoke(suitctl, ["workout", "validate", str(path)])
+    assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit)
+    assert "UTF-8" in result.output and "Traceback" not in result.output
+
+
+def test_class7_invalid_phase_kind_names_the_value_found(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(SHORT.replace("kind: warmup", "kind: warmpu"))
+    result = CliRunner().invoke(suitctl, ["workout", "validate", str(path)])
+    assert result.exit_code == 1
+    assert "warmpu" in result.output and "warmup" in result.output
