@@ -77,7 +77,7 @@ TARGETS: tuple[Target, ...] = (
         "suit_controller/studio/screening.py",
         ("tests/test_screening.py", "tests/test_mutation_kills.py"),
     ),
-    # Target("suit_controller/protocol", ("tests/test_protocol.py",)),  # added after protocol v2 lands
+    # Target("suit_controller/protocol", ("tests/test_protocol.py",)),  # added after protocol v2 lands  # noqa: E501
     # Target("sim/firmware.py", ("tests/test_firmware.py",)),  # added after protocol v2 lands
     # Target("suit_controller/session.py", ("tests/test_stop_paths.py",), functions=("emergency_stop", "_end", "_close", "run", "_zero_outputs")),  # added after protocol v2 lands  # noqa: E501
 )
