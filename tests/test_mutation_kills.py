@@ -7,6 +7,7 @@ became 100 mA would put twice the current through someone on their first day.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from suit_controller.studio.screening import (
     CONTRAINDICATIONS,
     DEFAULT_POLICY,
     ClientHistory,
+    Decision,
     Screening,
     SitePolicy,
     assign_trainers,
@@ -145,9 +147,13 @@ def test_a_screening_is_valid_for_365_days_to_the_day() -> None:
     assert d.reasons == ["Ana's screening is 366 days old (valid for 365): screen again"]
 
 
-def test_four_days_between_sessions_to_the_minute() -> None:
+def test_four_days_between_sessions_to_the_second() -> None:
     ok = check_client(history(last_days_ago=4, first_days_ago=30, sessions=2), NOW)
     assert ok.allowed
+    one_second_short = 4 - 1 / 86400
+    assert not check_client(
+        history(last_days_ago=one_second_short, first_days_ago=30, sessions=2), NOW
+    ).allowed
     d = check_client(history(last_days_ago=3.99, first_days_ago=30, sessions=2), NOW)
     assert d.reasons == [
         "Ana's last session was 4.0 days ago; at least 4 days must pass between sessions"
@@ -185,7 +191,8 @@ def test_eating_recently_keeps_the_abdominal_channels_off_and_says_so() -> None:
 
 
 def test_every_refusal_names_the_client_and_the_contraindication() -> None:
-    d = check_client(history(frozenset({"epilepsy", "diabetes", "flu"})), NOW)
+    # an unknown key ("acne", first in order) is skipped, the rest still checked
+    d = check_client(history(frozenset({"epilepsy", "diabetes", "acne"})), NOW)
     assert not d.allowed
     assert d.reasons == [
         "Ana: diabetes — needs a recorded medical clearance",
@@ -231,6 +238,29 @@ def test_absolute_and_relative_contraindications_are_as_the_guidelines_say() -> 
         "skin_lesions",
     }
     assert set(BY_KEY) == {c.key for c in CONTRAINDICATIONS}
+
+
+def test_a_decision_starts_allowed_and_claims_nothing() -> None:
+    d = Decision("Ana")
+    assert d.allowed and d.reasons == [] and d.guidance == []
+    assert not d.first_session and not d.abdominal_off and d.cap_mA is None
+
+
+@pytest.mark.parametrize(
+    ("record", "attribute"),
+    [
+        (DEFAULT_POLICY, "first_session_cap_mA"),
+        (CONTRAINDICATIONS[0], "absolute"),
+        (Screening(NOW, "Tom", frozenset()), "yes"),
+        (ClientHistory("Ana", None, None, None, 0), "sessions"),
+    ],
+)
+def test_the_rules_and_the_records_they_read_cannot_be_changed_in_place(
+    record: object, attribute: str
+) -> None:
+    # the site policy is shared by every check-in: nothing may raise its caps in passing
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(record, attribute, 100)
 
 
 def test_the_default_policy_follows_din_33961_5() -> None:
