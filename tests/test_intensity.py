@@ -61,11 +61,26 @@ def test_the_first_step_up_is_immediate_and_the_next_exactly_one_rise_step_later
     assert b.set_mA[0, 0] == 2.0
 
 
-def test_the_last_step_up_stops_at_a_fractional_target() -> None:
+def test_the_last_step_up_stops_at_a_fractional_target_and_never_passes_it() -> None:
     b = board([2.5])
-    for k in range(6):
-        b.step(k * 0.25)
-    assert b.set_mA[0, 0] == 2.5
+    seen = []
+    for k in range(12):
+        b.step(k * 0.125)
+        seen.append(float(b.set_mA[0, 0]))
+    assert seen == [1.0, 1.0, 2.0, 2.0, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5]
+
+
+def test_the_first_step_never_waits_whatever_the_clocks_origin() -> None:
+    # Trio's clocks may start anywhere; a board, a held or a restarted client rises at once
+    b = board([5.0, 5.0])
+    b.step(-100.0)
+    assert b.set_mA[:, 0].tolist() == [1.0, 1.0]
+    b.hold_at_zero(np.array([True, False]))
+    b.step(-99.9)
+    assert b.set_mA[:, 0].tolist() == [1.0, 1.0]
+    b.restart_from_zero(1)
+    b.step(-99.8)
+    assert b.set_mA[:, 0].tolist() == [1.0, 1.0]
 
 
 def test_lowering_a_target_steps_the_set_intensity_down_every_tick() -> None:
