@@ -172,3 +172,24 @@ def test_another_layout_is_checked_against_its_own_channels() -> None:
             "suit layout arms-2 has no channel for quads: it will not be stimulated",
         )
     ]
+
+
+def test_a_phase_of_unknown_or_missing_kind_is_no_phase_at_all() -> None:
+    # the schema reports the kind; the rules must not take it for a warm-up, a stretch or
+    # a suit block (kinds before and after each real one, in alphabetical order)
+    odd = [
+        {"duration": "1m"},
+        {"kind": None, "duration": "1m"},
+        {"kind": "cooldown", "duration": "1m", "exercises": [{"duration": "26m"}]},
+        {"kind": "massage", "duration": "1m", "exercises": [{"duration": "26m"}]},
+        {"kind": "tabata", "duration": "1m", "exercises": [{"duration": "26m"}]},
+        {"kind": "yoga", "duration": "1m", "exercises": [{"duration": "26m"}]},
+    ]
+    for phase in odd:
+        assert problems(WARM, phase, suit("22m"), STRETCH) == ([], []), phase
+        errors, warnings = problems(WARM, phase, suit("26m"))
+        assert [w for w, _ in errors] == [("phases", 2)], phase
+        assert messages(warnings) == ["no stretching phase: end the class with stretching"]
+        assert problems(WARM, phase, STRETCH)[1] == [
+            (("phases",), "the workout has no suit block: nothing will be stimulated")
+        ], phase
