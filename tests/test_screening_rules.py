@@ -232,3 +232,10 @@ def test_check_in_refuses_a_class_with_too_few_trainers(tmp_path: Path) -> None:
             DEFAULT_LAYOUT,
             default_intensity_mA=30,
         )
+
+
+def test_what_the_client_ate_is_said_by_name_at_every_call() -> None:
+    # `check_client(h, now, True)` would hide what True means: the rule takes it by keyword
+    with pytest.raises(TypeError):
+        check_client(history(), NOW, True)  # type: ignore[call-arg]
+    assert check_client(history(), NOW, ate_recently=True).abdominal_off
