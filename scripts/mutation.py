@@ -94,7 +94,6 @@ class Mutant:
     operator: str
     line: int
     definition: str | None
-    outcome: str  # killed | survived | incompetent | skipped
     removed: str
     added: str
 
@@ -246,7 +245,6 @@ def run_target(
                 spec.operator_name,
                 spec.start_pos[0],
                 spec.definition_name,
-                "",
                 removed,
                 added,
             )
@@ -264,7 +262,8 @@ def run_target(
     score.seconds = time.monotonic() - started
     print(
         f"{target.path}: killed {score.killed}/{score.total} ({score.pct:.1f} %),"
-        f" {score.equivalent} equivalent excluded, {score.seconds:.0f} s",
+        f" {score.equivalent} equivalent excluded, {score.incompetent} incompetent,"
+        f" {score.seconds:.0f} s",
         flush=True,
     )
     return score

@@ -34,7 +34,7 @@ def test_hold_sums_charge_of_every_pulse_and_time_above_zero() -> None:
     # 10 mA × 350 µs = 3.5 µC a phase, 85 pulses a second, 2 s: 595 µC
     assert t.charge_uC[0].tolist() == pytest.approx([595.0, 0.0, 29.75], rel=1e-12)
     assert t.stim_s[0].tolist() == [2.0, 0.0, 2.0]
-    t.hold(out, 0.5, 100.0, 20.0)  # sums: 10 mA · 0.1 µs·... = 10 µC more on channel 1
+    t.hold(out, 0.5, 100.0, 20.0)  # 10 mA × 100 µs × 20 Hz × 0.5 s = 10 µC more
     assert t.charge_uC[0].tolist() == pytest.approx([605.0, 0.0, 30.25], rel=1e-12)
     assert t.stim_s[0].tolist() == [2.5, 0.0, 2.5]
 
