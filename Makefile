@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := channels workouts suit_controller sim benchmarks
 
-.PHONY: demo test bench lint typecheck c-test pytest system-deps clean
+.PHONY: demo test bench lint typecheck c-test pytest system-deps clean mutation
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ system-deps:
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# Mutation testing of the safety code (scripts/mutation.py, docs/mutation.md); not in `make test`.
+# `make mutation TARGETS=channels/limits.py` runs one module.
+MUTATION_STAMP := $(VENV)/.mutation-stamp
+$(MUTATION_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,mutation]'
+	touch $@
+
+mutation: $(MUTATION_STAMP)
+	$(PY) scripts/mutation.py $(TARGETS)
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache .hypothesis firmware/build

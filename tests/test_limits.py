@@ -131,3 +131,62 @@ def test_program_caps_are_the_lowest_channel_cap_over_the_programs(
         assert caps[j] == pytest.approx(want, rel=1e-12, abs=1e-12)
     codes = level_codes(np.full(len(chans), 200.0), caps)
     assert np.all(codes * LEVEL_STEP_MA <= caps + 1e-9)
+
+
+# -- the numbers themselves: every limit is defined once, so a changed digit changes S1-S8 --
+
+
+def test_every_limit_is_the_number_of_the_standard_or_the_policy() -> None:
+    from channels import limits
+
+    assert limits.DEVICE_MAX_MA == 120.0
+    assert limits.LEVEL_STEP_MA == 0.5
+    assert limits.CURRENT_DENSITY_MAX_MA_CM2 == 2.0  # IEC 60601-2-10
+    assert limits.CHARGE_PER_PHASE_MAX_UC == 45.0
+    assert limits.INTENSITY_STEP_MAX_MA == 1.0  # DIN 33961-5
+    assert limits.INTENSITY_RISE_STEP_S == 0.25
+    assert limits.FIRST_SESSION_CAP_MA == 50.0  # S5
+    assert limits.SUIT_BLOCK_MAX_S == 1500.0  # S8: 25 minutes
+    assert limits.SUIT_BLOCK_MIN_S == 1200.0
+    assert limits.WARMUP_RANGE_S == (300.0, 420.0)
+    assert limits.WATCHDOG_S == 0.25  # S4
+    assert limits.FREQUENCY_RANGE_HZ == (1.0, 150.0)
+    assert limits.PULSE_WIDTH_RANGE_US == (50.0, 450.0)
+
+
+def test_caps_with_worked_numbers_of_the_default_suit() -> None:
+    # quads (180 cm², 120 mA): at 450 µs the charge cap binds: 45 µC / 450 µs = 100 mA
+    assert channel_cap_mA(
+        channel_max_mA=120.0, area_cm2=180.0, pulse_width_us=450.0, frequency_hz=85.0
+    ) == pytest.approx(100.0)
+    # at 400 µs: 112.5 mA (not rounded to a whole mA)
+    assert channel_cap_mA(
+        channel_max_mA=120.0, area_cm2=1000.0, pulse_width_us=400.0, frequency_hz=5.0
+    ) == pytest.approx(112.5, abs=1e-9)
+    # shoulders (50 cm²) at 350 µs / 85 Hz: 2 mA/cm² · 50 cm² / 0.2439 = 409.9 mA → 90 mA layout cap
+    assert (
+        channel_cap_mA(channel_max_mA=90.0, area_cm2=50.0, pulse_width_us=350.0, frequency_hz=85.0)
+        == 90.0
+    )
+    # a device maximum of 120 mA even when nothing else binds
+    assert (
+        channel_cap_mA(channel_max_mA=500.0, area_cm2=5000.0, pulse_width_us=50.0, frequency_hz=1.0)
+        == 120.0
+    )
+    # density at 450 µs, 150 Hz over 10 cm²: 2 · 10 / sqrt(2 · 450e-6 · 150) = 54.43 mA
+    assert channel_cap_mA(
+        channel_max_mA=120.0, area_cm2=10.0, pulse_width_us=450.0, frequency_hz=150.0
+    ) == pytest.approx(54.433, abs=1e-3)
+    assert charge_per_phase_uC(81.0, 350.0) == pytest.approx(28.35)
+    assert rms_current_mA(100.0, 450.0, 150.0) == pytest.approx(100.0 * math.sqrt(0.135))
+
+
+def test_a_zero_or_negative_client_cap_gives_a_zero_cap_never_more() -> None:
+    kw = {"channel_max_mA": 110.0, "area_cm2": 120.0, "pulse_width_us": 350.0, "frequency_hz": 85.0}
+    assert channel_cap_mA(client_cap_mA=0.0, **kw) == 0.0  # abdominal channels of a client who ate
+    assert channel_cap_mA(client_cap_mA=-5.0, **kw) == 0.0
+
+
+def test_limit_output_turns_every_non_finite_request_into_zero() -> None:
+    req = np.array([np.nan, np.inf, -np.inf, 0.5, 119.5])
+    assert limit_output(req, np.full(5, 120.0)).tolist() == [0.0, 0.0, 0.0, 0.5, 119.5]
