@@ -87,7 +87,43 @@ class NewToken(_Body):
     label: Annotated[str, Field(min_length=1, max_length=80)]
 
 
+#: Workout text as the API takes it (the library refuses more than 32 KB with a clear message).
+YamlText = Annotated[str, Field(min_length=1, max_length=60_000)]
+
+
+class WorkoutText(_Body):
+    """A workout's YAML text (the format of docs/workouts.md)."""
+
+    yaml: YamlText
+
+
+class ArchiveBody(_Body):
+    """Archive a workout (hidden from lists and class set-up), or bring it back."""
+
+    archived: bool = True
+
+
+class DesignerRun(_Body):
+    """Try a workout on simulated bodies: how many clients, first session or experienced.
+
+    `intensity_mA`: the set intensity per body area (a channel or muscle group,
+    `lower_back`, `chest`), default 40 mA; a suggestion's `apply` goes here.
+    """
+
+    yaml: YamlText
+    clients: Annotated[int, Field(ge=1, le=20)] = 8
+    first_session: bool = False
+    seed: Annotated[int, Field(ge=0, le=2**31)] = 0
+    intensity_mA: Annotated[
+        dict[Key, Annotated[float, Field(ge=0, le=120, allow_inf_nan=False)]],
+        Field(max_length=40),
+    ] = {}
+
+
 BODIES: tuple[type[BaseModel], ...] = (
+    WorkoutText,
+    ArchiveBody,
+    DesignerRun,
     LoginBody,
     NewClient,
     ScreeningBody,
