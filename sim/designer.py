@@ -264,7 +264,9 @@ def channel_view(
             rating[sel] = cr10(cur[sel] / contact, sens, motor, tol * adaptation(stim_cum[sel]))
     stim = on.sum(axis=0)
     fraction = np.where(stim > 0, recruited / np.maximum(stim, 1), 0.0)
-    worst = t[rating.argmax(axis=0)] if ratings and t.size else np.zeros(n_c)
+    if not t.size:  # the plan never asks anything of this channel
+        return ChannelView(fraction, np.zeros(n_c), np.zeros(n_c))
+    worst = t[rating.argmax(axis=0)] if ratings else np.zeros(n_c)
     return ChannelView(fraction, rating.max(axis=0), worst)
 
 
