@@ -287,6 +287,8 @@ def advice(
     targets: FloatArray,
     caps: FloatArray,
     group: Group,
+    *,
+    rate_hz: float = RATE_HZ,
 ) -> dict[str, Any]:
     """Per client and body area in words, then the group's suggestions (each with `apply`)."""
     channels = list(res.channels)
@@ -331,8 +333,8 @@ def advice(
         over = per_ch[:, j] > limit + 1e-9
         label = area_label(ch)
         if over.any():
-            to = _search_down(plan, j, now, caps, population, limit)
-            view = channel_view(plan, j, now, caps, population)
+            to = _search_down(plan, j, now, caps, population, limit, rate_hz)
+            view = channel_view(plan, j, now, caps, population, rate_hz)
             where = _exercise_at(plan, float(view.worst_tick[int(np.argmax(view.max_cr10))]))
             who = int(over.sum())
             if group.first_session:
@@ -347,7 +349,7 @@ def advice(
                 )
             suggestions.append(_suggestion("lower", ch, label, text, now, to, who))
         elif weak >= half:
-            up = _search_up(plan, j, now, top, caps, population, stimulated, half, limit)
+            up = _search_up(plan, j, now, top, caps, population, stimulated, half, rate_hz)
             if up is None:
                 text = (
                     f"{label} stays too weak to work the muscle for {weak} of {n} clients "
@@ -389,12 +391,12 @@ def _search_up(
     population: Population,
     stimulated: FloatArray,
     half: int,
-    limit: FloatArray,
+    rate_hz: float,
 ) -> float | None:
     """The smallest whole mA above `now` at which fewer than half the clients are too weak."""
 
     def weak(mA: int) -> int:
-        view = channel_view(plan, j, mA, caps, population, ratings=False)
+        view = channel_view(plan, j, mA, caps, population, rate_hz, ratings=False)
         return _too_weak(view, stimulated)
 
     lo, hi = math.floor(now), math.ceil(top)
@@ -410,12 +412,19 @@ def _search_up(
 
 
 def _search_down(
-    plan: Plan, j: int, now: float, caps: FloatArray, population: Population, limit: FloatArray
+    plan: Plan,
+    j: int,
+    now: float,
+    caps: FloatArray,
+    population: Population,
+    limit: FloatArray,
+    rate_hz: float,
 ) -> float:
     """The largest whole mA under `now` at which no client's rating is above their limit."""
 
     def fine(mA: int) -> bool:
-        return bool((channel_view(plan, j, mA, caps, population).max_cr10 <= limit + 1e-9).all())
+        view = channel_view(plan, j, mA, caps, population, rate_hz)
+        return bool((view.max_cr10 <= limit + 1e-9).all())
 
     lo, hi = 0, math.ceil(now)  # fine at lo (nothing felt), too strong at hi
     while hi - lo > 1:

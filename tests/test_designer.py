@@ -151,3 +151,28 @@ async def test_the_console_keeps_updating_while_a_simulation_runs(tmp_path: Path
             assert max(gaps) <= 1.0, max(gaps)
             await tess.aclose()
             nursery.cancel_scope.cancel()
+
+
+def test_sim_plan_compares_two_versions_on_the_same_group(tmp_path: Path) -> None:
+    """`suitctl sim plan A --compare B`: the trainer's words for both, side by side."""
+    from click.testing import CliRunner
+
+    from suit_controller.cli.main import suitctl
+
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(SHORT)
+    b.write_text(SHORT.replace("lower_back: 0.5", "lower_back: 0.9"))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(
+        suitctl, ["sim", "plan", str(a), "--compare", str(b), "--clients", "4", "--seed", "3",
+                  "--out", str(out)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "suggestion Raise Lower back by about" in " ".join(r.output.split())
+    doc = json.loads((out / "session.json").read_text())
+    ids = [s["id"] for s in doc["trainer"]["suggestions"]]
+    theirs = [s["id"] for s in doc["compare"]["trainer"]["suggestions"]]
+    assert "raise:lower_back" in ids and "raise:lower_back" not in theirs  # more weight: enough
+    html = (out / "report.html").read_text()
+    assert "Side by side on the same simulated group" in html
+    assert html.index("What the simulated clients will need") < html.index("Side by side")
