@@ -84,7 +84,7 @@ def main() -> None:
         page.wait_for_selector("#yaml")
         page.fill("#yaml", BAD)
         page.wait_for_selector(".gutter .line.error")
-        page.wait_for_function("document.querySelectorAll('.gutter .line.error').length >= 2")
+        page.wait_for_function("() => document.querySelectorAll('.gutter .line.error').length >= 2")
         report["errors"] = errors_at(page)
         report["problem_list"] = page.inner_text("#problems")
         page.screenshot(path=str(shots / "designer-editor.png"), full_page=False)
@@ -92,7 +92,16 @@ def main() -> None:
         page.wait_for_selector("#problems p.ok")
         report["fixed"] = page.inner_text("#problems")
         report["suit_block"] = page.inner_text("#suit-block")
-        report["map_areas"] = page.locator(".bodymap .area").count()
+        report["map_areas"] = page.locator(".bodymap .area:not(.off)").count()
+        # tapping an area of one exercise on the body map writes its weight into the YAML
+        page.select_option("#map-exercise", "0")
+        page.click(".bodymap rect[data-channel='calves']")
+        page.wait_for_function(
+            "() => document.querySelector('#yaml').value.includes('calves: 0.3')"
+        )
+        report["tapped"] = page.input_value("#yaml")
+        page.fill("#yaml", GOOD)
+        page.wait_for_selector("#problems p.ok")
 
         # try it on 8 simulated clients, read a suggestion, apply it: it goes away
         page.fill("#try-clients", "8")

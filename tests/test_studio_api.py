@@ -472,6 +472,20 @@ async def designer_calls(tess: httpx.AsyncClient, mia: httpx.AsyncClient, site: 
                         headers={"content-type": "application/json"})  # fmt: skip
     assert r.status_code in (200, 400)
 
+    # the form: changes keep the trainer's comments and key order (ruamel round-trip)
+    r = await tess.post("/api/v1/designer/edit", json={"yaml": MY_WORKOUT, "changes": [
+        {"path": ["phases", 1, "exercises", 0, "channels", "glutes"], "value": 0.5},
+        {"path": ["phases", 1, "exercises", 0, "channels", "lower_back"], "value": None},
+        {"path": ["phases", 0, "duration"], "value": "6m"}]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    edited = r.json()["yaml"]
+    assert edited.startswith("# a short class for the API test\nname: API class\n")
+    assert "channels: {quads: 0.8, glutes: 0.5}" in edited and "duration: 6m" in edited
+    assert r.json()["check"]["ok"]
+    r = await tess.post("/api/v1/designer/edit", json={"yaml": MY_WORKOUT, "changes": [
+        {"path": ["phases", 9, "duration"], "value": "6m"}]})  # fmt: skip
+    assert is_problem(r, 400) and "no phases.9.duration" in r.json()["detail"]
+
     # trying it on two simulated bodies, in a separate process
     r = await tess.post("/api/v1/designer/runs", json={"yaml": longer, "clients": 2})
     assert r.status_code == 202, r.text

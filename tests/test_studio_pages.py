@@ -92,7 +92,7 @@ def test_a_trainers_core_day_in_the_studio_pages(tmp_path: Path) -> None:
 def test_the_workout_designer_from_first_line_to_a_class(tmp_path: Path) -> None:
     """Write a workout, see each problem at its line, fix, try on 8 bodies, save, run a class."""
     proc, link = start_studio(tmp_path)
-    shots = Path(os.environ.get("SUITCTL_SCREENSHOTS", str(tmp_path)))
+    shots = Path(os.environ.get("SUITCTL_SCREENSHOTS", str(tmp_path))).resolve()
     try:
         out = subprocess.run(
             [sys.executable, str(HERE / "browser_designer.py"), link, str(shots)],
@@ -112,6 +112,9 @@ def test_the_workout_designer_from_first_line_to_a_class(tmp_path: Path) -> None
     assert "No problems" in report["fixed"]
     assert "24.0 min of suit block: within 20–25 min" in report["suit_block"]
     assert report["map_areas"] > 0
+    tapped = report["tapped"]
+    assert "channels: {quads: 0.8, glutes: 0.7, calves: 0.3}" in tapped
+    assert tapped.startswith("# Leg day: Tess, for the Monday group\nname: Leg day\n")
     assert report["strips"] == 8 and "CR10 7" in report["cr10_label"]
     assert any("Raise Lower back by about" in s["text"] for s in report["suggestions"]), report
     applied = report["applied"]

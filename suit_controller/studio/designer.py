@@ -21,11 +21,19 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
+from ruamel.yaml import YAML
 from starlette.responses import Response
 
-from suit_controller.studio.library import HostileText, LibraryError, parse_checked
+from suit_controller.studio.library import (
+    Change,
+    EditError,
+    HostileText,
+    LibraryError,
+    edit_yaml,
+    parse_checked,
+)
 from suit_controller.studio.problems import Problem
-from suit_controller.studio.requests import ArchiveBody, DesignerRun, WorkoutText
+from suit_controller.studio.requests import ArchiveBody, DesignerRun, FormEdit, WorkoutText
 from suit_controller.studio.words import area_label, in_trainer_order
 from workouts.model import PhaseKind, Workout, WorkoutError
 from workouts.plan import compile_workout
@@ -75,7 +83,13 @@ def check_report(text: str) -> dict[str, Any]:
             + [problem(p, "warning") for p in e.warnings],
         }
     return {"ok": True, "problems": [problem(p, "warning") for p in workout.warnings],
-            **shape(workout)}  # fmt: skip
+            **shape(workout), "form": form_data(text)}  # fmt: skip
+
+
+def form_data(text: str) -> Any:
+    """The workout as plain data, for the form (the paths it sends back are into this)."""
+    tree = YAML(typ="safe", pure=True).load(text)
+    return json.loads(json.dumps(tree, default=str))
 
 
 def problem(p: Any, severity: str) -> dict[str, Any]:
@@ -155,6 +169,9 @@ class DesignerApi:
             e("POST", "/api/v1/designer/check",
               "Check workout YAML as `suitctl workout validate` does; timeline, suit block, "
               "body areas", self.check, "designer", "read", WorkoutText, refusals=(400,)),
+            e("POST", "/api/v1/designer/edit",
+              "Apply the form's changes to the YAML, keeping comments and key order; the "
+              "result is checked", self.edit, "designer", "read", FormEdit, refusals=(400,)),
             e("POST", "/api/v1/designer/runs",
               "Try a workout on simulated bodies (a separate process); poll the run",
               self.start_run, "designer", "change", DesignerRun, 202, (400, 422, 429)),
@@ -247,6 +264,19 @@ class DesignerApi:
         from suit_controller.studio.api import json_ok
 
         return json_ok(await trio.to_thread.run_sync(check_report, call.body.yaml))
+
+    async def edit(self, call: Call) -> Response:
+        from suit_controller.studio.api import json_ok
+
+        body: FormEdit = call.body
+        changes: list[Change] = [(tuple(c.path), c.value) for c in body.changes]
+        try:
+            text = await trio.to_thread.run_sync(edit_yaml, body.yaml, changes)
+        except HostileText as e:
+            raise Problem(400, "Refused workout text", str(e)) from None
+        except EditError as e:
+            raise Problem(400, "Cannot change the workout", str(e)) from None
+        return json_ok({"yaml": text, "check": await trio.to_thread.run_sync(check_report, text)})
 
     async def start_run(self, call: Call) -> Response:
         from suit_controller.studio.api import json_ok

@@ -32,6 +32,7 @@ from ruamel.yaml.events import (
     CollectionStartEvent,
     NodeEvent,
 )
+from ruamel.yaml.util import load_yaml_guess_indent
 from sqlalchemy import Connection, select
 
 from suit_controller.studio.schema import library_workouts, workout_versions
@@ -332,6 +333,53 @@ def renamed(text: str, title: str) -> str:
     yaml.width = 100
     tree = yaml.load(text)
     tree["name"] = title
+    out = io.StringIO()
+    yaml.dump(tree, out)
+    return out.getvalue()
+
+
+#: One change the editor's form makes: where (a path of keys and list indexes) and the new value
+#: (None removes the key).
+Change = tuple[tuple[str | int, ...], "str | float | int | None"]
+
+
+class EditError(ValueError):
+    """A form change that does not fit the workout's YAML (the message says where)."""
+
+
+def edit_yaml(text: str, changes: list[Change]) -> str:
+    """`text` with `changes` applied, keeping the trainer's comments, key order and style."""
+    hostile_text(text)
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # never re-wrap the trainer's lines
+    yaml.preserve_quotes = True
+    try:
+        tree = yaml.load(text)
+        _, indent, offset = load_yaml_guess_indent(text)
+    except YAMLError as e:
+        raise EditError(f"fix the YAML first: {e}") from None
+    if indent is not None:  # write lists the way the trainer wrote them ("  - name:")
+        offset = offset or 0
+        yaml.indent(mapping=max(2, indent - offset), sequence=indent, offset=offset)
+    for path, value in changes:
+        if not path:
+            raise EditError("a change needs a place")
+        node: Any = tree
+        for key in path[:-1]:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                raise EditError(f"no {'.'.join(map(str, path))} in this workout") from None
+        last = path[-1]
+        if isinstance(node, dict) and isinstance(last, str):
+            if value is None:
+                node.pop(last, None)
+            else:
+                node[last] = value
+        elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+            node[last] = value
+        else:
+            raise EditError(f"no {'.'.join(map(str, path))} in this workout")
     out = io.StringIO()
     yaml.dump(tree, out)
     return out.getvalue()

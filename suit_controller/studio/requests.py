@@ -120,7 +120,38 @@ class DesignerRun(_Body):
     ] = {}
 
 
+PathStep = Annotated[str, Field(min_length=1, max_length=40)] | Annotated[int, Field(ge=0, le=200)]
+
+
+class FormChange(_Body):
+    """One field of the editor's form: where in the workout (keys and list indexes), its value.
+
+    `value` null removes the key (an area's weight set to nothing).
+    """
+
+    path: Annotated[
+        list[
+            Annotated[str, Field(min_length=1, max_length=40)] | Annotated[int, Field(ge=0, le=200)]
+        ],
+        Field(min_length=1, max_length=8),
+    ]
+    value: (
+        Annotated[str, Field(max_length=200)]
+        | Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+        | None
+    )
+
+
+class FormEdit(_Body):
+    """Changes from the editor's form applied to the workout's YAML (comments and order kept)."""
+
+    yaml: YamlText
+    changes: Annotated[list[FormChange], Field(min_length=1, max_length=50)]
+
+
 BODIES: tuple[type[BaseModel], ...] = (
+    FormChange,
+    FormEdit,
     WorkoutText,
     ArchiveBody,
     DesignerRun,

@@ -54,8 +54,9 @@ const MAP = {
   calves: [["back", 36, 138, 12, 24], ["back", 52, 138, 12, 24]],
 };
 
-function bodyMap(areas, title) {
-  // areas: [{channel, label, weight}] — drawn front and back; strength as fill and in words
+function bodyMap(areas, title, onTap) {
+  // areas: [{channel, label, weight}] — drawn front and back; strength as fill and in words.
+  // With onTap, every area is drawn and tapping one sets its weight (0 → 0.3 → 0.6 → 0.9 → 0).
   const weight = {};
   for (const a of areas) weight[a.channel] = Math.max(weight[a.channel] || 0, a.weight);
   const figure = (side) => {
@@ -67,13 +68,19 @@ function bodyMap(areas, title) {
     for (const x of [20, 68]) g.append(svg("rect", { x, y: 40, width: 12, height: 50, rx: 5, class: "skin" }));
     for (const x of [35, 51]) g.append(svg("rect", { x, y: 96, width: 14, height: 70, rx: 5, class: "skin" }));
     for (const [ch, places] of Object.entries(MAP)) {
-      const w = weight[ch];
-      if (!w) continue;
+      const w = weight[ch] || 0;
+      if (!w && (!onTap || ch === "chest" || ch === "arms")) continue;
       for (const [s, x, y, wd, ht] of places) {
         if (s !== side) continue;
-        const r = svg("rect", { x, y, width: wd, height: ht, rx: 3, class: "area",
-          "fill-opacity": (0.25 + 0.75 * w).toFixed(2) });
+        const r = svg("rect", { x, y, width: wd, height: ht, rx: 3, class: w ? "area" : "area off",
+          "fill-opacity": w ? (0.25 + 0.75 * w).toFixed(2) : 0, "data-channel": ch });
         r.append(svg("title", { text: ch + ": weight " + w }));
+        if (onTap) {
+          r.setAttribute("tabindex", "0"); r.setAttribute("role", "button");
+          r.setAttribute("aria-label", ch + " weight " + w + ": tap to change");
+          r.addEventListener("click", () => onTap(ch, w));
+          r.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); onTap(ch, w); } });
+        }
         g.append(r);
       }
     }
@@ -186,14 +193,64 @@ async function editorPage(id) {
           text: (p.severity === "error" ? "Error" : "Warning") + (p.line ? " line " + p.line : "") + ": " + p.message }))))
       : el("p", { class: "ok", text: "No problems: this workout can be used." }));
     if (last.ok) drawSide();
+    else if (side.firstChild && !side.querySelector(".stale")) {
+      side.prepend(el("p", { class: "stale", role: "note", text: "Fix the errors to see this workout: showing the last version without errors." }));
+    }
     say(last.ok ? "Workout checked: no errors" : last.problems.filter((p) => p.severity === "error").length + " problem(s)");
+  }
+  // the form: each change goes through the API's ruamel round-trip (comments and order kept)
+  async function change(changes) {
+    const a = await api("POST", "/designer/edit", { yaml: area.value, changes });
+    if (!a.ok) { problemsBox.replaceChildren(problemBox(a.data)); return; }
+    area.value = a.data.yaml;
+    await check();
+  }
+  function exercisePaths() {  // the suit exercises in order, with their place in the YAML
+    const out = [];
+    (last.form.phases || []).forEach((ph, pi) => (ph.exercises || []).forEach((ex, ei) => out.push({ ex, path: ["phases", pi, "exercises", ei] })));
+    return out;
+  }
+  function field(label, value, path, kind) {
+    const input = el("input", { type: kind === "number" ? "number" : "text", value: value === undefined ? "" : value,
+      step: kind === "number" ? "any" : null, "aria-label": label });
+    input.onchange = () => change([{ path, value: kind === "number" ? Number(input.value) : input.value }]);
+    return el("label", { class: "field" }, label, input);
+  }
+  function drawForm() {
+    const f = last.form;
+    const programs = Object.entries(f.programs || {}).map(([name, p]) => el("fieldset", {},
+      el("legend", { text: "Program " + name }),
+      ...["frequency_hz", "pulse_width_us", "impulse_s", "pause_s"].map((k) =>
+        field(k.replace("_", " ").replace("_", " "), p[k], ["programs", name, k], "number"))));
+    const phases = (f.phases || []).map((ph, pi) => ph.kind === "suit"
+      ? el("fieldset", {}, el("legend", { text: "Suit block" }), ...(ph.exercises || []).map((ex, ei) => {
+        const base = ["phases", pi, "exercises", ei];
+        const weights = Object.entries(ex.channels || {}).map(([k, w]) => field(k + " weight", w, [...base, "channels", k], "number"));
+        return el("div", { class: "exercise-form" }, field("Exercise", ex.name, [...base, "name"]),
+          field("Duration", ex.duration, [...base, "duration"]),
+          typeof ex.program === "string" ? field("Program", ex.program, [...base, "program"]) : null, ...weights);
+      }))
+      : el("fieldset", {}, el("legend", { text: ph.kind === "warmup" ? "Warm-up" : "Stretching" }),
+        field("Duration", ph.duration, ["phases", pi, "duration"])));
+    return el("details", { class: "form", id: "workout-form" }, el("summary", { text: "Edit in a form" }), ...programs, ...phases);
   }
   function drawSide() {
     const exercises = last.exercises;
     const pick = el("select", { id: "map-exercise", "aria-label": "Body map of" },
       el("option", { value: "-1", text: "All exercises" }),
       ...exercises.map((e, i) => el("option", { value: String(i), text: e.name })));
+    if (side.dataset.pick && Number(side.dataset.pick) < exercises.length) pick.value = side.dataset.pick;
     const mapBox = el("div");
+    const tap = async (ch, w) => {
+      const i = Number(pick.value);
+      const at = exercisePaths()[i];
+      if (!at) return;
+      const has = at.ex.channels || {};
+      const key = ch in has ? ch : ch.replace(/_(left|right)$/, "");
+      const next = w >= 0.85 ? null : w >= 0.55 ? 0.9 : w >= 0.25 ? 0.6 : 0.3;
+      side.dataset.pick = String(i);
+      await change([{ path: [...at.path, "channels", key], value: next }]);
+    };
     const draw = () => {
       const i = Number(pick.value);
       let areas = exercises[Math.max(i, 0)] ? exercises[Math.max(i, 0)].areas : [];
@@ -204,10 +261,15 @@ async function editorPage(id) {
         }
         areas = [...most.values()];
       }
-      mapBox.replaceChildren(bodyMap(areas, i < 0 ? "All exercises" : exercises[i].name));
+      mapBox.replaceChildren(bodyMap(areas, i < 0 ? "All exercises" : exercises[i].name, i < 0 ? null : tap),
+        el("p", { class: "hint", text: i < 0 ? "Pick an exercise to set its areas by tapping them." : "Tap an area to set its weight: light, medium, strong, off." }));
     };
-    pick.onchange = draw; draw();
-    side.replaceChildren(el("h2", { text: last.title }), timelineSvg(last), el("h2", { text: "Body map" }), pick, mapBox);
+    pick.onchange = () => { side.dataset.pick = pick.value; draw(); };
+    draw();
+    const formOpen = document.getElementById("workout-form");
+    const form = drawForm();
+    if (formOpen && formOpen.open) form.open = true;
+    side.replaceChildren(el("h2", { text: last.title }), timelineSvg(last), el("h2", { text: "Body map" }), pick, mapBox, form);
   }
   area.oninput = () => { drawGutter(last ? last.problems : []); clearTimeout(pending); pending = setTimeout(check, 250); };
   area.onscroll = () => { gutter.scrollTop = area.scrollTop; };
