@@ -429,7 +429,7 @@ async def designer_calls(tess: httpx.AsyncClient, mia: httpx.AsyncClient, site: 
     lib = (await tess.get("/api/v1/library")).json()["workouts"]
     assert {"builtin:classic_strength", "builtin:first_session"} <= {w["id"] for w in lib}
     r = await tess.post("/api/v1/library", json={"yaml": MY_WORKOUT.replace("quads", "neck")})
-    assert is_problem(r, 422) and r.json()["problems"][0]["line"] == 10
+    assert is_problem(r, 409) and r.json()["problems"][0]["line"] == 10
     r = await tess.post("/api/v1/library", json={"yaml": MY_WORKOUT})
     assert r.status_code == 201, r.text
     mine = r.json()
@@ -465,12 +465,12 @@ async def designer_calls(tess: httpx.AsyncClient, mia: httpx.AsyncClient, site: 
     for hostile in ("a: &x [1]\nb: *x\n", "a: " + "[" * 50 + "]" * 50, "name: \x00\x01",
                     "name: x\n" + "#" * 40_000):  # fmt: skip
         r = await tess.post("/api/v1/designer/check", json={"yaml": hostile})
-        assert is_problem(r, 400), hostile[:20]
+        assert is_problem(r, 409), hostile[:20]
         r = await tess.post("/api/v1/library", json={"yaml": hostile})
-        assert is_problem(r, 400), hostile[:20]
+        assert is_problem(r, 409), hostile[:20]
     r = await tess.post("/api/v1/designer/check", content=b'{"yaml": "\\ud800"}',
                         headers={"content-type": "application/json"})  # fmt: skip
-    assert r.status_code in (200, 400)
+    assert is_problem(r, 400) and "surrogate" in r.json()["detail"]
 
     # the form: changes keep the trainer's comments and key order (ruamel round-trip)
     r = await tess.post("/api/v1/designer/edit", json={"yaml": MY_WORKOUT, "changes": [
@@ -484,7 +484,7 @@ async def designer_calls(tess: httpx.AsyncClient, mia: httpx.AsyncClient, site: 
     assert r.json()["check"]["ok"]
     r = await tess.post("/api/v1/designer/edit", json={"yaml": MY_WORKOUT, "changes": [
         {"path": ["phases", 9, "duration"], "value": "6m"}]})  # fmt: skip
-    assert is_problem(r, 400) and "no phases.9.duration" in r.json()["detail"]
+    assert is_problem(r, 409) and "no phases.9.duration" in r.json()["detail"]
 
     # trying it on two simulated bodies, in a separate process
     r = await tess.post("/api/v1/designer/runs", json={"yaml": longer, "clients": 2})
@@ -495,7 +495,7 @@ async def designer_calls(tess: httpx.AsyncClient, mia: httpx.AsyncClient, site: 
     assert [c["client"] for c in run["result"]["clients"]] == ["Client 1", "Client 2"]
     assert is_problem(await tess.get(f"/api/v1/designer/runs/{NO_ID}"), 404)
     r = await tess.post("/api/v1/designer/runs", json={"yaml": longer.replace("quads", "neck")})
-    assert is_problem(r, 422)
+    assert is_problem(r, 409) and r.json()["problems"][0]["line"] == 10
 
     # a class of the saved version records its hash
     listing = (await tess.get("/api/v1/clients")).json()["clients"]

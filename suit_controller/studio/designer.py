@@ -7,6 +7,11 @@ validator as `suitctl workout validate` (every problem with its line) after
 separate process (the body model holds the GIL; the classes' ticks and the
 console's pushes go on), at most `MAX_RUNS` at once; its progress lines are
 read as they come and the run is polled by the page.
+
+A workout the rules refuse (its problems, text refused before parsing, a
+form change that does not fit) is a 409 with the reasons, as a class the
+rules refuse is: 400, 415 and 422 stay for requests that are not what the
+OpenAPI document allows.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ def check_report(text: str) -> dict[str, Any]:
     try:
         workout = parse_checked(text, source="editor")
     except HostileText as e:
-        raise Problem(400, "Refused workout text", str(e)) from None
+        raise Problem(409, "Refused workout text", str(e)) from None
     except WorkoutError as e:
         return {
             "ok": False,
@@ -149,7 +154,7 @@ class DesignerApi:
               "The workout library: built-in and the studio's own (`?q=` searches titles, "
               "`?archived=true` lists archived ones too)", self.listing, "library"),
             e("POST", "/api/v1/library", "Import a workout (YAML); every problem with its line",
-              self.add, "library", "change", WorkoutText, 201, (400, 422)),
+              self.add, "library", "change", WorkoutText, 201, (409,)),
             e("GET", "/api/v1/library/{workout_id}",
               "A workout: its YAML, its check, every saved version", self.one, "library",
               refusals=(404,)),
@@ -157,7 +162,7 @@ class DesignerApi:
               self.export, "library", refusals=(404,)),
             e("POST", "/api/v1/library/{workout_id}/versions",
               "Save a new version (YAML); the same text again changes nothing", self.save,
-              "library", "change", WorkoutText, 200, (400, 404, 409, 422)),
+              "library", "change", WorkoutText, 200, (404, 409)),
             e("POST", "/api/v1/library/{workout_id}/duplicate",
               "Duplicate a workout (a built-in too) as the studio's own", self.duplicate,
               "library", "change", status=201, refusals=(404,)),
@@ -168,13 +173,13 @@ class DesignerApi:
               "library", refusals=(404,)),
             e("POST", "/api/v1/designer/check",
               "Check workout YAML as `suitctl workout validate` does; timeline, suit block, "
-              "body areas", self.check, "designer", "read", WorkoutText, refusals=(400,)),
+              "body areas", self.check, "designer", "read", WorkoutText, refusals=(409,)),
             e("POST", "/api/v1/designer/edit",
               "Apply the form's changes to the YAML, keeping comments and key order; the "
-              "result is checked", self.edit, "designer", "read", FormEdit, refusals=(400,)),
+              "result is checked", self.edit, "designer", "read", FormEdit, refusals=(409,)),
             e("POST", "/api/v1/designer/runs",
               "Try a workout on simulated bodies (a separate process); poll the run",
-              self.start_run, "designer", "change", DesignerRun, 202, (400, 422, 429)),
+              self.start_run, "designer", "change", DesignerRun, 202, (409, 429)),
             e("GET", "/api/v1/designer/runs/{run_id}",
               "A simulation's progress, then the report's data (words first)", self.run,
               "designer", refusals=(404,)),
@@ -185,11 +190,11 @@ class DesignerApi:
         try:
             return await self.api.db(fn, *args)
         except HostileText as e:
-            raise Problem(400, "Refused workout text", str(e)) from None
+            raise Problem(409, "Refused workout text", str(e)) from None
         except WorkoutError as e:
             problems = [problem(p, "error") for p in e.problems]
             raise Problem(
-                422, "The workout has problems",
+                409, "The workout has problems",
                 "; ".join(f"line {p['line']}: {p['message']}" if p["line"] else p["message"]
                           for p in problems),
                 problems=problems,
@@ -273,9 +278,9 @@ class DesignerApi:
         try:
             text = await trio.to_thread.run_sync(edit_yaml, body.yaml, changes)
         except HostileText as e:
-            raise Problem(400, "Refused workout text", str(e)) from None
+            raise Problem(409, "Refused workout text", str(e)) from None
         except EditError as e:
-            raise Problem(400, "Cannot change the workout", str(e)) from None
+            raise Problem(409, "Cannot change the workout", str(e)) from None
         return json_ok({"yaml": text, "check": await trio.to_thread.run_sync(check_report, text)})
 
     async def start_run(self, call: Call) -> Response:
@@ -285,7 +290,7 @@ class DesignerApi:
         report = await trio.to_thread.run_sync(check_report, body.yaml)
         if not report["ok"]:
             errors = [p for p in report["problems"] if p["severity"] == "error"]
-            raise Problem(422, "The workout has problems", "fix them before trying it",
+            raise Problem(409, "The workout has problems", "fix them before trying it",
                           problems=errors)  # fmt: skip
         running = [r for r in self.runs.values() if not r.done.is_set()]
         if len(running) >= MAX_RUNS:
