@@ -113,12 +113,14 @@ def main() -> None:
         raise_one = next((s for s in first if s["id"] == "raise:lower_back"), None)
         report["applied"] = raise_one
         if raise_one is not None:
+            page.click("#keep")  # this run, to compare with the next one side by side
             page.click(f"#suggestions li[data-id='{raise_one['id']}'] button.apply")
             page.wait_for_selector("#try-doing:has-text('simulat')", timeout=30_000)
             page.wait_for_selector("#try-doing:has-text('Done in')", timeout=120_000)
             report["after"] = page.eval_on_selector_all(
                 "#suggestions li", "xs => xs.map(x => x.dataset.id)"
             )
+            report["compare"] = page.inner_text("#compare")
 
         # save; a class started from the studio runs exactly the saved version
         page.click("#save")

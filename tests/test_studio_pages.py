@@ -119,5 +119,7 @@ def test_the_workout_designer_from_first_line_to_a_class(tmp_path: Path) -> None
     assert any("Raise Lower back by about" in s["text"] for s in report["suggestions"]), report
     applied = report["applied"]
     assert applied is not None and applied["id"] not in report["after"]
+    kept, now = report["compare"].split("Now: ")
+    assert "Raise Lower back" in kept and "Raise Lower back" not in now  # side by side
     assert report["class_workout"] == "Leg day"
     assert report["class_hash"] == report["saved_hash"] and len(report["saved_hash"]) == 64
