@@ -168,6 +168,12 @@ def bench_designer() -> None:
     )
 
 
+def bench_designer_responsiveness() -> None:
+    from benchmarks.designer import run_designer_responsiveness
+
+    emit("designer_responsiveness", **run_designer_responsiveness())
+
+
 def bench_mqtt_estop() -> None:
     from benchmarks.mqtt_estop import run_mqtt_estop
 
@@ -215,6 +221,7 @@ BENCHES = [
     "virtual_class",
     "plan_mode",
     "designer",
+    "designer_responsiveness",
     "scheduler",
     "scale",
     "estop",
@@ -242,6 +249,8 @@ def main() -> None:
         bench_plan_mode()
     if "designer" in names:
         bench_designer()
+    if "designer_responsiveness" in names:
+        bench_designer_responsiveness()
     if "scheduler" in names:
         bench_scheduler(args.seconds)
     if "estop" in names:
