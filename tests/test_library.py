@@ -183,3 +183,25 @@ def test_migrating_from_version_4_keeps_classes_and_adds_the_library(tmp_path: P
     old = store.class_record("22222222-2222-2222-2222-222222222222")
     assert old["status"] == "finished" and old["workout_hash"] is None
     assert Library(store).add(MINE, "Tess").hash == workout_hash(MINE)
+
+
+@pytest.mark.parametrize("name", ["classic_strength", "first_session", "metabolic", "relaxation"])
+def test_a_form_change_rewrites_only_its_own_line(name: str) -> None:
+    """The ruamel round-trip keeps every other line: comments, order, folded text, indentation."""
+    import difflib
+
+    from suit_controller.studio.library import EditError, edit_yaml
+
+    text = builtin_text(name)
+    edited = edit_yaml(text, [(("phases", 0, "duration"), "9m")])
+    changed = [
+        line
+        for line in difflib.unified_diff(text.splitlines(), edited.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert len(changed) == 2, changed
+    removed, added = changed[0][1:], changed[1][1:]
+    assert added.strip() == "duration: 9m" and removed.strip().startswith("duration: ")
+    assert len(added) - len(added.lstrip()) == len(removed) - len(removed.lstrip())  # indentation
+    with pytest.raises(EditError, match="no phases.7.duration"):
+        edit_yaml(text, [(("phases", 7, "duration"), "9m")])

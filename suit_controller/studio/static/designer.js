@@ -344,10 +344,15 @@ async function editorPage(id) {
     el("button", { type: "button", id: "try", class: "primary", text: "Run the simulation", onclick: tryIt }),
     progress, doing, report);
 
+  const versions = entry && entry.versions ? el("details", { id: "versions" },
+    el("summary", { text: entry.versions.length + " saved version(s)" + (entry.builtin ? " (built in: duplicate it to change it)" : "") }),
+    el("ul", {}, ...entry.versions.map((v) => el("li", {},
+      el("a", { href: "/api/v1/workout-versions/" + v.hash, text: v.hash.slice(0, 12) }),
+      " · " + (v.created_at || "built in").slice(0, 16).replace("T", " ") + " · " + v.created_by)))) : null;
   show(entry ? entry.title : "New workout",
     el("div", { class: "designer" },
       el("div", { class: "editor" }, el("div", { class: "code" }, gutter, area), problemsBox,
-        el("div", { class: "row" }, saveButton, saveOut)),
+        el("div", { class: "row" }, saveButton, saveOut), versions),
       side),
     tryBox);
   main.classList.add("wide");
