@@ -203,5 +203,5 @@ def test_a_form_change_rewrites_only_its_own_line(name: str) -> None:
     removed, added = changed[0][1:], changed[1][1:]
     assert added.strip() == "duration: 9m" and removed.strip().startswith("duration: ")
     assert len(added) - len(added.lstrip()) == len(removed) - len(removed.lstrip())  # indentation
-    with pytest.raises(EditError, match="no phases.7.duration"):
+    with pytest.raises(EditError, match=r"no phases\.7\.duration"):
         edit_yaml(text, [(("phases", 7, "duration"), "9m")])
