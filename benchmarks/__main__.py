@@ -154,6 +154,49 @@ def bench_plan_mode() -> None:
     )
 
 
+def bench_designer() -> None:
+    """The designer's whole run (simulation + report data + words) for 20 × 12 × 35 min."""
+    import json
+
+    from benchmarks.common import HERE
+    from sim.designer import Group, run_designer
+
+    text = (HERE / "class35.yaml").read_text(encoding="utf-8")
+    steps: list[tuple[float, str]] = []
+    t0 = time.perf_counter()
+    doc = run_designer(text, Group(20), lambda f, s: steps.append((time.perf_counter() - t0, s)))
+    in_process = time.perf_counter() - t0
+    request = {"yaml": text, "clients": 20, "first_session": False, "seed": 0, "intensity_mA": {}}
+    t1 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "sim.designer"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    worker = time.perf_counter() - t1
+    emit(
+        "designer",
+        clients=20,
+        channels=len(doc["channels"]),
+        class_min=round(doc["total_s"] / 60, 1),
+        wall_s=round(in_process, 2),
+        worker_process_wall_s=round(worker, 2),
+        worker_ok=done.returncode == 0,
+        result_kb=round(len(done.stdout) / 1024),
+        suggestions=len(doc["suggestions"]),
+        steps=[{"at_s": round(t, 2), "doing": s} for t, s in steps],
+        target_wall_s=5.0,
+    )
+
+
+def bench_designer_responsiveness() -> None:
+    from benchmarks.designer import run_designer_responsiveness
+
+    emit("designer_responsiveness", **run_designer_responsiveness())
+
+
 def bench_mqtt_estop() -> None:
     from benchmarks.mqtt_estop import run_mqtt_estop
 
@@ -212,6 +255,8 @@ def bench_ble() -> None:
 BENCHES = [
     "virtual_class",
     "plan_mode",
+    "designer",
+    "designer_responsiveness",
     "scheduler",
     "scale",
     "estop",
@@ -241,6 +286,10 @@ def main() -> None:
         bench_virtual_class()
     if "plan_mode" in names:
         bench_plan_mode()
+    if "designer" in names:
+        bench_designer()
+    if "designer_responsiveness" in names:
+        bench_designer_responsiveness()
     if "scheduler" in names:
         bench_scheduler(args.seconds)
     if "estop" in names:

@@ -101,6 +101,112 @@ def _cr10_plot(doc: dict[str, Any]) -> str:
     return _png(fig)
 
 
+def _label(channel: str) -> str:
+    from suit_controller.studio.words import area_label
+
+    return area_label(channel)
+
+
+def _strips_plot(doc: dict[str, Any]) -> str:
+    """Sensation over time as small multiples: one strip per client, the CR10 7 line labelled."""
+    tl = doc["body"]["timeline"]
+    t = np.array(tl["t"]) / 60
+    cr = np.array(tl["cr10"])
+    clients = doc["body"]["clients"]
+    n = len(clients)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 0.55 * n + 1.2), sharex=True, squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        _shade(ax, doc["segments"])
+        ax.fill_between(t, cr[:, i], color="#1d3557", lw=0, alpha=0.8)
+        ax.axhline(7, color="#b91c1c", lw=0.8, ls="--")
+        ax.text(t[-1] if t.size else 0, 7.3, "CR10 7: very strong", color="#b91c1c", fontsize=7,
+                ha="right", va="bottom")  # fmt: skip
+        ax.set_ylim(0, 10.5)
+        ax.set_yticks([])
+        ax.set_ylabel(f"{clients[i]['client']}\n(max {clients[i]['max_cr10']:.1f})", rotation=0,
+                      ha="right", va="center", fontsize=8)  # fmt: skip
+        ax.spines[["top", "right", "left"]].set_visible(False)
+    axes[-1, 0].set_xlabel("minutes")
+    fig.suptitle("How it feels over time (Borg CR10, 0-10), one strip per client")
+    return _png(fig)
+
+
+def _areas_plot(doc: dict[str, Any]) -> str:
+    """Force and fatigue per body area as small multiples (mean of the group)."""
+    tl = doc["body"]["timeline"]
+    t = np.array(tl["t"]) / 60
+    force = np.array(tl["force_N"]).mean(axis=1)
+    fatigue = np.array(tl["fatigue"]).mean(axis=1)
+    used = [j for j in range(len(doc["channels"])) if force[:, j].max() > 0]
+    cols = 3
+    rows = max(1, -(-len(used) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 1.8 * rows + 0.6), sharex=True,
+                             squeeze=False)  # fmt: skip
+    for k, ax in enumerate(axes.flat):
+        if k >= len(used):
+            ax.axis("off")
+            continue
+        j = used[k]
+        _shade(ax, doc["segments"])
+        ax.plot(t, force[:, j], lw=0.7, color="#1d3557")
+        ax.set_title(f"{_label(doc['channels'][j])}: up to {force[:, j].max():.0f} N", fontsize=9)
+        ax.set_yticks([])
+        twin = ax.twinx()
+        twin.plot(t, fatigue[:, j], lw=1.0, color="#e76f51", ls="--")
+        twin.set_ylim(0, 1.05)
+        twin.set_yticks([0, 1])
+        twin.tick_params(labelsize=7)
+    fig.suptitle(
+        "Force (solid) and force left (dashed, 1 = fresh) per body area, mean of the group"
+    )
+    return _png(fig)
+
+
+def _trainer_html(doc: dict[str, Any]) -> str:
+    """The words first: suggestions for the group, then each client by body area."""
+    words = doc["trainer"]
+    items = "".join(f"<li>{html.escape(s['text'])}</li>" for s in words["suggestions"])
+    suggestions = (
+        f"<ul class='sugg'>{items}</ul>"
+        if items
+        else (
+            "<p>No suggestions: every area works the muscle and no one will find it too strong.</p>"
+        )
+    )
+    clients = []
+    for c in words["clients"]:
+        areas = "".join(
+            f"<li class='{'ok' if a['recruits'] and not a['too_strong'] else 'no'}'>"
+            f"{html.escape(a['says'])}</li>"
+            for a in c["areas"]
+        )
+        clients.append(
+            f"<details><summary>{html.escape(c['client'])}: feels {html.escape(c['feels'])} "
+            f"at most (CR10 {c['max_cr10']})</summary><ul>{areas}</ul></details>"
+        )
+    compare = ""
+    if "compare" in doc:
+        other = doc["compare"]
+
+        def column(title: str, w: dict[str, Any], cr: list[float]) -> str:
+            sug = "".join(f"<li>{html.escape(s['text'])}</li>" for s in w["suggestions"])
+            return (f"<div><h3>{html.escape(title)}</h3><ul>{sug or '<li>No suggestions</li>'}"
+                    f"</ul><p>Highest CR10 per client: {', '.join(f'{x:.1f}' for x in cr)}</p>"
+                    "</div>")  # fmt: skip
+
+        mine = [c["max_cr10"] for c in doc["body"]["clients"]]
+        compare = (
+            "<h2>Side by side on the same simulated group</h2><div class='compare'>"
+            + column(doc["workout"], words, mine)
+            + column(other["workout"], other["trainer"], other["max_cr10"])
+            + "</div>"
+        )
+    return (
+        "<h2>What the simulated clients will need</h2>" + suggestions
+        + "<h2>Per client and body area</h2>" + "".join(clients) + compare
+    )  # fmt: skip
+
+
 def _table(doc: dict[str, Any]) -> str:
     rows = []
     for c in doc["body"]["clients"]:
@@ -138,15 +244,30 @@ def render_report(doc: dict[str, Any]) -> str:
         )
         or "<li>Nobody asked for less.</li>"
     )
-    plots = [
-        ("Levels", _levels_plot(doc, 0)),
-        ("Force and fatigue", _force_plot(doc)),
-        ("Sensation", _cr10_plot(doc)),
-    ]
+    if "trainer" in doc:
+        words = _trainer_html(doc)
+        plots = [
+            ("How it feels over time", _strips_plot(doc)),
+            ("Force and fatigue per body area", _areas_plot(doc)),
+        ]
+    else:
+        words = ""
+        plots = [
+            ("Levels", _levels_plot(doc, 0)),
+            ("Force and fatigue", _force_plot(doc)),
+            ("Sensation", _cr10_plot(doc)),
+        ]
     imgs = "".join(
         f'<h2>{title}</h2><img class="plot" alt="{title}" src="data:image/png;base64,{data}">'
         for title, data in plots
     )
+    if "trainer" in doc:  # the levels of any client, one picture each, opened on demand
+        imgs += "<h2>Levels of one client</h2>" + "".join(
+            f"<details{' open' if i == 0 else ''}><summary>{html.escape(c['client'])}</summary>"
+            f'<img class="plot" alt="Levels of {html.escape(c["client"])}" '
+            f'src="data:image/png;base64,{_levels_plot(doc, i)}"></details>'
+            for i, c in enumerate(body["clients"][:24])
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Workout report — {html.escape(doc["workout"])}</title>
@@ -154,6 +275,8 @@ def render_report(doc: dict[str, Any]) -> str:
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #111; }}
 h1 {{ margin-bottom: 0.2em; }} .meta {{ color: #555; }}
 .warn li {{ color: #991b1b; }} img.plot {{ width: 100%; }}
+.sugg li {{ font-size: 1.1em; margin: .3em 0; }} li.no {{ color: #8b0000; }}
+.compare {{ display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }}
 table {{ border-collapse: collapse; font-size: 0.85em; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: right; }}
 td:first-child, td:nth-child(2), th:first-child, th:nth-child(2) {{ text-align: left; }}
@@ -161,6 +284,7 @@ td:first-child, td:nth-child(2), th:first-child, th:nth-child(2) {{ text-align: 
 <h1>{html.escape(doc["workout"])}</h1>
 <p class="meta">{html.escape(doc.get("mode", "run"))} · {len(body["clients"])} client(s) ·
 {doc.get("plan_s", 0) / 60:.1f} min · ended: {html.escape(str(doc.get("ended", "")))}</p>
+{words}
 <h2>Warnings</h2><ul class="warn">{warn_html}</ul>
 <h2>Clients asking for less</h2><ul>{req_html}</ul>
 {imgs}

@@ -51,13 +51,19 @@ def test_sim_plan_writes_the_body_figures_and_the_report(planned: Path) -> None:
     kinds = {w["kind"] for w in doc["body"]["warnings"]}
     assert "first_session_hard" not in kinds  # the first-session cap of 50 mA keeps it light
     html = (planned / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    # strips, force and fatigue per area, then one client's levels each
+    assert html.count("data:image/png;base64,") == 2 + 3
+    # the words first: what the group needs, then each client by body area
+    words = html.index("What the simulated clients will need")
+    assert words < html.index("How it feels over time") < html.index("<table>")
+    assert "client-1: feels" in html and "Thighs (front): " in html
 
 
 def test_sim_report_rebuilds_from_session_json(planned: Path) -> None:
+    before = (planned / "report.html").read_text()
     (planned / "report.html").unlink()
     invoke("sim", "report", str(planned))
-    assert (planned / "report.html").exists()
+    assert (planned / "report.html").read_text() == before
     bad = planned / "bad"
     bad.mkdir()
     (bad / "session.json").write_text("{not json")
@@ -116,6 +122,8 @@ def test_the_report_opens_in_a_browser_with_its_plots(planned: Path) -> None:
     page = json.loads(out.stdout)
     assert page["title"].startswith("Workout report")
     sizes = page["images"]
-    assert len(sizes) == 3 and all(ok and w > 400 and h > 100 for ok, w, h in sizes)
-    assert {"Warnings", "Levels", "Force and fatigue", "Sensation"} <= set(page["headings"])
+    assert len(sizes) == 2 + 3 and all(ok and w > 400 and h > 100 for ok, w, h in sizes)
+    assert {"What the simulated clients will need", "Per client and body area", "Warnings",
+            "How it feels over time", "Force and fatigue per body area",
+            "Levels of one client"} <= set(page["headings"])  # fmt: skip
     assert (planned / "report.png").stat().st_size > 10_000

@@ -103,7 +103,7 @@ def test_a_version_3_database_gains_the_accounts_and_keeps_its_records(tmp_path:
         )
     store = Store(path)
     with store.engine.begin() as c:
-        assert current_version(c) == SCHEMA_VERSION == 5
+        assert current_version(c) == SCHEMA_VERSION == 6
         assert {"users", "logins", "audit_log"} <= set(inspect(c).get_table_names())
     assert store.client("Ana").id == "11111111-1111-1111-1111-111111111111"
     Accounts(store).add("Mia", "manager", "long enough")

@@ -199,6 +199,9 @@ async def test_a_trainers_day_through_the_api_exercises_every_operation(tmp_path
             for path in ("start", "end"):
                 assert is_problem(await tess.post(f"/api/v1/classes/{NO_ID}/{path}"), 404)
 
+            # the workout library and the designer
+            await designer_calls(tess, mia, site)
+
             # managers: accounts, tokens, the audit trail
             r = await mia.post(
                 "/api/v1/accounts", json={"name": "Ugo", "role": "trainer", "password": "x" * 10}
@@ -217,7 +220,7 @@ async def test_a_trainers_day_through_the_api_exercises_every_operation(tmp_path
             assert ("Tess", "client_added") in actions and ("Tess", "screening_added") in actions
             assert ("Tess", "checked_in") in actions
             about_ana = [e["action"] for e in audit if e["subject"] == ana]
-            assert about_ana == ["checked_in", "screening_added", "client_added"]
+            assert about_ana == ["checked_in", "checked_in", "screening_added", "client_added"]
             commands = [e["detail"]["do"] for e in audit if e["action"] == "command"]
             assert {"start", "set_intensity", "estop", "reset", "resume", "stop"} <= set(commands)
             assert (await tess.get("/api/v1/audit")).status_code == 403
@@ -403,3 +406,116 @@ def test_the_summary_says_who_asked_for_less_in_body_area_words() -> None:
     assert [p["label"] for p in s["peak_per_area"]] == ["Thighs (front)", "Abs"]
     assert s["asked_for_less"] == ["less on Thighs (front) (felt 8.2 of 10)"]
     assert s["next_time"] == ["asked for less: start Thighs (front) lower next time"]
+
+
+MY_WORKOUT = """\
+# a short class for the API test
+name: API class
+programs:
+  p: {frequency_hz: 85, pulse_width_us: 350, impulse_s: 4, pause_s: 4}
+phases:
+  - kind: warmup
+    duration: 5m
+  - kind: suit
+    exercises:
+      - {name: Squat, duration: 21m, program: p, channels: {quads: 0.8, lower_back: 0.3}}
+  - kind: stretch
+    duration: 5m
+"""
+
+
+async def designer_calls(tess: httpx.AsyncClient, mia: httpx.AsyncClient, site: Any) -> None:
+    """Every library and designer operation, as a trainer uses them."""
+    lib = (await tess.get("/api/v1/library")).json()["workouts"]
+    assert {"builtin:classic_strength", "builtin:first_session"} <= {w["id"] for w in lib}
+    r = await tess.post("/api/v1/library", json={"yaml": MY_WORKOUT.replace("quads", "neck")})
+    assert is_problem(r, 409) and r.json()["problems"][0]["line"] == 10
+    r = await tess.post("/api/v1/library", json={"yaml": MY_WORKOUT})
+    assert r.status_code == 201, r.text
+    mine = r.json()
+    assert (await tess.get("/api/v1/library", params={"q": "api"})).json()["workouts"] == [mine]
+    one = (await tess.get(f"/api/v1/library/{mine['id']}")).json()
+    assert one["yaml"] == MY_WORKOUT and one["check"]["ok"]
+    assert one["check"]["suit_block"]["minutes"] == 21.0
+    r = await tess.get(f"/api/v1/library/{mine['id']}/yaml")
+    assert r.text == MY_WORKOUT and r.headers["x-workout-hash"] == mine["hash"]
+    assert "api-class.yaml" in r.headers["content-disposition"]
+    longer = MY_WORKOUT.replace("duration: 21m", "duration: 24m")
+    r = await tess.post(f"/api/v1/library/{mine['id']}/versions", json={"yaml": longer})
+    assert r.status_code == 200 and r.json()["hash"] != mine["hash"]
+    saved = r.json()
+    r = await tess.get(f"/api/v1/workout-versions/{mine['hash']}")
+    assert r.status_code == 200 and r.text == MY_WORKOUT
+    r = await tess.post("/api/v1/library/builtin:classic_strength/versions", json={"yaml": longer})
+    assert is_problem(r, 409) and "duplicate it first" in r.json()["detail"]
+    r = await tess.post("/api/v1/library/builtin:first_session/duplicate")
+    assert r.status_code == 201 and r.json()["title"] == "First session (copy)"
+    copy = r.json()["id"]
+    r = await tess.post(f"/api/v1/library/{copy}/archive", json={"archived": True})
+    assert r.status_code == 200 and r.json()["archived"]
+    assert copy not in [w["id"] for w in (await tess.get("/api/v1/library")).json()["workouts"]]
+    for path in (f"/api/v1/library/{NO_ID}", f"/api/v1/workout-versions/{'0' * 64}"):
+        assert is_problem(await tess.get(path), 404), path
+
+    # checking: every problem with its line; hostile text refused before parsing
+    r = await tess.post("/api/v1/designer/check", json={"yaml": MY_WORKOUT.replace("21m", "26m")})
+    report = r.json()
+    assert not report["ok"]
+    assert any(p["line"] == 8 and "25m" in p["message"] for p in report["problems"])
+    for hostile in ("a: &x [1]\nb: *x\n", "a: " + "[" * 50 + "]" * 50, "name: \x00\x01",
+                    "name: x\n" + "#" * 40_000):  # fmt: skip
+        r = await tess.post("/api/v1/designer/check", json={"yaml": hostile})
+        assert is_problem(r, 409), hostile[:20]
+        r = await tess.post("/api/v1/library", json={"yaml": hostile})
+        assert is_problem(r, 409), hostile[:20]
+    r = await tess.post("/api/v1/designer/check", content=b'{"yaml": "\\ud800"}',
+                        headers={"content-type": "application/json"})  # fmt: skip
+    assert is_problem(r, 400) and "surrogate" in r.json()["detail"]
+
+    # the form: changes keep the trainer's comments and key order (ruamel round-trip)
+    r = await tess.post("/api/v1/designer/edit", json={"yaml": MY_WORKOUT, "changes": [
+        {"path": ["phases", 1, "exercises", 0, "channels", "glutes"], "value": 0.5},
+        {"path": ["phases", 1, "exercises", 0, "channels", "lower_back"], "value": None},
+        {"path": ["phases", 0, "duration"], "value": "6m"}]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    edited = r.json()["yaml"]
+    assert edited.startswith("# a short class for the API test\nname: API class\n")
+    assert "channels: {quads: 0.8, glutes: 0.5}" in edited and "duration: 6m" in edited
+    assert r.json()["check"]["ok"]
+    r = await tess.post("/api/v1/designer/edit", json={"yaml": MY_WORKOUT, "changes": [
+        {"path": ["phases", 9, "duration"], "value": "6m"}]})  # fmt: skip
+    assert is_problem(r, 409) and "no phases.9.duration" in r.json()["detail"]
+
+    # trying it on two simulated bodies, in a separate process
+    r = await tess.post("/api/v1/designer/runs", json={"yaml": longer, "clients": 2})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["id"]
+    run = await poll_run(tess, run_id)
+    assert run["state"] == "done", run
+    assert [c["client"] for c in run["result"]["clients"]] == ["Client 1", "Client 2"]
+    assert is_problem(await tess.get(f"/api/v1/designer/runs/{NO_ID}"), 404)
+    r = await tess.post("/api/v1/designer/runs", json={"yaml": longer.replace("quads", "neck")})
+    assert is_problem(r, 409) and r.json()["problems"][0]["line"] == 10
+
+    # a class of the saved version records its hash
+    listing = (await tess.get("/api/v1/clients")).json()["clients"]
+    ana = next(c["id"] for c in listing if c["name"] == "Ana")
+    r = await tess.post("/api/v1/classes", json={
+        "room": "Room 2", "workout": mine["id"], "trainers": ["Tess"],
+        "clients": [{"client": ana, "suit": "SIM-03"}]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    klass = r.json()
+    assert klass["workout_title"] == "API class"
+    await tess.post(f"/api/v1/classes/{klass['id']}/end")
+    record = (await tess.get(f"/api/v1/reports/{klass['id']}")).json()["class"]
+    assert record["workout_hash"] == saved["hash"]
+
+
+async def poll_run(c: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    """Poll a simulation as the page does, until it is done or failed."""
+    with trio.fail_after(120):
+        while True:
+            run: dict[str, Any] = (await c.get(f"/api/v1/designer/runs/{run_id}")).json()
+            if run["state"] != "running":
+                return run
+            await trio.sleep(0.2)  # polling over HTTP, as the page does

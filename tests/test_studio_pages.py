@@ -84,3 +84,42 @@ def test_a_trainers_core_day_in_the_studio_pages(tmp_path: Path) -> None:
     (row,) = report["history"]
     assert "Classic strength (simulated)" in row and "Ended" in row
     assert report["phone_fits"] is True
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
+)
+def test_the_workout_designer_from_first_line_to_a_class(tmp_path: Path) -> None:
+    """Write a workout, see each problem at its line, fix, try on 8 bodies, save, run a class."""
+    proc, link = start_studio(tmp_path)
+    shots = Path(os.environ.get("SUITCTL_SCREENSHOTS", str(tmp_path))).resolve()
+    try:
+        out = subprocess.run(
+            [sys.executable, str(HERE / "browser_designer.py"), link, str(shots)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=HERE,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        stop(proc)
+    errors = report["errors"]
+    assert "forbidden electrode location" in errors["17"], errors  # neck, at its line
+    assert "at most 25m" in errors["12"], errors  # the suit block, at its line
+    assert "line 17" in report["problem_list"] and "line 12" in report["problem_list"]
+    assert "No problems" in report["fixed"]
+    assert "24.0 min of suit block: within 20–25 min" in report["suit_block"]
+    assert report["map_areas"] > 0
+    tapped = report["tapped"]
+    assert "channels: {quads: 0.8, glutes: 0.7, calves: 0.3}" in tapped
+    assert tapped.startswith("# Leg day: Tess, for the Monday group\nname: Leg day\n")
+    assert report["strips"] == 8 and "CR10 7" in report["cr10_label"]
+    assert any("Raise Lower back by about" in s["text"] for s in report["suggestions"]), report
+    applied = report["applied"]
+    assert applied is not None and applied["id"] not in report["after"]
+    kept, now = report["compare"].split("Now: ")
+    assert "Raise Lower back" in kept and "Raise Lower back" not in now  # side by side
+    assert report["class_workout"] == "Leg day"
+    assert report["class_hash"] == report["saved_hash"] and len(report["saved_hash"]) == 64

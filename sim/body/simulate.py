@@ -49,6 +49,8 @@ class BodyResult:
     timeline_cr10: FloatArray  # (T1, C) highest rating in each second
     requests: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: (C, N) the highest rating each channel alone reached (the client's is their maximum)
+    max_cr10_channel: FloatArray | None = None
 
     def per_client(self) -> list[dict[str, Any]]:
         out = []
@@ -115,6 +117,7 @@ def simulate_body(
     recruited_time = np.zeros(shape)
     max_density = np.zeros(shape)
     client_rating = np.zeros((n_ticks, n_clients), dtype=np.float32)
+    channel_rating = np.zeros(shape)
     by_pw = {pw: population.thresholds_mA(pw) for pw in np.unique(pulse_width_us) if pw > 0}
     for c0 in range(0, n_ticks, CHUNK_TICKS):
         c1 = min(n_ticks, c0 + CHUNK_TICKS)
@@ -132,6 +135,7 @@ def simulate_body(
             rating[sel] = cr10(cur[sel] / contact, sens, motor, tol * adaptation(stim_cum[sel]))
         recruit[c0:c1] = r
         client_rating[c0:c1] = rating.max(axis=2)
+        np.maximum(channel_rating, rating.max(axis=0), out=channel_rating)
         stim += on.sum(axis=0) * tick_s
         recruited_time += ((r > 0) & on).sum(axis=0) * tick_s
         factor = np.sqrt(2.0 * pws * 1e-6 * frequency_hz[c0:c1])[:, None, None]
@@ -167,6 +171,7 @@ def simulate_body(
         timeline_fatigue=tl_fatigue,
         timeline_cr10=tl_cr10,
         requests=requests,
+        max_cr10_channel=channel_rating,
     )
     result.warnings = body_warnings(result, first_session or [False] * n_clients)
     return result

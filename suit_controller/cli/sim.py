@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -16,6 +17,7 @@ from rich.console import Console
 
 from sim.body import make_population, simulate_body
 from sim.body.document import body_document, plan_segments
+from sim.designer import Group, advice
 from sim.faults import FaultSpecError, parse_faults
 from sim.plan_mode import planned_delivery
 from sim.report import write_report
@@ -37,6 +39,7 @@ from suit_controller.cli.runner import (
 )
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
+from workouts.plan import Plan
 
 console = Console(soft_wrap=True)
 
@@ -239,6 +242,12 @@ def _write_report(out: Path) -> None:
 @click.option("--first-session", is_flag=True, help="Every client is in their first session.")
 @click.option("--rate", "rate_hz", type=FiniteFloatRange(1, 200), default=40.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--compare",
+    "compare_ref",
+    metavar="WORKOUT",
+    help="Another version to try on the same simulated group, side by side in the report.",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where the report goes.")
 def plan_cmd(
     workout_ref: str,
@@ -247,40 +256,22 @@ def plan_cmd(
     first_session: bool,
     rate_hz: float,
     seed: int,
+    compare_ref: str | None,
     out_dir: str | None,
 ) -> None:
     """Evaluate the plan and the simulated bodies for the whole class at once (no engine)."""
     _, plan = open_workout(workout_ref)
+    other = open_workout(compare_ref)[1] if compare_ref else None
     t = time.perf_counter()
-    specs = [
-        ClientSpec(f"client-{i + 1}", intensity_mA=intensity_mA, first_session=first_session)
-        for i in range(n_clients)
-    ]
-    targets = np.stack([c.targets(plan.layout) for c in specs])
-    caps = np.stack([c.caps(plan.layout) for c in specs])
-    delivery = planned_delivery(plan, targets, caps, rate_hz)
-    result = simulate_body(
-        delivery.currents_mA,
-        delivery.tick_s,
-        delivery.pulse_width_us,
-        delivery.frequency_hz,
-        make_population(n_clients, plan.layout, seed),
-        plan.layout,
-        [c.name for c in specs],
-        [first_session] * n_clients,
-    )
-    doc = {
-        "mode": "plan",
-        "workout": plan.workout.name,
-        "layout": plan.layout.name,
-        "ended": "planned",
-        "plan_s": plan.total_s,
-        "rate_hz": rate_hz,
-        "channels": list(plan.layout.names),
-        "segments": plan_segments(plan),
-        "body": body_document(result),
-        "compute_s": round(time.perf_counter() - t, 2),
-    }
+    doc = _plan_doc(plan, n_clients, intensity_mA, first_session, rate_hz, seed)
+    if other is not None:
+        theirs = _plan_doc(other, n_clients, intensity_mA, first_session, rate_hz, seed)
+        doc["compare"] = {
+            "workout": theirs["workout"],
+            "trainer": theirs["trainer"],
+            "max_cr10": [c["max_cr10"] for c in theirs["body"]["clients"]],
+        }
+    doc["compute_s"] = round(time.perf_counter() - t, 2)
     out = (
         Path(out_dir) if out_dir else Path("out") / dt.datetime.now().strftime("plan-%Y%m%d-%H%M%S")
     )
@@ -290,7 +281,54 @@ def plan_cmd(
         f"planned {n_clients} client(s) over {plan.total_s / 60:.1f} min in "
         f"{doc['compute_s']} s; record: {out / 'session.json'}"
     )
+    for suggestion in doc["trainer"]["suggestions"][:10]:
+        console.print(f"  [cyan]suggestion[/] {suggestion['text']}", highlight=False)
     _write_report(out)
+
+
+def _plan_doc(
+    plan: Plan,
+    n_clients: int,
+    intensity_mA: float,
+    first_session: bool,
+    rate_hz: float,
+    seed: int,
+) -> dict[str, Any]:
+    """The planning simulation of one workout on one group, with the trainer's words."""
+    specs = [
+        ClientSpec(f"client-{i + 1}", intensity_mA=intensity_mA, first_session=first_session)
+        for i in range(n_clients)
+    ]
+    targets = np.stack([c.targets(plan.layout) for c in specs])
+    caps = np.stack([c.caps(plan.layout) for c in specs])
+    delivery = planned_delivery(plan, targets, caps, rate_hz)
+    population = make_population(n_clients, plan.layout, seed)
+    result = simulate_body(
+        delivery.currents_mA,
+        delivery.tick_s,
+        delivery.pulse_width_us,
+        delivery.frequency_hz,
+        population,
+        plan.layout,
+        [c.name for c in specs],
+        [first_session] * n_clients,
+    )
+    group = Group(
+        n_clients, first_session, seed, tuple((ch, intensity_mA) for ch in plan.layout.names)
+    )
+    words = advice(plan, result, population, targets, caps, group, rate_hz=rate_hz)
+    return {
+        "mode": "plan",
+        "workout": plan.workout.name,
+        "layout": plan.layout.name,
+        "ended": "planned",
+        "plan_s": plan.total_s,
+        "rate_hz": rate_hz,
+        "channels": list(plan.layout.names),
+        "segments": plan_segments(plan),
+        "body": body_document(result),
+        "trainer": {"suggestions": words["suggestions"], "clients": words["clients"]},
+    }
 
 
 @sim.command("report")

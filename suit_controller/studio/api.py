@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from suit_controller.studio.accounts import Accounts, Login
+from suit_controller.studio.designer import DesignerApi
 from suit_controller.studio.problems import Problem
 from suit_controller.studio.requests import (
     CommandBody,
@@ -48,7 +49,8 @@ from suit_controller.studio.screening import (
 from suit_controller.studio.store import StoreError
 from suit_controller.studio.words import STATE_WORDS, area_label, in_trainer_order
 from workouts import WorkoutError
-from workouts.library import builtin_names, load_workout
+from workouts.library import BUILTIN_PREFIX, load_workout
+from workouts.loader import load_workout_text
 from workouts.plan import compile_workout
 
 SESSION_COOKIE = "suitctl_session"
@@ -129,7 +131,8 @@ class StudioApi:
               self.questions, "screenings"),
             e("POST", "/api/v1/clients/{client_id}/screenings", "Record a screening",
               self.add_screening, "screenings", "change", ScreeningBody, 201, (404,)),
-            e("GET", "/api/v1/workouts", "The built-in workouts, each with its timeline",
+            e("GET", "/api/v1/workouts",
+              "The workouts a class can run (built-in and the studio's own), with timelines",
               self.workouts, "workouts"),
             e("GET", "/api/v1/suits", "Suits in reach: battery, signal, in a class or free",
               self.suits, "suits"),
@@ -155,6 +158,8 @@ class StudioApi:
               "The full report of a class: its record, every session, every event",
               self.report, "reports", refusals=(404,)),
         ]  # fmt: skip
+        self.designer = DesignerApi(self)
+        self.endpoints += self.designer.endpoints()
 
     # -- helpers ----------------------------------------------------------------------
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -346,13 +351,16 @@ class StudioApi:
     async def workouts(self, call: Call) -> Response:
         def listing() -> list[dict[str, Any]]:
             out = []
-            for name in builtin_names():
-                w = load_workout(f"builtin:{name}")
+            for entry in self.studio.library.entries():
+                _, text = self.studio.library.text(entry.id)
+                w = load_workout_text(text, source=entry.id)
                 plan = compile_workout(w)
                 out.append(
                     {
-                        "name": name,
+                        "name": entry.id.removeprefix(BUILTIN_PREFIX),
                         "title": w.name,
+                        "builtin": entry.builtin,
+                        "hash": entry.hash,
                         "description": getattr(w, "description", "") or "",
                         "total_s": plan.total_s,
                         "timeline": [

@@ -16,7 +16,9 @@ older suit-controller refuses a newer file instead of misreading it).
   (`SIM-01`, …: `sim run --client`) is marked simulated, so it no longer
   counts for the rest-day rule.
 * Later versions append a step to `STEPS`, written once for both backends
-  (4: the studio server's accounts, logins and audit trail).
+  (4: the studio server's accounts, logins and audit trail; 5: the studio's
+  identity and the enrolled suits' keys; 6: the workout library, every workout
+  version by its content hash, and the hash of the version each class ran).
 
 The whole upgrade is one transaction: a failure leaves the database as it was.
 On PostgreSQL an advisory lock makes two controllers starting at once migrate
@@ -35,6 +37,7 @@ from suit_controller.studio.schema import (
     SCHEMA_VERSION,
     V4_TABLES,
     V5_TABLES,
+    V6_TABLES,
     metadata,
     schema_version,
 )
@@ -102,7 +105,8 @@ def _v2_to_v3(conn: Connection) -> None:
     for index in ("session_clients_by_client", "screenings_by_client", "session_events_by_session"):
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
     # version 3's tables only: later versions' tables are their own steps' to add
-    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t not in V4_TABLES])
+    later = (*V4_TABLES, *V5_TABLES, *V6_TABLES)
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t not in later])
     run = conn.exec_driver_sql
     run("INSERT INTO trainers (id, name, created_at) SELECT id, name, created_at FROM v2_trainers")
     for cid, name, birth, notes, created in run(
@@ -186,8 +190,15 @@ def _v4_to_v5(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(V5_TABLES))
 
 
+def _v5_to_v6(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(V6_TABLES))
+    columns = {c["name"] for c in inspect(conn).get_columns("classes")}
+    if "workout_hash" not in columns:  # a v2 file rebuilt by _v2_to_v3 already has it
+        conn.exec_driver_sql("ALTER TABLE classes ADD COLUMN workout_hash VARCHAR(64)")
+
+
 #: Steps after version 3: version -> function bringing the previous version to it.
-STEPS: dict[int, Callable[[Connection], None]] = {4: _v3_to_v4, 5: _v4_to_v5}
+STEPS: dict[int, Callable[[Connection], None]] = {4: _v3_to_v4, 5: _v4_to_v5, 6: _v5_to_v6}
 
 
 def current_version(conn: Connection) -> int:

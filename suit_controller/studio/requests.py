@@ -87,7 +87,74 @@ class NewToken(_Body):
     label: Annotated[str, Field(min_length=1, max_length=80)]
 
 
+#: Workout text as the API takes it (the library refuses more than 32 KB with a clear message).
+YamlText = Annotated[str, Field(min_length=1, max_length=60_000)]
+
+
+class WorkoutText(_Body):
+    """A workout's YAML text (the format of docs/workouts.md)."""
+
+    yaml: YamlText
+
+
+class ArchiveBody(_Body):
+    """Archive a workout (hidden from lists and class set-up), or bring it back."""
+
+    archived: bool = True
+
+
+class DesignerRun(_Body):
+    """Try a workout on simulated bodies: how many clients, first session or experienced.
+
+    `intensity_mA`: the set intensity per body area (a channel or muscle group,
+    `lower_back`, `chest`), default 40 mA; a suggestion's `apply` goes here.
+    """
+
+    yaml: YamlText
+    clients: Annotated[int, Field(ge=1, le=20)] = 8
+    first_session: bool = False
+    seed: Annotated[int, Field(ge=0, le=2**31)] = 0
+    intensity_mA: Annotated[
+        dict[Key, Annotated[float, Field(ge=0, le=120, allow_inf_nan=False)]],
+        Field(max_length=40),
+    ] = {}
+
+
+PathStep = Annotated[str, Field(min_length=1, max_length=40)] | Annotated[int, Field(ge=0, le=200)]
+
+
+class FormChange(_Body):
+    """One field of the editor's form: where in the workout (keys and list indexes), its value.
+
+    `value` null removes the key (an area's weight set to nothing).
+    """
+
+    path: Annotated[
+        list[
+            Annotated[str, Field(min_length=1, max_length=40)] | Annotated[int, Field(ge=0, le=200)]
+        ],
+        Field(min_length=1, max_length=8),
+    ]
+    value: (
+        Annotated[str, Field(max_length=200)]
+        | Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+        | None
+    )
+
+
+class FormEdit(_Body):
+    """Changes from the editor's form applied to the workout's YAML (comments and order kept)."""
+
+    yaml: YamlText
+    changes: Annotated[list[FormChange], Field(min_length=1, max_length=50)]
+
+
 BODIES: tuple[type[BaseModel], ...] = (
+    FormChange,
+    FormEdit,
+    WorkoutText,
+    ArchiveBody,
+    DesignerRun,
     LoginBody,
     NewClient,
     ScreeningBody,

@@ -22,7 +22,7 @@ the studio's one call into the engine's command path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -35,10 +35,10 @@ from suit_controller.links.base import SuitLink
 from suit_controller.session import ClassSession
 from suit_controller.snapshot import ClassSnapshot
 from suit_controller.studio.checkin import CheckIn, ClassRefused, check_in
+from suit_controller.studio.library import Library, LibraryError, Resolved
 from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.screening import DEFAULT_POLICY, SitePolicy
 from suit_controller.studio.store import CheckInRefused, OpenedClass, Store, StoreError
-from workouts.library import builtin_names, load_workout
 from workouts.plan import Plan, compile_workout
 
 log = logging.getLogger("suit_controller.studio")
@@ -109,6 +109,8 @@ class StudioClass:
     guidance: tuple[str, ...]
     set_up_by: str
     simulated: bool
+    #: The exact version of the workout the class runs (SHA-256 of its YAML text).
+    workout_hash: str = ""
     #: Why the class ended on its own failure (None while it runs, or when it ended normally).
     failure: str | None = None
     done: trio.Event = field(default_factory=trio.Event)
@@ -138,6 +140,7 @@ class Studio:
         self.rack = rack
         self.policy = policy
         self.classes: dict[str, StudioClass] = {}
+        self.library = Library(store)
         self._nursery: trio.Nursery | None = None
         #: One set-up at a time: two tablets cannot both take a room or a suit.
         self._setting_up = trio.Lock()
@@ -152,6 +155,12 @@ class Studio:
                 await trio.sleep_forever()
             finally:
                 self._nursery = None
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` beside the rooms until it ends or the studio stops (the designer's runs)."""
+        if self._nursery is None:
+            raise RuntimeError("the studio is not running")
+        self._nursery.start_soon(fn)
 
     # -- rooms ------------------------------------------------------------------------
     def in_room(self, room: str) -> StudioClass | None:
@@ -200,8 +209,11 @@ class Studio:
         reasons: list[str] = []
         if self.in_room(room) is not None:
             reasons.append(f"a class is already on in {room}: end it first")
-        if workout not in builtin_names():
-            reasons.append(f"no workout '{workout}' (have: {', '.join(builtin_names())})")
+        resolved: Resolved | None = None
+        try:
+            resolved = await trio.to_thread.run_sync(self.library.resolve, workout, by)
+        except LibraryError as e:
+            reasons.append(str(e))
         if not arrivals:
             reasons.append("pick at least one client")
         busy = self.busy_suits()
@@ -214,9 +226,10 @@ class Studio:
                 reasons.append(f"suit {s} is not in reach: scan again")
             elif s in busy:
                 reasons.append(f"suit {s} is in another room's class")
-        if reasons:
+        if reasons or resolved is None:
             raise SetUpRefused(reasons)
-        plan = compile_workout(load_workout(f"builtin:{workout}"))
+        chosen: Resolved = resolved
+        plan = compile_workout(chosen.workout)
         simulated = self.rack.simulated
         policy = replace(self.policy, min_days_between_sessions=0) if simulated else self.policy
 
@@ -241,7 +254,12 @@ class Studio:
             if unwell:
                 raise ClassRefused(unwell)
             opened = self.store.open_class(
-                workout, roster, simulated=simulated, room=room, policy=policy
+                chosen.record_name,
+                roster,
+                simulated=simulated,
+                room=room,
+                policy=policy,
+                workout_hash=chosen.hash,
             )
             return specs, opened, guidance, [r.client_id or "" for r in roster]
 
@@ -256,7 +274,7 @@ class Studio:
         self.rack.prepare(session, suits)
         klass = StudioClass(
             room,
-            workout,
+            resolved.record_name,
             plan,
             opened,
             session,
@@ -265,6 +283,7 @@ class Studio:
             tuple(guidance),
             by,
             simulated,
+            resolved.hash,
         )
         self.classes[klass.id] = klass
         await self._nursery.start(self._room, klass)

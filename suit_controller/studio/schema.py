@@ -1,4 +1,4 @@
-"""The studio database's schema (version 4), defined once for SQLite and PostgreSQL.
+"""The studio database's schema (version 5), defined once for SQLite and PostgreSQL.
 
 Identity: every client, class and session has a UUID (text, 36 characters) that
 never changes and is what other systems keep; a client may also carry the gym's
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 #: The schema version this code writes (versions 1 and 2 were SQLite only).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -91,6 +91,8 @@ classes = Table(
     #: any change to the class or its sessions: what `export --since` looks at
     Column("updated_at", Text),
     Column("class_s", Float, nullable=False, server_default="0"),
+    #: the exact version of the workout the class ran: SHA-256 of its YAML text (version 5)
+    Column("workout_hash", String(64)),
     Index("ix_classes_updated", "updated_at"),
 )
 
@@ -219,3 +221,42 @@ suit_keys = Table(
 
 #: The tables version 5 added (its migration creates exactly these).
 V5_TABLES = (studio_identity, suit_keys)
+
+
+# -- version 6: the studio's own workouts, every version kept by its content hash ----------
+
+#: A workout of the studio's library (built-ins are not stored here, only their versions).
+library_workouts = Table(
+    "library_workouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", UUID, nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    #: the SHA-256 of the current version's YAML (a row of `workout_versions`)
+    Column("current_hash", String(64), nullable=False),
+    Column("archived", Boolean, nullable=False, server_default="0"),
+    #: the workout this one was duplicated from (a uuid or `builtin:NAME`), if any
+    Column("copied_from", Text),
+    Column("created_at", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+
+#: Every version of every workout a class ran or a trainer saved, by the SHA-256 of its text.
+workout_versions = Table(
+    "workout_versions",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("yaml", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    #: the library workout it is a version of (None for a built-in's version)
+    Column("workout_id", Integer, ForeignKey("library_workouts.id")),
+    #: `builtin:NAME` for a built-in's version
+    Column("builtin", Text),
+    Column("created_at", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Index("ix_workout_versions_workout", "workout_id", "created_at"),
+)
+
+#: The tables version 6 added (its migration creates these and adds `classes.workout_hash`).
+V6_TABLES = (library_workouts, workout_versions)

@@ -43,6 +43,7 @@ from suit_controller.web.app import Console
 MAX_PARAM = 80
 STATIC_TYPES = {
     "studio.js": "text/javascript",
+    "designer.js": "text/javascript",
     "studio.css": "text/css",
 }
 #: The account behind the console's WebSocket being served (each connection sets its own).

@@ -486,6 +486,7 @@ class Store:
         room: str | None = None,
         policy: SitePolicy = DEFAULT_POLICY,
         now: dt.datetime | None = None,
+        workout_hash: str | None = None,
     ) -> OpenedClass:
         """Check every client in again and record the class as running, in one transaction.
 
@@ -521,6 +522,7 @@ class Store:
                 .values(
                     uuid=class_id,
                     workout=workout,
+                    workout_hash=workout_hash,
                     started_at=stamp,
                     status="running",
                     simulated=simulated,
@@ -649,6 +651,7 @@ class Store:
                 clients.c.member_id,
                 sessions.c.client_name,
                 classes.c.workout,
+                classes.c.workout_hash,
                 classes.c.room,
                 classes.c.started_at,
                 classes.c.ended_at,

@@ -273,9 +273,11 @@ async function summaryPage(id) {
 // -- routing ---------------------------------------------------------------------------------
 async function route() {
   const h = location.hash || "#/clients";
+  main.classList.remove("wide");
   try {
     let m;
-    if ((m = h.match(/^#\/client\/([\w-]+)$/))) await clientPage(m[1]);
+    if (h.startsWith("#/workouts")) await window.designerRoute(h);
+    else if ((m = h.match(/^#\/client\/([\w-]+)$/))) await clientPage(m[1]);
     else if (h === "#/class/new") await newClassPage();
     else if ((m = h.match(/^#\/class\/([\w-]+)$/))) await classPage(m[1]);
     else await clientsPage();
