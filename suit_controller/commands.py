@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -218,6 +219,29 @@ def _no_constant(name: str) -> Any:
     raise CommandRefused(f"numbers must be finite (no {name})")
 
 
+#: Commands that only make a class safer are never rate-limited (the e-stop never is either).
+NEVER_LIMITED = frozenset({"stop", "pause"})
+_SAYS_ESTOP = re.compile(r'"do"\s*:\s*"estop"')
+
+
+def says_estop(raw: object) -> bool:
+    """True if `raw` asks for an emergency stop, whatever else is in it or wrong with it.
+
+    Fail-safe: an e-stop with a bad id, an extra field, a NaN, too deep, too big or
+    with trailing bytes is still an e-stop (anything else in it is ignored).
+    """
+    if isinstance(raw, Mapping):
+        try:
+            return raw.get("do") == "estop"
+        except Exception:  # a hostile mapping: not recognisable as an e-stop
+            return False
+    if isinstance(raw, memoryview):
+        raw = raw.tobytes()
+    if isinstance(raw, bytes | bytearray):
+        raw = bytes(raw).decode("utf-8", errors="replace")
+    return isinstance(raw, str) and _SAYS_ESTOP.search(raw) is not None
+
+
 def decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     """Raw input (JSON bytes or text, or an already decoded mapping) -> a plain dict.
 
@@ -226,6 +250,10 @@ def decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(raw, Mapping):
         check_shape(raw)
         return dict(raw)
+    if isinstance(raw, memoryview):
+        raw = raw.tobytes()
+    if not isinstance(raw, bytes | bytearray | str):
+        raise CommandRefused("a command is JSON text or a mapping")
     if len(raw) > MAX_COMMAND_BYTES:
         raise CommandRefused(f"a command of {len(raw)} bytes is over {MAX_COMMAND_BYTES}")
     if isinstance(raw, bytes | bytearray):
@@ -359,11 +387,22 @@ class CommandDesk:
         """Read one command from `source` now. Never raises; the Request says what became of it."""
         self.taken += 1
         request_id: str | None = None
+        if says_estop(raw):  # recognised before anything else is checked: stop first
+            with contextlib.suppress(CommandRefused, TypeError, ValueError):
+                request_id = _request_id(decode(raw))
+            request = Request(source, request_id, EmergencyStop())
+            if self._closed:
+                request.finish(CommandResult(True, "estop", "the class has ended"))
+                return request
+            self.session.latch_estop()
+            self.estops.append(request)
+            self._stop.set()
+            return request
         try:
             data = decode(raw)
             request_id = _request_id(data)
             data.pop("id", None)
-            if data.get("do") == "estop":  # recognised before anything else is checked
+            if data.get("do") == "estop":  # (says_estop saw it already; kept for clarity)
                 request = Request(source, request_id, EmergencyStop())
                 if self._closed:
                     request.finish(CommandResult(True, "estop", "the class has ended"))
@@ -378,7 +417,7 @@ class CommandDesk:
         request = Request(source, request_id, command)
         if self._closed:
             return self._refuse(request, "the class has ended")
-        if not self._allow(source):
+        if command.do not in NEVER_LIMITED and not self._allow(source):
             self.rate_limited += 1
             return self._refuse(
                 request,

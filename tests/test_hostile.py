@@ -22,6 +22,8 @@ from .mqtt_broker import MOSQUITTO, Broker
 from .mqtt_probe import Probe
 from .simclass_helpers import SHORT, short_plan
 
+ROOT = Path(__file__).resolve().parent.parent
+
 needs_mosquitto = pytest.mark.skipif(
     MOSQUITTO is None, reason="mosquitto is not installed (make system-deps)"
 )
@@ -127,6 +129,67 @@ async def test_class1_observer_errors_go_on_and_an_engine_bug_still_stops_first(
             await trio.sleep(5.0)
     assert caught.group_contains(AssertionError, match="engine itself")
     assert order == ["ended:True"] and sc.session.ending == "interrupted"
+
+
+# -- class 4 (outside review): an e-stop is never refused for its form --------------------------
+HOSTILE_ESTOPS: list[object] = [
+    '{"do": "estop", "id": 5}',  # an id of the wrong type
+    '{"do": "estop", "id": "' + "x" * 101 + '"}',  # an id too long
+    '{"do": "estop", "x": NaN}',
+    '{"do": "estop", "x": 1e400}',
+    '{"do": "estop", "x": [[[[[1]]]]]}',  # too deep
+    '{"do": "estop", "pad": "' + "a" * 5000 + '"}',  # too big
+    '{"do": "estop"}\x00',  # trailing bytes: not JSON
+    b'{"do": "estop"}\xff',  # not UTF-8
+    {"do": "estop", "id": 7},  # a mapping (an actions file's entry)
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_ESTOPS, ids=range(len(HOSTILE_ESTOPS)))
+async def test_class4_an_estop_with_anything_odd_in_it_still_stops_every_suit(
+    autojump_clock: trio.testing.MockClock, raw: Any
+) -> None:
+    from suit_controller.commands import submit
+
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=30.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        contracting = trio.Event()
+        sc.session.tick_observers.append(
+            lambda now: contracting.set() if any(s.firmware.applied_mA.any() for s in sc.suits)
+            else None
+        )
+        with trio.fail_after(60):  # virtual seconds: until a contraction is under way
+            await contracting.wait()
+        result = await submit(sc.session, raw, "hostile")
+        assert result.ok and result.command == "estop"
+        assert sc.session.state is ClassState.ESTOPPED and stopped_and_zero(sc)
+        nursery.cancel_scope.cancel()
+
+
+async def test_class4_stop_and_pause_are_never_rate_limited_and_odd_input_never_raises(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.commands import submit
+
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=30.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        await trio.sleep(15.0)
+        for odd in (5, None, 3.5, [], memoryview(b'{"do": "skip"}')):
+            result = await submit(sc.session, odd, "tablet")  # type: ignore[arg-type]
+            assert isinstance(result.ok, bool)
+        for _ in range(60):  # the tablet's bucket is empty after this
+            await submit(sc.session, '{"do": "reset"}', "tablet")
+        assert not (await submit(sc.session, '{"do": "skip"}', "tablet")).ok
+        assert (await submit(sc.session, '{"do": "pause"}', "tablet")).ok
+        assert (await submit(sc.session, '{"do": "stop"}', "tablet")).ok
+        assert stopped_and_zero(sc)
+        nursery.cancel_scope.cancel()
 
 
 # -- class 4: the e-stop overtakes everything queued ----------------------------------------
@@ -342,3 +405,23 @@ def test_class7_invalid_phase_kind_names_the_value_found(tmp_path: Path) -> None
     result = CliRunner().invoke(suitctl, ["workout", "validate", str(path)])
     assert result.exit_code == 1
     assert "warmpu" in result.output and "warmup" in result.output
+
+
+def test_class7_a_yaml_alias_bomb_is_refused_not_expanded(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    lines += ["name: *a8"]  # 10^9 values if expanded
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(suitctl, ["workout", "validate", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "expands to more than" in result.output and "Traceback" not in result.output
+
+
+def test_class7_a_duration_of_400_digits_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    text = (ROOT / "workouts" / "library" / "classic_strength.yaml").read_text()
+    path.write_text(text.replace("duration: 6m", "duration: " + "9" * 400, 1))
+    result = CliRunner().invoke(suitctl, ["workout", "validate", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "duration" in result.output and "Traceback" not in result.output

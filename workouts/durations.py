@@ -17,7 +17,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {DURATION_HELP}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(f"a duration this long is not a class: {DURATION_HELP}") from None
     elif isinstance(value, str):
         text = value.strip().lower()
         try:

@@ -72,6 +72,9 @@ def _validate(tree: object, source: str) -> Workout:
         data = _plain(tree)
     except RecursionError:
         raise WorkoutError([Problem("", None, "the file nests too deeply")], source) from None
+    except _TooBig:
+        why = f"the file expands to more than {MAX_VALUES:,} values (YAML aliases repeated)"
+        raise WorkoutError([Problem("", None, why)], source) from None
     if not isinstance(data, dict):
         raise WorkoutError(
             [Problem("", _line(tree, ()), "a workout file must be a mapping (name:, phases:, …)")],
@@ -93,12 +96,29 @@ def _validate(tree: object, source: str) -> Workout:
     return _to_workout(spec, tuple(found_warnings))
 
 
-def _plain(node: object) -> object:
-    """ruamel's round-trip nodes as plain Python values (keys made strings)."""
+#: The most values a workout file may expand to (a YAML alias "bomb" expands to billions).
+MAX_VALUES = 100_000
+
+
+class _TooBig(Exception):
+    """The file expands (through YAML aliases) to more values than any workout has."""
+
+
+def _plain(node: object, budget: list[int] | None = None) -> object:
+    """ruamel's round-trip nodes as plain Python values (keys made strings).
+
+    Counts every value it makes: aliases expand, so a small file can stand for
+    billions of values; past MAX_VALUES it raises `_TooBig`.
+    """
+    if budget is None:
+        budget = [MAX_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig
     if isinstance(node, dict):
-        return {_key(k): _plain(v) for k, v in node.items()}
+        return {_key(k): _plain(v, budget) for k, v in node.items()}
     if isinstance(node, list | tuple):
-        return [_plain(v) for v in node]
+        return [_plain(v, budget) for v in node]
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, int):

@@ -90,6 +90,7 @@ async def read_json(request: Request) -> Any:
         raw += chunk
         if len(raw) > MAX_BODY:
             raise Problem(413, "Body too large", f"a request body is at most {MAX_BODY} bytes")
+    request.state.raw_body = bytes(raw)  # an e-stop is read from it even when malformed
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError:

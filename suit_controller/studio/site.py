@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from suit_controller.commands import CommandResult
+from suit_controller.commands import CommandResult, says_estop
 from suit_controller.commands import Request as CommandRequest
 from suit_controller.studio.accounts import Accounts, Login
 from suit_controller.studio.api import (
@@ -37,6 +37,7 @@ from suit_controller.studio.api import (
 )
 from suit_controller.studio.openapi import PageRoute, openapi_document
 from suit_controller.studio.problems import Problem, read_json, validate
+from suit_controller.studio.requests import CommandBody
 from suit_controller.studio.rooms import Studio, StudioClass
 from suit_controller.web.app import Console
 
@@ -125,7 +126,13 @@ class StudioSite:
                 login = await self.authenticate(request, e.auth)
                 body = None
                 if e.body is not None:
-                    body = validate(e.body, await read_json(request))
+                    try:
+                        body = validate(e.body, await read_json(request))
+                    except Problem:
+                        raw = getattr(request.state, "raw_body", None)
+                        if e.body is not CommandBody or raw is None or not says_estop(raw):
+                            raise
+                        body = CommandBody(do="estop")  # an e-stop is never refused for its form
                 response = await e.handler(Call(request, login, body, params))
             except Problem as p:
                 response = p.response()
