@@ -631,40 +631,9 @@ class ClassSession:
     # -- what a screen shows ----------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The class as a screen or a broker shows it (plain JSON-able data)."""
-        plan_t = self.plan_time() if self._t0 is not None else 0.0
-        seg = self.plan.segment_at(plan_t)
-        clients = []
-        for i, c in enumerate(self.clients):
-            view = self.drivers[i].connection.view
-            clients.append(
-                {
-                    "name": c.name,
-                    "suit": self.drivers[i].link.address,
-                    "link": self.drivers[i].state.value,
-                    "battery_pct": view.battery_pct,
-                    "suit_state": view.state.name if view.state is not None else None,
-                    "faults": [f.name for f in type(view.faults) if f and f in view.faults],
-                    "contact": [imp is not None for imp in view.impedance_ohm],
-                    "levels_mA": [float(v) for v in self.output_mA[i]],
-                    "set_mA": [float(v) for v in self.board.set_mA[i]],
-                    "target_mA": [float(v) for v in self.board.target_mA[i]],
-                }
-            )
-        return {
-            "session_id": self.session_id,
-            "state": self.state.value,
-            "workout": self.plan.workout.name,
-            "plan_t": round(plan_t, 3),
-            "total_s": self.plan.total_s,
-            "remaining_s": round(max(0.0, self.plan.total_s - plan_t), 3),
-            "phase": seg.kind.value if seg else None,
-            "exercise": seg.name if seg and seg.exercise_index is not None else None,
-            "cues": list(seg.cues) if seg else [],
-            "segment_remaining_s": round(seg.end_s - plan_t, 3) if seg else 0.0,
-            "contracting": bool(np.any(self.relative > 0)),
-            "channels": list(self.layout.names),
-            "clients": clients,
-        }
+        from suit_controller.snapshot import ClassSnapshot  # it reads this module's names
+
+        return ClassSnapshot.of(self).as_json()
 
 
 class ClassClock:

@@ -84,6 +84,8 @@ class TimelineEntry:
 class ClassSnapshot:
     """The class at one moment: where it is in the plan, and every client. Times in s."""
 
+    #: The class session's id (MQTT consumers tell classes apart by it).
+    session_id: str
     state: ClassState
     workout: str
     plan_t: float
@@ -135,6 +137,7 @@ class ClassSnapshot:
                 )
             )
         return cls(
+            session_id=session.session_id,
             state=session.state,
             workout=plan.workout.name,
             plan_t=round(plan_t, 3),
@@ -163,6 +166,7 @@ class ClassSnapshot:
     def as_json(self) -> dict[str, Any]:
         """The wire form (plain JSON-able data) the console and MQTT publish."""
         return {
+            "session_id": self.session_id,
             "state": self.state.value,
             "workout": self.workout,
             "plan_t": self.plan_t,
