@@ -192,9 +192,9 @@ def check_shape(data: Any, depth: int = 0) -> None:
             check_shape(v, depth + 1)
 
 
-def _json_depth_ok(text: str) -> bool:
-    """True if JSON text nests no deeper than MAX_DEPTH (scanned, never recursed)."""
-    depth = 0
+def json_depth(text: str) -> int:
+    """How deeply JSON text nests arrays and objects (scanned, never recursed; strings skipped)."""
+    depth = deepest = 0
     in_string = escaped = False
     for c in text:
         if in_string:
@@ -208,11 +208,10 @@ def _json_depth_ok(text: str) -> bool:
             in_string = True
         elif c in "[{":
             depth += 1
-            if depth > MAX_DEPTH + 1:
-                return False
+            deepest = max(deepest, depth)
         elif c in "]}":
             depth -= 1
-    return True
+    return deepest
 
 
 def _no_constant(name: str) -> Any:
@@ -263,7 +262,7 @@ def decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
             raise CommandRefused("a command is not JSON: these bytes are not UTF-8") from None
     else:
         text = raw
-    if not _json_depth_ok(text):
+    if json_depth(text) > MAX_DEPTH + 1:  # the command object itself is one level
         raise CommandRefused(f"a command is nested more than {MAX_DEPTH} levels deep")
     try:
         data = json.loads(text, parse_constant=_no_constant)

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from suit_controller.commands import json_depth
+
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 16
 PROBLEM_TYPE = "application/problem+json"
@@ -40,28 +42,6 @@ class Problem(Exception):
 
 def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _depth(text: str) -> int:
-    """How deeply `text` nests arrays and objects (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
 
 
 def _strings(value: Any) -> Iterable[str]:
@@ -95,7 +75,7 @@ async def read_json(request: Request) -> Any:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
         raise Problem(400, "Not UTF-8", "the body is not valid UTF-8 text") from None
-    if _depth(text) > MAX_DEPTH:
+    if json_depth(text) > MAX_DEPTH:
         raise Problem(400, "Too deeply nested", f"JSON nested at most {MAX_DEPTH} deep")
     try:
         data = json.loads(text, parse_constant=_no_constant)
