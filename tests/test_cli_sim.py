@@ -159,6 +159,9 @@ def test_a_signal_stops_every_suit_before_exit(tmp_path: Path, signame: str, cod
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a background job of a non-interactive shell inherits SIGINT ignored: give the
+        # controller the disposition a trainer's terminal gives it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
