@@ -6,13 +6,20 @@ the migration step that adds it (version 4 -> 5) keeping every record.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from suit_controller.cli.main import suitctl
+from suit_controller.studio.export import export_csv, export_document
 from suit_controller.studio.library import (
     MAX_YAML_CHARS,
     HostileText,
@@ -136,6 +143,43 @@ def test_a_class_records_the_exact_version_it_ran(store: Store) -> None:
     assert session["workout_hash"] == mine.hash
     builtin = lib.resolve("classic_strength", "Tess")  # a built-in's version is kept on use
     assert lib.version_text(builtin.hash) == builtin_text("classic_strength")
+
+
+def test_the_exports_name_the_exact_version_a_class_ran(store: Store) -> None:
+    """JSON and CSV (and `suitctl clients export`): hash, title and number of the version."""
+    lib = Library(store)
+    mine = lib.add(MINE, "Tess")
+    time.sleep(0.002)  # versions are numbered in the order they were saved (ms timestamps)
+    changed = MINE.replace("duration: 20m", "duration: 22m")
+    second = lib.save(mine.id, changed, "Tess")
+    ran = []
+    for ref in (mine.id, "classic_strength"):
+        resolved = lib.resolve(ref, "Tess")
+        opened = store.open_class(
+            resolved.record_name,
+            [RosterEntry(None, "Ana", "SIM-01", None, False, False)],
+            simulated=True,
+            workout_hash=resolved.hash,
+        )
+        ran.append(opened.id)
+    doc = export_document(store)
+    by_class = {s["class_id"]: s for s in doc["sessions"]}
+    mine_s, builtin_s = by_class[ran[0]], by_class[ran[1]]
+    assert mine_s["workout_hash"] == second.hash != mine.hash
+    assert (mine_s["workout_title"], mine_s["workout_version"]) == ("Monday strength", 2)
+    assert builtin_s["workout_hash"] == workout_hash(builtin_text("classic_strength"))
+    assert (builtin_s["workout_title"], builtin_s["workout_version"]) == ("Classic strength", None)
+    assert lib.version_text(mine_s["workout_hash"]) == changed
+    rows = {r["class_id"]: r for r in csv.DictReader(io.StringIO(export_csv(doc)))}
+    assert rows[ran[0]]["workout_hash"] == second.hash and rows[ran[0]]["workout_version"] == "2"
+    assert rows[ran[1]]["workout_version"] == "" and rows[ran[1]]["workout"] == "classic_strength"
+    # the command line's export is the same document
+    out = CliRunner().invoke(
+        suitctl, ["clients", "export", "--format", "json", "--db", str(store.location)]
+    )
+    assert out.exit_code == 0, out.output
+    cli = {s["class_id"]: s for s in json.loads(out.output)["sessions"]}
+    assert cli[ran[0]]["workout_hash"] == second.hash and cli[ran[0]]["workout_version"] == 2
 
 
 @pytest.mark.parametrize(
