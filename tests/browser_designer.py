@@ -123,7 +123,9 @@ def main() -> None:
             report["compare"] = page.inner_text("#compare")
 
         # the same workout tried on the studio's own client, picked from the records
+        report["ours_hidden"] = page.is_hidden("#try-ours")  # until our clients are chosen
         page.select_option("#try-who", "studio")
+        report["seeded_hidden"] = page.is_hidden("#try-clients")
         page.wait_for_selector("#try-ours label:has-text('Ana')")
         page.check("#try-ours label:has-text('Ana') input")
         page.click("#try")

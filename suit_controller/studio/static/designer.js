@@ -292,8 +292,9 @@ async function editorPage(id) {
   const who = el("select", { id: "try-who", "aria-label": "Try it on" },
     el("option", { value: "seeded", text: "Simulated clients" }),
     el("option", { value: "studio", text: "Our clients (their last settings)" }));
-  const ours = el("fieldset", { id: "try-ours", class: "ours", style: "display: none" },
+  const ours = el("fieldset", { id: "try-ours", class: "ours" },
     el("legend", { text: "Clients to try it on (up to 20)" }));
+  ours.style.display = "none"; // through the CSSOM: the page's CSP refuses style attributes
   const seededBox = el("span", { class: "row" }, el("label", {}, "Clients", clients),
     el("label", { class: "check", for: "try-first" }, first, "First session"));
   who.onchange = async () => {
