@@ -31,11 +31,13 @@ from suit_controller.studio.library import (
 from suit_controller.studio.migrations import current_version, migrate
 from suit_controller.studio.recorder import RosterEntry
 from suit_controller.studio.schema import SCHEMA_VERSION
+from suit_controller.studio.screening import CONTRAINDICATIONS
 from suit_controller.studio.store import Store, open_engine
 from workouts import WorkoutError
 from workouts.library import builtin_text
 
 from .postgres_server import Postgres, why_unavailable
+from .simclass_helpers import SHORT
 
 MINE = """\
 # Tess's Monday class: keep the comments
@@ -180,6 +182,26 @@ def test_the_exports_name_the_exact_version_a_class_ran(store: Store) -> None:
     assert out.exit_code == 0, out.output
     cli = {s["class_id"]: s for s in json.loads(out.output)["sessions"]}
     assert cli[ran[0]]["workout_hash"] == second.hash and cli[ran[0]]["workout_version"] == 2
+
+
+def test_a_class_run_from_the_command_line_records_its_version(
+    store: Store, tmp_path: Path
+) -> None:
+    """`suitctl sim run FILE --client …`: the class records the hash of the file's exact text."""
+    store.add_client("Ana")
+    store.add_screening("Ana", "Tom", set(), set(), [c.key for c in CONTRAINDICATIONS])
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT + "# a trainer's note\n", encoding="utf-8")
+    db = ["--db", str(store.location)]
+    for ref in (str(workout), "builtin:first_session"):
+        r = CliRunner().invoke(suitctl, ["sim", "run", ref, "--client", "Ana", "--trainer", "Tom",
+                                         "--virtual", "--out", str(tmp_path / "o"), *db])  # fmt: skip
+        assert r.exit_code == 0, r.output
+    file_s, builtin_s = reversed(store.sessions_of("Ana"))  # oldest first
+    assert file_s["workout_hash"] == workout_hash(workout.read_text(encoding="utf-8"))
+    lib = Library(store)
+    assert lib.version_text(file_s["workout_hash"]).endswith("# a trainer's note\n")
+    assert builtin_s["workout_hash"] == workout_hash(builtin_text("first_session"))
 
 
 @pytest.mark.parametrize(
