@@ -3,7 +3,9 @@
 Theory of operation
 -------------------
 `run_designer` compiles the workout, computes what the engine would send to
-N simulated clients (`planned_delivery`, the engine's own arithmetic), runs
+N simulated clients (`planned_delivery`, the engine's own arithmetic) — the
+seeded population at one set intensity, or the studio's real clients
+(`Body`), each at their own last settings and first-session status — runs
 the body model (`simulate_body`) in groups of clients so progress can be
 reported, and turns the result into what a trainer reads (`advice`): per
 client and body area whether the muscle is recruited and how it feels (Borg
@@ -15,6 +17,8 @@ channel's currents, recruitment and ratings are recomputed exactly as the
 full simulation computes them (`channel_view`, pinned to `simulate_body` by
 a test) for each candidate intensity, and the smallest change that meets the
 rule is suggested. So applying it and running again makes it disappear.
+For real clients the change is one amount on top of each one's own setting
+(`shift_mA`), searched the same way.
 
 `python -m sim.designer` reads one request as JSON on stdin and writes
 progress lines then the result as JSON lines on stdout: the studio runs it
