@@ -3,7 +3,9 @@
 Theory of operation
 -------------------
 `run_designer` compiles the workout, computes what the engine would send to
-N simulated clients (`planned_delivery`, the engine's own arithmetic), runs
+N simulated clients (`planned_delivery`, the engine's own arithmetic) — the
+seeded population at one set intensity, or the studio's real clients
+(`Body`), each at their own last settings and first-session status — runs
 the body model (`simulate_body`) in groups of clients so progress can be
 reported, and turns the result into what a trainer reads (`advice`): per
 client and body area whether the muscle is recruited and how it feels (Borg
@@ -15,6 +17,8 @@ channel's currents, recruitment and ratings are recomputed exactly as the
 full simulation computes them (`channel_view`, pinned to `simulate_body` by
 a test) for each candidate intensity, and the smallest change that meets the
 rule is suggested. So applying it and running again makes it disappear.
+For real clients the change is one amount on top of each one's own setting
+(`shift_mA`), searched the same way.
 
 `python -m sim.designer` reads one request as JSON on stdin and writes
 progress lines then the result as JSON lines on stdout: the studio runs it
@@ -77,13 +81,54 @@ def feels(rating: float) -> str:
 
 
 @dataclass(frozen=True)
+class Body:
+    """One of the studio's real clients, as the records know them, to try a workout on.
+
+    `intensity_mA`: their set intensity per channel at the end of their last
+    real session (their calibration); `first_session`: they have not trained
+    yet (the first-session cap and the CR10 7 limit hold for them). `seed`
+    draws their simulated body (thresholds, tolerance, strength), the same
+    for the same client in every try-out.
+    """
+
+    name: str
+    first_session: bool
+    intensity_mA: tuple[tuple[str, float], ...] = ()
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Group:
-    """Who the workout is tried on: how many simulated clients, first session or not, the seed."""
+    """Who the workout is tried on: N seeded simulated clients, or the studio's real clients.
+
+    Seeded: `clients` of the population drawn with `seed`, all first session or
+    all experienced, every channel at `intensity_mA` (a channel's own, else its
+    group's, else 40 mA). Real (`bodies` given): each client at their own
+    calibration (a channel they have none for: as for the seeded ones), with
+    `shift_mA` added to everyone's set intensity of an area (what applying a
+    suggestion for them does).
+    """
 
     clients: int = 8
     first_session: bool = False
     seed: int = 0
     intensity_mA: tuple[tuple[str, float], ...] = ()
+    bodies: tuple[Body, ...] = ()
+    shift_mA: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def size(self) -> int:
+        """How many clients the workout is tried on."""
+        return len(self.bodies) if self.bodies else self.clients
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.bodies] or [f"Client {i + 1}" for i in range(self.clients)]
+
+    @property
+    def first_sessions(self) -> list[bool]:
+        """Per client: is it their first session."""
+        return [b.first_session for b in self.bodies] or [self.first_session] * self.clients
 
     def targets(self, plan: Plan) -> dict[str, float]:
         """The set intensity of every channel: a channel's own, else its group's, else 40 mA."""
@@ -94,6 +139,27 @@ class Group:
             out[ch.name] = float(given.get(ch.name, fallback))
         return out
 
+    def client_targets(self, plan: Plan) -> FloatArray:
+        """(C, N) set intensities: the seeded group's, or each real client's own, shifted."""
+        base = self.targets(plan)
+        if not self.bodies:
+            row = np.array([base[n] for n in plan.layout.names])
+            return np.tile(row, (self.clients, 1))
+        shift = dict(self.shift_mA)
+        out = np.zeros((len(self.bodies), len(plan.layout)))
+        for i, body in enumerate(self.bodies):
+            own = dict(body.intensity_mA)
+            for j, ch in enumerate(plan.layout.channels):
+                add = shift.get(ch.name, shift.get(ch.group.value, 0.0))
+                out[i, j] = max(0.0, own.get(ch.name, base[ch.name]) + add)
+        return out
+
+    def population(self, plan: Plan) -> Population:
+        """The simulated bodies: the seeded population, or one seeded body per real client."""
+        if not self.bodies:
+            return make_population(self.clients, plan.layout, self.seed)
+        return population_concat([make_population(1, plan.layout, b.seed) for b in self.bodies])
+
 
 def run_designer(
     text: str, group: Group, progress: Progress | None = None, *, source: str = "workout"
@@ -103,20 +169,20 @@ def run_designer(
     t0 = time.perf_counter()
     plan = compile_workout(load_workout_text(text, source=source))
     layout = plan.layout
-    names = [f"Client {i + 1}" for i in range(group.clients)]
-    per_channel = group.targets(plan)
-    specs = [
-        ClientSpec(n, intensity_mA=per_channel, first_session=group.first_session) for n in names
-    ]
-    targets = np.stack([c.targets(layout) for c in specs])
-    caps = np.stack([c.caps(layout) for c in specs])
+    names = group.names
+    firsts = group.first_sessions
+    targets = group.client_targets(plan)
+    caps = np.stack(
+        [ClientSpec(n, first_session=f).caps(layout) for n, f in zip(names, firsts, strict=True)]
+    )
     say(0.05, "what the suits would send")
     delivery = planned_delivery(plan, targets, caps, RATE_HZ)
-    population = make_population(group.clients, layout, group.seed)
+    population = group.population(plan)
+    n = group.size
     parts: list[BodyResult] = []
-    for a in range(0, group.clients, GROUP):
-        b = min(a + GROUP, group.clients)
-        say(0.1 + 0.8 * a / group.clients, f"simulating clients {a + 1}–{b} of {group.clients}")
+    for a in range(0, n, GROUP):
+        b = min(a + GROUP, n)
+        say(0.1 + 0.8 * a / n, f"simulating clients {a + 1}–{b} of {n}")
         parts.append(
             simulate_body(
                 delivery.currents_mA[:, a:b],
@@ -126,7 +192,7 @@ def run_designer(
                 population_slice(population, a, b),
                 layout,
                 names[a:b],
-                [group.first_session] * (b - a),
+                firsts[a:b],
             )
         )
     result = merge(parts)
@@ -134,8 +200,19 @@ def run_designer(
     words = advice(plan, result, population, targets, caps, group)
     doc = {
         "workout": plan.workout.name,
-        "group": {"clients": group.clients, "first_session": group.first_session,
-                  "seed": group.seed, "intensity_mA": per_channel},
+        "group": {"clients": n, "first_session": group.first_session,
+                  "seed": group.seed, "intensity_mA": group.targets(plan),
+                  "studio_clients": [
+                      {"name": b.name, "first_session": b.first_session,
+                       "calibrated": [area_label(c) for c in in_trainer_order(
+                           [c for c, _ in b.intensity_mA if c in layout.names])],
+                       "says": f"{b.name}: " + ("first session" if b.first_session else
+                               "has trained before") + ", "
+                               + (f"set intensities of the last session on "
+                                  f"{sum(c in layout.names for c, _ in b.intensity_mA)} areas"
+                                  if b.intensity_mA else "no set intensities on record yet")}
+                      for b in group.bodies],
+                  "shift_mA": dict(group.shift_mA)},
         "channels": [{"channel": c, "label": area_label(c)} for c in layout.names],
         "segments": [
             {"kind": s.kind.value, "name": s.name, "start_s": s.start_s, "end_s": s.end_s}
@@ -160,6 +237,24 @@ def population_slice(p: Population, a: int, b: int) -> Population:
         strength=p.strength[a:b],
         tolerance_cr10=p.tolerance_cr10[a:b],
         contact=p.contact[a:b],
+    )
+
+
+def population_concat(parts: list[Population]) -> Population:
+    """Populations one after the other (clients in order)."""
+    first = parts[0]
+
+    def cat(name: str) -> Any:
+        return np.concatenate([getattr(p, name) for p in parts], axis=0)
+
+    return replace(
+        first,
+        sensory_rheobase_mA=cat("sensory_rheobase_mA"),
+        motor_rheobase_mA=cat("motor_rheobase_mA"),
+        pain_rheobase_mA=cat("pain_rheobase_mA"),
+        strength=cat("strength"),
+        tolerance_cr10=cat("tolerance_cr10"),
+        contact=cat("contact"),
     )
 
 
@@ -206,7 +301,7 @@ class ChannelView:
 def channel_view(
     plan: Plan,
     j: int,
-    set_mA: float,
+    set_mA: float | FloatArray,
     caps: FloatArray,
     population: Population,
     rate_hz: float = RATE_HZ,
@@ -214,6 +309,8 @@ def channel_view(
     ratings: bool = True,
 ) -> ChannelView:
     """Channel `j` of every client with its set intensity at `set_mA` (caps: (C, N)).
+
+    `set_mA`: one intensity for everyone, or each client's own ((C,)).
 
     Only the ticks where the plan asks for anything are computed (nothing is
     sent, felt or counted in the others); `ratings=False` skips the CR10.
@@ -241,7 +338,7 @@ def channel_view(
             client_cap_mA=caps[:, j : j + 1],
             programs=[(p.frequency_hz, p.pulse_width_us)],
         )[:, 0]
-    target = np.minimum(set_mA, caps[:, j])  # (C,)
+    target = np.minimum(np.maximum(set_mA, 0.0), caps[:, j])  # (C,)
     steps = np.floor(t / INTENSITY_RISE_STEP_S + 1e-9) + 1
     set_now = np.minimum(target[None, :], steps[:, None])
     cur = (
@@ -274,10 +371,12 @@ def _too_weak(v: ChannelView, stimulated: FloatArray) -> int:
     return int(((stimulated > 0) & (v.recruited_fraction < WEAK_FRACTION)).sum())
 
 
-def _limits(population: Population, first_session: bool) -> FloatArray:
+def _limits(population: Population, first_sessions: list[bool]) -> FloatArray:
     """The rating each client must stay at or under: 7 in a first session, else their tolerance."""
     tol = population.tolerance_cr10
-    return np.minimum(tol, FIRST_SESSION_MAX_CR10) if first_session else tol
+    first = np.array(first_sessions, dtype=bool)
+    capped: FloatArray = np.where(first, np.minimum(tol, FIRST_SESSION_MAX_CR10), tol)
+    return capped
 
 
 def advice(
@@ -295,7 +394,7 @@ def advice(
     order = in_trainer_order(channels)
     per_ch = res.max_cr10_channel
     assert per_ch is not None
-    limit = _limits(population, group.first_session)
+    limit = _limits(population, group.first_sessions)
     clients = []
     for i, name in enumerate(res.clients):
         areas = []
@@ -322,34 +421,50 @@ def advice(
     suggestions = []
     n = len(res.clients)
     half = math.ceil(n / 2)
+    firsts = np.array(group.first_sessions, dtype=bool)
+    shift = dict(group.shift_mA)
     for ch in order:
         j = channels.index(ch)
         stimulated = res.stim_s[:, j]
         if not (stimulated > 0).any():
             continue
-        now = float(targets[0, j])
+        base = targets[:, j]  # each client's set intensity of the area
+        now = float(base[0])
         top = float(caps[:, j].max())
         weak = int(((stimulated > 0) & (res.recruited_fraction[:, j] < WEAK_FRACTION)).sum())
         over = per_ch[:, j] > limit + 1e-9
         label = area_label(ch)
+        if group.bodies:  # each real client keeps their own setting: a change is for everyone
+            group_key = plan.layout.channels[j].group.value
+            had = float(shift.get(ch, shift.get(group_key, 0.0)))
+            lo_mA, hi_mA = float(base.min()), float(base.max())
+            span = f"{lo_mA:g} mA" if lo_mA == hi_mA else f"{lo_mA:g}–{hi_mA:g} mA"
+            to_words = f" on top of each client's own setting (now {span})"
+            field, start = "shift_mA", had
+        else:
+            to_words = ""
+            field, start = "intensity_mA", now
+
         if over.any():
-            to = _search_down(plan, j, now, caps, population, limit, rate_hz)
-            view = channel_view(plan, j, now, caps, population, rate_hz)
+            d = _search_down(plan, j, base, caps, population, limit, rate_hz)
+            view = channel_view(plan, j, base, caps, population, rate_hz)
             where = _exercise_at(plan, float(view.worst_tick[int(np.argmax(view.max_cr10))]))
             who = int(over.sum())
-            if group.first_session:
+            if firsts[over].all():
                 text = (
                     f"'{where}' will feel too strong for a first session on {label} "
-                    f"({who} of {n} above CR10 7): lower {label} by about {now - to:g} mA"
+                    f"({who} of {n} above CR10 7): lower {label} by about {-d:g} mA{to_words}"
                 )
             else:
                 text = (
                     f"{label} will feel too strong for {who} of {n} clients in '{where}' "
-                    f"(they ask for less): lower {label} by about {now - to:g} mA"
+                    f"(they ask for less): lower {label} by about {-d:g} mA{to_words}"
                 )
-            suggestions.append(_suggestion("lower", ch, label, text, now, to, who))
+            suggestions.append(
+                _suggestion("lower", ch, label, text, now, {"channel": ch, field: start + d}, who)
+            )
         elif weak >= half:
-            up = _search_up(plan, j, now, top, caps, population, stimulated, half, rate_hz)
+            up = _search_up(plan, j, base, top, caps, population, stimulated, half, rate_hz)
             if up is None:
                 text = (
                     f"{label} stays too weak to work the muscle for {weak} of {n} clients "
@@ -358,18 +473,30 @@ def advice(
                 )
                 suggestions.append(_suggestion("weak", ch, label, text, now, None, weak))
             else:
+                to = to_words or f" (to {now + up:g} mA)"
                 text = (
-                    f"Raise {label} by about {up - now:g} mA (to {up:g} mA): "
+                    f"Raise {label} by about {up:g} mA{to}: "
                     f"now it is too weak to work the muscle for {weak} of {n} clients"
                 )
-                suggestions.append(_suggestion("raise", ch, label, text, now, up, weak))
+                suggestions.append(
+                    _suggestion(
+                        "raise", ch, label, text, now, {"channel": ch, field: start + up}, weak
+                    )
+                )
     return {"clients": clients, "suggestions": suggestions,
             "requests": res.requests, "warnings": res.warnings}  # fmt: skip
 
 
 def _suggestion(
-    kind: str, ch: str, label: str, text: str, now: float, to: float | None, clients: int
+    kind: str,
+    ch: str,
+    label: str,
+    text: str,
+    now: float,
+    apply: dict[str, Any] | None,
+    clients: int,
 ) -> dict[str, Any]:
+    """`apply`: what to send again for the suggestion to hold (`intensity_mA` or `shift_mA`)."""
     return {
         "id": f"{kind}:{ch}",
         "kind": kind,
@@ -378,14 +505,14 @@ def _suggestion(
         "text": text,
         "clients": clients,
         "from_mA": now,
-        "apply": None if to is None else {"channel": ch, "intensity_mA": to},
+        "apply": apply,
     }
 
 
 def _search_up(
     plan: Plan,
     j: int,
-    now: float,
+    base: FloatArray,
     top: float,
     caps: FloatArray,
     population: Population,
@@ -393,13 +520,13 @@ def _search_up(
     half: int,
     rate_hz: float,
 ) -> float | None:
-    """The smallest whole mA above `now` at which fewer than half the clients are too weak."""
+    """The fewest whole mA added to `base` at which fewer than half the clients are too weak."""
 
-    def weak(mA: int) -> int:
-        view = channel_view(plan, j, mA, caps, population, rate_hz, ratings=False)
+    def weak(d: int) -> int:
+        view = channel_view(plan, j, base + d, caps, population, rate_hz, ratings=False)
         return _too_weak(view, stimulated)
 
-    lo, hi = math.floor(now), math.ceil(top)
+    lo, hi = 0, math.ceil(top - float(base.min()))
     if hi <= lo or weak(hi) >= half:
         return None
     while hi - lo > 1:  # too weak at lo, fine at hi
@@ -414,19 +541,19 @@ def _search_up(
 def _search_down(
     plan: Plan,
     j: int,
-    now: float,
+    base: FloatArray,
     caps: FloatArray,
     population: Population,
     limit: FloatArray,
     rate_hz: float,
 ) -> float:
-    """The largest whole mA under `now` at which no client's rating is above their limit."""
+    """The fewest whole mA taken from `base` (a negative amount) for no rating above its limit."""
 
-    def fine(mA: int) -> bool:
-        view = channel_view(plan, j, mA, caps, population, rate_hz)
+    def fine(d: int) -> bool:
+        view = channel_view(plan, j, base + d, caps, population, rate_hz)
         return bool((view.max_cr10 <= limit + 1e-9).all())
 
-    lo, hi = 0, math.ceil(now)  # fine at lo (nothing felt), too strong at hi
+    lo, hi = -math.ceil(float(base.max())), 0  # fine at lo (nothing felt), too strong at hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if fine(mid):
@@ -466,15 +593,31 @@ def pictures(res: BodyResult) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """One run: a JSON request on stdin; progress and the result as JSON lines on stdout."""
-    request = json.loads(sys.stdin.read())
-    group = Group(
+def _pairs(d: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    return tuple((str(k), float(v)) for k, v in d.items())
+
+
+def group_of(request: dict[str, Any]) -> Group:
+    """The group a request (the studio's, as JSON) asks for: seeded, or its `bodies`."""
+    bodies = tuple(
+        Body(str(b["name"]), bool(b["first_session"]), _pairs(b.get("intensity_mA", {})),
+             int(b.get("seed", 0)))
+        for b in request.get("bodies", [])
+    )  # fmt: skip
+    return Group(
         int(request["clients"]),
         bool(request["first_session"]),
         int(request["seed"]),
-        tuple((str(k), float(v)) for k, v in request.get("intensity_mA", {}).items()),
+        _pairs(request.get("intensity_mA", {})),
+        bodies,
+        _pairs(request.get("shift_mA", {})),
     )
+
+
+def main() -> None:
+    """One run: a JSON request on stdin; progress and the result as JSON lines on stdout."""
+    request = json.loads(sys.stdin.read())
+    group = group_of(request)
 
     def progress(fraction: float, doing: str) -> None:
         print(json.dumps({"progress": round(fraction, 3), "doing": doing}), flush=True)

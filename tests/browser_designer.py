@@ -122,6 +122,21 @@ def main() -> None:
             )
             report["compare"] = page.inner_text("#compare")
 
+        # the same workout tried on the studio's own client, picked from the records
+        report["ours_hidden"] = page.is_hidden("#try-ours")  # until our clients are chosen
+        page.select_option("#try-who", "studio")
+        report["seeded_hidden"] = page.is_hidden("#try-clients")
+        page.wait_for_selector("#try-ours label:has-text('Ana')")
+        page.check("#try-ours label:has-text('Ana') input")
+        page.click("#try")
+        page.wait_for_selector("#try-people", timeout=120_000)
+        page.wait_for_selector("#try-doing:has-text('Done in')", timeout=120_000)
+        report["ours_people"] = page.inner_text("#try-people")
+        report["ours_strips"] = page.eval_on_selector_all(
+            ".strip span", "xs => xs.map(x => x.textContent)"
+        )
+        report["ours_words"] = page.inner_text(".clients-words")
+
         # save; a class started from the studio runs exactly the saved version
         page.click("#save")
         page.wait_for_selector("#save-status[data-hash]")

@@ -4,6 +4,10 @@
   full body simulation channel by channel;
 * applying a suggestion and running again makes that suggestion disappear
   (raise and lower);
+* the studio's real clients: each at their own last set intensities and
+  first-session status, named in the report; applying a suggestion for them
+  (a change on top of each one's setting) makes it disappear too, through the
+  API and the worker process;
 * `python -m sim.designer` reports progress, then the result, as JSON lines;
 * while the studio runs a simulation in its separate process, a class's live
   console keeps being pushed: no gap above 1 s on its WebSocket.
@@ -14,14 +18,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import trio
 
+from channels.limits import FIRST_SESSION_CAP_MA
 from sim.body.population import make_population
-from sim.designer import Group, channel_view, feels, run_designer
+from sim.designer import Body, Group, channel_view, feels, run_designer
 from suit_controller.clients import ClientSpec
 from workouts.loader import load_workout_text
 from workouts.plan import compile_workout
@@ -81,6 +88,113 @@ def test_applying_a_suggestion_and_running_again_makes_it_disappear(
     nearly = apply["intensity_mA"] + (-1 if kind.startswith("raise") else 1)
     again = run_designer(SHORT, group(**{**intensity, apply["channel"]: nearly}))
     assert kind in [s["id"] for s in again["suggestions"]]
+
+
+ANA = Body("Ana", True, (), 11)  # never trained: first session, no settings on record
+BEN = Body("Ben", False, (("lower_back", 20.0), ("quads", 85.0)), 12)
+CLEO = Body("Cleo", False, (("lower_back", 24.0), ("quads", 80.0), ("abs", 50.0)), 13)
+
+
+def levels_of(doc: dict[str, Any], client: int) -> dict[str, float]:
+    """The highest current each area of one client got (the report's levels picture)."""
+    names = [c["channel"] for c in doc["channels"]]
+    rows = doc["pictures"]["levels_mA"][client]
+    return {ch: max(rows[j]) for j, ch in enumerate(names)}
+
+
+def test_real_clients_are_tried_at_their_own_settings_and_named() -> None:
+    doc = run_designer(SHORT, Group(bodies=(ANA, BEN, CLEO)))
+    assert [c["client"] for c in doc["clients"]] == ["Ana", "Ben", "Cleo"]
+    people = doc["group"]["studio_clients"]
+    assert [p["first_session"] for p in people] == [True, False, False]
+    assert people[0]["says"] == "Ana: first session, no set intensities on record yet"
+    assert people[1]["calibrated"] == ["Thighs (front)", "Lower back"]
+    # quads weigh 1.0 in the squat: each one's current is their own setting (Ana: 40 mA)
+    assert [levels_of(doc, i)["quads"] for i in range(3)] == [40.0, 85.0, 80.0]
+    (s,) = [s for s in doc["suggestions"] if s["id"] == "raise:lower_back"]
+    assert "on top of each client's own setting (now 20–40 mA)" in s["text"]
+    shift = s["apply"]["shift_mA"]
+    assert s["apply"] == {"channel": "lower_back", "shift_mA": shift} and shift > 0
+    after = run_designer(SHORT, Group(bodies=(ANA, BEN, CLEO), shift_mA=(("lower_back", shift),)))
+    assert "raise:lower_back" not in [x["id"] for x in after["suggestions"]]
+    # the first-session cap holds for Ana alone (lower back weighs 0.8 in the row)
+    lb = [levels_of(after, i)["lower_back"] for i in range(3)]
+    assert lb[0] <= 0.8 * FIRST_SESSION_CAP_MA < 0.8 * (40 + shift)
+    assert lb[1] == pytest.approx(0.8 * (20 + shift), abs=0.5)
+    # the least change that does it: one mA less and the suggestion is still there
+    nearly = Group(bodies=(ANA, BEN, CLEO), shift_mA=(("lower_back", shift - 1),))
+    assert "raise:lower_back" in [x["id"] for x in run_designer(SHORT, nearly)["suggestions"]]
+
+
+def test_a_first_session_client_among_others_is_held_to_cr10_7() -> None:
+    """CR10 7 holds for the one in a first session; the other asks for less only above theirs."""
+    wider = SHORT.replace("pulse_width_us: 350", "pulse_width_us: 400")
+    strong = (("quads", 100.0), ("abs", 100.0))
+    group = Group(bodies=(Body("Ana", True, strong, 14), Body("Ben", False, strong, 12)))
+    doc = run_designer(wider, group)
+    ana, ben = ({a["channel"]: a for a in c["areas"]} for c in doc["clients"])
+    assert 7 < ana["quads"]["cr10"] < ben["quads"]["cr10"]  # Ben feels more, and takes it
+    assert ana["quads"]["too_strong"] and not ben["quads"]["too_strong"]
+    (s,) = [s for s in doc["suggestions"] if s["kind"] == "lower"]
+    assert s["id"] == "lower:quads" and s["clients"] == 1
+    assert s["text"].startswith("'Squat' will feel too strong for a first session on Thighs")
+    shift = s["apply"]["shift_mA"]
+    assert shift < 0
+    after = run_designer(wider, replace(group, shift_mA=(("quads", shift),)))
+    assert "lower:quads" not in [x["id"] for x in after["suggestions"]]
+
+
+async def test_the_studio_tries_a_workout_on_its_own_clients(tmp_path: Path) -> None:
+    """Through the API: clients picked from the records, each at the settings of their last class."""
+    from suit_controller.studio.store import ChannelTotals, RosterEntry
+
+    from .studio_helpers import logged_in, start_site
+    from .test_studio_api import is_problem, poll_run
+
+    with trio.fail_after(300):
+        async with trio.open_nursery() as nursery:
+            site, _ = await start_site(nursery, tmp_path)
+            tess = await logged_in(site, "Tess")
+            ids = {}
+            for name in ("Ana", "Ben", "Cleo"):
+                ids[name] = (await tess.post("/api/v1/clients", json={"name": name})).json()["id"]
+                await tess.post(f"/api/v1/clients/{ids[name]}/screenings", json={})
+            # Ben and Cleo trained before: their last class ended with these set intensities
+            store = site.api.store
+            for name, quads in (("Ben", 85.0), ("Cleo", 80.0)):
+                opened = store.open_class(
+                    "classic_strength",
+                    [RosterEntry(ids[name], name, "SIM-01", "Tess", False, False)],
+                    simulated=False,
+                )
+                store.record_progress(
+                    opened, [{"quads": ChannelTotals(900.0, 300.0, quads, 40)}], [], 600.0,
+                    ended="ended", calibration=[{"quads": quads, "lower_back": 5.0}],
+                )  # fmt: skip
+            body = {"yaml": SHORT, "studio_clients": [ids["Ana"], ids["Ben"], ids["Cleo"]]}
+            r = await tess.post("/api/v1/designer/runs", json=body)
+            assert r.status_code == 202, r.text
+            doc = (await poll_run(tess, r.json()["id"]))["result"]
+            assert [c["client"] for c in doc["clients"]] == ["Ana", "Ben", "Cleo"]
+            people = doc["group"]["studio_clients"]
+            assert [p["first_session"] for p in people] == [True, False, False]
+            assert [levels_of(doc, i)["quads"] for i in range(3)] == [40.0, 85.0, 80.0]
+            # lower back at 5 mA works no one's muscle: raise it on top of their own settings
+            (s,) = [s for s in doc["suggestions"] if s["id"] == "raise:lower_back"]
+            assert "(now 5–40 mA)" in s["text"] and s["apply"]["shift_mA"] > 0
+            r = await tess.post("/api/v1/designer/runs", json={
+                **body, "shift_mA": {"lower_back": s["apply"]["shift_mA"]}})  # fmt: skip
+            again = (await poll_run(tess, r.json()["id"]))["result"]
+            assert "raise:lower_back" not in [x["id"] for x in again["suggestions"]]
+            assert again["group"]["shift_mA"] == {"lower_back": s["apply"]["shift_mA"]}
+            # someone the records do not know, or the same client twice: refused, clearly
+            r = await tess.post("/api/v1/designer/runs", json={**body, "studio_clients": ["Zoe"]})
+            assert is_problem(r, 404) and "no client named 'Zoe'" in r.json()["detail"]
+            twice = {**body, "studio_clients": [ids["Ben"], ids["Ben"]]}
+            r = await tess.post("/api/v1/designer/runs", json=twice)
+            assert is_problem(r, 409) and "Ben is in the group twice" in r.json()["detail"]
+            await tess.aclose()
+            nursery.cancel_scope.cancel()
 
 
 def test_the_worker_process_reports_progress_then_the_result() -> None:

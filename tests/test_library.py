@@ -6,13 +6,20 @@ the migration step that adds it (version 4 -> 5) keeping every record.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from suit_controller.cli.main import suitctl
+from suit_controller.studio.export import export_csv, export_document
 from suit_controller.studio.library import (
     MAX_YAML_CHARS,
     HostileText,
@@ -24,11 +31,13 @@ from suit_controller.studio.library import (
 from suit_controller.studio.migrations import current_version, migrate
 from suit_controller.studio.recorder import RosterEntry
 from suit_controller.studio.schema import SCHEMA_VERSION
+from suit_controller.studio.screening import CONTRAINDICATIONS
 from suit_controller.studio.store import Store, open_engine
 from workouts import WorkoutError
 from workouts.library import builtin_text
 
 from .postgres_server import Postgres, why_unavailable
+from .simclass_helpers import SHORT
 
 MINE = """\
 # Tess's Monday class: keep the comments
@@ -136,6 +145,63 @@ def test_a_class_records_the_exact_version_it_ran(store: Store) -> None:
     assert session["workout_hash"] == mine.hash
     builtin = lib.resolve("classic_strength", "Tess")  # a built-in's version is kept on use
     assert lib.version_text(builtin.hash) == builtin_text("classic_strength")
+
+
+def test_the_exports_name_the_exact_version_a_class_ran(store: Store) -> None:
+    """JSON and CSV (and `suitctl clients export`): hash, title and number of the version."""
+    lib = Library(store)
+    mine = lib.add(MINE, "Tess")
+    time.sleep(0.002)  # versions are numbered in the order they were saved (ms timestamps)
+    changed = MINE.replace("duration: 20m", "duration: 22m")
+    second = lib.save(mine.id, changed, "Tess")
+    ran = []
+    for ref in (mine.id, "classic_strength"):
+        resolved = lib.resolve(ref, "Tess")
+        opened = store.open_class(
+            resolved.record_name,
+            [RosterEntry(None, "Ana", "SIM-01", None, False, False)],
+            simulated=True,
+            workout_hash=resolved.hash,
+        )
+        ran.append(opened.id)
+    doc = export_document(store)
+    by_class = {s["class_id"]: s for s in doc["sessions"]}
+    mine_s, builtin_s = by_class[ran[0]], by_class[ran[1]]
+    assert mine_s["workout_hash"] == second.hash != mine.hash
+    assert (mine_s["workout_title"], mine_s["workout_version"]) == ("Monday strength", 2)
+    assert builtin_s["workout_hash"] == workout_hash(builtin_text("classic_strength"))
+    assert (builtin_s["workout_title"], builtin_s["workout_version"]) == ("Classic strength", None)
+    assert lib.version_text(mine_s["workout_hash"]) == changed
+    rows = {r["class_id"]: r for r in csv.DictReader(io.StringIO(export_csv(doc)))}
+    assert rows[ran[0]]["workout_hash"] == second.hash and rows[ran[0]]["workout_version"] == "2"
+    assert rows[ran[1]]["workout_version"] == "" and rows[ran[1]]["workout"] == "classic_strength"
+    # the command line's export is the same document
+    out = CliRunner().invoke(
+        suitctl, ["clients", "export", "--format", "json", "--db", str(store.location)]
+    )
+    assert out.exit_code == 0, out.output
+    cli = {s["class_id"]: s for s in json.loads(out.output)["sessions"]}
+    assert cli[ran[0]]["workout_hash"] == second.hash and cli[ran[0]]["workout_version"] == 2
+
+
+def test_a_class_run_from_the_command_line_records_its_version(
+    store: Store, tmp_path: Path
+) -> None:
+    """`suitctl sim run FILE --client …`: the class records the hash of the file's exact text."""
+    store.add_client("Ana")
+    store.add_screening("Ana", "Tom", set(), set(), [c.key for c in CONTRAINDICATIONS])
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT + "# a trainer's note\n", encoding="utf-8")
+    db = ["--db", str(store.location)]
+    for ref in (str(workout), "builtin:first_session"):
+        r = CliRunner().invoke(suitctl, ["sim", "run", ref, "--client", "Ana", "--trainer", "Tom",
+                                         "--virtual", "--out", str(tmp_path / "o"), *db])  # fmt: skip
+        assert r.exit_code == 0, r.output
+    file_s, builtin_s = reversed(store.sessions_of("Ana"))  # oldest first
+    assert file_s["workout_hash"] == workout_hash(workout.read_text(encoding="utf-8"))
+    lib = Library(store)
+    assert lib.version_text(file_s["workout_hash"]).endswith("# a trainer's note\n")
+    assert builtin_s["workout_hash"] == workout_hash(builtin_text("first_session"))
 
 
 @pytest.mark.parametrize(

@@ -121,5 +121,10 @@ def test_the_workout_designer_from_first_line_to_a_class(tmp_path: Path) -> None
     assert applied is not None and applied["id"] not in report["after"]
     kept, now = report["compare"].split("Now: ")
     assert "Raise Lower back" in kept and "Raise Lower back" not in now  # side by side
+    # tried on the studio's own client: named, at her first session
+    assert report["ours_hidden"] and report["seeded_hidden"]  # one choice shown at a time
+    assert "Tried on Ana" in report["ours_people"], report["ours_people"]
+    assert "Ana: first session, no set intensities on record yet" in report["ours_people"]
+    assert report["ours_strips"] == ["Ana"] and report["ours_words"].startswith("Ana: feels")
     assert report["class_workout"] == "Leg day"
     assert report["class_hash"] == report["saved_hash"] and len(report["saved_hash"]) == 64

@@ -176,6 +176,7 @@ def run(
             plan.layout,
             intensity_mA,
             workout=plan.workout.name,
+            workout_ref=workout_ref,
             simulated=False,
             room=room,
         )

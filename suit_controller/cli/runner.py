@@ -29,9 +29,11 @@ from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
 from suit_controller.mqtt.bridge import MqttBridge
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
+from suit_controller.studio.library import Library
 from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.screening import DEFAULT_POLICY
-from suit_controller.studio.store import CheckInRefused, OpenedClass, StoreError
+from suit_controller.studio.store import CheckInRefused, OpenedClass, Store, StoreError
+from workouts.library import BUILTIN_PREFIX, builtin_text
 
 console = Console(soft_wrap=True)
 #: Event kinds printed as lines when the output is not a terminal.
@@ -73,6 +75,19 @@ class ClassRecords:
     opened: OpenedClass
 
 
+def keep_version(store: Store, ref: str, title: str, trainers: Sequence[str]) -> str:
+    """The hash of the exact text of `ref` (a file or `builtin:NAME`), kept in the library."""
+    if ref.startswith(BUILTIN_PREFIX):
+        text, builtin = builtin_text(ref.removeprefix(BUILTIN_PREFIX)), ref
+    else:
+        try:
+            text, builtin = Path(ref).read_text(encoding="utf-8"), None
+        except (OSError, UnicodeDecodeError) as e:
+            raise StoreError(f"cannot read {ref} again to record it: {e}") from None
+    by = trainers[0] if trainers else "suitctl"
+    return Library(store).keep_run(text, title, by, builtin=builtin)
+
+
 def check_in_or_exit(
     db_location: str | None,
     arrivals: Sequence[tuple[str, str]],
@@ -84,6 +99,7 @@ def check_in_or_exit(
     workout: str,
     simulated: bool,
     room: str | None = None,
+    workout_ref: str | None = None,
 ) -> tuple[list[ClientSpec], ClassRecords]:
     """Check every client in (S5, S7) and open the class in the records, or print why not.
 
@@ -108,7 +124,12 @@ def check_in_or_exit(
             default_intensity_mA=intensity_mA,
             policy=policy,
         )
-        opened = store.open_class(workout, roster, simulated=simulated, room=room, policy=policy)
+        version = (
+            None if workout_ref is None else keep_version(store, workout_ref, workout, trainers)
+        )
+        opened = store.open_class(
+            workout, roster, simulated=simulated, room=room, policy=policy, workout_hash=version
+        )
     except (ClassRefused, CheckInRefused) as e:
         err_console.print("[red]the class cannot start[/]:")
         for reason in e.reasons:

@@ -175,6 +175,7 @@ def run(
             plan.layout,
             intensity_mA,
             workout=plan.workout.name,
+            workout_ref=workout_ref,
             simulated=True,
             room=room,
         )

@@ -16,6 +16,7 @@ OpenAPI document allows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from suit_controller.studio.library import (
 )
 from suit_controller.studio.problems import Problem
 from suit_controller.studio.requests import ArchiveBody, DesignerRun, FormEdit, WorkoutText
+from suit_controller.studio.store import StoreError
 from suit_controller.studio.words import area_label, in_trainer_order
 from workouts.model import PhaseKind, Workout, WorkoutError
 from workouts.plan import compile_workout
@@ -179,7 +181,7 @@ class DesignerApi:
               "result is checked", self.edit, "designer", "read", FormEdit, refusals=(409,)),
             e("POST", "/api/v1/designer/runs",
               "Try a workout on simulated bodies (a separate process); poll the run",
-              self.start_run, "designer", "change", DesignerRun, 202, (409, 429)),
+              self.start_run, "designer", "change", DesignerRun, 202, (404, 409, 429)),
             e("GET", "/api/v1/designer/runs/{run_id}",
               "A simulation's progress, then the report's data (words first)", self.run,
               "designer", refusals=(404,)),
@@ -298,13 +300,46 @@ class DesignerApi:
                 429, "Simulations busy",
                 f"{len(running)} simulations are running: try again when one is done",
             )  # fmt: skip
-        run = Run(uuid.uuid4().hex, body.model_dump(), call.who)
+        request = body.model_dump()
+        if body.studio_clients:
+            request["bodies"] = await self.api.db(self.bodies, body.studio_clients)
+            request["clients"] = len(request["bodies"])
+        run = Run(uuid.uuid4().hex, request, call.who)
         self.runs[run.id] = run
         for old in sorted(self.runs.values(), key=lambda r: r.started)[:-KEEP_RUNS]:
             if old.done.is_set():
                 del self.runs[old.id]
         self.api.studio.spawn(partial(simulate_in_process, run))
         return json_ok(run.view(), 202)
+
+    def bodies(self, refs: list[str]) -> list[dict[str, Any]]:
+        """The studio's clients as the simulation takes them: calibration, first session, seed.
+
+        A client's set intensities are those at the end of their last real
+        session; a client who never trained is in their first session (as
+        the screening rules decide it). Their body's seed comes from their id,
+        so a client is the same simulated body in every try-out.
+        """
+        store = self.api.store
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for ref in refs:
+            try:
+                client = store.client(ref)
+            except StoreError as e:
+                raise Problem(404, "No such client", str(e)) from None
+            if client.id in seen:
+                raise Problem(409, "Not possible", f"{client.name} is in the group twice")
+            seen.add(client.id)
+            digest = hashlib.sha256(client.id.encode("utf-8")).digest()
+            out.append({
+                "name": client.name,
+                "client_id": client.id,
+                "first_session": store.history(client.id).sessions == 0,
+                "intensity_mA": store.calibration(client.id),
+                "seed": int.from_bytes(digest[:4], "big"),
+            })  # fmt: skip
+        return out
 
     async def run(self, call: Call) -> Response:
         from suit_controller.studio.api import json_ok

@@ -18,7 +18,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from suit_controller.studio.schema import SCHEMA_VERSION
+from sqlalchemy import select
+
+from suit_controller.studio.schema import SCHEMA_VERSION, workout_versions
 from suit_controller.studio.store import Store, StoreError, iso, parse_iso, utcnow
 
 #: Decimals kept per field (the engine works in 0.1 mA and 1/40 s ticks).
@@ -39,6 +41,9 @@ SESSION_COLUMNS = (
     "member_id",
     "client_name",
     "workout",
+    "workout_title",
+    "workout_version",
+    "workout_hash",
     "room",
     "started_at",
     "ended_at",
@@ -88,9 +93,36 @@ def rounded(value: Any, decimals: int = 3) -> Any:
     return value
 
 
-def _session(record: Mapping[str, Any]) -> dict[str, Any]:
+def workout_versions_named(store: Store) -> dict[str, tuple[str, int | None]]:
+    """Every workout version by its hash: its title and its number among its workout's versions.
+
+    A library workout's versions are numbered 1, 2, … in the order they were
+    first saved or run; a built-in's version has no number (None).
+    """
+    named: dict[str, tuple[str, int | None]] = {}
+    count: dict[int, int] = {}
+    with store.engine.begin() as c:
+        rows = c.execute(
+            select(
+                workout_versions.c.hash, workout_versions.c.title, workout_versions.c.workout_id
+            ).order_by(workout_versions.c.created_at, workout_versions.c.hash)
+        ).all()
+    for h, title, workout_id in rows:
+        if workout_id is None:
+            named[h] = (title, None)
+        else:
+            count[workout_id] = count.get(workout_id, 0) + 1
+            named[h] = (title, count[workout_id])
+    return named
+
+
+def _session(
+    record: Mapping[str, Any], versions: Mapping[str, tuple[str, int | None]]
+) -> dict[str, Any]:
     channels = record["channels"].values()
     out = {k: record[k] for k in SESSION_COLUMNS if k in record}
+    title, number = versions.get(record.get("workout_hash") or "", (None, None))
+    out["workout_title"], out["workout_version"] = title, number
     out["max_mA"] = max((ch["max_mA"] for ch in channels), default=0.0)
     out["charge_mC"] = sum(ch["charge_uC"] for ch in channels) / 1000
     out["channels"] = record["channels"]
@@ -120,6 +152,7 @@ def export_document(
     """The whole export as one JSON-able document."""
     exported_at = utcnow()
     sessions = store.session_records(since=since)
+    versions = workout_versions_named(store)
     wanted = {s["client_id"] for s in sessions if s["client_id"]}
     everything = sessions if since is None else store.session_records(events=False)
     of_client: dict[str, list[Mapping[str, Any]]] = {}
@@ -155,7 +188,7 @@ def export_document(
         "since": iso(since) if since is not None else None,
         "include_health": include_health,
         "clients": clients,
-        "sessions": [_session(s) for s in sessions],
+        "sessions": [_session(s, versions) for s in sessions],
     }
 
 

@@ -274,6 +274,17 @@ class Library:
         record = name.removeprefix(BUILTIN_PREFIX) if entry.builtin else entry.title
         return Resolved(record, text, entry.hash, workout)
 
+    def keep_run(self, text: str, title: str, by: str, *, builtin: str | None = None) -> str:
+        """Keep the version of a workout a class runs from outside the library; its hash.
+
+        `suitctl class run` and `sim run` give a workout file or `builtin:NAME`:
+        the class records this hash, and the text stays readable by it.
+        """
+        h = workout_hash(text)
+        with self.engine.begin() as c:
+            self._keep_version(c, h, text, title, by, builtin=builtin or False)
+        return h
+
     # -- helpers ----------------------------------------------------------------------
     def _keep_version(
         self,

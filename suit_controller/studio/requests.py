@@ -108,6 +108,10 @@ class DesignerRun(_Body):
 
     `intensity_mA`: the set intensity per body area (a channel or muscle group,
     `lower_back`, `chest`), default 40 mA; a suggestion's `apply` goes here.
+    `studio_clients`: the studio's own clients (ids) instead of `clients`
+    seeded ones: each at the set intensities of their last session and with
+    their first-session status; `shift_mA` is added to everyone's setting of
+    an area (a suggestion's `apply` for them goes here).
     """
 
     yaml: YamlText
@@ -116,6 +120,11 @@ class DesignerRun(_Body):
     seed: Annotated[int, Field(ge=0, le=2**31)] = 0
     intensity_mA: Annotated[
         dict[Key, Annotated[float, Field(ge=0, le=120, allow_inf_nan=False)]],
+        Field(max_length=40),
+    ] = {}
+    studio_clients: Annotated[list[Ref], Field(max_length=20)] = []
+    shift_mA: Annotated[
+        dict[Key, Annotated[float, Field(ge=-120, le=120, allow_inf_nan=False)]],
         Field(max_length=40),
     ] = {}
 

@@ -288,13 +288,41 @@ async function editorPage(id) {
   // trying it on simulated bodies
   const clients = el("input", { type: "number", id: "try-clients", min: 1, max: 20, value: 8 });
   const first = el("input", { type: "checkbox", id: "try-first" });
+  // who: N seeded simulated clients, or the studio's own clients at their last settings
+  const who = el("select", { id: "try-who", "aria-label": "Try it on" },
+    el("option", { value: "seeded", text: "Simulated clients" }),
+    el("option", { value: "studio", text: "Our clients (their last settings)" }));
+  const ours = el("fieldset", { id: "try-ours", class: "ours" },
+    el("legend", { text: "Clients to try it on (up to 20)" }));
+  ours.style.display = "none"; // through the CSSOM: the page's CSP refuses style attributes
+  const seededBox = el("span", { class: "row" }, el("label", {}, "Clients", clients),
+    el("label", { class: "check", for: "try-first" }, first, "First session"));
+  who.onchange = async () => {
+    const studio = who.value === "studio";
+    ours.style.display = studio ? "" : "none"; seededBox.style.display = studio ? "none" : "";
+    if (studio && ours.querySelectorAll("input").length === 0) {
+      const r = await api("GET", "/clients");
+      const people = r.ok ? r.data.clients : [];
+      if (!people.length) ours.append(el("p", { text: "No clients yet: add them on the Clients page." }));
+      for (const c of people) {
+        const box = el("input", { type: "checkbox", id: "try-client-" + c.id, value: c.id });
+        ours.append(el("label", { class: "check", for: box.id }, box, c.name));
+      }
+    }
+  };
   const intensity = {};
+  const shift = {};
   const progress = el("progress", { id: "try-progress", max: 1, value: 0, hidden: true });
   const doing = el("p", { id: "try-doing", "aria-live": "polite" });
   const report = el("div", { id: "report" });
   let kept = null;
   async function tryIt() {
     const body = { yaml: area.value, clients: Number(clients.value), first_session: first.checked, intensity_mA: intensity };
+    if (who.value === "studio") {
+      body.studio_clients = [...ours.querySelectorAll("input:checked")].map((x) => x.value);
+      body.shift_mA = shift;
+      if (!body.studio_clients.length) { report.replaceChildren(el("p", { class: "no", text: "Pick at least one client to try it on." })); return; }
+    }
     const a = await api("POST", "/designer/runs", body);
     if (!a.ok) { report.replaceChildren(problemBox(a.data)); return; }
     progress.hidden = false;
@@ -315,12 +343,19 @@ async function editorPage(id) {
       ? el("ul", { id: "suggestions", class: "suggestions" }, ...doc.suggestions.map((s) => el("li", { "data-id": s.id },
         el("span", { text: s.text }),
         s.apply ? el("button", { type: "button", class: "apply", text: "Apply and run again", onclick: async () => {
-          intensity[s.apply.channel] = s.apply.intensity_mA; await tryIt();
+          if (s.apply.shift_mA !== undefined) shift[s.apply.channel] = s.apply.shift_mA;
+          else intensity[s.apply.channel] = s.apply.intensity_mA;
+          await tryIt();
         } }) : null)))
       : el("p", { id: "suggestions", class: "ok", text: "No suggestions: every area works the muscle and no one will find it too strong." });
-    const setTo = Object.keys(intensity).length
-      ? el("p", { text: "Set intensities: " + Object.entries(intensity).map(([k, v]) => k + " " + v + " mA").join(", ") + " (others 40 mA)" })
-      : null;
+    const people = doc.group.studio_clients || [];
+    const setTo = people.length
+      ? el("div", { id: "try-people" }, el("p", { text: "Tried on " + people.map((p) => p.name).join(", ") + ", each at the set intensities of their last session (40 mA where they have none)" +
+          (Object.keys(doc.group.shift_mA || {}).length ? "; changed for everyone: " + Object.entries(doc.group.shift_mA).map(([k, v]) => k + " " + (v > 0 ? "+" : "") + v + " mA").join(", ") : "") }),
+        el("ul", {}, ...people.map((p) => el("li", { text: p.says }))))
+      : Object.keys(intensity).length
+        ? el("p", { text: "Set intensities: " + Object.entries(intensity).map(([k, v]) => k + " " + v + " mA").join(", ") + " (others 40 mA)" })
+        : null;
     const clientsWords = el("div", { class: "clients-words" }, ...doc.clients.map((c) => el("details", {},
       el("summary", { text: c.client + ": feels " + c.feels + " at most (CR10 " + c.max_cr10 + ")" }),
       el("ul", {}, ...c.areas.map((a) => el("li", { class: a.recruits && !a.too_strong ? "ok" : "no", text: a.says }))))));
@@ -339,8 +374,7 @@ async function editorPage(id) {
   }
   const tryBox = el("section", { class: "card", "aria-label": "Try it" },
     el("h2", { text: "Try it on simulated bodies" }),
-    el("div", { class: "row" }, el("label", {}, "Clients", clients),
-      el("label", { class: "check", for: "try-first" }, first, "First session")),
+    el("div", { class: "row" }, el("label", {}, "Try it on ", who), seededBox), ours,
     el("button", { type: "button", id: "try", class: "primary", text: "Run the simulation", onclick: tryIt }),
     progress, doing, report);
 
