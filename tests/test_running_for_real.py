@@ -163,6 +163,16 @@ def test_the_serve_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     )
     about_unit = [line for line in result.stderr.splitlines() if unit.name in line]
     assert result.returncode == 0 and about_unit == [], result.stderr
+    # systemd's own exposure score (0 best, 10 worst; a unit with no hardening scores 9.6)
+    result = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+    assert m is not None, result.stdout + result.stderr
+    assert float(m.group(1)) <= 2.0, result.stdout
 
 
 def test_the_serve_units_command_line_is_one_suitctl_accepts() -> None:
