@@ -149,6 +149,10 @@ async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str |
     config.errorlog = None
     # The receiver stays open until every class has ended: a second SIGTERM or Ctrl-C
     # while the suits are being stopped is taken, not left to kill the program mid-stop.
+    # Trio hands signals still pending when the receiver closes to the handlers it found:
+    # by then every suit is stopped, so those handlers do nothing.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _already_stopping)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
             await nursery.start(studio.run)
@@ -162,3 +166,7 @@ async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str |
                 nursery.cancel_scope.cancel()
                 break
     console.print("stopped: every class ended, every suit told to stop", highlight=False)
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    """A stop signal after the stop that is under way (or done): nothing more to do."""
