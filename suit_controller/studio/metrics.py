@@ -34,6 +34,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+import trio
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -127,7 +128,8 @@ class StudioMetrics:
         self.estops = Counter(
             "suitctl_estops", "Emergency stops that stopped a class", ["room"], registry=r
         )
-        r.register(_Snapshots(self))
+        self._snapshots = _Snapshots(self)
+        r.register(self._snapshots)
         studio.class_watchers.append(self.watch)
 
     def watch(self, klass: StudioClass) -> None:
@@ -135,12 +137,19 @@ class StudioMetrics:
         ClassWatch(self, klass)
 
     def text(self) -> bytes:
-        """The metrics in Prometheus's text format."""
+        """The metrics in Prometheus's text format, now."""
+        self._snapshots.gather()
         return generate_latest(self.registry)
 
     async def serve(self, call: Call) -> Response:
-        """`GET /metrics` (a login or a read-only API token: see `endpoint`)."""
-        return Response(self.text(), media_type=CONTENT_TYPE_LATEST)
+        """`GET /metrics` (a login or a read-only API token: see `endpoint`).
+
+        The studio is read here, on its own thread; the text is written in a
+        worker thread (several ms for a full room), so no tick waits for it.
+        """
+        self._snapshots.gather()
+        text = await trio.to_thread.run_sync(generate_latest, self.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     def endpoint(self) -> Endpoint:
         """`/metrics` for the studio app: any login, meant for a read-only API token."""
@@ -238,12 +247,19 @@ class SuitWatch:
 
 
 class _Snapshots(Collector):
-    """What is read when Prometheus scrapes: classes by state, suits linked, brokers."""
+    """What is read when Prometheus scrapes: classes by state, suits linked, brokers.
+
+    `gather` reads the studio (on its own thread, where the classes live);
+    `collect` only writes out what was gathered, so the text can be made in a
+    worker thread without the engine waiting for it.
+    """
 
     def __init__(self, metrics: StudioMetrics) -> None:
         self.metrics = metrics
+        self._gathered: list[Metric] = []
 
-    def collect(self) -> Iterator[Metric]:
+    def gather(self) -> None:
+        """Read classes, suits and brokers now (before `collect`)."""
         studio = self.metrics.studio
         classes = list(studio.classes.values())
         states = Tally(k.state for k in classes)
@@ -252,7 +268,6 @@ class _Snapshots(Collector):
         )
         for state in CLASS_STATES:
             by_state.add_metric([state], states.get(state, 0))
-        yield by_state
         linked = GaugeMetricFamily(
             "suitctl_suit_linked",
             "1 while a suit of a class going on is linked, else 0",
@@ -270,8 +285,6 @@ class _Snapshots(Collector):
                 linked.add_metric([k.room, c.suit], 1.0 if c.link is LinkState.CONNECTED else 0.0)
                 if c.battery_pct is not None:
                     battery.add_metric([k.room, c.suit], float(c.battery_pct))
-        yield linked
-        yield battery
         brokers = GaugeMetricFamily(
             "suitctl_broker_connected",
             "1 while the controller is connected to the MQTT broker, else 0",
@@ -279,9 +292,12 @@ class _Snapshots(Collector):
         )
         for name, connected in sorted(self.metrics.brokers.items()):
             brokers.add_metric([name], 1.0 if connected() else 0.0)
-        yield brokers
-        yield GaugeMetricFamily(
+        configured = GaugeMetricFamily(
             "suitctl_brokers_configured",
             "MQTT brokers this controller is configured to use",
             value=len(self.metrics.brokers),
         )
+        self._gathered = [by_state, linked, battery, brokers, configured]
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._gathered
