@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
+import trio_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
+from suit_controller.mqtt import BrokerUrl, Topics
+from suit_controller.mqtt.bridge import MqttBridge
 from suit_controller.studio.health import describe
 from suit_controller.studio.metrics import source_kind
 
+from .mqtt_broker import MOSQUITTO, Broker
 from .studio_helpers import client, logged_in, start_site
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -262,3 +267,44 @@ def test_the_document_says_what_metrics_and_health_answer() -> None:
     describe(doc)
     assert "text/plain" in doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert "503" in doc["paths"]["/api/v1/health"]["get"]["responses"]
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (make system-deps)")
+async def test_the_broker_gauge_and_health_follow_a_real_mosquitto(tmp_path: Path) -> None:
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        with trio.fail_after(60):
+            async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+                site, _ = await start_site(nursery, tmp_path)
+                reader = await reader_of(site)
+                tess = await logged_in(site, "Tess")
+                ana = await screened_client(tess, "Ana")
+                class_id = await a_class(tess, "Room 1", {ana: "SIM-01"})
+                bridge = MqttBridge(
+                    site.studio.classes[class_id].session,
+                    BrokerUrl.parse(broker.url()),
+                    Topics.for_room(),
+                )
+                site.metrics.watch_broker("room-1", bridge)
+                nursery.start_soon(bridge.run)
+                s = await until(
+                    reader, lambda s: value(s, "suitctl_broker_connected", broker="room-1") == 1
+                )
+                assert value(s, "suitctl_brokers_configured") == 1
+                health = (await reader.get("/api/v1/health")).json()
+                assert health["status"] == "ok"
+                assert health["brokers"] == {"configured": 1, "connected": {"room-1": True}}
+
+                broker.stop()  # the broker goes away: the gauge and the health say so
+                await until(
+                    reader, lambda s: value(s, "suitctl_broker_connected", broker="room-1") == 0
+                )
+                health = (await reader.get("/api/v1/health")).json()
+                assert health["status"] == "degraded"
+                assert health["brokers"]["connected"] == {"room-1": False}
+                for c in (reader, tess):
+                    await c.aclose()
+                nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()

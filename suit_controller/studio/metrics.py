@@ -50,6 +50,7 @@ from suit_controller.driver import LinkState, SuitDriver
 from suit_controller.records import SessionEvent
 
 if TYPE_CHECKING:
+    from suit_controller.mqtt.bridge import MqttBridge
     from suit_controller.studio.api import Call, Endpoint
     from suit_controller.studio.rooms import Studio, StudioClass
 
@@ -131,6 +132,10 @@ class StudioMetrics:
         self._snapshots = _Snapshots(self)
         r.register(self._snapshots)
         studio.class_watchers.append(self.watch)
+
+    def watch_broker(self, name: str, bridge: MqttBridge) -> None:
+        """Report a bridge's connection to its MQTT broker as `name` (metrics and health)."""
+        self.brokers[name] = lambda: bridge.connected
 
     def watch(self, klass: StudioClass) -> None:
         """Feed the metrics from a class set up (before it starts)."""
