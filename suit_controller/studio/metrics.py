@@ -185,7 +185,7 @@ class ClassWatch:
         self._ticks = metrics.ticks.labels(self.room)
         self._late = metrics.tick_lateness.labels(self.room)
         self._estops = metrics.estops.labels(self.room)
-        self._lateness = session.lateness_s
+        self._session = session
         self._suits = [
             SuitWatch(metrics, self.room, s, d)
             for s, d in zip(klass.suits, session.drivers, strict=True)
@@ -196,8 +196,9 @@ class ClassWatch:
     def on_tick(self, now: float) -> None:
         """After each tick (the engine calls it): count it, its lateness, each suit's figures."""
         self._ticks.inc()
-        if self._lateness:
-            self._late.observe(max(0.0, self._lateness[-1]))
+        lateness = self._session.lateness_s  # the engine appends this tick's before observers
+        if lateness:
+            self._late.observe(max(0.0, lateness[-1]))
         for suit in self._suits:
             suit.on_tick(now)
 
