@@ -2,7 +2,8 @@
 
 Both answer without a login (a load balancer, systemd or a monitoring probe
 asks them) and say nothing about people: rooms, class states, suit counts,
-the store's reachability and the brokers' connection, never a client's name.
+the store's reachability and the brokers' connection, never a client's name
+(nor a class's id: the API behind a login has those).
 
 `/api/v1/health` answers 200 while the controller can run classes (the
 store answers) and 503 when it cannot; `status` says `ok`, `degraded` (a
@@ -74,7 +75,6 @@ class StudioHealth:
             rooms.append(
                 {
                     "room": k.room,
-                    "class_id": k.id,
                     "state": k.state,
                     "simulated": k.simulated,
                     "suits": len(snap.clients),
