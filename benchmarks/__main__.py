@@ -259,6 +259,17 @@ def bench_estop_under_burst() -> None:
     emit("estop_under_burst", **run_estop_under_burst())
 
 
+def bench_metrics() -> None:
+    from benchmarks.metrics import run_metrics
+
+    r = run_metrics()
+    emit(
+        "metrics",
+        **r,
+        targets={"observer_p99_ms": 0.5, "tick_p99_added_by_scrapes_ms": 5, "tick_period_ms": 25},
+    )
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -281,6 +292,7 @@ BENCHES = [
     "store",
     "console",
     "studio",
+    "metrics",
     "soak",
     "soak_c",
     "conformance",
@@ -323,6 +335,8 @@ def main() -> None:
         bench_console()
     if "studio" in names:
         bench_studio()
+    if "metrics" in names:
+        bench_metrics()
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:

@@ -76,8 +76,12 @@ def test_the_container_recipe_says_it_is_not_built_here_and_its_files_exist() ->
     assert "'/src[postgresql]'" in containerfile
     assert 'postgresql = ["psycopg' in (ROOT / "pyproject.toml").read_text()
     compose = YAML(typ="safe").load(compose_text)
-    assert set(compose["services"]) == {"mosquitto", "controller"}
+    assert set(compose["services"]) == {"mosquitto", "controller", "studio"}
     assert compose["services"]["controller"]["restart"] == "no"
+    studio = compose["services"]["studio"]  # `suitctl serve`, restarted on failure only
+    assert studio["restart"] == "on-failure:5" and studio["stop_signal"] == "SIGTERM"
+    assert "exec suitctl serve" in studio["entrypoint"][-1]
+    assert "/healthz" in " ".join(studio["healthcheck"]["test"])
     assert compose["services"]["controller"]["stop_signal"] == "SIGTERM"
     made_by_you = {"./passwd"}  # the recipe's comment says how
     for service in compose["services"].values():

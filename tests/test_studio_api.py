@@ -243,6 +243,11 @@ async def test_a_trainers_day_through_the_api_exercises_every_operation(tmp_path
             assert (await tess.get(f"/classes/{cid}/static/app.js")).status_code == 200
             assert (await plain.get("/ws")).status_code in (400, 403, 404)
             assert (await plain.get("/api/v1/openapi.json")).status_code == 200
+            # operations (tests/test_operations.py checks what they say)
+            assert (await plain.get("/healthz")).status_code == 200
+            assert (await plain.get("/api/v1/health")).status_code == 200
+            assert is_problem(await plain.get("/metrics"), 401)
+            assert (await reader.get("/metrics")).status_code == 200
 
             assert (await tess.post("/api/v1/logout")).status_code == 200
             assert is_problem(await tess.get("/api/v1/me"), 401)

@@ -115,10 +115,11 @@ def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> N
     store = open_store(db_path)
     link = first_manager(store, simulated or 0, host, port)
     rack: SuitRack
+    sim_rack = None
     if simulated:
         from sim.studio_suits import SimulatedRack
 
-        rack = SimulatedRack(simulated)
+        rack = sim_rack = SimulatedRack(simulated)
     else:
         from suit_controller.studio.ble_rack import BleRack
 
@@ -129,6 +130,10 @@ def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> N
         pass
     finally:
         store.close()
+    if sim_rack is not None:  # what each simulated suit's firmware says at the end
+        for suit in sim_rack.suits:
+            outputs = "every output 0 mA" if not suit.firmware.applied_mA.any() else "OUTPUT ON"
+            console.print(f"{suit.address}: {suit.firmware.state.name}, {outputs}", highlight=False)
 
 
 async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str | None) -> None:
@@ -142,15 +147,26 @@ async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str |
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = None
-    async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
-        await nursery.start(studio.run)
-        binds: list[str] = await nursery.start(hypercorn_serve, site.app, config)
-        url = binds[0].replace("0.0.0.0", host)
-        console.print(f"studio: {url}/", highlight=False)
-        if link is not None:
-            console.print(f"log in once as the demo manager: {url}{link}", highlight=False)
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    # The receiver stays open until every class has ended: a second SIGTERM or Ctrl-C
+    # while the suits are being stopped is taken, not left to kill the program mid-stop.
+    # Trio hands signals still pending when the receiver closes to the handlers it found:
+    # by then every suit is stopped, so those handlers do nothing.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _already_stopping)
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            binds: list[str] = await nursery.start(hypercorn_serve, site.app, config)
+            url = binds[0].replace("0.0.0.0", host)
+            console.print(f"studio: {url}/", highlight=False)
+            if link is not None:
+                console.print(f"log in once as the demo manager: {url}{link}", highlight=False)
             async for _ in signals:
                 console.print("stopping: every class ends, every suit stops", highlight=False)
                 nursery.cancel_scope.cancel()
                 break
+    console.print("stopped: every class ended, every suit told to stop", highlight=False)
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    """A stop signal after the stop that is under way (or done): nothing more to do."""

@@ -214,6 +214,11 @@ class ControllerConnection:
     def _go(self, what: Input) -> None:
         self.state = TRANSITIONS.get((self.state, what), self.state)
 
+    @property
+    def last_counter(self) -> int:
+        """The counter of the last frame numbered (the suit's status echoes it once taken)."""
+        return self._next_counter - 1
+
     def _counter(self) -> int:
         counter = self._next_counter
         if counter > COUNTER_MAX:

@@ -16,7 +16,7 @@ import numpy as np
 import trio
 
 from suit_controller.records import SessionEvent
-from suit_controller.session import ClassSession
+from suit_controller.session import CLOSE_TIMEOUT_S, ClassSession
 from suit_controller.studio.store import ChannelTotals, OpenedClass, RosterEntry, Store
 
 __all__ = ["RosterEntry", "SessionRecorder"]
@@ -102,6 +102,11 @@ class SessionRecorder:
                     await trio.to_thread.run_sync(self._write, self._snapshot())
         finally:
             with trio.CancelScope(shield=True):
+                # Cancelled with the class (the server stopping): its "ended" event comes
+                # once every suit is stopped; wait for it, as a class that ends on its own does.
+                if self.session.clock.started_at is not None:
+                    with trio.move_on_after(2 * CLOSE_TIMEOUT_S + 1.0):
+                        await self.session.closed.wait()
                 ending = self.session.ending or "interrupted"
                 await trio.to_thread.run_sync(self._write, self._snapshot(), ending)
                 store, self._store = self._store, None

@@ -144,6 +144,8 @@ class Studio:
         self._nursery: trio.Nursery | None = None
         #: One set-up at a time: two tablets cannot both take a room or a suit.
         self._setting_up = trio.Lock()
+        #: Called with each class once it is built, before it starts (metrics subscribe here).
+        self.class_watchers: list[Callable[[StudioClass], None]] = []
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the suits and the rooms' classes running until cancelled."""
@@ -285,6 +287,8 @@ class Studio:
             simulated,
             resolved.hash,
         )
+        for watch in self.class_watchers:
+            watch(klass)
         self.classes[klass.id] = klass
         await self._nursery.start(self._room, klass)
         return klass

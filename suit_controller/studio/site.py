@@ -35,6 +35,9 @@ from suit_controller.studio.api import (
     StudioApi,
     set_login_cookies,
 )
+from suit_controller.studio.health import StudioHealth
+from suit_controller.studio.health import describe as describe_operations
+from suit_controller.studio.metrics import StudioMetrics
 from suit_controller.studio.openapi import PageRoute, openapi_document
 from suit_controller.studio.problems import Problem, read_json, validate
 from suit_controller.studio.requests import CommandBody
@@ -97,9 +100,13 @@ class StudioSite:
                 "GET", "/ws", "The live console's WebSocket (`?token=` the class id)", "console"
             ),
         ]
-        self.document = openapi_document(self.api.endpoints, self.pages)
+        self.metrics = StudioMetrics(studio)
+        self.health = StudioHealth(studio, self.metrics)
+        endpoints = [*self.api.endpoints, *self.health.endpoints(), self.metrics.endpoint()]
+        self.document = openapi_document(endpoints, self.pages)
+        describe_operations(self.document)
         routes: list[Any] = [
-            Route(e.path, self._endpoint(e), methods=[e.method]) for e in self.api.endpoints
+            Route(e.path, self._endpoint(e), methods=[e.method]) for e in endpoints
         ]
         routes += [
             Route("/api/v1/openapi.json", self.openapi, methods=["GET"]),
