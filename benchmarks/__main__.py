@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -246,6 +247,15 @@ def bench_estop_under_burst() -> None:
     emit("estop_under_burst", **run_estop_under_burst())
 
 
+def bench_loaded() -> None:
+    """Tick lateness with every face on and two busy processes (benchmarks/loaded.py)."""
+    from benchmarks.loaded import run_loaded
+
+    emit("loaded", **run_loaded())
+    if os.environ.get("LOADED_FIFO", "1") != "0":
+        emit("loaded", **run_loaded(fifo=True))
+
+
 def bench_ble() -> None:
     from benchmarks.ble import run_ble
 
@@ -262,6 +272,7 @@ BENCHES = [
     "estop",
     "mqtt_estop",
     "estop_under_burst",
+    "loaded",
     "ble",
     "auth",
     "c_firmware",
@@ -298,6 +309,8 @@ def main() -> None:
         bench_mqtt_estop()
     if "estop_under_burst" in names:
         bench_estop_under_burst()
+    if "loaded" in names:
+        bench_loaded()
     if "ble" in names:
         bench_ble()
     if "auth" in names:
