@@ -50,6 +50,7 @@ LOGGED = {
     "suit_refused",
     "program_unconfirmed",
     "suit_clamped",
+    "slowed_down",
 }
 
 
@@ -298,6 +299,14 @@ def summary(rec: dict[str, Any], path: Path) -> None:
         f"class [bold]{rec['ended']}[/] after {rec['class_s'] / 60:.1f} min "
         f"({rec['ticks']} ticks); record: {path}"
     )
+    slowed = [e for e in rec["events"] if e["kind"] == "slowed_down"]
+    if slowed:
+        first, last = slowed[0]["data"], slowed[-1]["data"]
+        console.print(
+            f"[yellow]slowed down[/] from {first['previous_speed']:g}× to {last['speed']:g}×: "
+            "this computer could not keep up; the whole plan was played",
+            highlight=False,
+        )
     for c in rec["clients"]:
         stim = max(ch["stim_s"] for ch in c["channels"].values())
         peak = max(ch["max_mA"] for ch in c["channels"].values())
