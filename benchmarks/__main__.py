@@ -17,13 +17,17 @@ from benchmarks.scheduler import run_engine, run_naive
 from benchmarks.soak import soak
 from sim.simclass import SimulatedClass
 
+#: Issue 15's targets (benchmarks, not timed tests; the README's performance table).
+TARGET_VIRTUAL_CLASS_S = 15.0  # a 35-minute class, 8 clients, real engine, virtual time
+TARGET_PLAN_MODE_S = 2.0  # `sim plan`, 20 clients × 12 channels
+
 
 def bench_virtual_class() -> None:
     plan = plan35()
     sc = SimulatedClass(plan, 8)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     ending = trio.run(sc.run, clock=trio.testing.MockClock(autojump_threshold=0))
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     emit(
         "virtual_class",
         clients=8,
@@ -31,7 +35,10 @@ def bench_virtual_class() -> None:
         ended=ending,
         ticks=sc.session.ticks,
         wall_s=round(wall, 2),
-        target_wall_s=60,
+        # the CPU it took: the wall time on a machine with a core to spare (shared here)
+        cpu_s=round(cpu, 2),
+        target_wall_s=TARGET_VIRTUAL_CLASS_S,
+        met=wall <= TARGET_VIRTUAL_CLASS_S,
         speedup=round(plan.total_s / wall, 1),
     )
 
@@ -130,6 +137,7 @@ def bench_plan_mode() -> None:
 
     plan = plan35()
     n = 20
+    cpu = time.process_time()
     t0 = time.perf_counter()
     d = planned_delivery(plan, np.full((n, 12), 60.0), np.full((n, 12), 120.0))
     t1 = time.perf_counter()
@@ -151,7 +159,9 @@ def bench_plan_mode() -> None:
         delivery_s=round(t1 - t0, 2),
         body_s=round(t2 - t1, 2),
         wall_s=round(t2 - t0, 2),
-        target_wall_s=5.0,
+        cpu_s=round(time.process_time() - cpu, 2),
+        target_wall_s=TARGET_PLAN_MODE_S,
+        met=t2 - t0 <= TARGET_PLAN_MODE_S,
     )
 
 
