@@ -38,6 +38,7 @@ from suit_controller.studio.checkin import CheckIn, check_in
 from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.screening import CONTRAINDICATIONS
 from suit_controller.studio.store import Store
+from suit_controller.ticks import settled_memory
 
 N_SUITS = 20
 WEB_CLIENTS = 4
@@ -169,7 +170,8 @@ def run_loaded(seconds: float | None = None, *, fifo: bool = False) -> dict[str,
                         await session.closed.wait()
                         nursery.cancel_scope.cancel()
 
-                trio.run(main)
+                with settled_memory():  # as `drive` and `serve` do
+                    trio.run(main)
             finally:
                 broker.stop()
     finally:

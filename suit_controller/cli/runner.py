@@ -32,6 +32,7 @@ from suit_controller.session import ClassSession
 from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.screening import DEFAULT_POLICY
 from suit_controller.studio.store import CheckInRefused, OpenedClass, StoreError
+from suit_controller.ticks import settled_memory
 
 console = Console(soft_wrap=True)
 #: Event kinds printed as lines when the output is not a terminal.
@@ -278,10 +279,14 @@ def drive(
     interrupted = False
     try:
         if live:
-            with Live(view, console=console, auto_refresh=False, transient=False) as live_display:
+            with (
+                settled_memory(),  # no 100 ms garbage collection in the middle of the class
+                Live(view, console=console, auto_refresh=False, transient=False) as live_display,
+            ):
                 trio.run(main, clock=clock)
         else:
-            trio.run(main, clock=clock)
+            with settled_memory():
+                trio.run(main, clock=clock)
     except* KeyboardInterrupt:  # Trio raises it inside an exception group
         interrupted = True
     finally:
