@@ -55,5 +55,5 @@ def run_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[str, 
         "trials": trials,
         "outputs_on_before": nonzero_before,
         **percentiles_ms(samples),
-        "target_p99_ms": 5.0,
+        "target_p99_ms": 1.0,  # issue 15: to all 20 suits zero, in process
     }

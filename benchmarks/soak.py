@@ -181,9 +181,7 @@ async def one_class(
     session = sc.session
     calm = rng.random() < 0.25  # a quarter of the classes run undisturbed to their end
     end_at = plan.total_s + 5.0 if calm else rng.uniform(5.0, plan.total_s * 1.5)
-    raise_in = (
-        None if calm else rng.choice([None, None, "tick", "sender", "receiver", "observer"])
-    )
+    raise_in = None if calm else rng.choice([None, None, "tick", "sender", "receiver", "observer"])
     armed = {"raise": False}
     _install_bomb(sc, raise_in, armed)
 

@@ -91,6 +91,11 @@ def test_each_event_says_what_happened_to_whom_and_what_to_do() -> None:
     assert say("suit_clamped", "SIM-01: the suit's own limit acted (CHARGE_CLAMPED)").startswith(
         "warning: Ana's suit limited a level by itself"
     )
+    assert say("slowed_down", "x", None, speed=10.0, previous_speed=20.0) == (
+        "warning: This computer cannot keep up with the practice class at 20× speed: it now "
+        "runs at 10× / Nothing to do: the whole class still plays; close other programs to "
+        "go faster"
+    )
     # a suit's own fault flags; contact shows per area instead
     assert suit_fault_words(["LOW_BATTERY", "ELECTRODE_OPEN"]) == [
         "Battery low: charge it after the class"

@@ -33,6 +33,7 @@ from suit_controller.studio.library import Library
 from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.screening import DEFAULT_POLICY
 from suit_controller.studio.store import CheckInRefused, OpenedClass, Store, StoreError
+from suit_controller.ticks import settled_memory
 from workouts.library import BUILTIN_PREFIX, builtin_text
 
 console = Console(soft_wrap=True)
@@ -52,6 +53,7 @@ LOGGED = {
     "suit_refused",
     "program_unconfirmed",
     "suit_clamped",
+    "slowed_down",
 }
 
 
@@ -298,10 +300,14 @@ def drive(
     interrupted = False
     try:
         if live:
-            with Live(view, console=console, auto_refresh=False, transient=False) as live_display:
+            with (
+                settled_memory(),  # no 100 ms garbage collection in the middle of the class
+                Live(view, console=console, auto_refresh=False, transient=False) as live_display,
+            ):
                 trio.run(main, clock=clock)
         else:
-            trio.run(main, clock=clock)
+            with settled_memory():
+                trio.run(main, clock=clock)
     except* KeyboardInterrupt:  # Trio raises it inside an exception group
         interrupted = True
     finally:
@@ -319,6 +325,14 @@ def summary(rec: dict[str, Any], path: Path) -> None:
         f"class [bold]{rec['ended']}[/] after {rec['class_s'] / 60:.1f} min "
         f"({rec['ticks']} ticks); record: {path}"
     )
+    slowed = [e for e in rec["events"] if e["kind"] == "slowed_down"]
+    if slowed:
+        first, last = slowed[0]["data"], slowed[-1]["data"]
+        console.print(
+            f"[yellow]slowed down[/] from {first['previous_speed']:g}× to {last['speed']:g}×: "
+            "this computer could not keep up; the whole plan was played",
+            highlight=False,
+        )
     for c in rec["clients"]:
         stim = max(ch["stim_s"] for ch in c["channels"].values())
         peak = max(ch["max_mA"] for ch in c["channels"].values())

@@ -18,6 +18,7 @@ from suit_controller.cli.errors import EXIT_INVALID, err_console
 from suit_controller.studio.accounts import ROLES, Accounts
 from suit_controller.studio.rooms import Studio, SuitRack
 from suit_controller.studio.store import Store, StoreError
+from suit_controller.ticks import settled_memory
 
 console = Console(soft_wrap=True)
 
@@ -125,7 +126,8 @@ def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> N
 
         rack = BleRack()
     try:
-        trio.run(_serve, store, rack, host, port, link)
+        with settled_memory():  # no 100 ms garbage collection in the middle of a class
+            trio.run(_serve, store, rack, host, port, link)
     except KeyboardInterrupt:
         pass
     finally:

@@ -39,6 +39,7 @@ from suit_controller.cli.runner import (
 )
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
+from suit_controller.pace import Pace
 from workouts.plan import Plan
 
 console = Console(soft_wrap=True)
@@ -202,6 +203,8 @@ def run(
     elif speed is not None:
         clock = trio.testing.MockClock(rate=speed)
         mode, refresh_s = f"{speed:g}× speed", 0.25 * speed
+        # slows the clock down, and says so, when this computer cannot keep up (issue 15)
+        simclass.session.tick_observers.append(Pace(simclass.session, clock))
     else:
         clock, mode, refresh_s = None, "real time", 0.25
     exit_code = drive(

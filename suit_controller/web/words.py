@@ -255,6 +255,15 @@ def trainer_message(e: SessionEvent) -> TrainerMessage | None:
             text, action = _simulated_fault(e)
         else:
             text, action = "A practice fault was skipped: this suit has no such area", "Nothing"
+    elif kind == "slowed_down":
+        before, after = e.data.get("previous_speed"), e.data.get("speed")
+        text = (
+            f"This computer cannot keep up with the practice class at {before:g}× speed: "
+            f"it now runs at {after:g}×"
+            if isinstance(before, int | float) and isinstance(after, int | float)
+            else "This computer cannot keep up: the practice class now runs slower"
+        )
+        action = "Nothing to do: the whole class still plays; close other programs to go faster"
     elif kind == "ended":
         severity = "info"
         ending = e.data.get("ending")
