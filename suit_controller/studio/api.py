@@ -134,8 +134,9 @@ class StudioApi:
             e("GET", "/api/v1/workouts",
               "The workouts a class can run (built-in and the studio's own), with timelines",
               self.workouts, "workouts"),
-            e("GET", "/api/v1/suits", "Suits in reach: battery, signal, in a class or free",
-              self.suits, "suits"),
+            e("GET", "/api/v1/suits",
+              "Suits in reach: battery, signal, in a class or free; when known, the suit's "
+              "own state and output", self.suits, "suits"),
             e("GET", "/api/v1/classes", "The classes of this controller, one per room",
               self.classes, "classes"),
             e("POST", "/api/v1/classes",
@@ -380,7 +381,7 @@ class StudioApi:
             {"simulated": self.studio.rack.simulated,
              "suits": [
                  {"address": s.address, "battery_pct": s.battery_pct, "rssi_dbm": s.rssi_dbm,
-                  "in_use": s.in_use}
+                  "in_use": s.in_use, "state": s.state, "output_mA": s.output_mA}
                  for s in found
              ]}
         )  # fmt: skip

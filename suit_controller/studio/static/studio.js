@@ -216,6 +216,7 @@ async function newClassPage() {
 // -- a class: start, console, end, summary ----------------------------------------------------
 async function classPage(id) {
   const r = await api("GET", "/classes/" + id);
+  if (r.status === 404) { await summaryPage(id); return; }  // an older class: from the records
   if (!r.ok) { show("Class", problemBox(r.data)); return; }
   const k = r.data;
   if (k.ended) { await summaryPage(id); return; }
