@@ -242,6 +242,7 @@ async def test_a_trainers_day_through_the_api_exercises_every_operation(tmp_path
             assert r.status_code == 200 and "<html" in r.text.lower()
             assert (await tess.get(f"/classes/{cid}/static/app.js")).status_code == 200
             assert (await plain.get("/ws")).status_code in (400, 403, 404)
+            assert (await plain.get(f"/classes/{cid}/ws")).status_code in (400, 403, 404)
             assert (await plain.get("/api/v1/openapi.json")).status_code == 200
 
             assert (await tess.post("/api/v1/logout")).status_code == 200
@@ -356,7 +357,7 @@ async def test_the_console_of_a_class_steers_it_as_the_logged_in_trainer(tmp_pat
                 )
             ).json()
             cid = klass["id"]
-            ws_url = base.replace("http", "ws") + f"/ws?token={cid}"
+            ws_url = base.replace("http", "ws") + f"/classes/{cid}/ws?token={cid}"  # the page's
             cookie = "suitctl_session=" + tess.cookies["suitctl_session"]
             with pytest.raises(ConnectionRejected):  # no login
                 async with open_websocket_url(ws_url):

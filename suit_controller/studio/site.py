@@ -115,6 +115,12 @@ class StudioSite:
             PageRoute(
                 "GET", "/ws", "The live console's WebSocket (`?token=` the class id)", "console"
             ),
+            PageRoute(
+                "GET",
+                "/classes/{class_id}/ws",
+                "A class's live console's WebSocket, where its page connects",
+                "console",
+            ),
         ]
         self.document = openapi_document(self.api.endpoints, self.pages)
         routes: list[Any] = [
@@ -129,6 +135,8 @@ class StudioSite:
             Route("/classes/{class_id}/console", self.console_page, methods=["GET"]),
             Route("/classes/{class_id}/static/{name}", self.console_static, methods=["GET"]),
             WebSocketRoute("/ws", self.console_ws),
+            # the console page asks for `ws` beside itself: /classes/{id}/ws
+            WebSocketRoute("/classes/{class_id}/ws", self.console_ws),
         ]
         self.app = Starlette(
             routes=routes,
@@ -284,7 +292,8 @@ class StudioSite:
             login = await trio.to_thread.run_sync(self.accounts.login, token)
         origin = ws.headers.get("origin")
         same_origin = origin is None or urlsplit(origin).netloc == ws.headers.get("host")
-        console = self._console(ws.query_params.get("token", ""))
+        class_id = ws.path_params.get("class_id") or ws.query_params.get("token", "")
+        console = self._console(str(class_id))
         if login is None or not same_origin or console is None:
             await ws.close(code=4403)
             return
