@@ -158,6 +158,7 @@ def main() -> None:
         page.click("#start")
         page.wait_for_selector("#class-state:has-text('Running')")
         firmware("started", ["SIM-03", "SIM-04"], until="armed")
+        every_size("class-running")
         console_href = str(page.get_attribute("#console-link", "href"))
         report["console_href"] = console_href
 
