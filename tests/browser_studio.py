@@ -55,6 +55,8 @@ def main() -> None:
         def every_size(state: str, where: Page = page, shot: str | None = None) -> None:
             """axe-core and the sideways-scroll check at tablet and phone size."""
             report["seconds"][state] = round(time.monotonic() - began, 1)
+            if where.evaluate("/\\b(null|undefined|NaN)\\b/.test(document.body.innerText)"):
+                report.setdefault("raw_values_shown", []).append(state)  # a script's slip
             for size, viewport in (("tablet", TABLET), ("phone", PHONE)):
                 where.set_viewport_size(viewport)
                 report["axe"][f"{state}@{size}"] = axe(where)
@@ -240,7 +242,14 @@ def main() -> None:
 
         # end the class on the studio's page, read the summary
         page.goto(class_url)
-        page.wait_for_selector("#end")
+        page.wait_for_selector("#class-state:has-text('Running')")
+        # the class page's own e-stop: Escape (its button says so), judged at the firmware
+        report["class_estop_label"] = page.inner_text("#class-estop")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#estop-note:has-text('every suit is at zero')")
+        firmware("estop-class-page", ["SIM-03", "SIM-04"], until="stopped")
+        page.wait_for_selector("#class-state:has-text('emergency')")
+        every_size("class-estopped")
         page.click("#end")
         page.wait_for_selector("#summary-state")
         firmware("ended", ["SIM-03", "SIM-04"])

@@ -84,6 +84,7 @@ def test_a_trainers_whole_day_in_the_studio_pages(tmp_path: Path) -> None:
         stop(proc)
     print("seconds into the day:", report["seconds"])
     assert report.get("page_errors") is None, report["page_errors"]
+    assert report.get("raw_values_shown") is None, report["raw_values_shown"]
     assert report["logged_in"] is True
     assert report["escaped"] is True, report  # a name with markup stays text
     assert report["may_train"] is True
@@ -102,7 +103,8 @@ def test_a_trainers_whole_day_in_the_studio_pages(tmp_path: Path) -> None:
     }  # fmt: skip
     assert {s[0] for s in fw["started"].values()} == {"armed"}
     assert any(s[1] > 0 for s in fw["delivering"].values()), fw  # current flowed before
-    for moment in ("estop-button", "estop-key"):
+    assert "Escape" in report["class_estop_label"]
+    for moment in ("estop-button", "estop-key", "estop-class-page"):
         assert fw[moment] == {"SIM-03": ["stopped", 0.0], "SIM-04": ["stopped", 0.0]}, fw
     for moment in ("resumed", "after-space", "resumed-again"):
         assert {s[0] for s in fw[moment].values()} == {"armed"}, (moment, fw)
@@ -114,16 +116,17 @@ def test_a_trainers_whole_day_in_the_studio_pages(tmp_path: Path) -> None:
     assert [int(x.split()[0]) for x in report["space_on_plus"]] == [11, 13]
     assert report["state_after_space"] == "running"
     # the summary and the history
-    assert report["summary_state"].startswith("Ended")
+    assert report["summary_state"].startswith("Ended during an emergency stop")
     assert report["summary_cards"] == ["Ana <b>", "Cem"]
     assert "Peak per body area" in report["summary_text"]
+    assert "null" not in report["summary_text"] and "undefined" not in report["summary_text"]
     assert "Thighs (front): " in report["summary_text"]
     (row,) = report["history"]
-    assert "Classic strength (simulated)" in row
+    assert "Classic strength (simulated)" in row and "Ended during an emergency stop" in row
     # axe-core on every page and console state, at tablet and phone size; no sideways scroll
     states = {k.split("@")[0] for k in report["axe"]}
     assert states >= {"login", "screening-form", "clients", "set-up-refused", "class-ready",
-                      "class-running", "console-running", "console-estopped", "console-paused",
+                      "class-running", "class-estopped", "console-running", "console-estopped", "console-paused",
                       "summary", "client-history", "workouts"}  # fmt: skip
     assert {k: v for k, v in report["axe"].items() if v} == {}
     assert {k: v for k, v in report["scroll"].items() if v[0] > v[1]} == {}

@@ -47,7 +47,7 @@ from suit_controller.studio.screening import (
     validate_answers,
 )
 from suit_controller.studio.store import StoreError
-from suit_controller.studio.words import STATE_WORDS, area_label, in_trainer_order
+from suit_controller.studio.words import RECORD_WORDS, STATE_WORDS, area_label, in_trainer_order
 from workouts import WorkoutError
 from workouts.library import BUILTIN_PREFIX, load_workout
 from workouts.loader import load_workout_text
@@ -447,7 +447,7 @@ class StudioApi:
                 "workout_title": workout_title(record["workout"]),
                 "room": record["room"],
                 "status": record["status"],
-                "state_words": STATE_WORDS.get(record["status"], record["status"]),
+                "state_words": RECORD_WORDS.get(record["status"], record["status"]),
                 "minutes": round(record["class_s"] / 60, 1),
                 "report_url": f"/api/v1/reports/{class_id}",
                 "clients": [client_summary(s) for s in sessions],
@@ -543,7 +543,7 @@ def session_summary(r: dict[str, Any]) -> dict[str, Any]:
         "workout_title": workout_title(r["workout"]),
         "started_at": r["started_at"],
         "status": r["status"],
-        "state_words": STATE_WORDS.get(r["status"], r["status"]),
+        "state_words": RECORD_WORDS.get(r["status"], r["status"]),
         "simulated": r["simulated"],
         "first_session": r["first_session"],
         "minutes_stimulated": round(

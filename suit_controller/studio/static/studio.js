@@ -9,6 +9,7 @@ const status = document.getElementById("status");
 let csrf = null;
 let me = null;
 let timer = null;
+let onEscape = null;  // the class page's e-stop while it is shown
 
 // -- tiny DOM helpers (text only) --------------------------------------------------------
 function el(tag, attrs, ...children) {
@@ -27,7 +28,8 @@ function el(tag, attrs, ...children) {
 }
 function show(title, ...children) {
   if (timer) { clearInterval(timer); timer = null; }
-  main.replaceChildren(el("h1", { text: title }), ...children);
+  onEscape = null;
+  main.replaceChildren(el("h1", { text: title }), ...children.filter((c) => c !== null && c !== undefined));
   document.title = title + " · Studio";
 }
 function say(text) { status.textContent = text; }
@@ -279,6 +281,32 @@ async function classPage(id) {
       if (!a.ok) { out.replaceChildren(problemBox(a.data)); endButton.disabled = false; return; }
       await summaryPage(id);
     } });
+  // the class's e-stop, on this page too (button, or Escape anywhere on it): it needs no CSRF
+  // token, and it is sent again every second until the controller answers
+  const stopNote = el("p", { id: "estop-note", role: "alert" });
+  let stopping = false;
+  async function estop() {
+    if (stopping) return;
+    stopping = true;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const a = await api("POST", "/classes/" + id + "/commands", { do: "estop" });
+        stopNote.textContent = a.ok
+          ? "Emergency stop: every suit is at zero. Reset and resume on the live console."
+          : "Emergency stop refused: " + (a.data.detail || a.status) + ". The suits stop by themselves when the class ends.";
+        break;
+      } catch (e) {
+        if (String(e.message) === "log in") break;
+        stopNote.textContent = "Cannot reach the controller (try " + attempt + "): the e-stop is being sent again; " +
+          "the suits stop by themselves within ¼ s without it.";
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    stopping = false;
+    await refresh();
+  }
+  const estopButton = el("button", { class: "danger estop", id: "class-estop", type: "button",
+    "aria-keyshortcuts": "Escape", text: "STOP all suits (Escape)", onclick: estop });
   const who = el("ul", {}, ...k.clients.map((c) => el("li", { text: c.name + " in " + c.suit })));
   const guidance = k.guidance.length ? el("div", { class: "guidance" }, list(k.guidance)) : null;
   async function refresh() {
@@ -288,10 +316,11 @@ async function classPage(id) {
     startButton.disabled = now.data.state !== "ready";
     if (now.data.ended) await summaryPage(id);
   }
-  show(k.workout_title + " · " + k.room, state, who, guidance,
+  show(k.workout_title + " · " + k.room, state, estopButton, stopNote, who, guidance,
     el("div", { class: "row" }, startButton,
       el("a", { class: "button", id: "console-link", href: k.console_url, target: "_blank", text: "Open the live console" }),
       endButton), out);
+  onEscape = estop;  // after show(), which forgets the previous page's
   timer = setInterval(refresh, 1500);
 }
 
@@ -348,5 +377,9 @@ document.getElementById("logout").onclick = async () => {
   csrf = null;
   loginPage("Logged out.");
 };
+// Escape stops the class shown, whatever has the focus (a form field keeps every other key)
+window.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && onEscape) { ev.preventDefault(); onEscape(); }
+}, true);
 window.addEventListener("hashchange", route);
 start();
