@@ -245,8 +245,13 @@ def main() -> None:
         page.wait_for_selector("#class-state:has-text('Running')")
         # the class page's own e-stop: Escape (its button says so), judged at the firmware
         report["class_estop_label"] = page.inner_text("#class-estop")
+        # first the controller cannot be reached: the page says so and keeps sending it
+        page.route("**/commands", lambda route: route.abort())
         page.keyboard.press("Escape")
-        page.wait_for_selector("#estop-note:has-text('every suit is at zero')")
+        page.wait_for_selector("#estop-note:has-text('being sent again')", timeout=WAIT)
+        report["estop_unreachable"] = page.inner_text("#estop-note")
+        page.unroute("**/commands")
+        page.wait_for_selector("#estop-note:has-text('every suit is at zero')", timeout=WAIT)
         firmware("estop-class-page", ["SIM-03", "SIM-04"], until="stopped")
         page.wait_for_selector("#class-state:has-text('emergency')")
         every_size("class-estopped")

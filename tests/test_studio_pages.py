@@ -104,6 +104,7 @@ def test_a_trainers_whole_day_in_the_studio_pages(tmp_path: Path) -> None:
     assert {s[0] for s in fw["started"].values()} == {"armed"}
     assert any(s[1] > 0 for s in fw["delivering"].values()), fw  # current flowed before
     assert "Escape" in report["class_estop_label"]
+    assert "Cannot reach the controller" in report["estop_unreachable"]
     for moment in ("estop-button", "estop-key", "estop-class-page"):
         assert fw[moment] == {"SIM-03": ["stopped", 0.0], "SIM-04": ["stopped", 0.0]}, fw
     for moment in ("resumed", "after-space", "resumed-again"):
