@@ -250,6 +250,7 @@ def main() -> None:
         page.keyboard.press("Escape")
         page.wait_for_selector("#estop-note:has-text('being sent again')", timeout=WAIT)
         report["estop_unreachable"] = page.inner_text("#estop-note")
+        every_size("class-controller-lost")
         page.unroute("**/commands")
         page.wait_for_selector("#estop-note:has-text('every suit is at zero')", timeout=WAIT)
         firmware("estop-class-page", ["SIM-03", "SIM-04"], until="stopped")
