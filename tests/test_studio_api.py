@@ -549,6 +549,12 @@ async def test_a_logged_in_pages_estop_and_stop_need_no_csrf_token(tmp_path: Pat
             suit = rack.suit("SIM-01").firmware
             for cmd in ({"do": "set_intensity", "mA": 30}, {"do": "pause"}, {"do": "reset"}):
                 assert is_problem(await no_csrf.post(url, json=cmd), 403), cmd
+            # a duplicate key: JSON reads the last `do`, so this is a set_intensity, not a stop
+            sneaky = b'{"do": "estop", "do": "set_intensity", "mA": 30}'
+            r = await no_csrf.post(
+                url, content=sneaky, headers={"content-type": "application/json"}
+            )
+            assert is_problem(r, 403), r.text
             assert is_problem(await client(site).post(url, json={"do": "estop"}), 401)
 
             r = await no_csrf.post(url, json={"do": "estop"})

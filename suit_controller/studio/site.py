@@ -70,8 +70,8 @@ def stops(data: Any, request: Request) -> bool:
     when the page has lost its token (a reloaded tab, an expired cookie copy).
     Every other change keeps the CSRF check.
     """
-    if isinstance(data, dict) and data.get("do") in STOPPING:
-        return True
+    if isinstance(data, dict):  # read: its own `do` decides (never a string inside another field)
+        return data.get("do") in STOPPING
     raw = getattr(request.state, "raw_body", None)
     return raw is not None and says_estop(raw)
 
