@@ -139,6 +139,9 @@ def main() -> None:
             report.setdefault("pressed", []).append(
                 page.get_attribute(f"#choose-{ids[who]}", "aria-pressed")
             )
+            report.setdefault("focus_on_suits", []).append(
+                page.evaluate("document.activeElement.classList.contains('suit')")
+            )
             page.click(f"#suits button[data-address={suit}]")
         report["assigned"] = {who: page.inner_text(f"#suit-{cid}") for who, cid in ids.items()}
         report["suit_buttons"] = page.eval_on_selector_all(

@@ -90,6 +90,7 @@ def test_a_trainers_whole_day_in_the_studio_pages(tmp_path: Path) -> None:
     assert report["may_train"] is True
     # suits by tapping a client, then a suit; a taken suit swaps
     assert report["pressed"] == ["true", "true"]
+    assert report["focus_on_suits"] == [True, True]  # the suits come to hand
     assert report["assigned"]["Ana <b>"] == "SIM-03" and report["assigned"]["Cem"] == "SIM-04"
     assert len(set(report["assigned"].values())) == 3
     assert any(b.startswith("SIM-03 · battery") and b.endswith("Ana <b>")

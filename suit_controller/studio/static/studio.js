@@ -204,6 +204,10 @@ async function newClassPage() {
       choosing = choosing === row ? null : row;
       drawSuits();
       say(choosing ? "Now tap a suit for " + x.name : "No suit being chosen");
+      if (choosing) {  // the suits are below the clients: bring them to the trainer's hand
+        const first = suitList.querySelector("button");
+        if (first) { first.scrollIntoView({ block: "center" }); first.focus({ preventScroll: true }); }
+      }
     };
     return row;
   });
@@ -227,8 +231,11 @@ async function newClassPage() {
           }
           assigned.set(choosing.x.id, y.address);
           say(choosing.x.name + " wears " + y.address);
+          const back = choosing.choose;
           choosing = null;
           drawSuits();
+          back.scrollIntoView({ block: "center" });
+          back.focus({ preventScroll: true });
         } }));
     }));
   }
