@@ -40,7 +40,13 @@ class SimulatedRack:
     async def scan(self) -> list[SuitSeen]:
         await trio.lowlevel.checkpoint()
         return [
-            SuitSeen(s.address, s.firmware.battery_pct, -48 - 4 * i)
+            SuitSeen(
+                s.address,
+                s.firmware.battery_pct,
+                -48 - 4 * i,
+                state=s.firmware.state.name.lower(),
+                output_mA=float(s.firmware.applied_mA.max(initial=0.0)),
+            )
             for i, s in enumerate(self.suits)
             if s.reachable
         ]

@@ -21,7 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from suit_controller.studio.screening import CONTRAINDICATIONS
 
-from .studio_helpers import client, logged_in, start_site
+from .studio_helpers import client, logged_in, make_site, start_site
 
 NO_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -242,6 +242,7 @@ async def test_a_trainers_day_through_the_api_exercises_every_operation(tmp_path
             assert r.status_code == 200 and "<html" in r.text.lower()
             assert (await tess.get(f"/classes/{cid}/static/app.js")).status_code == 200
             assert (await plain.get("/ws")).status_code in (400, 403, 404)
+            assert (await plain.get(f"/classes/{cid}/ws")).status_code in (400, 403, 404)
             assert (await plain.get("/api/v1/openapi.json")).status_code == 200
             # operations (tests/test_operations.py checks what they say)
             assert (await plain.get("/healthz")).status_code == 200
@@ -361,7 +362,7 @@ async def test_the_console_of_a_class_steers_it_as_the_logged_in_trainer(tmp_pat
                 )
             ).json()
             cid = klass["id"]
-            ws_url = base.replace("http", "ws") + f"/ws?token={cid}"
+            ws_url = base.replace("http", "ws") + f"/classes/{cid}/ws?token={cid}"  # the page's
             cookie = "suitctl_session=" + tess.cookies["suitctl_session"]
             with pytest.raises(ConnectionRejected):  # no login
                 async with open_websocket_url(ws_url):
@@ -527,3 +528,88 @@ async def poll_run(c: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
             if run["state"] != "running":
                 return run
             await trio.sleep(0.2)  # polling over HTTP, as the page does
+
+
+async def test_a_logged_in_pages_estop_and_stop_need_no_csrf_token(tmp_path: Path) -> None:
+    """An e-stop is never refused for its form: a page that lost its CSRF token still stops.
+
+    Every other change keeps the CSRF check; a read-only token and no login stay refused.
+    """
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            tess = await logged_in(site, "Tess")
+            no_csrf = await logged_in(site, "Mia", csrf=False)
+            token = (await no_csrf.post("/api/v1/tokens", json={"label": "x"})).status_code
+            assert token == 403  # a manager's change without the token: refused
+            ana = (await tess.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            r = await tess.post(f"/api/v1/clients/{ana}/screenings", json={})
+            assert r.status_code == 201
+            body = {"workout": "classic_strength", "trainers": ["Tess"],
+                    "clients": [{"client": ana, "suit": "SIM-01"}]}  # fmt: skip
+            cid = (await tess.post("/api/v1/classes", json=body)).json()["id"]
+            url = f"/api/v1/classes/{cid}/commands"
+            assert is_problem(await no_csrf.post(f"/api/v1/classes/{cid}/start"), 403)
+            assert (await tess.post(f"/api/v1/classes/{cid}/start")).status_code == 200
+            suit = rack.suit("SIM-01").firmware
+            for cmd in ({"do": "set_intensity", "mA": 30}, {"do": "pause"}, {"do": "reset"}):
+                assert is_problem(await no_csrf.post(url, json=cmd), 403), cmd
+            # a duplicate key: JSON reads the last `do`, so this is a set_intensity, not a stop
+            sneaky = b'{"do": "estop", "do": "set_intensity", "mA": 30}'
+            r = await no_csrf.post(
+                url, content=sneaky, headers={"content-type": "application/json"}
+            )
+            assert is_problem(r, 403), r.text
+            assert is_problem(await client(site).post(url, json={"do": "estop"}), 401)
+
+            r = await no_csrf.post(url, json={"do": "estop"})
+            assert r.status_code == 200, r.text
+            await trio.sleep(0.1)
+            assert suit.state.name == "STOPPED" and not suit.applied_mA.any()
+            seen = {s["address"]: s for s in (await tess.get("/api/v1/suits")).json()["suits"]}
+            assert seen["SIM-01"]["state"] == "stopped" and seen["SIM-01"]["output_mA"] == 0
+            assert seen["SIM-02"]["state"] == "idle"  # never in a class
+            assert is_problem(await no_csrf.post(url, json={"do": "reset"}), 403)
+            for cmd in ("reset", "resume"):
+                assert (await tess.post(url, json={"do": cmd})).status_code == 200
+            r = await no_csrf.post(url, content=b'{"do": "estop", "x": [[[[[1]]]]]}',
+                                   headers={"content-type": "application/json"})  # fmt: skip
+            assert r.status_code == 200, r.text  # malformed and without the token: still stops
+            for cmd in ("reset", "resume"):
+                assert (await tess.post(url, json={"do": cmd})).status_code == 200
+            r = await no_csrf.post(url, json={"do": "stop"})
+            assert r.status_code == 200, r.text
+            await site.studio.wait_ended(site.studio.classes[cid])
+            assert not suit.applied_mA.any()
+            audit = (await tess.get("/api/v1/audit")).status_code  # a trainer: managers only
+            assert audit == 403
+            for c in (tess, no_csrf):
+                await c.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def test_the_documents_intensity_bounds_are_the_engines(tmp_path: Path) -> None:
+    """The API allows exactly the intensities the engine takes (DEVICE_MAX_MA), no more."""
+    from channels.limits import DEVICE_MAX_MA
+    from suit_controller.commands import SetIntensity
+
+    site, _ = make_site(tmp_path)
+    schemas = site.document["components"]["schemas"]
+    engine = SetIntensity.model_json_schema()["properties"]
+    for field_name in ("mA", "delta_mA"):
+        ours = next(x for x in schemas["CommandBody"]["properties"][field_name]["anyOf"]
+                    if x.get("type") == "number")  # fmt: skip
+        theirs = next(x for x in engine[field_name]["anyOf"] if x.get("type") == "number")
+        assert (ours["minimum"], ours["maximum"]) == (theirs["minimum"], theirs["maximum"])
+    assert schemas["CommandBody"]["properties"]["mA"]["anyOf"][0]["maximum"] == DEVICE_MAX_MA
+    async with trio.open_nursery() as nursery:
+        await nursery.start(site.studio.run)
+        tess = await logged_in(site, "Tess")
+        url = f"/api/v1/classes/{NO_ID}/commands"
+        over = {"do": "set_intensity", "mA": DEVICE_MAX_MA + 1}
+        r = await tess.post(url, json=over)
+        assert is_problem(r, 422) and "mA" in r.text  # refused by the document's schema
+        r = await tess.post(url, json={**over, "mA": DEVICE_MAX_MA})
+        assert is_problem(r, 404)  # allowed by the schema; there is no such class
+        await tess.aclose()
+        nursery.cancel_scope.cancel()

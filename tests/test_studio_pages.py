@@ -59,31 +59,80 @@ def test_serve_prints_a_one_time_login_link_that_works_once(tmp_path: Path) -> N
 @pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)"
 )
-def test_a_trainers_core_day_in_the_studio_pages(tmp_path: Path) -> None:
+def test_a_trainers_whole_day_in_the_studio_pages(tmp_path: Path) -> None:
+    """Issue 13's acceptance: log in to end of class, e-stops judged at the suits' firmware."""
     proc, link = start_studio(tmp_path)
-    shots = Path(os.environ.get("SUITCTL_SCREENSHOTS", str(tmp_path)))
+    shots = Path(os.environ.get("SUITCTL_SCREENSHOTS", str(tmp_path))).resolve()
+    base = link.split("/login")[0]
     try:
+        secret = tmp_path / "tess.txt"
+        secret.write_text("trainer-pass\n")
+        added = subprocess.run(
+            [sys.executable, "-m", "suit_controller", "users", "add", "--role", "trainer",
+             "Tess", "--password-file", str(secret), "--db", str(tmp_path / "studio.db")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stdout + added.stderr
         out = subprocess.run(
-            [sys.executable, str(HERE / "browser_studio.py"), link, str(shots)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=HERE,
-        )
+            [sys.executable, str(HERE / "browser_studio.py"), base, "Tess", "trainer-pass",
+             str(shots)],
+            capture_output=True, text=True, timeout=300, cwd=HERE,
+        )  # fmt: skip
         assert out.returncode == 0, out.stdout + out.stderr
         report = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         stop(proc)
+    print("seconds into the day:", report["seconds"])
+    assert report.get("page_errors") is None, report["page_errors"]
+    assert report.get("raw_values_shown") is None, report["raw_values_shown"]
+    assert report["logged_in"] is True
     assert report["escaped"] is True, report  # a name with markup stays text
     assert report["may_train"] is True
+    # suits by tapping a client, then a suit; a taken suit swaps
+    assert report["pressed"] == ["true", "true"]
+    assert report["focus_on_suits"] == [True, True]  # the suits come to hand
+    assert report["assigned"]["Ana <b>"] == "SIM-03" and report["assigned"]["Cem"] == "SIM-04"
+    assert len(set(report["assigned"].values())) == 3
+    assert any(b.startswith("SIM-03 · battery") and b.endswith("Ana <b>")
+               for b in report["suit_buttons"])  # fmt: skip
     assert "Ben has no contraindication screening on file" in report["refusals"]
-    assert str(report["console_href"]).startswith("/classes/")
-    assert report["console_title"]
-    assert report["summary_state"].startswith("Ended")
-    assert report["summary_cards"] == 1
+    # the firmware: only the class's suits were armed; e-stops latched STOP_ALL at zero output
+    fw = report["firmware"]
+    assert fw["before-start"] == {  # checked in: the class's suits connected, at zero
+        "SIM-01": ["idle", 0.0], "SIM-02": ["idle", 0.0],
+        "SIM-03": ["armed", 0.0], "SIM-04": ["armed", 0.0],
+    }  # fmt: skip
+    assert {s[0] for s in fw["started"].values()} == {"armed"}
+    assert any(s[1] > 0 for s in fw["delivering"].values()), fw  # current flowed before
+    assert "Escape" in report["class_estop_label"]
+    assert "Cannot reach the controller" in report["estop_unreachable"]
+    for moment in ("estop-button", "estop-key", "estop-class-page"):
+        assert fw[moment] == {"SIM-03": ["stopped", 0.0], "SIM-04": ["stopped", 0.0]}, fw
+    for moment in ("resumed", "after-space", "resumed-again"):
+        assert {s[0] for s in fw[moment].values()} == {"armed"}, (moment, fw)
+    assert {s[1] for s in fw["ended"].values()} == {0.0}
+    assert report["console_names"] == ["Ana <b>", "Cem"]
+    assert [int(x.split()[0]) for x in report["raised"]] == [10, 11]
+    assert "stop" in report["banner"].lower()
+    assert report["step_checked"] is True
+    assert [int(x.split()[0]) for x in report["space_on_plus"]] == [11, 13]
+    assert report["state_after_space"] == "running"
+    # the summary and the history
+    assert report["summary_state"].startswith("Ended during an emergency stop")
+    assert report["summary_cards"] == ["Ana <b>", "Cem"]
+    assert "Peak per body area" in report["summary_text"]
+    assert "null" not in report["summary_text"] and "undefined" not in report["summary_text"]
+    assert "Thighs (front): " in report["summary_text"]
     (row,) = report["history"]
-    assert "Classic strength (simulated)" in row and "Ended" in row
-    assert report["phone_fits"] is True
+    assert "Classic strength (simulated)" in row and "Ended during an emergency stop" in row
+    # axe-core on every page and console state, at tablet and phone size; no sideways scroll
+    states = {k.split("@")[0] for k in report["axe"]}
+    assert states >= {"login", "screening-form", "clients", "set-up-refused", "class-ready",
+                      "class-running", "class-controller-lost", "class-estopped",
+                      "console-running", "console-estopped", "console-paused",
+                      "summary", "client-history", "workouts"}  # fmt: skip
+    assert {k: v for k, v in report["axe"].items() if v} == {}
+    assert {k: v for k, v in report["scroll"].items() if v[0] > v[1]} == {}
 
 
 @pytest.mark.skipif(

@@ -178,3 +178,31 @@ async def test_two_tablets_setting_up_one_room_at_once_get_one_class(tmp_path: P
             assert refused == ["a class is already on in Room 1: end it first"]
             nursery.cancel_scope.cancel()
     assert len(store.session_records()) == 1
+
+
+async def test_only_the_last_ended_class_of_each_room_stays_in_memory(tmp_path: Path) -> None:
+    """A controller serving for months keeps one ended class per room; the records keep all."""
+    store = Store(tmp_path / "studio.db")
+    (ana,) = screened(store, "Ana")
+    studio = Studio(store, SimulatedRack(2))
+    ended = []
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            other = await studio.set_up_class(
+                "Room 2", "classic_strength", [Arrival(ana, "SIM-02")], ["Tess"], by="tess"
+            )
+            for _ in range(3):
+                k = await studio.set_up_class(
+                    "Room 1", "classic_strength", [Arrival(ana, "SIM-01")], ["Tess"], by="tess"
+                )
+                assert (await studio.send_command(k, {"do": "stop"}, "test")).ok
+                await studio.wait_ended(k)
+                ended.append(k.id)
+                assert [c.id for c in studio.classes.values() if c.room == "Room 1"] == [k.id]
+            assert studio.classes[other.id] is other  # another room's class is untouched
+            await studio.send_command(other, {"do": "stop"}, "test")
+            await studio.wait_ended(other)
+            assert set(studio.classes) == {ended[-1], other.id}
+            nursery.cancel_scope.cancel()
+    assert [store.class_record(i)["status"] for i in ended] == ["stopped"] * 3

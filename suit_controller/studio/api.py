@@ -47,7 +47,7 @@ from suit_controller.studio.screening import (
     validate_answers,
 )
 from suit_controller.studio.store import StoreError
-from suit_controller.studio.words import STATE_WORDS, area_label, in_trainer_order
+from suit_controller.studio.words import RECORD_WORDS, STATE_WORDS, area_label, in_trainer_order
 from workouts import WorkoutError
 from workouts.library import BUILTIN_PREFIX, load_workout
 from workouts.loader import load_workout_text
@@ -134,8 +134,9 @@ class StudioApi:
             e("GET", "/api/v1/workouts",
               "The workouts a class can run (built-in and the studio's own), with timelines",
               self.workouts, "workouts"),
-            e("GET", "/api/v1/suits", "Suits in reach: battery, signal, in a class or free",
-              self.suits, "suits"),
+            e("GET", "/api/v1/suits",
+              "Suits in reach: battery, signal, in a class or free; when known, the suit's "
+              "own state and output", self.suits, "suits"),
             e("GET", "/api/v1/classes", "The classes of this controller, one per room",
               self.classes, "classes"),
             e("POST", "/api/v1/classes",
@@ -380,7 +381,7 @@ class StudioApi:
             {"simulated": self.studio.rack.simulated,
              "suits": [
                  {"address": s.address, "battery_pct": s.battery_pct, "rssi_dbm": s.rssi_dbm,
-                  "in_use": s.in_use}
+                  "in_use": s.in_use, "state": s.state, "output_mA": s.output_mA}
                  for s in found
              ]}
         )  # fmt: skip
@@ -446,7 +447,7 @@ class StudioApi:
                 "workout_title": workout_title(record["workout"]),
                 "room": record["room"],
                 "status": record["status"],
-                "state_words": STATE_WORDS.get(record["status"], record["status"]),
+                "state_words": RECORD_WORDS.get(record["status"], record["status"]),
                 "minutes": round(record["class_s"] / 60, 1),
                 "report_url": f"/api/v1/reports/{class_id}",
                 "clients": [client_summary(s) for s in sessions],
@@ -542,7 +543,7 @@ def session_summary(r: dict[str, Any]) -> dict[str, Any]:
         "workout_title": workout_title(r["workout"]),
         "started_at": r["started_at"],
         "status": r["status"],
-        "state_words": STATE_WORDS.get(r["status"], r["status"]),
+        "state_words": RECORD_WORDS.get(r["status"], r["status"]),
         "simulated": r["simulated"],
         "first_session": r["first_session"],
         "minutes_stimulated": round(

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from channels.limits import DEVICE_MAX_MA
+
 Name = Annotated[str, Field(min_length=1, max_length=80)]
 Ref = Annotated[str, Field(min_length=1, max_length=80)]
 Key = Annotated[str, Field(min_length=1, max_length=40)]
@@ -69,8 +71,11 @@ class CommandBody(_Body):
     do: Literal["start", "pause", "resume", "skip", "stop", "estop", "reset", "set_intensity"]
     client: Annotated[int, Field(ge=1, le=12)] | Annotated[str, Field(max_length=80)] | None = None
     channel: Annotated[str, Field(max_length=40)] | None = None
-    mA: Annotated[float, Field(ge=0, le=200, allow_inf_nan=False)] | None = None
-    delta_mA: Annotated[float, Field(ge=-200, le=200, allow_inf_nan=False)] | None = None
+    # the engine's own bounds (commands.SetIntensity): the document never allows what it refuses
+    mA: Annotated[float, Field(ge=0, le=DEVICE_MAX_MA, allow_inf_nan=False)] | None = None
+    delta_mA: (
+        Annotated[float, Field(ge=-DEVICE_MAX_MA, le=DEVICE_MAX_MA, allow_inf_nan=False)] | None
+    ) = None
 
 
 class NewAccount(_Body):
@@ -119,7 +124,7 @@ class DesignerRun(_Body):
     first_session: bool = False
     seed: Annotated[int, Field(ge=0, le=2**31)] = 0
     intensity_mA: Annotated[
-        dict[Key, Annotated[float, Field(ge=0, le=120, allow_inf_nan=False)]],
+        dict[Key, Annotated[float, Field(ge=0, le=DEVICE_MAX_MA, allow_inf_nan=False)]],
         Field(max_length=40),
     ] = {}
     studio_clients: Annotated[list[Ref], Field(max_length=20)] = []

@@ -11,7 +11,9 @@ class waits for the trainer's Start (`autostart=False`).
 A failure inside a class (a suit's task, the tick loop, the recorder) ends
 that class — its own shielded close stops every one of its suits first — and
 comes out of its room task, where it is written on the class (`failure`) and
-the room is free again. It never reaches the Studio's nursery, so the other
+the room is free again. Only the last ended class of each room stays in
+`classes` (its summary and console still answer); older ones are read from
+the records. A failure never reaches the Studio's nursery, so the other
 rooms' classes go on. Cancellation (the server shutting down) is not caught:
 it ends every class, and every suit is stopped on the way out.
 
@@ -49,12 +51,19 @@ DEFAULT_START_MA = 10.0
 
 @dataclass(frozen=True)
 class SuitSeen:
-    """A suit the controller can reach: address, battery (%), signal (dBm), in a class or not."""
+    """A suit the controller can reach: address, battery (%), signal (dBm), in a class or not.
+
+    `state` and `output_mA` are what the suit itself reports (its firmware's
+    state: idle, armed, stopped, watchdog; its highest output now), when the
+    rack can know them (simulated suits); None otherwise.
+    """
 
     address: str
     battery_pct: int | None
     rssi_dbm: int | None
     in_use: bool = False
+    state: str | None = None
+    output_mA: float | None = None
 
 
 class SuitRack(Protocol):
@@ -309,6 +318,17 @@ class Studio:
             log.error("room %s: class %s failed: %s", klass.room, klass.id, klass.failure)
         finally:
             klass.done.set()
+            self._forget_ended(klass)
+
+    def _forget_ended(self, last: StudioClass) -> None:
+        """Keep in memory only the last ended class of `last`'s room; the records hold the rest.
+
+        A controller that serves for months would otherwise keep every class it
+        ever ran (its session, snapshots and events) in memory.
+        """
+        for k in list(self.classes.values()):
+            if k is not last and k.room == last.room and k.done.is_set():
+                del self.classes[k.id]
 
     # -- the one way in for commands ------------------------------------------------------
     async def send_command(

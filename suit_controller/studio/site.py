@@ -60,6 +60,25 @@ SECURITY_HEADERS = {
 }
 
 
+#: Commands that only make things safer: a logged-in page's may come without its CSRF token.
+STOPPING = frozenset({"estop", "stop"})
+
+
+def stops(data: Any, request: Request) -> bool:
+    """Whether a command's body asks for an e-stop or a stop (the body as read, or its bytes).
+
+    Such a command needs a login like any other, but not the CSRF token: an
+    e-stop is never refused for its form, and a forged one could only stop a
+    class, which is what the trainer's e-stop must always be able to do even
+    when the page has lost its token (a reloaded tab, an expired cookie copy).
+    Every other change keeps the CSRF check.
+    """
+    if isinstance(data, dict):  # read: its own `do` decides (never a string inside another field)
+        return data.get("do") in STOPPING
+    raw = getattr(request.state, "raw_body", None)
+    return raw is not None and says_estop(raw)
+
+
 class StudioConsole(Console):
     """The console of one studio class: its commands go through the studio, audited."""
 
@@ -99,6 +118,12 @@ class StudioSite:
             PageRoute(
                 "GET", "/ws", "The live console's WebSocket (`?token=` the class id)", "console"
             ),
+            PageRoute(
+                "GET",
+                "/classes/{class_id}/ws",
+                "A class's live console's WebSocket, where its page connects",
+                "console",
+            ),
         ]
         self.metrics = StudioMetrics(studio)
         self.health = StudioHealth(studio, self.metrics)
@@ -117,6 +142,8 @@ class StudioSite:
             Route("/classes/{class_id}/console", self.console_page, methods=["GET"]),
             Route("/classes/{class_id}/static/{name}", self.console_static, methods=["GET"]),
             WebSocketRoute("/ws", self.console_ws),
+            # the console page asks for `ws` beside itself: /classes/{id}/ws
+            WebSocketRoute("/classes/{class_id}/ws", self.console_ws),
         ]
         self.app = Starlette(
             routes=routes,
@@ -130,11 +157,21 @@ class StudioSite:
                 params = {k: str(v) for k, v in request.path_params.items()}
                 if any(len(v) > MAX_PARAM for v in params.values()):
                     raise Problem(404, "Not found", "no such thing here")
-                login = await self.authenticate(request, e.auth)
+                data: Any = None
+                unread: Problem | None = None
+                if e.body is not None:
+                    try:
+                        data = await read_json(request)
+                    except Problem as p:
+                        unread = p
+                stopping = e.body is CommandBody and stops(data, request)
+                login = await self.authenticate(request, e.auth, csrf=not stopping)
                 body = None
                 if e.body is not None:
                     try:
-                        body = validate(e.body, await read_json(request))
+                        if unread is not None:
+                            raise unread
+                        body = validate(e.body, data)
                     except Problem:
                         raw = getattr(request.state, "raw_body", None)
                         if e.body is not CommandBody or raw is None or not says_estop(raw):
@@ -148,8 +185,11 @@ class StudioSite:
 
         return run
 
-    async def authenticate(self, request: Request, auth: str) -> Login | None:
-        """Who sends `request`, checked against what the endpoint needs (Problem if not)."""
+    async def authenticate(self, request: Request, auth: str, *, csrf: bool = True) -> Login | None:
+        """Who sends `request`, checked against what the endpoint needs (Problem if not).
+
+        `csrf=False` (an e-stop or a stop, see `stops`) skips only the CSRF check.
+        """
         if auth == "none":
             return None
         token, by_cookie = None, False
@@ -169,7 +209,7 @@ class StudioSite:
         if auth in ("change", "manager"):
             if login.read_only:
                 raise Problem(403, "Read-only token", "a read-only API token cannot change things")
-            if by_cookie:
+            if by_cookie and csrf:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not sent or not hmac.compare_digest(sent, login.csrf or ""):
                     raise Problem(
@@ -222,6 +262,8 @@ class StudioSite:
 
     # -- the console of a class ------------------------------------------------------------
     def _console(self, class_id: str) -> StudioConsole | None:
+        for gone in self.consoles.keys() - self.studio.classes.keys():
+            del self.consoles[gone]  # the studio keeps only each room's last ended class
         klass = self.studio.classes.get(class_id)
         if klass is None:
             return None
@@ -257,7 +299,8 @@ class StudioSite:
             login = await trio.to_thread.run_sync(self.accounts.login, token)
         origin = ws.headers.get("origin")
         same_origin = origin is None or urlsplit(origin).netloc == ws.headers.get("host")
-        console = self._console(ws.query_params.get("token", ""))
+        class_id = ws.path_params.get("class_id") or ws.query_params.get("token", "")
+        console = self._console(str(class_id))
         if login is None or not same_origin or console is None:
             await ws.close(code=4403)
             return

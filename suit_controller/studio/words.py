@@ -37,6 +37,9 @@ STATE_WORDS = {
     "stopped": "Ended",
     "interrupted": "Interrupted",
 }
+#: How a class or session in the records ended (a record's status is its state when it ended:
+#: one ended during an emergency stop has nothing left to reset or resume).
+RECORD_WORDS = {**STATE_WORDS, "estopped": "Ended during an emergency stop"}
 
 
 def area_label(channel: str) -> str:

@@ -9,6 +9,7 @@ const status = document.getElementById("status");
 let csrf = null;
 let me = null;
 let timer = null;
+let onEscape = null;  // the class page's e-stop while it is shown
 
 // -- tiny DOM helpers (text only) --------------------------------------------------------
 function el(tag, attrs, ...children) {
@@ -27,7 +28,8 @@ function el(tag, attrs, ...children) {
 }
 function show(title, ...children) {
   if (timer) { clearInterval(timer); timer = null; }
-  main.replaceChildren(el("h1", { text: title }), ...children);
+  onEscape = null;
+  main.replaceChildren(el("h1", { text: title }), ...children.filter((c) => c !== null && c !== undefined));
   document.title = title + " · Studio";
 }
 function say(text) { status.textContent = text; }
@@ -178,29 +180,79 @@ async function newClassPage() {
   drawPreview();
   const room = el("input", { type: "text", id: "room", value: "Room 1" });
   const trainer = el("input", { type: "text", id: "trainer", value: me.name });
+  // suits: tap a client's "Choose a suit", then tap a suit in the list (a suit taken by
+  // another client swaps with them); every client starts with a free suit of their own
   const free = s.data.suits.filter((x) => !x.in_use);
+  const suitWords = (y) => y.address + " · battery " + y.battery_pct + " % · signal " + y.rssi_dbm + " dBm";
+  const assigned = new Map();  // client id -> suit address
+  let choosing = null;  // the row whose suit is being chosen
   const rows = c.data.clients.map((x, i) => {
     const pick = el("input", { type: "checkbox", id: "pick-" + x.id, value: x.id });
-    const suit = el("select", { id: "suit-" + x.id, "aria-label": "Suit for " + x.name },
-      ...free.map((y) => el("option", { value: y.address,
-        text: y.address + " · battery " + y.battery_pct + " % · signal " + y.rssi_dbm + " dBm" })));
-    if (free.length) suit.selectedIndex = i % free.length;
+    if (free.length && i < free.length) assigned.set(x.id, free[i].address);
+    const suit = el("span", { id: "suit-" + x.id, class: "suit-of" });
+    const choose = el("button", { type: "button", id: "choose-" + x.id, class: "choose",
+      "aria-pressed": "false", "aria-describedby": "suit-" + x.id, text: "Choose a suit for " + x.name });
     const ate = el("input", { type: "checkbox", id: "ate-" + x.id });
     const unwell = el("input", { type: "checkbox", id: "unwell-" + x.id });
-    return { x, pick, suit, ate, unwell, node: el("div", { class: "card" },
+    const row = { x, pick, suit, choose, ate, unwell, node: el("div", { class: "card" },
       el("label", { class: "check", for: "pick-" + x.id }, pick, x.name),
       x.today.may_train ? null : el("p", { class: "no", text: x.today.why_not.join("; ") }),
-      el("label", {}, "Suit", suit),
+      el("p", {}, "Suit: ", suit), choose,
       el("label", { class: "check", for: "ate-" + x.id }, ate, "Ate in the last 1.5 hours"),
       el("label", { class: "check", for: "unwell-" + x.id }, unwell, "Feels unwell today")) };
+    choose.onclick = () => {
+      choosing = choosing === row ? null : row;
+      drawSuits();
+      say(choosing ? "Now tap a suit for " + x.name : "No suit being chosen");
+      if (choosing) {  // the suits are below the clients: bring them to the trainer's hand
+        const first = suitList.querySelector("button");
+        if (first) { first.scrollIntoView({ block: "center" }); first.focus({ preventScroll: true }); }
+      }
+    };
+    return row;
   });
+  const suitList = el("ul", { class: "suits", id: "suits", "aria-label": "Suits in reach" });
+  function drawSuits() {
+    for (const r of rows) {
+      const a = assigned.get(r.x.id);
+      r.suit.textContent = a ? a : "none yet";
+      r.choose.setAttribute("aria-pressed", String(choosing === r));
+      r.node.classList.toggle("choosing", choosing === r);
+    }
+    suitList.replaceChildren(...free.map((y) => {
+      const owner = rows.find((r) => assigned.get(r.x.id) === y.address);
+      return el("li", {}, el("button", { type: "button", class: "suit", "data-address": y.address,
+        text: suitWords(y) + (owner ? " · " + owner.x.name : " · free"),
+        onclick: () => {
+          if (!choosing) { say("Tap a client's “Choose a suit” first"); return; }
+          const mine = assigned.get(choosing.x.id);
+          if (owner && owner !== choosing) {  // swap: the other client takes this client's suit
+            if (mine) assigned.set(owner.x.id, mine); else assigned.delete(owner.x.id);
+          }
+          assigned.set(choosing.x.id, y.address);
+          say(choosing.x.name + " wears " + y.address);
+          const back = choosing.choose;
+          choosing = null;
+          drawSuits();
+          back.scrollIntoView({ block: "center" });
+          back.focus({ preventScroll: true });
+        } }));
+    }));
+  }
+  drawSuits();
   const out = el("div");
   const form = el("form", {
     onsubmit: async (ev) => {
       ev.preventDefault();
       const picked = rows.filter((r) => r.pick.checked);
+      const bare = picked.filter((r) => !assigned.get(r.x.id));
+      if (bare.length) {
+        out.replaceChildren(problemBox({ title: "A suit is missing", reasons: bare.map((r) =>
+          r.x.name + " has no suit yet: tap “Choose a suit for " + r.x.name + "”, then a suit") }));
+        return;
+      }
       const body = { room: room.value, workout: workout.value, trainers: [trainer.value],
-        clients: picked.map((r) => ({ client: r.x.id, suit: r.suit.value,
+        clients: picked.map((r) => ({ client: r.x.id, suit: assigned.get(r.x.id) || "",
           ate_recently: r.ate.checked, unwell: r.unwell.checked })) };
       const a = await api("POST", "/classes", body);
       if (!a.ok) { out.replaceChildren(problemBox(a.data)); say("The class cannot start"); return; }
@@ -208,7 +260,8 @@ async function newClassPage() {
     },
   }, el("label", {}, "Workout", workout), preview, el("label", {}, "Room", room),
     el("label", {}, "Supervising trainer", trainer), el("h2", { text: "Clients and suits" }),
-    ...rows.map((r) => r.node),
+    ...rows.map((r) => r.node), el("h2", { text: "Suits in reach" }),
+    free.length ? suitList : el("p", { class: "no", text: "No free suit in reach: switch the suits on, then reload." }),
     el("button", { class: "primary", type: "submit", text: "Check in" }), out);
   show("New class", form);
 }
@@ -216,6 +269,7 @@ async function newClassPage() {
 // -- a class: start, console, end, summary ----------------------------------------------------
 async function classPage(id) {
   const r = await api("GET", "/classes/" + id);
+  if (r.status === 404) { await summaryPage(id); return; }  // an older class: from the records
   if (!r.ok) { show("Class", problemBox(r.data)); return; }
   const k = r.data;
   if (k.ended) { await summaryPage(id); return; }
@@ -234,6 +288,32 @@ async function classPage(id) {
       if (!a.ok) { out.replaceChildren(problemBox(a.data)); endButton.disabled = false; return; }
       await summaryPage(id);
     } });
+  // the class's e-stop, on this page too (button, or Escape anywhere on it): it needs no CSRF
+  // token, and it is sent again every second until the controller answers
+  const stopNote = el("p", { id: "estop-note", role: "alert" });
+  let stopping = false;
+  async function estop() {
+    if (stopping) return;
+    stopping = true;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const a = await api("POST", "/classes/" + id + "/commands", { do: "estop" });
+        stopNote.textContent = a.ok
+          ? "Emergency stop: every suit is at zero. Reset and resume on the live console."
+          : "Emergency stop refused: " + (a.data.detail || a.status) + ". The suits stop by themselves when the class ends.";
+        break;
+      } catch (e) {
+        if (String(e.message) === "log in") break;
+        stopNote.textContent = "Cannot reach the controller (try " + attempt + "): the e-stop is being sent again; " +
+          "the suits stop by themselves within ¼ s without it.";
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    stopping = false;
+    await refresh();
+  }
+  const estopButton = el("button", { class: "danger estop", id: "class-estop", type: "button",
+    "aria-keyshortcuts": "Escape", text: "STOP all suits (Escape)", onclick: estop });
   const who = el("ul", {}, ...k.clients.map((c) => el("li", { text: c.name + " in " + c.suit })));
   const guidance = k.guidance.length ? el("div", { class: "guidance" }, list(k.guidance)) : null;
   async function refresh() {
@@ -243,10 +323,11 @@ async function classPage(id) {
     startButton.disabled = now.data.state !== "ready";
     if (now.data.ended) await summaryPage(id);
   }
-  show(k.workout_title + " · " + k.room, state, who, guidance,
+  show(k.workout_title + " · " + k.room, state, estopButton, stopNote, who, guidance,
     el("div", { class: "row" }, startButton,
       el("a", { class: "button", id: "console-link", href: k.console_url, target: "_blank", text: "Open the live console" }),
       endButton), out);
+  onEscape = estop;  // after show(), which forgets the previous page's
   timer = setInterval(refresh, 1500);
 }
 
@@ -303,5 +384,9 @@ document.getElementById("logout").onclick = async () => {
   csrf = null;
   loginPage("Logged out.");
 };
+// Escape stops the class shown, whatever has the focus (a form field keeps every other key)
+window.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && onEscape) { ev.preventDefault(); onEscape(); }
+}, true);
 window.addEventListener("hashchange", route);
 start();
