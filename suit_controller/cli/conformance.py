@@ -9,10 +9,11 @@ waits (watchdog, status periods) take no wall time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,10 @@ def _phones(room: Any, address: str) -> CentralFactory:
             pair=bonded,
             timeout=CONNECT_TIMEOUT_S,
         )
-        await trio_asyncio.aio_as_trio(client.connect)()
+        try:
+            await trio_asyncio.aio_as_trio(client.connect)()
+        except (*BLE_ERRORS, asyncio.CancelledError):
+            pass  # the suit refused the phone (the check sees it is not connected)
         try:
             yield _BleakCentral(client)
         finally:
@@ -190,8 +194,11 @@ async def simulated_run(
     return await simulated_room_run(BleRoom([suit]), firmware, enrolled)
 
 
-async def simulated_room_run(room: Any, firmware: str, enrolled: bool) -> ConformanceRun:
-    """The kit against the one suit of a simulated BLE room (`sim.ble_world.BleRoom`)."""
+async def simulated_room_run(
+    room: Any, firmware: str, enrolled: bool, only: Collection[str] | None = None
+) -> ConformanceRun:
+    """The kit against the one suit of a simulated BLE room (`sim.ble_world.BleRoom`);
+    `only`: these checks alone."""
     suit = room.suits[0]
     async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
         await nursery.start(suit.run)
@@ -216,7 +223,7 @@ async def simulated_room_run(room: Any, firmware: str, enrolled: bool) -> Confor
         if enrolled:
             _, key = await _test_key(address, suit.setup_code, **room.client_kwargs())
             label += ", enrolled"
-        run = await run_conformance(target, label=label, key=key)
+        run = await run_conformance(target, label=label, key=key, only=only)
         nursery.cancel_scope.cancel()
     return run
 

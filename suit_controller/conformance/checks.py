@@ -96,6 +96,7 @@ CHECKS: list[Check] = []
 
 def check(name: str, rule: str, *, required: bool = True) -> Callable[[CheckFn], CheckFn]:
     """Register a check under its rule's name (docs/protocol.md lists them all)."""
+
     def register(fn: CheckFn) -> CheckFn:
         CHECKS.append(Check(name, rule, fn, required))
         return fn
@@ -763,15 +764,26 @@ async def _unchanged(probe: Probe, before: Report, what: str) -> Report:
     "passkey) change nothing, even with a valid tag.",
 )
 async def auth_link_encrypted(probe: Probe) -> None:
-    before = await probe.armed_with(_levels(probe, LOW))
-    frames = _attack_frames(probe, probe.key, probe.last_sent + AHEAD)
+    await probe.reset()
+    last = probe.last_sent
+    await probe.disconnect()  # the suit is free: only its link security can refuse the phone
+    frames = _attack_frames(probe, probe.key, last + AHEAD)
     async with probe.target.second_central(False) as phone:
         for f in frames:
             probe.transcript.append(Line(trio.current_time(), "→", f, "from an unbonded phone"))
             with contextlib.suppress(LinkError):  # a suit may drop the phone: fine
                 await phone.write(CONTROL_UUID, f)
         await trio.sleep(0.1)
-    await _unchanged(probe, before, "an unbonded phone wrote ARM and SET_LEVELS")
+    first = await probe.connect(nursery_for_checks.get(), _payload(probe), authenticate=False)
+    try:
+        _fail_unless(
+            first.state is SuitState.STOPPED and not any(first.codes) and first.counter == last,
+            f"after an unbonded phone wrote ARM and SET_LEVELS (counters from {last + AHEAD}) "
+            f"the suit reports {first.describe()}; expected STOPPED, zero, counter {last}",
+        )
+    finally:
+        probe.resync()
+    await probe.fence()  # (and, on an enrolled suit, authenticates this connection)
 
 
 @check(
@@ -815,8 +827,8 @@ async def auth_replay_across_reconnect(probe: Probe) -> None:
     await probe.reset()
     await probe.disconnect()
     await trio.sleep(0.3)
-    await probe.connect(nursery_for_checks.get(), _payload(probe))
-    before = await probe.fence()
+    # the replay comes first on the new connection: no fresh frame has raised the counter
+    before = await probe.connect(nursery_for_checks.get(), _payload(probe), authenticate=False)
     for f in captured:
         await probe.send_raw(f, "captured earlier, replayed after a reconnect")
     await _unchanged(probe, before, "replaying captured ARM and SET_LEVELS after a reconnect")
@@ -893,9 +905,20 @@ async def auth_controller_gets_a_slot(probe: Probe) -> None:
     await probe.reset()
     await probe.disconnect()
     async with probe.target.second_central(False) as phone:
-        probe.note("an unbonded phone connected first")
-        await probe.connect(nursery_for_checks.get(), _payload(probe))
-        _fail_unless(phone.connected, "the phone was dropped before the controller came")
+        since = trio.current_time()
+        if not phone.connected:
+            raise CheckSkipped("the suit refused the phone's connection: it cannot squat")
+        probe.note("an unbonded phone connected first and stays")
+        try:
+            await probe.connect(nursery_for_checks.get(), _payload(probe))
+        except LinkError as e:
+            raise CheckFailed(f"with a phone connected first, the kit cannot connect: {e}") from e
+        waited = trio.current_time() - since
+        _fail_unless(
+            waited < AUTH_TIMEOUT_S,
+            f"the kit got a connection only {waited:.1f} s after the phone took the suit "
+            f"(its {AUTH_TIMEOUT_S:g} s were up): a suit keeps a slot for its controller",
+        )
         await probe.armed_with(_levels(probe, LOW))
     await probe.reset()
 

@@ -164,8 +164,14 @@ class Probe:
     def note(self, text: str) -> None:
         self.transcript.append(Line(trio.current_time(), "·", b"", text))
 
-    async def connect(self, nursery: trio.Nursery, att_payload: int | None = None) -> Report:
-        """(Re)connect, start reading, and wait for the status the suit sends at once."""
+    async def connect(
+        self, nursery: trio.Nursery, att_payload: int | None = None, *, authenticate: bool = True
+    ) -> Report:
+        """(Re)connect, start reading, and wait for the status the suit sends at once.
+
+        With a key and `authenticate`, a signed HEARTBEAT follows at once (an enrolled
+        suit drops a connection that has not authenticated within 2 s).
+        """
         await self.disconnect()
         self.note(f"connect (ATT payload {att_payload or 'as negotiated'})")
         await self.target.connect(att_payload)
@@ -181,7 +187,7 @@ class Probe:
             what="after notifications were enabled",
         )
         self._next_counter = max(self._next_counter, first.counter + 1)
-        if self.key is not None:
+        if self.key is not None and authenticate:
             # an enrolled suit drops a connection that has not authenticated within 2 s:
             # a signed, fresh HEARTBEAT (it changes nothing in any state) authenticates it
             await self.heartbeat()
