@@ -48,6 +48,7 @@ LOGGED = {
     "suit_safe_state",
     "limit",
     "suit_refused",
+    "suit_key_mismatch",
     "program_unconfirmed",
     "suit_clamped",
 }
