@@ -113,6 +113,7 @@ NOT_ENROLLED_HERE_TEXT = (
     "the suit is enrolled (it holds a key) but this studio's records have no key for it"
 )
 
+
 # -- events for the engine ----------------------------------------------------------------
 @dataclass(frozen=True)
 class SuitReady:
