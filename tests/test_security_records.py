@@ -192,3 +192,36 @@ def test_suits_enroll_from_the_command_line_over_bumble(tmp_path: Path) -> None:
     assert list(all_suit_keys(Store(dbf))) == [address]
     r = CliRunner().invoke(suitctl, [*args, code])  # the records already hold a key
     assert r.exit_code == 1 and "already enrolled in this studio" in r.output
+
+
+async def test_a_studio_class_signs_with_the_key_from_the_records(tmp_path: Path) -> None:
+    """`suitctl serve`: a class on an enrolled suit is driven with its recorded key."""
+    from sim.studio_suits import SimulatedRack
+    from suit_controller.protocol.enrollment import encode_enroll, new_suit_key
+    from suit_controller.studio.rooms import Arrival, Studio
+
+    from .test_studio_rooms import screened
+
+    store = Store(tmp_path / "studio.db")
+    (ana,) = screened(store, "Ana")
+    rack = SimulatedRack(2)
+    key = new_suit_key()
+    fw = rack.suit("SIM-01").firmware
+    assert fw.auth.handle(encode_enroll(studio_id(store), key)) is None
+    save_suit_key(store, "SIM-01", key)
+    studio = Studio(store, rack)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            klass = await studio.set_up_class(
+                "Room 1", "classic_strength", [Arrival(ana, "SIM-01")], ["Tess"], by="tess"
+            )
+            assert (await studio.send_command(klass, {"do": "start"}, "test")).ok
+            await trio.sleep(1.0)
+            assert fw.state.name == "ARMED" and fw.last_counter > 10
+            assert fw.auth.refused_frames == 0 and fw.bad_frames == 0  # every frame signed
+            assert (await studio.send_command(klass, {"do": "stop"}, "test")).ok
+            await studio.wait_ended(klass)
+            assert not fw.applied_mA.any()
+            nursery.cancel_scope.cancel()
+    store.close()
