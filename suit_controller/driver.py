@@ -237,7 +237,10 @@ class SuitDriver:
                     self._told_key_mismatch = True
                     self._on_event(
                         "suit_key_mismatch",
-                        f"{where}: {self.connection.refusal}; nothing is sent to it",
+                        f"{where}: {self.connection.refusal}; nothing is sent to it. Give "
+                        "the client another suit; after the class, factory reset this suit "
+                        "(its button), then `suitctl suits forget ADDRESS --records-only` and "
+                        "`suitctl suits enroll ADDRESS --setup-code CODE` (or the Suits page)",
                     )
             elif isinstance(event, SuitRefused):
                 self._on_event("suit_refused", f"{where}: {event.reason}; nothing is sent to it")

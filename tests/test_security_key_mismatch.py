@@ -100,6 +100,7 @@ async def test_a_class_on_a_suit_enrolled_elsewhere_tells_the_trainer_the_way_ou
     events = sc.session.events.events
     told = [e for e in events if e.kind == "suit_key_mismatch"]
     assert len(told) == 1 and told[0].message.startswith("SIM-01: the suit does not accept")
+    assert "factory reset" in told[0].message and "suits enroll" in told[0].message  # the CLI
     assert sc.suits[0].firmware.max_seen_mA.max() == 0.0  # never stimulated
     assert sc.suits[1].firmware.max_seen_mA.max() == 20.0  # the other client's class went on
     msg = trainer_message(told[0])
