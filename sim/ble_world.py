@@ -29,6 +29,8 @@ class BleRoom:
     """
 
     suits: list[SimulatedSuit]
+    #: The suits' BLE layer (a broken one from sim/broken_ble_suit.py in the kit's tests).
+    peripheral: type[BumbleSuit] = BumbleSuit
     peripherals: list[BumbleSuit] = field(init=False, default_factory=list)
     _central: Device | None = field(init=False, default=None)
     _link: LocalLink | None = field(init=False, default=None)
@@ -84,7 +86,7 @@ class BleRoom:
         async def build() -> None:
             link = self._link = LocalLink()  # type: ignore[no-untyped-call]
             self.peripherals = [
-                BumbleSuit(s, link, a) for s, a in zip(self.suits, self.addresses, strict=True)
+                self.peripheral(s, link, a) for s, a in zip(self.suits, self.addresses, strict=True)
             ]
             controller = Controller("controller-central", link=link, public_address=CENTRAL_ADDRESS)
             self._central = Device.with_hci(

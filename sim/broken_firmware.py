@@ -15,6 +15,7 @@ import struct
 from typing import ClassVar
 
 from sim.firmware import TRANSITIONS, StateTable, SuitFirmware
+from sim.suit_auth import SuitAuth
 from suit_controller.protocol import (
     ControlFrame,
     FrameType,
@@ -24,6 +25,8 @@ from suit_controller.protocol import (
     crc16,
     decode_control,
 )
+from suit_controller.protocol.codec import tag
+from suit_controller.protocol.enrollment import Enroll, Refusal, decode_message
 
 S, F = SuitState, FrameType
 
@@ -105,13 +108,17 @@ class IgnoresProgramId(SuitFirmware):
 
     def receive(self, data: bytes, now: float) -> ControlFrame | None:
         try:
-            frame = decode_control(data)
+            frame = decode_control(data, self.auth.keys)
         except RemoteProtocolError:  # corrupt: the base class drops and flags it
             frame = None
         if isinstance(frame, SetLevels) and frame.program_id != self.program.program_id:
             raw = bytearray(data)
             raw[6] = self.program.program_id  # as if it were for the active program
             data = _reseal(bytes(raw))
+            key = self.auth.key
+            if key is not None and raw[5] == key.key_id:  # … and its tag, re-made
+                body = bytes(raw[:-10])
+                data = _reseal(body + tag(key.key, body) + b"\0\0")
         return super().receive(data, now)
 
 
@@ -129,6 +136,56 @@ class StatusIgnoresMtu(SuitFirmware):
         return super().status_frames(max(att_payload, 244), now)
 
 
+class AcceptsAnyTag(SuitFirmware):
+    """Checks that a frame carries its key id, never its tag (a wrong key drives it)."""
+
+    def receive(self, data: bytes, now: float) -> ControlFrame | None:
+        key = self.auth.key
+        if key is not None and len(data) >= 16 and data[5] == key.key_id:
+            body = bytes(data[:-10])
+            data = _reseal(body + tag(key.key, body) + b"\0\0")
+        return super().receive(data, now)
+
+
+class _OpenAuth(SuitAuth):
+    def may_act(self, key_id: int, is_stop: bool) -> bool:
+        return True
+
+
+class ActsOnUnsigned(SuitFirmware):
+    """Enrolled, still acts on unsigned frames (as if it were open)."""
+
+    def __init__(self, n_channels: int = 12) -> None:
+        super().__init__(n_channels)
+        self.auth = _OpenAuth()
+
+
+class IgnoresStopCharacteristic(SuitFirmware):
+    """Has no stop characteristic handler: only its controller can stop it."""
+
+    def receive_stop(self, data: bytes, now: float) -> bool:
+        return False
+
+
+class _ReenrollingAuth(SuitAuth):
+    def handle(self, data: bytes) -> Refusal | None:
+        try:
+            msg = decode_message(data)
+        except RemoteProtocolError:  # malformed: the base class refuses it
+            msg = None
+        if isinstance(msg, Enroll):
+            self.key = self.studio_id = None  # forgets the old studio for anyone
+        return super().handle(data)
+
+
+class ReenrollsAnywhere(SuitFirmware):
+    """Accepts ENROLL from any studio while enrolled (whoever pairs takes the suit)."""
+
+    def __init__(self, n_channels: int = 12) -> None:
+        super().__init__(n_channels)
+        self.auth = _ReenrollingAuth()
+
+
 #: Every broken firmware, by the name the tests and the docs use.
 BROKEN_FIRMWARES: dict[str, type[SuitFirmware]] = {
     "no watchdog": NoWatchdog,
@@ -142,4 +199,8 @@ BROKEN_FIRMWARES: dict[str, type[SuitFirmware]] = {
     "ignores the program id": IgnoresProgramId,
     "forgets the counter on disconnect": ForgetsCounterOnDisconnect,
     "status ignores the MTU": StatusIgnoresMtu,
+    "accepts any tag": AcceptsAnyTag,
+    "acts on unsigned frames": ActsOnUnsigned,
+    "ignores the stop characteristic": IgnoresStopCharacteristic,
+    "re-enrolls anywhere": ReenrollsAnywhere,
 }

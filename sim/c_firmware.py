@@ -38,17 +38,15 @@ import numpy as np
 
 from channels.limits import CHARGE_PER_PHASE_MAX_UC, DEVICE_MAX_MA, LEVEL_STEP_MA, WATCHDOG_S
 from sim.firmware import ChannelTotals
-from sim.suit_auth import SuitAuth
-from suit_controller.protocol import RemoteProtocolError, StopAll, SuitState
-from suit_controller.protocol import decode_control as decode_control_frame
-from suit_controller.protocol.enrollment import Refusal
+from suit_controller.protocol import SuitState
+from suit_controller.protocol.enrollment import Refusal, SuitKey
 
 #: The C sources (absent from an installed wheel: then the C firmware is unavailable).
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 _SUFFIX = ".dylib" if sys.platform == "darwin" else ".dll" if os.name == "nt" else ".so"
 #: Where `make -C firmware lib` (and :func:`build_library`) put the shared library.
 LIBRARY = FIRMWARE_DIR / "build" / f"libems_suit{_SUFFIX}"
-_SOURCES = ("src/ems_frame.c", "src/ems_suit.c")
+_SOURCES = ("src/ems_frame.c", "src/ems_suit.c", "src/ems_auth.c")
 _HEADER = "include/ems_suit.h"
 
 MAX_CHANNELS = 32
@@ -152,6 +150,21 @@ class _Hardware(ctypes.Structure):
     ]
 
 
+_Store = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+class _Auth(ctypes.Structure):
+    _fields_ = [
+        ("enrolled", ctypes.c_bool),
+        ("key_id", ctypes.c_uint8),
+        ("key", ctypes.c_uint8 * 32),
+        ("studio_id", ctypes.c_uint8 * 16),
+        ("store", _Store),
+        ("store_ctx", ctypes.c_void_p),
+        ("refused", ctypes.c_uint32),
+    ]
+
+
 class _Control(ctypes.Structure):
     _fields_ = [
         ("type", ctypes.c_uint8),
@@ -226,6 +239,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         "ems_config_default": (None, [ctypes.POINTER(_Config), u8]),
         "ems_suit_init": (b, [p, ctypes.POINTER(_Config), ctypes.POINTER(_Hardware), u32]),
         "ems_suit_receive": (ctypes.c_int, [p, ctypes.c_char_p, size_t, u32]),
+        "ems_suit_receive_stop": (ctypes.c_int, [p, ctypes.c_char_p, size_t, u32]),
+        "ems_suit_refused_frames": (u32, [p]),
+        "ems_auth_init": (None, [ctypes.POINTER(_Auth), _Store, p]),
+        "ems_auth_handle": (ctypes.c_int, [ctypes.POINTER(_Auth), ctypes.c_char_p, size_t]),
+        "ems_auth_factory_reset": (None, [ctypes.POINTER(_Auth)]),
+        "ems_auth_sizeof": (size_t, []),
+        "ems_hmac_sha256": (None, [ctypes.c_char_p, size_t, ctypes.c_char_p, size_t, pu8]),
         "ems_suit_tick": (b, [p, u32]),
         "ems_suit_watchdog_deadline": (b, [p, pu32]),
         "ems_suit_notifications_enabled": (None, [p, u32]),
@@ -273,6 +293,7 @@ def load_library() -> ctypes.CDLL:
         (_Hardware, lib.ems_hw_sizeof()),
         (_Control, lib.ems_control_sizeof()),
         (_Status, lib.ems_status_sizeof()),
+        (_Auth, lib.ems_auth_sizeof()),
     ):
         if ctypes.sizeof(struct) != size:
             raise FirmwareUnavailable(
@@ -392,11 +413,71 @@ def _impedance_code(ohm: float | None) -> int:
     return min(254, max(1, round(ohm / IMPEDANCE_UNIT_OHM)))
 
 
-class _NoEnrollment(SuitAuth):
-    """The C core's stand-in for the security layer: never enrolled, refuses enrollment."""
+class CAuth:
+    """The C core's authentication layer (`ems_auth_t`, firmware/src/ems_auth.c).
+
+    The same surface as the Python suit's `SuitAuth`: the enrolled key, the
+    enrollment messages, the factory reset. The C suit verifies frames with
+    `ems_auth_verify_tag` over this struct; `stored` counts the key storage
+    hook's calls (what a real suit writes to flash).
+    """
+
+    def __init__(self, lib: ctypes.CDLL, suit: ctypes.Array[ctypes.c_uint64]) -> None:
+        self._lib = lib
+        self._suit = suit
+        self.struct = _Auth()
+        self.stored = 0
+        self._store = _Store(self._on_store)  # must outlive the struct that points at it
+        lib.ems_auth_init(ctypes.byref(self.struct), self._store, None)
+        #: Enrollment messages refused, by reason.
+        self.refusals: list[Refusal] = []
+
+    def _on_store(self, _ctx: object, _auth: object) -> None:
+        self.stored += 1
+
+    @property
+    def enrolled(self) -> bool:
+        return bool(self.struct.enrolled)
+
+    @property
+    def key(self) -> SuitKey | None:
+        if not self.struct.enrolled:
+            return None
+        return SuitKey(int(self.struct.key_id), bytes(self.struct.key))
+
+    @property
+    def studio_id(self) -> bytes | None:
+        return bytes(self.struct.studio_id) if self.struct.enrolled else None
+
+    @property
+    def keys(self) -> dict[int, bytes]:
+        key = self.key
+        return {} if key is None else {key.key_id: key.key}
+
+    @property
+    def refused_frames(self) -> int:
+        """Unsigned frames the enrolled suit refused (the C suit counts them)."""
+        return int(self._lib.ems_suit_refused_frames(self._suit))
 
     def handle(self, data: bytes) -> Refusal | None:
-        return Refusal.MALFORMED  # not supported by this core yet (docs/firmware.md)
+        """An enrollment message; None if done, else why it was refused (nothing changed)."""
+        code = int(self._lib.ems_auth_handle(ctypes.byref(self.struct), data, len(data)))
+        if code == 0:
+            return None
+        refusal = Refusal(code)
+        self.refusals.append(refusal)
+        return refusal
+
+    def factory_reset(self) -> None:
+        """The suit's reset button: forget the studio and its key."""
+        self._lib.ems_auth_factory_reset(ctypes.byref(self.struct))
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA-256 by the C core (for tests against RFC 4231 and Python's hmac)."""
+    out = (ctypes.c_uint8 * 32)()
+    load_library().ems_hmac_sha256(key, len(key), message, len(message), out)
+    return bytes(out)
 
 
 class CSuitFirmware:
@@ -442,18 +523,21 @@ class CSuitFirmware:
         self.notifications: list[bytes] = []
         self._verify = verify_tag
         self._clamps_seen = 0
-        #: The security layer is not wired into the C core yet (its verify_tag hook is the
-        #: seam): a simulated suit on the C core is never enrolled and refuses enrollment.
-        self.auth = _NoEnrollment()
+        size = self._lib.ems_suit_sizeof()
+        self._suit = (ctypes.c_uint64 * ((size + 7) // 8))()  # 8-byte aligned storage
+        #: The C core's authentication layer: its key, checked by `ems_auth_verify_tag`
+        #: (unless a `verify_tag` callable stands in for it, as the hook's own tests do).
+        self.auth = CAuth(self._lib, self._suit)
         # the callbacks must outlive the C struct that points at them
         self._callbacks = (
             _SetChannel(self._on_set_channel),
             _Notify(self._on_notify),
-            _VerifyTag(self._on_verify_tag) if verify_tag is not None else _VerifyTag(),
+            _VerifyTag(self._on_verify_tag)
+            if verify_tag is not None
+            else ctypes.cast(self._lib.ems_auth_verify_tag, _VerifyTag),
         )
-        hw = _Hardware(*self._callbacks, None)
-        size = self._lib.ems_suit_sizeof()
-        self._suit = (ctypes.c_uint64 * ((size + 7) // 8))()  # 8-byte aligned storage
+        ctx = None if verify_tag is not None else ctypes.addressof(self.auth.struct)
+        hw = _Hardware(*self._callbacks, ctx)
         if not self._lib.ems_suit_init(self._suit, ctypes.byref(cfg), ctypes.byref(hw), 0):
             raise ValueError(
                 f"the C firmware refused this suit: {n_channels} channels, "
@@ -517,15 +601,12 @@ class CSuitFirmware:
         return result
 
     def receive_stop(self, data: bytes, now: float) -> bool:
-        """Bytes written to the stop characteristic: only a well-formed STOP_ALL acts."""
-        try:
-            frame = decode_control_frame(data)
-        except RemoteProtocolError:
-            return False
-        if not isinstance(frame, StopAll):
-            return False
-        self.receive(data, now)
-        return True
+        """Bytes written to the stop characteristic: only a well-formed STOP_ALL acts
+        (whatever its counter, key id and tag; `ems_suit_receive_stop`)."""
+        self.check_watchdog(now)
+        result = self._lib.ems_suit_receive_stop(self._suit, data, len(data), self._at(now))
+        self.notifications += self._collect()
+        return Reception(result) is Reception.APPLIED
 
     def check_watchdog(self, now: float) -> bool:
         """Trip the watchdog if its time is up (at its deadline); True if it tripped now."""

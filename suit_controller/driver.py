@@ -28,6 +28,7 @@ from suit_controller.protocol import (
     ProgramUnconfirmed,
     RemoteProtocolError,
     SuitClamped,
+    SuitKeyMismatch,
     SuitReady,
     SuitRefused,
     SuitStoppedItself,
@@ -88,6 +89,7 @@ class SuitDriver:
         self._on_program = on_program
         self._latest: bytes | None = None
         self._ready = trio.Event()
+        self._told_key_mismatch = False
 
     # -- called by the engine's tick ------------------------------------------------------
     def offer_levels(self, codes: bytes) -> None:
@@ -230,7 +232,17 @@ class SuitDriver:
         """Tell the engine what the connection reports."""
         where = self.link.address
         for event in events:
-            if isinstance(event, SuitRefused):
+            if isinstance(event, SuitKeyMismatch):
+                if not self._told_key_mismatch:  # the suit drops the link; told once
+                    self._told_key_mismatch = True
+                    self._on_event(
+                        "suit_key_mismatch",
+                        f"{where}: {self.connection.refusal}; nothing is sent to it. Give "
+                        "the client another suit; after the class, factory reset this suit "
+                        "(its button), then `suitctl suits forget ADDRESS --records-only` and "
+                        "`suitctl suits enroll ADDRESS --setup-code CODE` (or the Suits page)",
+                    )
+            elif isinstance(event, SuitRefused):
                 self._on_event("suit_refused", f"{where}: {event.reason}; nothing is sent to it")
                 self._on_program()
             elif isinstance(event, SuitStoppedItself):

@@ -397,8 +397,11 @@ def test_the_authentication_hook_takes_a_real_hmac() -> None:
     forged[8] ^= 0xFF  # the level, then a fixed-up CRC: only the tag can tell
     forged[-2:] = struct.pack("<H", crc(bytes(forged[:-2])))
     assert fw.receive(bytes(forged), 0.02) is Reception.UNAUTHENTICATED
-    assert fw.receive(control(STOP_ALL, 4), 0.03) is Reception.UNAUTHENTICATED  # key id 0
+    assert fw.receive(control(HEARTBEAT, 4), 0.03) is Reception.UNAUTHENTICATED  # key id 0
     assert fw.applied_codes == (30,) and fw.last_counter == 2
+    # an unsigned STOP_ALL is the exception: anyone may stop; it never moves the counter
+    assert fw.receive(control(STOP_ALL, 5), 0.04) is Reception.APPLIED
+    assert fw.applied_codes == (0,) and fw.last_counter == 2 and fw.state is SuitState.STOPPED
 
 
 def test_no_compiler_is_a_clear_reason_not_a_crash(

@@ -16,11 +16,13 @@ import trio.testing
 from click.testing import CliRunner
 
 from sim import broken_firmware
+from sim.broken_ble_suit import BROKEN_BLE_SUITS
 from sim.broken_firmware import BROKEN_FIRMWARES
 from sim.c_firmware import CSuitFirmware, unavailable_reason
 from sim.firmware import SuitFirmware
 from sim.suit import AnyFirmware, SimulatedSuit
 from suit_controller.cli import suitctl
+from suit_controller.cli.conformance import simulated_room_run
 from suit_controller.conformance import (
     CHECKS,
     ConformanceRun,
@@ -29,10 +31,22 @@ from suit_controller.conformance import (
     junit_xml,
     run_conformance,
 )
+from suit_controller.protocol.enrollment import encode_enroll, new_suit_key
 
 N_CHANNELS = 32  # more than one 64-byte status payload carries: splitting is exercised
 ALL = {c.name for c in CHECKS}
 NO_RADIO = {"gatt.advertised", "gatt.characteristics"}
+#: The checks that need a second central in range (a phone): over bumble only.
+SECOND_CENTRAL = {
+    "auth.link-encrypted",
+    "auth.idle-dropped",
+    "auth.one-controller",
+    "auth.controller-gets-a-slot",
+}
+#: The checks that need the suit's key (the kit enrolls a test key, or is given one).
+NEEDS_KEY = {"auth.wrong-key", "auth.unsigned-refused", "auth.enrolled-elsewhere"}
+#: What an in-process run without a key skips.
+IN_PROCESS_SKIPS = NO_RADIO | SECOND_CENTRAL | NEEDS_KEY
 C_MISSING = unavailable_reason()
 needs_c = pytest.mark.skipif(C_MISSING is not None, reason=f"C firmware: {C_MISSING}")
 
@@ -41,23 +55,45 @@ needs_c = pytest.mark.skipif(C_MISSING is not None, reason=f"C firmware: {C_MISS
 MUST_FAIL: dict[str, set[str]] = {
     "no watchdog": {"watchdog.zeroes", "watchdog.timing", "reconnect.safe-state"},
     "watchdog at 400 ms": {"watchdog.timing"},
-    "accepts stale counters": {"counter.stale"},
+    "accepts stale counters": {"counter.stale", "auth.replay-across-reconnect"},
     "applies levels before ARM": {"arm.levels-before-arm"},
     "forgets the stop latch": {"stop.latch"},
     "ignores the CRC": {"frame.bad-crc"},
     "clamps out-of-range levels": {"frame.level-out-of-range"},
     "no own charge limit": {"limits.charge"},
     "ignores the program id": {"program.mismatch"},
-    "forgets the counter on disconnect": {"counter.across-connections"},
+    "forgets the counter on disconnect": {
+        "counter.across-connections",
+        "auth.replay-across-reconnect",
+    },
     "status ignores the MTU": {"status.split-min"},
+    "accepts any tag": {"auth.wrong-key"},
+    "acts on unsigned frames": {"auth.unsigned-refused"},
+    "ignores the stop characteristic": {"auth.stop-from-anyone"},
+    "re-enrolls anywhere": {"auth.enrolled-elsewhere"},
+}
+#: The broken suits whose rule only shows on an enrolled suit (a run without the key passes).
+ONLY_ENROLLED = {"accepts any tag", "acts on unsigned frames", "re-enrolls anywhere"}
+#: Each broken BLE layer's own checks, among the link checks.
+LINK_CHECKS = [*sorted(SECOND_CENTRAL), "auth.stop-from-anyone"]
+MUST_FAIL_LINK: dict[str, set[str]] = {
+    "no link security": {"auth.link-encrypted"},
+    "keeps idle links": {"auth.idle-dropped"},
+    "many controllers": {"auth.one-controller"},
+    # one slot, held by the kit: a phone cannot even reach the stop characteristic
+    "one slot": {"auth.controller-gets-a-slot", "auth.stop-from-anyone"},
 }
 
 
-async def in_process(firmware: AnyFirmware) -> ConformanceRun:
+async def in_process(firmware: AnyFirmware, *, enrolled: bool = False) -> ConformanceRun:
+    key = None
+    if enrolled:
+        key = new_suit_key()
+        assert firmware.auth.handle(encode_enroll(bytes(range(16)), key)) is None
     suit = SimulatedSuit("SIM-01", firmware=firmware)
     async with trio.open_nursery() as nursery:
         await nursery.start(suit.run)
-        run = await run_conformance(InProcessTarget(suit))
+        run = await run_conformance(InProcessTarget(suit), key=key)
         nursery.cancel_scope.cancel()
     assert not suit.firmware.applied_mA.any()  # the kit leaves the suit stopped
     return run
@@ -77,14 +113,25 @@ async def test_the_python_firmware_passes_every_check(
     run = await in_process(SuitFirmware(N_CHANNELS))
     assert [r.name for r in run.results] == [c.name for c in CHECKS]
     assert run.passed and failed(run) == set(), [(r.name, r.message) for r in run.results]
-    assert {n for n, o in outcomes(run).items() if o == "skipped"} == NO_RADIO
+    assert {n for n, o in outcomes(run).items() if o == "skipped"} == IN_PROCESS_SKIPS
+
+
+@pytest.mark.parametrize("core", ["python", pytest.param("c", marks=needs_c)])
+async def test_an_enrolled_suit_passes_every_check_signed(
+    core: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    fw = CSuitFirmware(N_CHANNELS) if core == "c" else SuitFirmware(N_CHANNELS)
+    run = await in_process(fw, enrolled=True)
+    assert run.passed and failed(run) == set(), [(r.name, r.message) for r in run.results]
+    assert {n for n, o in outcomes(run).items() if o == "passed"} == ALL - NO_RADIO - SECOND_CENTRAL
+    assert fw.auth.refused_frames > 0  # the unsigned attacks reached the firmware, refused
 
 
 @needs_c
 async def test_the_c_firmware_passes_every_check(autojump_clock: trio.testing.MockClock) -> None:
     run = await in_process(CSuitFirmware(N_CHANNELS))
     assert run.passed and failed(run) == set(), [(r.name, r.message) for r in run.results]
-    assert {n for n, o in outcomes(run).items() if o == "passed"} == ALL - NO_RADIO
+    assert {n for n, o in outcomes(run).items() if o == "passed"} == ALL - IN_PROCESS_SKIPS
 
 
 @pytest.mark.parametrize("n", [1, 22, 23])  # 22: every frame at 64 bytes is full
@@ -105,14 +152,52 @@ def test_every_broken_firmware_has_its_expected_failures_listed() -> None:
 async def test_a_broken_firmware_fails_exactly_its_checks(
     name: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    run = await in_process(BROKEN_FIRMWARES[name](N_CHANNELS))
+    enrolled = name in ONLY_ENROLLED
+    run = await in_process(BROKEN_FIRMWARES[name](N_CHANNELS), enrolled=enrolled)
     assert not run.passed
     assert failed(run) == MUST_FAIL[name], [
         (r.name, r.message) for r in run.results if r.outcome == "failed"
     ]
-    assert all(
-        o == "passed" for n, o in outcomes(run).items() if n not in MUST_FAIL[name] | NO_RADIO
+    skips = NO_RADIO | SECOND_CENTRAL if enrolled else IN_PROCESS_SKIPS
+    assert all(o == "passed" for n, o in outcomes(run).items() if n not in MUST_FAIL[name] | skips)
+
+
+@pytest.mark.parametrize("name", sorted(ONLY_ENROLLED))
+async def test_a_suit_broken_only_when_enrolled_passes_open(
+    name: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Without the key those checks are skipped, not passed: the kit says so."""
+    run = await in_process(BROKEN_FIRMWARES[name](N_CHANNELS))
+    assert run.passed and not MUST_FAIL[name] & {
+        n for n, o in outcomes(run).items() if o != "skipped"
+    }
+
+
+def test_every_broken_ble_suit_has_its_expected_failures_listed() -> None:
+    assert set(MUST_FAIL_LINK) == set(BROKEN_BLE_SUITS)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_BLE_SUITS))
+def test_a_broken_ble_suit_fails_exactly_its_link_checks(name: str) -> None:
+    """Over bumble, enrolled, the link checks alone: each broken BLE layer fails its own."""
+    from sim.ble_world import BleRoom
+
+    room = BleRoom(
+        [SimulatedSuit("SIM-01", firmware=SuitFirmware(4))], peripheral=BROKEN_BLE_SUITS[name]
     )
+    run = trio.run(
+        simulated_room_run,
+        room,
+        "python",
+        True,
+        LINK_CHECKS,
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    assert [r.name for r in run.results] == [c.name for c in CHECKS if c.name in LINK_CHECKS]
+    assert failed(run) == MUST_FAIL_LINK[name], [
+        (r.name, r.message) for r in run.results if r.outcome == "failed"
+    ]
+    assert all(r.outcome == "passed" for r in run.results if r.name not in MUST_FAIL_LINK[name])
 
 
 async def test_a_failure_shows_the_bytes_sent_and_seen(
@@ -150,7 +235,7 @@ async def test_reports_junit_and_html(autojump_clock: trio.testing.MockClock) ->
     run = await in_process(broken_firmware.NoChargeLimit(N_CHANNELS))
     suite = ET.fromstring(junit_xml(run))
     assert suite.tag == "testsuite" and suite.get("tests") == str(len(CHECKS))
-    assert suite.get("failures") == "1" and suite.get("skipped") == "2"
+    assert suite.get("failures") == "1" and suite.get("skipped") == str(len(IN_PROCESS_SKIPS))
     (failure,) = suite.iter("failure")
     assert "120 mA asked at 450 µs" in (failure.get("message") or "")
     assert "→" in (failure.text or "") and "←" in (failure.text or "")
@@ -165,14 +250,13 @@ async def test_reports_junit_and_html(autojump_clock: trio.testing.MockClock) ->
 
 @pytest.mark.parametrize("firmware", ["python", pytest.param("c", marks=needs_c)])
 def test_suitctl_suits_conformance_simulated_passes(firmware: str, tmp_path: Path) -> None:
+    """Enrolled with a test key: every check, the security ones included, over bumble."""
     out = tmp_path / "report"
-    r = CliRunner().invoke(
-        suitctl,
-        ["suits", "conformance", "--simulated", "--firmware", firmware, "--out", str(out)],
-    )
+    args = ["suits", "conformance", "--simulated", "--enroll", "--firmware", firmware]
+    r = CliRunner().invoke(suitctl, [*args, "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert "CONFORMS: 26 passed, 0 failed, 0 skipped" in r.output
-    assert f"{firmware} firmware, over bumble" in r.output
+    assert f"CONFORMS: {len(CHECKS)} passed, 0 failed, 0 skipped" in r.output
+    assert f"{firmware} firmware, over bumble, enrolled" in r.output
     suite = ET.parse(out / "conformance.xml").getroot()
     names = [c.get("name") for c in suite.iter("testcase")]
     assert names == [c.name for c in CHECKS]  # GATT checks ran over the radio too
@@ -188,7 +272,9 @@ def test_suitctl_suits_conformance_exits_1_on_a_broken_suit(
     monkeypatch.setattr(sim.firmware, "SuitFirmware", broken_firmware.NoWatchdog)
     r = CliRunner().invoke(suitctl, ["suits", "conformance", "--simulated"])
     assert r.exit_code == 1, r.output
-    assert "DOES NOT CONFORM: 23 passed, 3 failed" in r.output
+    # without --enroll the checks that need the suit's key are skipped
+    assert f"DOES NOT CONFORM: {len(CHECKS) - 3 - len(NEEDS_KEY)} passed, 3 failed" in r.output
+    assert f"{len(NEEDS_KEY)} skipped" in r.output
     assert "watchdog.zeroes: bytes sent (→) and seen (←)" in r.output
 
 
@@ -199,6 +285,14 @@ def test_suitctl_suits_conformance_usage() -> None:
     assert r.exit_code == 2
     r = CliRunner().invoke(suitctl, ["suits", "conformance", "AA:BB", "--firmware", "c"])
     assert r.exit_code == 2 and "use them with --simulated" in r.output
+    r = CliRunner().invoke(suitctl, ["suits", "conformance", "AA:BB", "--enroll"])
+    assert r.exit_code == 2 and "needs its --setup-code" in r.output
+    r = CliRunner().invoke(suitctl, ["suits", "conformance", "AA:BB", "--setup-code", "123456"])
+    assert r.exit_code == 2 and "goes with --enroll" in r.output
+    r = CliRunner().invoke(
+        suitctl, ["suits", "conformance", "AA:BB", "--enroll", "--setup-code", "12345"]
+    )
+    assert r.exit_code == 2 and "6 digits" in r.output
 
 
 def test_docs_list_every_check_in_order() -> None:

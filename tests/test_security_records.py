@@ -34,6 +34,75 @@ from .test_security import room_of
 from .test_store import db, postgres  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 
+@pytest.fixture(autouse=True)
+def _key_files_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL studio's key file goes under $XDG_DATA_HOME: keep it in the test's dir."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("SUITCTL_KEY_FILE", raising=False)
+
+
+def test_keys_are_sealed_at_rest_under_a_key_file_outside_the_database(
+    db: str,  # noqa: F811
+) -> None:
+    import stat
+
+    from sqlalchemy import select, update
+
+    from suit_controller.studio.schema import suit_keys
+    from suit_controller.studio.suit_keys import SEALED, key_file_path
+
+    store = Store(db)
+    path = key_file_path(store)
+    assert not path.exists()  # made on first use
+    k1 = SuitKey(1, bytes(range(32)))
+    save_suit_key(store, "F0:5C:0E:00:00:01", k1)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with store.engine.begin() as c:
+        rows = c.execute(select(suit_keys.c.address, suit_keys.c.key)).all()
+    [(_, text)] = rows
+    assert text.startswith(SEALED) and k1.key.hex() not in text  # never in the clear
+    assert suit_key(store, "F0:5C:0E:00:00:01") == k1
+    # a sealed key copied to another suit's row does not open there
+    save_suit_key(store, "F0:5C:0E:00:00:02", SuitKey(1, bytes(32)))
+    with store.engine.begin() as c:
+        c.execute(
+            update(suit_keys).where(suit_keys.c.address == "F0:5C:0E:00:00:02").values(key=text)
+        )
+    with pytest.raises(StoreError, match="F0:5C:0E:00:00:02 does not open"):
+        suit_key(store, "F0:5C:0E:00:00:02")
+    forget_suit_key(store, "F0:5C:0E:00:00:02")
+    # a key recorded in the clear by the version before is still read
+    with store.engine.begin() as c:
+        c.execute(
+            suit_keys.insert().values(
+                address="F0:5C:0E:00:00:03",
+                key_id=4,
+                key=bytes(range(1, 33)).hex(),
+                enrolled_at="x",
+            )
+        )
+    assert suit_key(store, "f0:5c:0e:00:00:03") == SuitKey(4, bytes(range(1, 33)))
+    forget_suit_key(store, "F0:5C:0E:00:00:03")
+    # the key file readable by others: refused, with the fix
+    path.chmod(0o644)
+    with pytest.raises(StoreError, match=r"can be read by others.*chmod 600"):
+        suit_key(store, "F0:5C:0E:00:00:01")
+    path.chmod(0o600)
+    # another key file: the keys do not open; no key file: the way out is said
+    original = path.read_text()
+    path.write_text(bytes(range(32)).hex())
+    with pytest.raises(StoreError, match="not the one it was sealed with"):
+        all_suit_keys(store)
+    path.unlink()
+    with pytest.raises(StoreError, match="missing: restore it from the backup"):
+        suit_key(store, "F0:5C:0E:00:00:01")
+    assert not path.exists()  # reading never makes a new one
+    path.write_text(original)
+    path.chmod(0o600)
+    assert all_suit_keys(store) == {"F0:5C:0E:00:00:01": k1}
+    store.close()
+
+
 def test_suit_keys_are_kept_rotated_and_forgotten(db: str) -> None:  # noqa: F811
     store = Store(db)
     sid = studio_id(store)
@@ -123,3 +192,36 @@ def test_suits_enroll_from_the_command_line_over_bumble(tmp_path: Path) -> None:
     assert list(all_suit_keys(Store(dbf))) == [address]
     r = CliRunner().invoke(suitctl, [*args, code])  # the records already hold a key
     assert r.exit_code == 1 and "already enrolled in this studio" in r.output
+
+
+async def test_a_studio_class_signs_with_the_key_from_the_records(tmp_path: Path) -> None:
+    """`suitctl serve`: a class on an enrolled suit is driven with its recorded key."""
+    from sim.studio_suits import SimulatedRack
+    from suit_controller.protocol.enrollment import encode_enroll, new_suit_key
+    from suit_controller.studio.rooms import Arrival, Studio
+
+    from .test_studio_rooms import screened
+
+    store = Store(tmp_path / "studio.db")
+    (ana,) = screened(store, "Ana")
+    rack = SimulatedRack(2)
+    key = new_suit_key()
+    fw = rack.suit("SIM-01").firmware
+    assert fw.auth.handle(encode_enroll(studio_id(store), key)) is None
+    save_suit_key(store, "SIM-01", key)
+    studio = Studio(store, rack)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            klass = await studio.set_up_class(
+                "Room 1", "classic_strength", [Arrival(ana, "SIM-01")], ["Tess"], by="tess"
+            )
+            assert (await studio.send_command(klass, {"do": "start"}, "test")).ok
+            await trio.sleep(1.0)
+            assert fw.state.name == "ARMED" and fw.last_counter > 10
+            assert fw.auth.refused_frames == 0 and fw.bad_frames == 0  # every frame signed
+            assert (await studio.send_command(klass, {"do": "stop"}, "test")).ok
+            await studio.wait_ended(klass)
+            assert not fw.applied_mA.any()
+            nursery.cancel_scope.cancel()
+    store.close()

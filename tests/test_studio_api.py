@@ -205,6 +205,14 @@ async def test_a_trainers_day_through_the_api_exercises_every_operation(tmp_path
             # the workout library and the designer
             await designer_calls(tess, mia, site)
 
+            # the suits page: enroll, list, rotate, forget (tests/test_studio_suit_keys.py)
+            code = rack.suit("SIM-04").setup_code
+            r = await mia.post("/api/v1/suit-keys", json={"address": "SIM-04", "setup_code": code})
+            assert r.status_code == 201
+            assert (await mia.get("/api/v1/suit-keys")).json()["suits"][0]["address"] == "SIM-04"
+            assert (await mia.post("/api/v1/suit-keys/SIM-04/rotate")).json()["key_id"] == 2
+            assert (await mia.post("/api/v1/suit-keys/SIM-04/forget", json={})).status_code == 200
+
             # managers: accounts, tokens, the audit trail
             r = await mia.post(
                 "/api/v1/accounts", json={"name": "Ugo", "role": "trainer", "password": "x" * 10}

@@ -250,7 +250,85 @@ typedef struct {
     uint32_t mismatched_frames;
     uint32_t watchdog_trips;
     uint32_t charge_clamps;
+    uint32_t refused_frames; /* well-formed, unsigned, refused by an enrolled suit */
 } ems_suit_t;
+
+/* -- authentication (ems_auth.c; docs/security.md) ------------------------------------ */
+
+/** SHA-256 digest length, bytes. */
+#define EMS_SHA256_LEN 32u
+/** A suit key, bytes (random, made by the studio at enrollment). */
+#define EMS_KEY_LEN 32u
+/** A studio id, bytes. */
+#define EMS_STUDIO_ID_LEN 16u
+
+/** An incremental SHA-256 (FIPS 180-4). */
+typedef struct {
+    uint32_t h[8];
+    uint64_t bytes;
+    uint8_t buf[64];
+    uint8_t used;
+} ems_sha256_t;
+
+void ems_sha256_init(ems_sha256_t *c);
+void ems_sha256_update(ems_sha256_t *c, const uint8_t *data, size_t len);
+void ems_sha256_final(ems_sha256_t *c, uint8_t out[EMS_SHA256_LEN]);
+/** HMAC-SHA-256 (RFC 2104); a frame's tag is its first EMS_TAG_LEN bytes. */
+void ems_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
+                     uint8_t out[EMS_SHA256_LEN]);
+/** Compare in time independent of where the bytes differ. */
+bool ems_equal_ct(const uint8_t *a, const uint8_t *b, size_t n);
+
+typedef struct ems_auth ems_auth_t;
+/**
+ * THE KEY STORAGE HOOK: write `auth` (enrolled, key id, key, studio id) to
+ * non-volatile memory; called after every change (enroll, rotate, forget,
+ * factory reset) before the suit answers. At power on, read it back and call
+ * `ems_auth_restore`. NULL: the key lives in RAM only (lost at power off).
+ */
+typedef void (*ems_store_fn)(void *ctx, const ems_auth_t *auth);
+
+/** What the suit knows of its studio. Allocate it yourself; pass it as `ems_hw_t.ctx`'s auth. */
+struct ems_auth {
+    bool enrolled;
+    uint8_t key_id;                       /* 1..255 while enrolled */
+    uint8_t key[EMS_KEY_LEN];
+    uint8_t studio_id[EMS_STUDIO_ID_LEN];
+    ems_store_fn store;
+    void *store_ctx;
+    uint32_t refused;                     /* enrollment messages refused since power on */
+};
+
+/** The answer to an enrollment message: 0, or the ATT application error to answer with. */
+typedef enum {
+    EMS_ENROLL_OK = 0x00,
+    EMS_ENROLL_ELSEWHERE = 0x80,    /* enrolled in another studio */
+    EMS_ENROLL_ALREADY_HERE = 0x81, /* enrolled in this studio already */
+    EMS_ENROLL_NOT_ENROLLED = 0x82, /* ROTATE / FORGET with no key */
+    EMS_ENROLL_BAD_PROOF = 0x83,    /* the proof is not under the current key */
+    EMS_ENROLL_MALFORMED = 0x84     /* length, type, key id 0 or unchanged */
+} ems_enroll_t;
+
+/** Factory state: no key (an open suit). */
+void ems_auth_init(ems_auth_t *auth, ems_store_fn store, void *store_ctx);
+/** Power on with a key read back from flash; false (unchanged) for key id 0. */
+bool ems_auth_restore(ems_auth_t *auth, uint8_t key_id, const uint8_t key[EMS_KEY_LEN],
+                      const uint8_t studio_id[EMS_STUDIO_ID_LEN]);
+/**
+ * One message written to the enrollment characteristic (only over an
+ * encrypted link bonded with the setup code: the BLE stack's job). On a
+ * refusal nothing changes.
+ */
+ems_enroll_t ems_auth_handle(ems_auth_t *auth, const uint8_t *msg, size_t len);
+/** The reset button: wipe the key and the studio id (the stack forgets its bonds). */
+void ems_auth_factory_reset(ems_auth_t *auth);
+/**
+ * A ready-made `ems_verify_tag_fn` with `ctx` an `ems_auth_t *`: key id 0
+ * verifies only on an open suit; otherwise the enrolled key id and its
+ * HMAC-SHA-256 tag (constant-time compare).
+ */
+bool ems_auth_verify_tag(void *ctx, uint8_t key_id, const uint8_t *signed_bytes,
+                         uint16_t signed_len, const uint8_t tag[EMS_TAG_LEN]);
 
 /** The defaults above for a suit of `n_channels`. */
 void ems_config_default(ems_config_t *cfg, uint8_t n_channels);
@@ -267,9 +345,24 @@ bool ems_suit_init(ems_suit_t *suit, const ems_config_t *cfg, const ems_hw_t *hw
  * Handle one control frame written to the control characteristic. Checks the
  * watchdog first, then the frame (codec, tag, counter), then runs the state
  * table. Notifies a status at once when the state or the program changed and
- * notifications are enabled.
+ * notifications are enabled. With a verify_tag hook that refuses key id 0
+ * (an enrolled suit): an unsigned frame is refused (EMS_RX_UNAUTHENTICATED,
+ * counted in refused_frames, not flagged) except STOP_ALL, honoured whatever
+ * its counter without moving the counter; a signed frame whose tag fails is
+ * EMS_RX_UNAUTHENTICATED and flagged BAD_FRAME. Only a verified frame moves
+ * the counter (an unsigned one too on an open suit).
  */
 ems_rx_t ems_suit_receive(ems_suit_t *suit, const uint8_t *data, size_t len, uint32_t now_ms);
+
+/**
+ * Bytes written to the stop characteristic (no encryption; anyone may):
+ * only a STOP_ALL with a valid length, CRC, version and type acts, whatever
+ * its counter, key id and tag; it moves the counter only if its tag verifies.
+ * Returns EMS_RX_APPLIED if it stopped the suit; anything else changes
+ * nothing (a corrupt frame flags BAD_FRAME; another type is EMS_RX_UNAUTHENTICATED).
+ */
+ems_rx_t ems_suit_receive_stop(ems_suit_t *suit, const uint8_t *data, size_t len,
+                               uint32_t now_ms);
 
 /**
  * Run the clock: trip the watchdog when its time is up (zero at once, status
@@ -338,6 +431,8 @@ uint32_t ems_suit_mismatched_frames(const ems_suit_t *suit);
 uint32_t ems_suit_watchdog_trips(const ems_suit_t *suit);
 /** SET_LEVELS frames the suit's own charge limit had to clamp (since power on). */
 uint32_t ems_suit_charge_clamps(const ems_suit_t *suit);
+/** Unsigned frames an enrolled suit refused (since power on). */
+uint32_t ems_suit_refused_frames(const ems_suit_t *suit);
 
 /** The structs' sizes, for bindings (ctypes) that allocate or mirror them. */
 size_t ems_suit_sizeof(void);
@@ -345,6 +440,7 @@ size_t ems_config_sizeof(void);
 size_t ems_hw_sizeof(void);
 size_t ems_control_sizeof(void);
 size_t ems_status_sizeof(void);
+size_t ems_auth_sizeof(void);
 
 #ifdef __cplusplus
 }

@@ -337,6 +337,30 @@ bool ems_suit_tick(ems_suit_t *s, uint32_t now_ms)
 
 /* -- frames ----------------------------------------------------------------------------- */
 
+static bool tag_ok(const ems_suit_t *s, const ems_control_t *f, const uint8_t *data, size_t len)
+{
+    const uint16_t signed_len = (uint16_t)(len - EMS_TAG_LEN - 2u);
+    if (s->hw.verify_tag != NULL) {
+        return s->hw.verify_tag(s->hw.ctx, f->key_id, data, signed_len, f->tag);
+    }
+    return f->key_id == 0u; /* no key enrolled: only key id 0 */
+}
+
+/* The counter, then the state table; `moves_counter` false for an unsigned stop. */
+static ems_rx_t accept(ems_suit_t *s, const ems_control_t *f, bool moves_counter, uint32_t now_ms)
+{
+    if (f->counter <= s->last_counter) {
+        if (f->type != EMS_STOP_ALL) {
+            s->stale_frames++;
+            return EMS_RX_STALE; /* delayed frames are normal on a radio: no flag */
+        }
+        /* STOP_ALL is honoured whatever its counter: a replay can only make it safer */
+    } else if (moves_counter) {
+        s->last_counter = f->counter;
+    }
+    return step(s, event_of(f->type), f, now_ms);
+}
+
 ems_rx_t ems_suit_receive(ems_suit_t *s, const uint8_t *data, size_t len, uint32_t now_ms)
 {
     ems_control_t f;
@@ -344,31 +368,45 @@ ems_rx_t ems_suit_receive(ems_suit_t *s, const uint8_t *data, size_t len, uint32
 
     (void)check_watchdog(s, now_ms);
     r = ems_decode_control(data, len, &f); /* key id 0 with a non-zero tag: BAD_TAG */
-    if (r == EMS_RX_APPLIED) {
-        const uint16_t signed_len = (uint16_t)(len - EMS_TAG_LEN - 2u);
-        if (s->hw.verify_tag != NULL) {
-            if (!s->hw.verify_tag(s->hw.ctx, f.key_id, data, signed_len, f.tag)) {
-                r = EMS_RX_UNAUTHENTICATED;
+    if (r == EMS_RX_APPLIED && !tag_ok(s, &f, data, len)) {
+        if (f.key_id == 0u) { /* unsigned, and the suit has a key */
+            if (f.type == EMS_STOP_ALL) {
+                return accept(s, &f, false, now_ms); /* anyone may stop it */
             }
-        } else if (f.key_id != 0u) {
-            r = EMS_RX_UNAUTHENTICATED; /* no key enrolled: only key id 0 */
+            s->refused_frames++;
+            return EMS_RX_UNAUTHENTICATED; /* counted, not flagged: nothing was corrupt */
         }
+        r = EMS_RX_UNAUTHENTICATED;
     }
     if (r != EMS_RX_APPLIED) {
         s->faults |= EMS_FAULT_BAD_FRAME;
         s->bad_frames++;
         return r;
     }
-    if (f.counter <= s->last_counter) {
-        if (f.type != EMS_STOP_ALL) {
-            s->stale_frames++;
-            return EMS_RX_STALE; /* delayed frames are normal on a radio: no flag */
-        }
-        /* STOP_ALL is honoured whatever its counter: a replay can only make it safer */
-    } else {
-        s->last_counter = f.counter;
+    return accept(s, &f, true, now_ms);
+}
+
+ems_rx_t ems_suit_receive_stop(ems_suit_t *s, const uint8_t *data, size_t len, uint32_t now_ms)
+{
+    ems_control_t f;
+    ems_rx_t r;
+
+    (void)check_watchdog(s, now_ms);
+    r = ems_decode_control(data, len, &f);
+    if (r == EMS_RX_BAD_TAG) {
+        r = EMS_RX_APPLIED; /* the stop characteristic does not judge tags */
     }
-    return step(s, event_of(f.type), &f, now_ms);
+    if (r != EMS_RX_APPLIED) {
+        s->faults |= EMS_FAULT_BAD_FRAME;
+        s->bad_frames++;
+        return r;
+    }
+    if (f.type != EMS_STOP_ALL) {
+        s->refused_frames++;
+        return EMS_RX_UNAUTHENTICATED;
+    }
+    r = accept(s, &f, f.key_id != 0u && tag_ok(s, &f, data, len), now_ms);
+    return r == EMS_RX_IGNORED ? EMS_RX_APPLIED : r;
 }
 
 /* -- power on and the body ------------------------------------------------------------- */
@@ -424,6 +462,7 @@ bool ems_suit_init(ems_suit_t *s, const ems_config_t *cfg, const ems_hw_t *hw, u
     s->mismatched_frames = 0;
     s->watchdog_trips = 0;
     s->charge_clamps = 0;
+    s->refused_frames = 0;
     for (ch = 0; ch < EMS_MAX_CHANNELS; ch++) {
         s->level[ch] = 0;
         s->impedance[ch] = EMS_IMPEDANCE_UNKNOWN;
@@ -494,11 +533,13 @@ uint32_t ems_suit_stale_frames(const ems_suit_t *s) { return s->stale_frames; }
 uint32_t ems_suit_mismatched_frames(const ems_suit_t *s) { return s->mismatched_frames; }
 uint32_t ems_suit_watchdog_trips(const ems_suit_t *s) { return s->watchdog_trips; }
 uint32_t ems_suit_charge_clamps(const ems_suit_t *s) { return s->charge_clamps; }
+uint32_t ems_suit_refused_frames(const ems_suit_t *s) { return s->refused_frames; }
 size_t ems_suit_sizeof(void) { return sizeof(ems_suit_t); }
 size_t ems_config_sizeof(void) { return sizeof(ems_config_t); }
 size_t ems_hw_sizeof(void) { return sizeof(ems_hw_t); }
 size_t ems_control_sizeof(void) { return sizeof(ems_control_t); }
 size_t ems_status_sizeof(void) { return sizeof(ems_status_t); }
+size_t ems_auth_sizeof(void) { return sizeof(ems_auth_t); }
 
 uint8_t ems_suit_level(const ems_suit_t *s, uint8_t channel)
 {

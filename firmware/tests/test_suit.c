@@ -824,12 +824,53 @@ static void test_the_verification_hook_decides(void)
     CHECK_EQ(ems_suit_level(&suit, 0), 20);
     len = frame_raw(f, 2, EMS_HEARTBEAT, 3, 4, NULL, 0, tag4); /* another key */
     CHECK_EQ(ems_suit_receive(&suit, f, len, 1020), EMS_RX_UNAUTHENTICATED);
-    /* with a key enrolled the hook may refuse unsigned frames too */
-    len = frame(f, EMS_STOP_ALL, 4, NULL, 0);
-    CHECK_EQ(ems_suit_receive(&suit, f, len, 1030), EMS_RX_UNAUTHENTICATED);
+    CHECK(ems_suit_faults(&suit) & EMS_FAULT_BAD_FRAME); /* a failing tag is flagged */
+    (void)ems_suit_send_status(&suit, 1025);
+    /* with a key enrolled the hook refuses unsigned frames: counted, not flagged, no counter */
+    len = frame(f, EMS_HEARTBEAT, 4, NULL, 0);
+    CHECK_EQ(ems_suit_receive(&suit, f, len, 1026), EMS_RX_UNAUTHENTICATED);
+    CHECK_EQ(ems_suit_refused_frames(&suit), 1);
+    CHECK_EQ(ems_suit_faults(&suit) & EMS_FAULT_BAD_FRAME, 0);
     CHECK_EQ(ems_suit_state(&suit), EMS_STATE_ARMED);
-    CHECK_EQ(board.verify_calls, 4);
+    /* ... except STOP_ALL: anyone may stop the suit, and it never moves the counter */
+    len = frame(f, EMS_STOP_ALL, 5, NULL, 0);
+    CHECK_EQ(ems_suit_receive(&suit, f, len, 1030), EMS_RX_APPLIED);
+    CHECK_EQ(ems_suit_state(&suit), EMS_STATE_STOPPED);
+    CHECK_EQ(ems_suit_level(&suit, 0), 0);
+    CHECK_EQ(board.verify_calls, 5);
     CHECK_EQ(ems_suit_last_counter(&suit), 2);
+}
+
+static void test_the_stop_characteristic_honours_any_stop(void)
+{
+    uint8_t f[64];
+    const uint8_t tag9[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    const uint8_t tag3[8] = {3, 3, 3, 3, 3, 3, 3, 3};
+    const uint8_t p[] = {0, 1, 20};
+    size_t len;
+    power_on_with(1, NULL, true);
+    board.accept_key = 3;
+    len = frame_raw(f, 2, EMS_ARM, 1, 3, NULL, 0, tag3);
+    CHECK_EQ(ems_suit_receive(&suit, f, len, 1000), EMS_RX_APPLIED);
+    len = frame_raw(f, 2, EMS_SET_LEVELS, 2, 3, p, sizeof p, tag3);
+    CHECK_EQ(ems_suit_receive(&suit, f, len, 1010), EMS_RX_APPLIED);
+    /* a wrong-key STOP_ALL with a huge counter: stops, but the counter stays */
+    len = frame_raw(f, 2, EMS_STOP_ALL, 0xFFFFFFFFu, 9, NULL, 0, tag9);
+    CHECK_EQ(ems_suit_receive_stop(&suit, f, len, 1020), EMS_RX_APPLIED);
+    CHECK_EQ(ems_suit_state(&suit), EMS_STATE_STOPPED);
+    CHECK_EQ(ems_suit_level(&suit, 0), 0);
+    CHECK_EQ(ems_suit_last_counter(&suit), 2);
+    /* anything but STOP_ALL on the stop characteristic changes nothing */
+    len = frame_raw(f, 2, EMS_ARM, 3, 3, NULL, 0, tag3);
+    CHECK_EQ(ems_suit_receive_stop(&suit, f, len, 1030), EMS_RX_UNAUTHENTICATED);
+    CHECK_EQ(ems_suit_state(&suit), EMS_STATE_STOPPED);
+    CHECK_EQ(ems_suit_last_counter(&suit), 2);
+    /* a signed STOP_ALL there moves the counter */
+    len = frame_raw(f, 2, EMS_STOP_ALL, 7, 3, NULL, 0, tag3);
+    CHECK_EQ(ems_suit_receive_stop(&suit, f, len, 1040), EMS_RX_APPLIED);
+    CHECK_EQ(ems_suit_last_counter(&suit), 7);
+    f[len - 1] ^= 1u; /* corrupt: flagged, nothing else */
+    CHECK_EQ(ems_suit_receive_stop(&suit, f, len, 1050), EMS_RX_BAD_CRC);
 }
 
 /* -- random frames under the sanitizers: the invariants hold whatever arrives ---------- */
@@ -946,6 +987,7 @@ int main(void)
     RUN(test_status_splits_for_32_channels);
     RUN(test_key_id_zero_needs_a_zero_tag);
     RUN(test_no_key_enrolled_accepts_key_id_zero_only);
+    RUN(test_the_stop_characteristic_honours_any_stop);
     RUN(test_the_verification_hook_decides);
     RUN(test_random_frames_keep_the_invariants);
     return check_summary("test_suit");

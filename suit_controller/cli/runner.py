@@ -51,6 +51,7 @@ LOGGED = {
     "suit_safe_state",
     "limit",
     "suit_refused",
+    "suit_key_mismatch",
     "program_unconfirmed",
     "suit_clamped",
     "slowed_down",

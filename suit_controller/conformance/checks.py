@@ -22,6 +22,7 @@ powered on (the first level check needs IDLE).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import struct
@@ -36,20 +37,32 @@ from suit_controller.conformance.probe import (
     NEXT_STATUS_S,
     CheckFailed,
     CheckSkipped,
+    Line,
     Probe,
     Report,
     corrupt_crc,
     reseal,
 )
+from suit_controller.links.base import LinkError
 from suit_controller.protocol import (
     CONTROL_UUID,
     REQUIRED_ATT_PAYLOAD,
     SERVICE_UUID,
     STATUS_HEADER_LEN,
     STATUS_UUID,
+    Arm,
     Faults,
     SuitState,
+    encode,
     encode_levels,
+)
+from suit_controller.protocol.enrollment import (
+    AUTH_TIMEOUT_S,
+    STUDIO_ID_LEN,
+    Refusal,
+    SuitKey,
+    encode_enroll,
+    new_suit_key,
 )
 
 #: The watchdog time and the tolerance the kit allows, ms (docs/protocol.md, S4).
@@ -83,6 +96,7 @@ CHECKS: list[Check] = []
 
 def check(name: str, rule: str, *, required: bool = True) -> Callable[[CheckFn], CheckFn]:
     """Register a check under its rule's name (docs/protocol.md lists them all)."""
+
     def register(fn: CheckFn) -> CheckFn:
         CHECKS.append(Check(name, rule, fn, required))
         return fn
@@ -343,9 +357,11 @@ async def counter_stale(probe: Probe) -> None:
     m = probe.mark()
     codes = bytes(_levels(probe, OTHER))
     pid = probe.program.program_id
-    await probe.send_raw(encode_levels(last, pid, codes), f"SET_LEVELS repeating counter {last}")
     await probe.send_raw(
-        encode_levels(last - 1, pid, codes), f"SET_LEVELS with old counter {last - 1}"
+        probe.encode_levels(last, pid, codes), f"SET_LEVELS repeating counter {last}"
+    )
+    await probe.send_raw(
+        probe.encode_levels(last - 1, pid, codes), f"SET_LEVELS with old counter {last - 1}"
     )
     after = await probe.fence()
     _fail_unless(
@@ -697,6 +713,237 @@ async def limits_charge(probe: Probe) -> None:
 # -- running a check on the probe's connection -------------------------------------------------
 
 
+# -- security (docs/security.md) ---------------------------------------------------------------
+
+#: How far ahead of the kit's counter an attacker's frames are numbered: accepted, they would
+#: lock the kit's own frames out as stale (which a check sees as the counter it reports).
+AHEAD = 1000
+
+
+def _need_key(probe: Probe) -> SuitKey:
+    if probe.key is None:
+        raise CheckSkipped(
+            "the suit is not enrolled with a key the kit holds (give the kit the suit's key "
+            "with --key-file, or run --simulated --enrolled)"
+        )
+    return probe.key
+
+
+def _attack_frames(probe: Probe, key: SuitKey | None, start: int) -> list[bytes]:
+    """ARM, then SET_LEVELS at the OTHER level, numbered from `start`, signed with `key`."""
+    k, kid = (None, 0) if key is None else (key.key, key.key_id)
+    codes = bytes(_levels(probe, OTHER))
+    return [
+        encode(Arm(start), k, kid),
+        encode_levels(start + 1, probe.program.program_id, codes, k, kid),
+    ]
+
+
+async def _unchanged(probe: Probe, before: Report, what: str) -> Report:
+    """A fence after an attack: the same state and levels, and the counter is the fence's own."""
+    after = await probe.fence()
+    try:
+        _fail_unless(
+            after.state is before.state and after.codes == before.codes,
+            f"after {what} the suit reports {after.describe()}; "
+            f"expected it unchanged: {before.describe()}",
+        )
+        _fail_unless(
+            after.counter == probe.last_sent,
+            f"after {what} the suit's last accepted counter is {after.counter}, not the "
+            f"kit's {probe.last_sent}: it accepted a frame it must refuse",
+        )
+    finally:
+        probe.resync()
+    return after
+
+
+@check(
+    "auth.link-encrypted",
+    "Control writes from a link not bonded with the setup code (LE Secure Connections, "
+    "passkey) change nothing, even with a valid tag.",
+)
+async def auth_link_encrypted(probe: Probe) -> None:
+    await probe.reset()
+    last = probe.last_sent
+    await probe.disconnect()  # the suit is free: only its link security can refuse the phone
+    frames = _attack_frames(probe, probe.key, last + AHEAD)
+    async with probe.target.second_central(False) as phone:
+        for f in frames:
+            probe.transcript.append(Line(trio.current_time(), "→", f, "from an unbonded phone"))
+            with contextlib.suppress(LinkError):  # a suit may drop the phone: fine
+                await phone.write(CONTROL_UUID, f)
+        await trio.sleep(0.1)
+    first = await probe.connect(nursery_for_checks.get(), _payload(probe), authenticate=False)
+    try:
+        _fail_unless(
+            first.state is SuitState.STOPPED and not any(first.codes) and first.counter == last,
+            f"after an unbonded phone wrote ARM and SET_LEVELS (counters from {last + AHEAD}) "
+            f"the suit reports {first.describe()}; expected STOPPED, zero, counter {last}",
+        )
+    finally:
+        probe.resync()
+    await probe.fence()  # (and, on an enrolled suit, authenticates this connection)
+
+
+@check(
+    "auth.wrong-key",
+    "An enrolled suit drops a frame whose tag is not under its key: outputs and the last "
+    "accepted counter unchanged.",
+)
+async def auth_wrong_key(probe: Probe) -> None:
+    key = _need_key(probe)
+    before = await probe.armed_with(_levels(probe, LOW))
+    wrong = SuitKey(key.key_id, bytes(b ^ 0x5A for b in key.key))  # same id, another key
+    for f in _attack_frames(probe, wrong, probe.last_sent + AHEAD):
+        await probe.send_raw(f, "signed under a wrong key: must change nothing")
+    await _unchanged(probe, before, "frames signed under a wrong key")
+
+
+@check(
+    "auth.unsigned-refused",
+    "An enrolled suit drops unsigned control frames (key id 0), except STOP_ALL.",
+)
+async def auth_unsigned_refused(probe: Probe) -> None:
+    _need_key(probe)
+    before = await probe.armed_with(_levels(probe, LOW))
+    for f in _attack_frames(probe, None, probe.last_sent + AHEAD):
+        await probe.send_raw(f, "unsigned: an enrolled suit must refuse it")
+    await _unchanged(probe, before, "unsigned ARM and SET_LEVELS")
+
+
+@check(
+    "auth.replay-across-reconnect",
+    "Frames captured from the controller and replayed after a reconnect change nothing.",
+)
+async def auth_replay_across_reconnect(probe: Probe) -> None:
+    start = len(probe.transcript)
+    await probe.armed_with(_levels(probe, LOW))
+    captured = [
+        line.data
+        for line in probe.transcript[start:]
+        if line.direction == "→" and line.data and line.data[0] & 0x0F in (0x1, 0x5)
+    ]  # the ARM and SET_LEVELS just sent (signed, if the suit is enrolled)
+    await probe.reset()
+    await probe.disconnect()
+    await trio.sleep(0.3)
+    # the replay comes first on the new connection: no fresh frame has raised the counter
+    before = await probe.connect(nursery_for_checks.get(), _payload(probe), authenticate=False)
+    for f in captured:
+        await probe.send_raw(f, "captured earlier, replayed after a reconnect")
+    await _unchanged(probe, before, "replaying captured ARM and SET_LEVELS after a reconnect")
+
+
+@check(
+    "auth.stop-from-anyone",
+    "A STOP_ALL on the stop characteristic from an unbonded link, unsigned, is honoured "
+    "(and, on an enrolled suit, does not move the counter).",
+)
+async def auth_stop_from_anyone(probe: Probe) -> None:
+    await probe.armed_with(_levels(probe, LOW))
+    last = probe.last_sent
+    # enrolled: far ahead (it must not move the counter); open: an old one (honoured anyway)
+    counter = last + AHEAD if probe.key is not None else 1
+    stop = reseal(struct.pack("<BIB", 0x23, counter, 0) + bytes(8))
+    m = probe.mark()
+    probe.transcript.append(Line(trio.current_time(), "→", stop, "unsigned STOP_ALL on stop"))
+    await probe.target.write_stop(stop)
+    try:
+        stopped = await probe.wait_report(
+            lambda r: r.state is SuitState.STOPPED,
+            after=m,
+            within=NEXT_STATUS_S,
+            what="showing STOPPED after an unsigned STOP_ALL on the stop characteristic",
+        )
+        _fail_unless(not any(stopped.codes), f"STOPPED with outputs on: {stopped.describe()}")
+        after = await probe.fence()
+        _fail_unless(
+            after.counter == probe.last_sent,
+            f"an unsigned STOP_ALL moved the counter to {after.counter} (the kit's is "
+            f"{probe.last_sent}): anyone could lock the controller out",
+        )
+    finally:
+        probe.resync()
+
+
+@check(
+    "auth.idle-dropped",
+    "A connection that has not authenticated within 2 s is dropped.",
+)
+async def auth_idle_dropped(probe: Probe) -> None:
+    async with probe.target.second_central(False) as phone:
+        probe.note("an unbonded phone connects and stays silent")
+        await trio.sleep(AUTH_TIMEOUT_S + 0.5)
+        _fail_unless(
+            not phone.connected,
+            f"an unauthenticated phone is still connected {AUTH_TIMEOUT_S + 0.5:g} s later",
+        )
+
+
+@check(
+    "auth.one-controller",
+    "One controller at a time: while the kit drives the suit, another bonded central's "
+    "control frames change nothing.",
+)
+async def auth_one_controller(probe: Probe) -> None:
+    before = await probe.armed_with(_levels(probe, LOW))
+    frames = _attack_frames(probe, probe.key, probe.last_sent + AHEAD)
+    async with probe.target.second_central(True) as other:
+        for f in frames:
+            probe.transcript.append(Line(trio.current_time(), "→", f, "from a second central"))
+            with contextlib.suppress(LinkError):
+                await other.write(CONTROL_UUID, f)
+        await trio.sleep(0.1)
+    await _unchanged(probe, before, "a second bonded central wrote ARM and SET_LEVELS")
+
+
+@check(
+    "auth.controller-gets-a-slot",
+    "With a phone connected first and squatting, the controller still connects and drives.",
+)
+async def auth_controller_gets_a_slot(probe: Probe) -> None:
+    await probe.reset()
+    await probe.disconnect()
+    async with probe.target.second_central(False) as phone:
+        since = trio.current_time()
+        if not phone.connected:
+            raise CheckSkipped("the suit refused the phone's connection: it cannot squat")
+        probe.note("an unbonded phone connected first and stays")
+        try:
+            await probe.connect(nursery_for_checks.get(), _payload(probe))
+        except LinkError as e:
+            raise CheckFailed(f"with a phone connected first, the kit cannot connect: {e}") from e
+        waited = trio.current_time() - since
+        _fail_unless(
+            waited < AUTH_TIMEOUT_S,
+            f"the kit got a connection only {waited:.1f} s after the phone took the suit "
+            f"(its {AUTH_TIMEOUT_S:g} s were up): a suit keeps a slot for its controller",
+        )
+        await probe.armed_with(_levels(probe, LOW))
+    await probe.reset()
+
+
+@check(
+    "auth.enrolled-elsewhere",
+    "An enrolled suit refuses ENROLL from another studio (ATT error 0x80) and keeps its key.",
+)
+async def auth_enrolled_elsewhere(probe: Probe) -> None:
+    _need_key(probe)
+    await probe.reset()
+    await probe.disconnect()
+    other = new_suit_key()
+    message = encode_enroll(bytes(b ^ 0xFF for b in range(STUDIO_ID_LEN)), other)
+    probe.transcript.append(Line(trio.current_time(), "→", message[:18], "ENROLL elsewhere"))
+    code = await probe.target.enroll(message)
+    await probe.connect(nursery_for_checks.get(), _payload(probe))
+    _fail_unless(
+        code == Refusal.ENROLLED_ELSEWHERE,
+        f"an enrolled suit answered another studio's ENROLL with "
+        f"{'success' if code == 0 else f'ATT error {code:#04x}'}, not 0x80 (enrolled elsewhere)",
+    )
+    await probe.armed_with(_levels(probe, LOW))  # still driven with this studio's key
+
+
 def _payload(probe: Probe) -> int | None:
     choices = probe.target.att_payload_choices
     return max(choices) if choices else None
@@ -730,6 +977,15 @@ ORDER = [
     "status.split-large",
     "reconnect.safe-state",
     "counter.across-connections",
+    "auth.link-encrypted",
+    "auth.wrong-key",
+    "auth.unsigned-refused",
+    "auth.replay-across-reconnect",
+    "auth.stop-from-anyone",
+    "auth.idle-dropped",
+    "auth.one-controller",
+    "auth.controller-gets-a-slot",
+    "auth.enrolled-elsewhere",
 ]
 CHECKS.sort(key=lambda c: ORDER.index(c.name))
 assert [c.name for c in CHECKS] == ORDER

@@ -36,6 +36,7 @@ from suit_controller.protocol import (
     encode,
     encode_levels,
 )
+from suit_controller.protocol.enrollment import SuitKey
 
 #: How soon "at once" is, s of host time (a BLE connection event or two, and the suit's loop).
 AT_ONCE_S = 0.15
@@ -136,8 +137,10 @@ def reseal(body: bytes) -> bytes:
 class Probe:
     """Drives one suit under test: connection, counters, reports, transcript."""
 
-    def __init__(self, target: SuitUnderTest) -> None:
+    def __init__(self, target: SuitUnderTest, key: SuitKey | None = None) -> None:
         self.target = target
+        #: The suit's enrolled key: every valid frame the kit sends is signed with it.
+        self.key = key
         self.transcript: list[Line] = []
         self.reports: list[Report] = []
         self.bad_status: list[tuple[float, bytes, str]] = []
@@ -161,8 +164,14 @@ class Probe:
     def note(self, text: str) -> None:
         self.transcript.append(Line(trio.current_time(), "·", b"", text))
 
-    async def connect(self, nursery: trio.Nursery, att_payload: int | None = None) -> Report:
-        """(Re)connect, start reading, and wait for the status the suit sends at once."""
+    async def connect(
+        self, nursery: trio.Nursery, att_payload: int | None = None, *, authenticate: bool = True
+    ) -> Report:
+        """(Re)connect, start reading, and wait for the status the suit sends at once.
+
+        With a key and `authenticate`, a signed HEARTBEAT follows at once (an enrolled
+        suit drops a connection that has not authenticated within 2 s).
+        """
         await self.disconnect()
         self.note(f"connect (ATT payload {att_payload or 'as negotiated'})")
         await self.target.connect(att_payload)
@@ -178,6 +187,10 @@ class Probe:
             what="after notifications were enabled",
         )
         self._next_counter = max(self._next_counter, first.counter + 1)
+        if self.key is not None and authenticate:
+            # an enrolled suit drops a connection that has not authenticated within 2 s:
+            # a signed, fresh HEARTBEAT (it changes nothing in any state) authenticates it
+            await self.heartbeat()
         return first
 
     async def disconnect(self) -> None:
@@ -260,6 +273,12 @@ class Probe:
         self._next_counter += 1
         return c
 
+    def resync(self) -> None:
+        """Number on from the suit's reported counter if it is ahead of the kit's (after a
+        check made a broken suit accept a frame far ahead, the next checks still run)."""
+        if self.reports:
+            self._next_counter = max(self._next_counter, self.reports[-1].counter + 1)
+
     @property
     def last_sent(self) -> int:
         """The counter of the last valid frame sent."""
@@ -269,15 +288,27 @@ class Probe:
         self.transcript.append(Line(trio.current_time(), "→", data, note or describe_control(data)))
         await self.target.write(data)
 
+    def encode(self, frame: SetLevels | SetProgram | StopAll | Heartbeat | Arm) -> bytes:
+        """The frame's bytes, signed with the suit's key if the kit has one."""
+        if self.key is None:
+            return encode(frame)
+        return encode(frame, self.key.key, self.key.key_id)
+
+    def encode_levels(self, counter: int, program_id: int, codes: bytes) -> bytes:
+        """A SET_LEVELS frame, signed with the suit's key if the kit has one."""
+        if self.key is None:
+            return encode_levels(counter, program_id, codes)
+        return encode_levels(counter, program_id, codes, self.key.key, self.key.key_id)
+
     async def send(self, frame: SetLevels | SetProgram | StopAll | Heartbeat | Arm) -> int:
-        await self.send_raw(encode(frame))
+        await self.send_raw(self.encode(frame))
         self._last_sent = max(self._last_sent, frame.counter)
         return frame.counter
 
     async def levels(self, codes: Sequence[int], program_id: int | None = None) -> int:
         c = self.counter()
         pid = self.program.program_id if program_id is None else program_id
-        await self.send_raw(encode_levels(c, pid, bytes(codes)))
+        await self.send_raw(self.encode_levels(c, pid, bytes(codes)))
         self._last_sent = max(self._last_sent, c)
         return c
 

@@ -11,8 +11,9 @@ import trio
 
 from suit_controller.conformance.checks import CHECKS, Check, nursery_for_checks
 from suit_controller.conformance.probe import CheckFailed, CheckSkipped, Probe
-from suit_controller.conformance.target import SuitUnderTest
+from suit_controller.conformance.target import NotOnThisTarget, SuitUnderTest
 from suit_controller.links.base import LinkError
+from suit_controller.protocol.enrollment import SuitKey
 
 #: No check takes longer than this (host time); one that does has failed.
 CHECK_TIMEOUT_S = 20.0
@@ -58,14 +59,20 @@ class ConformanceRun:
 
 
 async def run_conformance(
-    target: SuitUnderTest, *, only: Collection[str] | None = None, label: str = ""
+    target: SuitUnderTest,
+    *,
+    only: Collection[str] | None = None,
+    label: str = "",
+    key: SuitKey | None = None,
 ) -> ConformanceRun:
     """Every check (or those named in `only`) in order, over one freshly powered-on suit.
 
-    Whatever happens, the suit is sent STOP_ALL at the end (from a shielded scope).
+    `key`: the suit's enrolled key (every frame is then signed with it, and the
+    security checks that need it run). Whatever happens, the suit is sent
+    STOP_ALL at the end (from a shielded scope).
     """
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    probe = Probe(target)
+    probe = Probe(target, key)
     results: list[CheckResult] = []
     checks = [c for c in CHECKS if only is None or c.name in only]
     async with trio.open_nursery() as nursery:
@@ -136,7 +143,7 @@ async def _run_one(chk: Check, probe: Probe) -> CheckResult:
         if unreadable:
             _, data, why = unreadable[0]
             raise CheckFailed(f"the suit sent a status the kit cannot read: {why} ({data.hex()})")
-    except CheckSkipped as e:
+    except (CheckSkipped, NotOnThisTarget) as e:
         outcome, message = "skipped", str(e)
     except CheckFailed as e:
         outcome, message = "failed", str(e)

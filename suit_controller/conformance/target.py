@@ -14,7 +14,8 @@ suit, or bleak on bumble for the simulated one) and `InProcessTarget` (a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 import trio
 
@@ -24,6 +25,31 @@ from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
 
 #: The ATT payload a run uses when the target can choose (BLE's MTU 247, as bleak asks).
 LARGE_ATT_PAYLOAD = 244
+
+
+class NotOnThisTarget(Exception):
+    """The target cannot do this (no radio in-process; no second central on one adapter):
+    the check that needs it is skipped, with this message."""
+
+
+class Central(Protocol):
+    """Another central in radio range (a phone in the gym, or a second controller)."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the suit still holds this connection."""
+        ...
+
+    async def write(self, uuid: str, data: bytes) -> None:
+        """Write without response to a characteristic of the suit service; never raises
+        for a write the suit ignores. Raises `LinkLost` when the link is gone."""
+        ...
+
+
+#: Opens another central's connection to the suit: bonded (with the setup code) or not.
+CentralFactory = Callable[[bool], AbstractAsyncContextManager[Central]]
+#: Writes one enrollment message on a connection of its own: the ATT error code, 0 if accepted.
+EnrollmentWriter = Callable[[bytes], Awaitable[int]]
 
 
 class SuitUnderTest(Protocol):
@@ -69,6 +95,19 @@ class SuitUnderTest(Protocol):
         """
         ...
 
+    def second_central(self, bonded: bool) -> AbstractAsyncContextManager[Central]:
+        """Another central's connection (raises `NotOnThisTarget` if there is none)."""
+        ...
+
+    async def write_stop(self, frame: bytes) -> None:
+        """Write to the stop characteristic from a connection that is not bonded and holds
+        no key (raises `NotOnThisTarget` if the target cannot)."""
+        ...
+
+    async def enroll(self, message: bytes) -> int:
+        """Write an enrollment message (own connection, bonded): 0 or the ATT error code."""
+        ...
+
 
 class LinkTarget:
     """A suit behind a `SuitLink` made anew for each connection.
@@ -85,8 +124,12 @@ class LinkTarget:
         att_payload_choices: tuple[int, ...] = (),
         advertised: Callable[[], Awaitable[bool]] | None = None,
         characteristics: Callable[[SuitLink], dict[str, frozenset[str]]] | None = None,
+        second_central: CentralFactory | None = None,
+        enroll: EnrollmentWriter | None = None,
     ) -> None:
         self._address = address
+        self._second_central = second_central
+        self._enroll = enroll
         self._make_link = make_link
         self._choices = att_payload_choices
         self._advertised = advertised
@@ -140,6 +183,26 @@ class LinkTarget:
             return None
         return self._characteristics(self._need())
 
+    def second_central(self, bonded: bool) -> AbstractAsyncContextManager[Central]:
+        if self._second_central is None:
+            raise NotOnThisTarget(
+                "needs a second central in range (run it with --simulated, or a test rig "
+                "with a second adapter)"
+            )
+        return self._second_central(bonded)
+
+    async def write_stop(self, frame: bytes) -> None:
+        from suit_controller.protocol.enrollment import STOP_UUID
+
+        async with self.second_central(False) as phone:
+            await phone.write(STOP_UUID, frame)
+            await trio.sleep(0.05)  # the write is on the air before the phone leaves
+
+    async def enroll(self, message: bytes) -> int:
+        if self._enroll is None:
+            raise NotOnThisTarget("cannot write the enrollment characteristic on this target")
+        return await self._enroll(message)
+
 
 class InProcessTarget(LinkTarget):
     """A simulated suit in this process (no radio: advertisement and GATT are not checked)."""
@@ -156,3 +219,25 @@ class InProcessTarget(LinkTarget):
         super().__init__(
             device.address, make, att_payload_choices=(REQUIRED_ATT_PAYLOAD, LARGE_ATT_PAYLOAD)
         )
+
+    def _firmware(self) -> Any:
+        fw = getattr(self._device, "firmware", None)
+        if fw is None or not hasattr(fw, "receive_stop"):
+            raise NotOnThisTarget("this in-process suit has no stop characteristic")
+        return fw
+
+    async def write_stop(self, frame: bytes) -> None:
+        """No radio: the bytes go to the firmware's stop characteristic handler."""
+        fw = self._firmware()
+        await trio.lowlevel.checkpoint()
+        if fw.receive_stop(bytes(frame), trio.current_time()):
+            notify = getattr(self._device, "notify", None)
+            if notify is not None:
+                notify()
+
+    async def enroll(self, message: bytes) -> int:
+        """No radio: the message goes to the firmware's enrollment handler."""
+        fw = self._firmware()
+        await trio.lowlevel.checkpoint()
+        refusal = fw.auth.handle(bytes(message))
+        return 0 if refusal is None else int(refusal)

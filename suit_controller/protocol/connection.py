@@ -75,6 +75,7 @@ class Input(Enum):
     LOST = "lost"
     STATUS = "status"  # a version 2 status
     OLD_VERSION = "old version"  # a status of another protocol version
+    NOT_HEARD = "not heard"  # the suit's status shows it refuses our frames (another key)
     LINK_TOO_SMALL = "link too small"  # ATT payload below version 2's minimum
     ARM_SENT = "arm sent"
     STOPPED_ITSELF = "stopped itself"  # a fresh WATCHDOG or IDLE report while armed
@@ -88,16 +89,29 @@ TRANSITIONS: dict[tuple[ConnectionState, Input], ConnectionState] = {
     (C.DISCONNECTED, On.LINK_TOO_SMALL): C.REFUSED,
     (C.AWAITING_STATUS, On.STATUS): C.NEEDS_ARM,
     (C.AWAITING_STATUS, On.OLD_VERSION): C.REFUSED,
+    (C.AWAITING_STATUS, On.NOT_HEARD): C.REFUSED,
     (C.AWAITING_STATUS, On.LOST): C.DISCONNECTED,
     (C.NEEDS_ARM, On.ARM_SENT): C.ARMED,
     (C.NEEDS_ARM, On.OLD_VERSION): C.REFUSED,
+    (C.NEEDS_ARM, On.NOT_HEARD): C.REFUSED,
     (C.NEEDS_ARM, On.LOST): C.DISCONNECTED,
     (C.ARMED, On.STOPPED_ITSELF): C.NEEDS_ARM,
     (C.ARMED, On.RELEASED): C.NEEDS_ARM,
     (C.ARMED, On.OLD_VERSION): C.REFUSED,
+    (C.ARMED, On.NOT_HEARD): C.REFUSED,
     (C.ARMED, On.LOST): C.DISCONNECTED,
     (C.REFUSED, On.LOST): C.DISCONNECTED,
 }
+
+
+#: Why a suit that does not hear this controller is refused (the driver's event message).
+KEY_MISMATCH_TEXT = (
+    "the suit does not accept this studio's key: it was factory reset, enrolled in another "
+    "studio, or this studio's records of it are lost or old"
+)
+NOT_ENROLLED_HERE_TEXT = (
+    "the suit is enrolled (it holds a key) but this studio's records have no key for it"
+)
 
 
 # -- events for the engine ----------------------------------------------------------------
@@ -113,6 +127,20 @@ class SuitRefused:
     """The suit cannot be driven (old protocol version, too small a link): nothing is sent."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class SuitKeyMismatch:
+    """The suit does not act on this controller's frames: its status keeps a counter below
+    the ARM sent (and flags BAD_FRAME when they are signed). It holds another key (reset,
+    enrolled elsewhere, or the records lost or restored from an old copy): nothing is sent."""
+
+    signed: bool
+
+
+#: Status reports after an ARM that still do not count it before the suit is taken as
+#: not hearing this controller (at least 400 ms: status comes at least every 200 ms).
+NOT_HEARD_REPORTS = 3
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,7 @@ class SuitClamped:
 Event = (
     SuitReady
     | SuitRefused
+    | SuitKeyMismatch
     | SuitStoppedItself
     | ProgramConfirmed
     | ProgramUnconfirmed
@@ -209,6 +238,7 @@ class ControllerConnection:
         self._program_sent_at: float | None = None
         self._overdue_told = False
         self._last_id = 0
+        self._unheard = 0
 
     # -- the table ------------------------------------------------------------------------
     def _go(self, what: Input) -> None:
@@ -243,6 +273,7 @@ class ControllerConnection:
             )
             return [SuitRefused(self.refusal)]
         self._go(Input.CONNECTED)
+        self._unheard = 0
         return []
 
     def lost(self) -> None:
@@ -321,6 +352,9 @@ class ControllerConnection:
             events.append(ProgramConfirmed(report.program))
         self._ask(now)  # a suit that lost its program (power cycle) is asked again
         fresh = self._arm_counter is not None and report.counter >= self._arm_counter
+        mismatch = self._not_heard(report, fresh)
+        if mismatch is not None:
+            return [*events, mismatch]
         if (
             self.state is ConnectionState.ARMED
             and fresh
@@ -329,6 +363,21 @@ class ControllerConnection:
             self._go(Input.STOPPED_ITSELF)
             events.append(SuitStoppedItself(report.state))
         return events
+
+    def _not_heard(self, report: StatusReport, fresh: bool) -> SuitKeyMismatch | None:
+        """Count reports after our ARM that do not count it; refuse the suit after a few."""
+        if self.state is not ConnectionState.ARMED or fresh:
+            self._unheard = 0
+            return None
+        signed = self._key is not None
+        if signed and Faults.BAD_FRAME not in report.faults:
+            return None  # a signed frame refused is flagged: this one was only late
+        self._unheard += 1
+        if self._unheard < NOT_HEARD_REPORTS:
+            return None
+        self._go(Input.NOT_HEARD)
+        self.refusal = KEY_MISMATCH_TEXT if signed else NOT_ENROLLED_HERE_TEXT
+        return SuitKeyMismatch(signed)
 
     def _confirm(self) -> None:
         self.pending = None
@@ -398,11 +447,15 @@ class ControllerConnection:
         return out
 
     def stop_frame(self) -> bytes | None:
-        """A STOP_ALL frame (None for a refused suit: nothing is sent to it).
+        """A STOP_ALL frame (None for a refused suit: nothing is sent to it, except a suit
+        refused for holding another key: it gets an unsigned one).
 
         Allowed in every other state, even before the first status: a suit
         honours STOP_ALL whatever its counter.
         """
         if self.state is ConnectionState.REFUSED:
-            return None
+            if self._unheard < NOT_HEARD_REPORTS:
+                return None
+            # it holds another key: an unsigned STOP_ALL, which any suit honours
+            return encode(StopAll(self._counter()))
         return encode(StopAll(self._counter()), self._key, self._key_id)

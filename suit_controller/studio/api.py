@@ -47,6 +47,7 @@ from suit_controller.studio.screening import (
     validate_answers,
 )
 from suit_controller.studio.store import StoreError
+from suit_controller.studio.suit_keys_api import SuitKeysApi
 from suit_controller.studio.words import RECORD_WORDS, STATE_WORDS, area_label, in_trainer_order
 from workouts import WorkoutError
 from workouts.library import BUILTIN_PREFIX, load_workout
@@ -161,6 +162,8 @@ class StudioApi:
         ]  # fmt: skip
         self.designer = DesignerApi(self)
         self.endpoints += self.designer.endpoints()
+        self.suit_keys = SuitKeysApi(self)  # the suits page: enroll, rotate, forget (issue 18)
+        self.endpoints += self.suit_keys.endpoints()
 
     # -- helpers ----------------------------------------------------------------------
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -64,7 +64,9 @@ def _op_id(method: str, path: str) -> str:
 def openapi_document(endpoints: Sequence[Endpoint], pages: Sequence[PageRoute]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every endpoint and page route."""
     schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
-    for model in BODIES:
+    # the bodies of requests.py, and those of endpoint modules of their own (the suits page)
+    extra = [e.body for e in endpoints if e.body is not None and e.body not in BODIES]
+    for model in dict.fromkeys([*BODIES, *extra]):
         doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(doc.pop("$defs", {}))
         schemas[model.__name__] = doc

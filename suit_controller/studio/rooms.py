@@ -167,6 +167,17 @@ class Studio:
             finally:
                 self._nursery = None
 
+    def _keyed_link(self, address: str) -> SuitLink:
+        """The rack's link to the suit, carrying its key from the records if it is enrolled
+        here (the driver signs every frame with it; an enrolled suit refuses unsigned ones)."""
+        from suit_controller.studio.suit_keys import suit_key
+
+        link = self.rack.link(address)
+        key = suit_key(self.store, address)
+        if key is not None:
+            link.suit_key = key  # type: ignore[attr-defined]  # BleLink and InProcessLink
+        return link
+
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Run `fn` beside the rooms until it ends or the studio stops (the designer's runs)."""
         if self._nursery is None:
@@ -280,7 +291,7 @@ class Studio:
             raise SetUpRefused(e.reasons) from None
         except StoreError as e:
             raise SetUpRefused([str(e)]) from None
-        links = [self.rack.link(a.suit) for a in arrivals]
+        links = [self._keyed_link(a.suit) for a in arrivals]
         session = ClassSession(plan, specs, links)
         self.rack.prepare(session, suits)
         klass = StudioClass(

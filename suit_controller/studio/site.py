@@ -48,6 +48,7 @@ MAX_PARAM = 80
 STATIC_TYPES = {
     "studio.js": "text/javascript",
     "designer.js": "text/javascript",
+    "suits.js": "text/javascript",
     "studio.css": "text/css",
 }
 #: The account behind the console's WebSocket being served (each connection sets its own).

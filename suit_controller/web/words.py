@@ -240,6 +240,16 @@ def trainer_message(e: SessionEvent) -> TrainerMessage | None:
             action = "Give them another suit, or use another Bluetooth adapter"
         else:
             action = "Give them another suit"
+    elif kind == "suit_key_mismatch":
+        severity = "stop"
+        text = (
+            f"{_whose(who, 'suit')} does not recognise this studio — it was reset, or "
+            "enrolled in another studio, or the studio's records of it were lost"
+        )
+        action = (
+            "Give them another suit. After the class: factory reset this suit (its reset "
+            "button), forget it on the Suits page, then enroll it again with its setup code"
+        )
     elif kind == "program_unconfirmed":
         text = f"{_whose(who, 'suit')} did not take this exercise's settings — held at zero"
         action = "Keep them close to the controller; if it stays at zero, change the suit"

@@ -358,6 +358,7 @@ async function route() {
   try {
     let m;
     if (h.startsWith("#/workouts")) await window.designerRoute(h);
+    else if (h === "#/suits") await window.suitsRoute();
     else if ((m = h.match(/^#\/client\/([\w-]+)$/))) await clientPage(m[1]);
     else if (h === "#/class/new") await newClassPage();
     else if ((m = h.match(/^#\/class\/([\w-]+)$/))) await classPage(m[1]);

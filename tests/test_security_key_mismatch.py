@@ -1,0 +1,115 @@
+"""A suit that holds another key than the studio's records (reset, enrolled elsewhere, records
+lost or old): the controller notices from its status, tells the trainer what to do, and
+sends it nothing more; the suit's outputs stay at zero throughout."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from sim.c_firmware import unavailable_reason
+from suit_controller.protocol import (
+    ControllerConnection,
+    Faults,
+    PulseProgram,
+    StatusReport,
+    SuitKeyMismatch,
+    SuitState,
+    encode_status,
+)
+from suit_controller.protocol.connection import NOT_HEARD_REPORTS, ConnectionState
+from suit_controller.protocol.enrollment import encode_enroll, new_studio_id, new_suit_key
+from suit_controller.records import SessionEvent
+from suit_controller.web.words import trainer_message
+
+from .simclass_helpers import short_plan
+
+needs_c = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
+
+
+def status(counter: int, faults: Faults = Faults.NONE, state: SuitState = SuitState.IDLE) -> bytes:
+    return encode_status(
+        StatusReport(
+            counter=counter,
+            clock_ms=0,
+            state=state,
+            battery_pct=90,
+            faults=faults,
+            program=PulseProgram(0, 85, 350),
+            first_channel=0,
+            levels_mA=(0.0,),
+            impedance_ohm=(800.0,),
+        )
+    )
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_a_suit_that_never_counts_our_arm_is_refused_after_a_few_reports(signed: bool) -> None:
+    key = new_suit_key()
+    conn = (
+        ControllerConnection(1, key=key.key, key_id=key.key_id)
+        if signed
+        else ControllerConnection(1)
+    )
+    conn.connected()
+    conn.receive_data(status(7), 0.0)
+    assert conn.frames_to_send(bytes([20]), 0.0)  # ARM (counter 8) and levels
+    flag = Faults.BAD_FRAME if signed else Faults.NONE
+    for i in range(NOT_HEARD_REPORTS - 1):
+        assert conn.receive_data(status(7, flag), 0.2 * (i + 1)) == []
+    events = conn.receive_data(status(7, flag), 0.2 * NOT_HEARD_REPORTS)
+    assert events == [SuitKeyMismatch(signed)]
+    assert conn.state is ConnectionState.REFUSED and not conn.frames_to_send(bytes([20]), 1.0)
+    assert "key" in (conn.refusal or "")
+    stop = conn.stop_frame()  # a stop still goes out, unsigned: any suit honours that
+    assert stop is not None and stop[0] == 0x23 and stop[5] == 0
+
+
+def test_a_late_status_or_a_signed_frame_only_delayed_is_not_a_mismatch() -> None:
+    key = new_suit_key()
+    conn = ControllerConnection(1, key=key.key, key_id=key.key_id)
+    conn.connected()
+    conn.receive_data(status(7), 0.0)
+    conn.frames_to_send(bytes([20]), 0.0)
+    for i in range(NOT_HEARD_REPORTS + 2):  # not counted yet, but nothing refused: late
+        assert conn.receive_data(status(7), 0.2 * (i + 1)) == []
+    # two flagged, then one that counts the ARM: the count starts again
+    for i in range(NOT_HEARD_REPORTS - 1):
+        assert conn.receive_data(status(7, Faults.BAD_FRAME), 2 + 0.2 * i) == []
+    conn.receive_data(status(9, state=SuitState.ARMED), 3.0)
+    for i in range(NOT_HEARD_REPORTS - 1):
+        assert conn.receive_data(status(9, Faults.BAD_FRAME, SuitState.ARMED), 4 + 0.2 * i) == []
+    assert conn.state is ConnectionState.ARMED
+
+
+@pytest.mark.parametrize("firmware", ["python", pytest.param("c", marks=needs_c)])
+async def test_a_class_on_a_suit_enrolled_elsewhere_tells_the_trainer_the_way_out(
+    firmware: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    from suit_controller.cli.simclass import SimulatedClass
+
+    sc = SimulatedClass(
+        short_plan(), 2, intensity_mA=20.0, body=False, authenticated=True, firmware=firmware
+    )
+    # suit 1 was factory reset and enrolled in another studio since the records were made
+    auth = sc.suits[0].firmware.auth
+    auth.factory_reset()
+    assert auth.handle(encode_enroll(new_studio_id(), new_suit_key())) is None
+    assert await sc.run() == "finished"
+    events = sc.session.events.events
+    told = [e for e in events if e.kind == "suit_key_mismatch"]
+    assert len(told) == 1 and told[0].message.startswith("SIM-01: the suit does not accept")
+    assert "factory reset" in told[0].message and "suits enroll" in told[0].message  # the CLI
+    assert sc.suits[0].firmware.max_seen_mA.max() == 0.0  # never stimulated
+    assert sc.suits[1].firmware.max_seen_mA.max() == 20.0  # the other client's class went on
+    msg = trainer_message(told[0])
+    assert msg is not None and msg.severity == "stop"
+    assert "does not recognise this studio" in msg.text
+    assert "factory reset" in msg.action and "enroll it again" in msg.action
+
+
+def test_the_trainer_message_names_the_client() -> None:
+    e = SessionEvent(3.0, "suit_key_mismatch", "SIM-02: the suit does not accept …", "Ana")
+    msg = trainer_message(e)
+    assert msg is not None and msg.text.startswith("Ana's suit does not recognise this studio")
