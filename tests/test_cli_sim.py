@@ -179,7 +179,6 @@ def test_a_signal_stops_every_suit_before_exit(tmp_path: Path, signame: str, cod
         assert client["suit_state_at_end"] == "STOPPED"
 
 
-@pytest.mark.xfail(strict=True, reason="outside review: a far-future action kept an e-stopped class open")
 def test_an_action_after_the_class_is_refused_before_the_class_starts(tmp_path: Path) -> None:
     with pytest.raises(ActionsError, match=r"\[0\]: at 31m41s is after the class"):
         load_actions_text("- {at: 31m41s, do: stop}", class_end_s=100.0)
@@ -191,7 +190,6 @@ def test_an_action_after_the_class_is_refused_before_the_class_starts(tmp_path: 
     assert "[1]: at 1e+308 s is after the class" in output and "Traceback" not in output
 
 
-@pytest.mark.xfail(strict=True, reason="outside review: a far-future action kept an e-stopped class open")
 def test_an_estop_nobody_resets_ends_the_class_even_with_actions_still_to_come(
     tmp_path: Path,
 ) -> None:
