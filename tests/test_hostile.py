@@ -158,8 +158,9 @@ async def test_class4_an_estop_with_anything_odd_in_it_still_stops_every_suit(
         await nursery.start(sc.session.run)
         contracting = trio.Event()
         sc.session.tick_observers.append(
-            lambda now: contracting.set() if any(s.firmware.applied_mA.any() for s in sc.suits)
-            else None
+            lambda now: (
+                contracting.set() if any(s.firmware.applied_mA.any() for s in sc.suits) else None
+            )
         )
         with trio.fail_after(60):  # virtual seconds: until a contraction is under way
             await contracting.wait()
@@ -189,6 +190,41 @@ async def test_class4_stop_and_pause_are_never_rate_limited_and_odd_input_never_
         assert (await submit(sc.session, '{"do": "pause"}', "tablet")).ok
         assert (await submit(sc.session, '{"do": "stop"}', "tablet")).ok
         assert stopped_and_zero(sc)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.xfail(strict=True, reason="outside review: every refused command was logged")
+async def test_class4_a_flood_of_refused_commands_is_rate_limited_and_counted_not_logged(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.commands import submit
+
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=30.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        await trio.sleep(15.0)
+        events = sc.session.events.events
+        before = len(events)
+        for k in range(1000):  # each one answered, refused
+            assert not (
+                await submit(sc.session, json.dumps({"do": "jump", "id": str(k)}), "tablet")
+            ).ok
+        # the refusals counted against the tablet's rate limit: its next command is refused
+        skip = await submit(sc.session, '{"do": "skip"}', "tablet")
+        assert not skip.ok and "more than 40 commands at once" in skip.message
+        # ... but never a stop, a pause or an e-stop; and another source is not affected
+        assert (await submit(sc.session, '{"do": "estop"}', "tablet")).ok
+        assert (await submit(sc.session, '{"do": "reset"}', "console")).ok
+        logged = [e for e in events[before:] if e.kind == "command_refused"]
+        assert 1 <= len(logged) <= 20  # not a thousand lines
+        await trio.sleep(10.0)  # later, the next refusal says how many were not logged
+        assert not (await submit(sc.session, '{"do": "jump"}', "tablet")).ok
+        summary = [e for e in events if "more commands from tablet refused" in e.message]
+        assert len(summary) == 1
+        not_logged = int(summary[0].message.split()[0])
+        assert len(logged) + not_logged == 1001  # every refusal is in the log, one way or another
         nursery.cancel_scope.cancel()
 
 
