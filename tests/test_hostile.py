@@ -193,7 +193,6 @@ async def test_class4_stop_and_pause_are_never_rate_limited_and_odd_input_never_
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.xfail(strict=True, reason="outside review: every refused command was logged")
 async def test_class4_a_flood_of_refused_commands_is_rate_limited_and_counted_not_logged(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
