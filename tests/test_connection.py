@@ -275,13 +275,12 @@ def test_the_suits_own_clamp_acting_is_reported_once() -> None:
     assert not any(isinstance(e, SuitClamped) for e in conn.receive_data(clamped, 0.2))
 
 
-@pytest.mark.xfail(strict=True, reason="outside review: a used-up counter raised in the engine")
 def test_a_suit_whose_counter_is_used_up_is_refused_with_a_reason_not_an_exception() -> None:
     # room for one more turn (ARM, SET_PROGRAM, levels): driven as usual, to the last counter
     conn = ControllerConnection(2)
     conn.connected()
     conn.receive_data(status(COUNTER_MAX - 3), 0.0)
-    conn.set_program(85, 350, 0.0)
+    conn.set_program(90, 300, 0.0)
     assert [f.counter for f in frames(conn)] == [COUNTER_MAX - 2, COUNTER_MAX - 1, COUNTER_MAX]
     # no room left: refused at its first status, with the reason, and nothing raises
     for last in (COUNTER_MAX - 2, COUNTER_MAX):

@@ -311,7 +311,6 @@ async def test_class4_mqtt_estop_after_1000_commands_is_executed_before_them(
         broker.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="outside review: a used-up counter raised in the engine")
 async def test_a_suit_whose_counter_a_stranger_used_up_is_refused_and_the_class_goes_on(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
