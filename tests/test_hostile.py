@@ -478,3 +478,43 @@ def test_class7_a_duration_of_400_digits_is_a_problem_not_a_traceback(tmp_path: 
     result = CliRunner().invoke(suitctl, ["workout", "validate", str(path)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "duration" in result.output and "Traceback" not in result.output
+
+
+# -- outside review: what a user wrote is shown escaped, never raw, in a terminal or a log ----
+TERMINAL_HOSTILE = ("\x1b", "\x07", "\r", "\x00", "\u202e", "\ud800")
+
+
+@pytest.mark.xfail(strict=True, reason="outside review: control characters were echoed raw")
+def test_control_characters_in_a_workout_are_shown_escaped_by_the_validator(
+    tmp_path: Path,
+) -> None:
+    workout = tmp_path / "w.yaml"
+    workout.write_text(
+        SHORT.replace(
+            "program: s, channels: {quads: 1.0",
+            'program: "t\\e[0m\\r", channels: {"quads\\e[7m": 1.0',
+        )
+        .replace("duration: 10s}", 'duration: "5m\\e[2J\\a"}', 1)
+        .replace("glutes: 1.0", '"x\\u202e[red]": 1.0'),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(suitctl, ["workout", "validate", str(workout)])
+    assert result.exit_code == 1, result.output
+    assert not any(c in result.output for c in TERMINAL_HOSTILE), repr(result.output)
+    assert "\\u001b[2J" in result.output and "\\u202e[red]" in result.output
+
+
+@pytest.mark.xfail(strict=True, reason="outside review: control characters were echoed raw")
+def test_control_characters_in_commands_are_shown_escaped_in_the_class_log(
+    tmp_path: Path,
+) -> None:
+    actions = tmp_path / "class\x1b[2J\x07.yaml"  # its name is the commands' source
+    actions.write_text(
+        '- {at: 12s, do: set_intensity, client: "Ann\\e[2J\\r", mA: 10}\n'
+        '- {at: 13s, do: set_intensity, client: "\\ud800", mA: 10}\n',
+        encoding="utf-8",
+    )
+    code, output, _ = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 0, output
+    assert not any(c in output for c in TERMINAL_HOSTILE), repr(output)
+    assert output.count("refused") >= 2 and "\\u001b[2J" in output
