@@ -462,7 +462,8 @@ class CommandDesk:
         if n:
             self.session.emit(
                 "command_refused",
-                f"{n} more commands from {source} refused (too many to log one by one)",
+                f"{n} more commands from {printable(source, MAX_ID)} refused"
+                " (too many to log one by one)",
                 source=source,
                 count=n,
             )

@@ -484,7 +484,6 @@ def test_class7_a_duration_of_400_digits_is_a_problem_not_a_traceback(tmp_path: 
 TERMINAL_HOSTILE = ("\x1b", "\x07", "\r", "\x00", "\u202e", "\ud800")
 
 
-@pytest.mark.xfail(strict=True, reason="outside review: control characters were echoed raw")
 def test_control_characters_in_a_workout_are_shown_escaped_by_the_validator(
     tmp_path: Path,
 ) -> None:
@@ -504,7 +503,6 @@ def test_control_characters_in_a_workout_are_shown_escaped_by_the_validator(
     assert "\\u001b[2J" in result.output and "\\u202e[red]" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="outside review: control characters were echoed raw")
 def test_control_characters_in_commands_are_shown_escaped_in_the_class_log(
     tmp_path: Path,
 ) -> None:
