@@ -282,6 +282,8 @@ def test_a_suit_whose_counter_is_used_up_is_refused_with_a_reason_not_an_excepti
     conn.receive_data(status(COUNTER_MAX - 3), 0.0)
     conn.set_program(90, 300, 0.0)
     assert [f.counter for f in frames(conn)] == [COUNTER_MAX - 2, COUNTER_MAX - 1, COUNTER_MAX]
+    with pytest.raises(LocalProtocolError, match=r"^the frame counter is used up$"):
+        frames(conn)  # (years of frames later) never a wrapped or out-of-range counter
     # no room left: refused at its first status, with the reason, and nothing raises
     for last in (COUNTER_MAX - 2, COUNTER_MAX):
         conn = ControllerConnection(2)
@@ -292,3 +294,12 @@ def test_a_suit_whose_counter_is_used_up_is_refused_with_a_reason_not_an_excepti
         assert "frame counter is used up" in refused.reason
         assert "switched off and on" in refused.reason
         assert frames(conn) == [] and conn.stop_frame() is None
+
+
+def test_a_suit_that_reports_another_program_is_reported_once() -> None:
+    conn = in_state(C.ARMED)
+    other = PulseProgram(9, 50, 200)
+    assert ProgramConfirmed(other) in conn.receive_data(status(100, SuitState.ARMED, other), 0.0)
+    assert conn.confirmed == other
+    again = conn.receive_data(status(101, SuitState.ARMED, PulseProgram(9, 50, 200)), 0.1)
+    assert not [e for e in again if isinstance(e, ProgramConfirmed)]
