@@ -303,3 +303,17 @@ def test_a_suit_that_reports_another_program_is_reported_once() -> None:
     assert conn.confirmed == other
     again = conn.receive_data(status(101, SuitState.ARMED, PulseProgram(9, 50, 200)), 0.1)
     assert not [e for e in again if isinstance(e, ProgramConfirmed)]
+
+
+def test_after_a_reconnect_the_confirmation_clock_starts_again_and_the_program_goes_at_once() -> (
+    None
+):
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, now=3.0)
+    assert SetProgram in [type(f) for f in frames(conn, 3.0)]
+    conn.lost()
+    conn.connected()
+    conn.receive_data(status(50), 3.02)  # linked again 20 ms later
+    assert SetProgram in [type(f) for f in frames(conn, 3.03)]  # at once, not after 0.1 s
+    assert conn.tick(3.02 + PROGRAM_CONFIRM_TIMEOUT_S - 0.01) == []  # counted from the status
+    assert conn.tick(3.02 + PROGRAM_CONFIRM_TIMEOUT_S) != []
