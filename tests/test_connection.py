@@ -316,4 +316,4 @@ def test_after_a_reconnect_the_confirmation_clock_starts_again_and_the_program_g
     conn.receive_data(status(50), 3.02)  # linked again 20 ms later
     assert SetProgram in [type(f) for f in frames(conn, 3.03)]  # at once, not after 0.1 s
     assert conn.tick(3.02 + PROGRAM_CONFIRM_TIMEOUT_S - 0.01) == []  # counted from the status
-    assert conn.tick(3.02 + PROGRAM_CONFIRM_TIMEOUT_S) != []
+    assert conn.tick(3.03 + PROGRAM_CONFIRM_TIMEOUT_S) != []
