@@ -199,6 +199,8 @@ def test_level_codes_floor_to_half_milliamps_and_stop_at_the_top_code() -> None:
     codes = level_codes(requested, np.full(requested.shape, 130.0))
     assert codes.dtype == np.uint8
     assert codes.tolist() == [0, 0, 1, 20, 20, 21, 66, 239, 240, 240]
+    one_mA = sum([0.1] * 10)  # 0.9999999999999999: 1 mA summed in floating point is 1 mA
+    assert level_codes(np.array([one_mA]), np.array([130.0])).tolist() == [2]
 
 
 def test_program_caps_are_the_channel_caps_over_arrays_the_lowest_of_every_program() -> None:
