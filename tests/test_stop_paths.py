@@ -47,16 +47,27 @@ async def test_a_stopped_class_and_an_estopped_one_end_stopped(
 ) -> None:
     for estop_first, ending in ((False, "stopped"), (True, "estopped")):
         sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        returned: list[str] = []
+
+        async def run_session(
+            task_status: trio.TaskStatus[object],
+            sc: SimulatedClass = sc,
+            returned: list[str] = returned,
+        ) -> None:
+            returned.append(await sc.session.run(task_status=task_status))
+
         async with trio.open_nursery() as nursery:
             for suit in sc.suits:
                 await nursery.start(suit.run)
-            session = await nursery.start(sc.session.run)
+            session = await nursery.start(run_session)
             await trio.sleep(20.0)
             assert session.output_mA.any()  # stimulating
             if estop_first:
                 await session.emergency_stop()
             assert (await session.execute(Stop(), "trainer")).ok
             await session.closed.wait()
+            await trio.sleep(1.0)
+            assert returned == [ending]  # what `run` returns
             assert session.ending == ending and session.state is ClassState.STOPPED
             assert ended(sc) == [f"class {ending}"]
             assert every_suit_stopped(sc) and not session.output_mA.any()
