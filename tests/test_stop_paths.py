@@ -134,3 +134,24 @@ async def test_a_lost_suit_is_recorded_at_zero_and_only_its_client(
             others.append(out[0].any())
         assert any(others)  # the other client goes on
         nursery.cancel_scope.cancel()
+
+
+async def test_a_lost_link_records_that_client_at_zero_at_once_and_no_other(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        session = await nursery.start(sc.session.run)
+        await trio.sleep(20.0)
+        for _ in range(100):  # until both clients contract
+            if session.output_mA.any(axis=1).all():
+                break
+            await trio.sleep(0.1)
+        before = session.output_mA.copy()
+        assert before[0].any() and before[1].any()
+        session._lost_for(1)()  # what the driver calls when the link drops, between two ticks
+        assert np.array_equal(session.output_mA[1], np.zeros_like(before[1]))
+        assert np.array_equal(session.output_mA[0], before[0])  # the other client untouched
+        nursery.cancel_scope.cancel()
