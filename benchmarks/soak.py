@@ -101,6 +101,16 @@ class Checker:
         s.tick_observers.append(self.check_tick)
         for i, suit in enumerate(sc.suits):
             suit.on_change = self._on_change_for(i)
+        s.events.subscribe(self.check_ended)
+
+    def check_ended(self, event: Any) -> None:
+        """S3, stop first: when "ended" is told, every suit within reach is already at zero."""
+        if event.kind != "ended":
+            return
+        for suit in self.sc.suits:
+            self.tally.checks += 1
+            if suit.reachable and suit.firmware.state is SuitState.ARMED:
+                self.tally.violation(self.run, f"ended before STOP_ALL reached {suit.address}")
 
     def _on_change_for(self, i: int) -> Any:
         def on_change(suit: SimulatedSuit) -> None:
@@ -181,7 +191,11 @@ async def one_class(
     session = sc.session
     calm = rng.random() < 0.25  # a quarter of the classes run undisturbed to their end
     end_at = plan.total_s + 5.0 if calm else rng.uniform(5.0, plan.total_s * 1.5)
-    raise_in = None if calm else rng.choice([None, None, "tick", "sender", "receiver", "observer"])
+    raise_in = (
+        None
+        if calm
+        else rng.choice([None, None, "tick", "sender", "receiver", "observer", "subscriber"])
+    )
     armed = {"raise": False}
     _install_bomb(sc, raise_in, armed)
 
@@ -235,7 +249,15 @@ async def one_class(
 
 def _install_bomb(sc: SimulatedClass, where: str | None, armed: dict[str, bool]) -> None:
     s = sc.session
-    if where == "observer":  # a face's bug: isolated, the class goes on
+    if where == "subscriber":  # a printer's, a recorder's or a bridge's bug, on every event
+        # ("ended" included): isolated, counted, the class goes on and still stops first
+
+        def bad_subscriber(event: Any) -> None:
+            if armed["raise"]:
+                raise InjectedFault("subscriber")
+
+        s.events.subscribe(bad_subscriber)
+    elif where == "observer":  # a face's bug: isolated, the class goes on
 
         def bad_observer(now: float) -> None:
             if armed["raise"]:

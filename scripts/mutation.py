@@ -25,6 +25,9 @@ no longer exists (the code changed: look at it again).
 
     python scripts/mutation.py                      # every target
     python scripts/mutation.py channels/limits.py   # one target
+    python scripts/mutation.py --survivors channels/limits.py
+        # only the last run's survivors again (after writing the tests that kill
+        # them); the other results of that run are kept and the score is recomputed
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -41,7 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "out" / "mutation"
+#: MUTATION_OUT=out/mutation-b runs a second set of targets beside the first (its own copy).
+OUT = Path(os.environ.get("MUTATION_OUT", ROOT / "out" / "mutation")).resolve()
 TREE = OUT / "tree"
 EQUIVALENTS_DOC = ROOT / "docs" / "mutation.md"
 THRESHOLD_PCT = 90.0
@@ -71,9 +76,42 @@ TARGETS: tuple[Target, ...] = (
         "suit_controller/studio/screening.py",
         ("tests/test_screening.py", "tests/test_screening_rules.py"),
     ),
-    # Target("suit_controller/protocol", ("tests/test_protocol.py",)),  # added after protocol v2 lands  # noqa: E501
-    # Target("sim/firmware.py", ("tests/test_firmware.py",)),  # added after protocol v2 lands
-    # Target("suit_controller/session.py", ("tests/test_engine.py", "-k", "stop or exception or cancel"), functions=("emergency_stop", "_end", "_close", "run", "_zero_outputs")),  # added after protocol v2 lands  # noqa: E501
+    # protocol v2, sampled: the functions that hold the safety rules (levels floored and
+    # bounded, frames authenticated and CRC-checked, the counter only grows, ARM before
+    # levels, STOP_ALL always possible); the whole package is 1289 mutants (docs/mutation.md)
+    Target(
+        "suit_controller/protocol",
+        ("tests/test_protocol.py", "tests/test_connection.py"),
+        functions=(
+            "level_code",
+            "_open",
+            "_counter",
+            "stop_frame",
+            "receive_data",
+            "tick",
+            "frames_to_send",
+        ),
+    ),
+    # the simulated suit's side of the same rules: counters, arming, watchdog, clamps, stop
+    Target(
+        "sim/firmware.py",
+        ("tests/test_firmware.py", "tests/test_suit_auth.py"),
+        functions=("receive", "receive_stop", "check_watchdog"),
+    ),
+    # the engine's stop paths
+    Target(
+        "suit_controller/session.py",
+        ("tests/test_stop_paths.py", "tests/test_engine.py", "-k", "stop or exception or cancel"),
+        functions=(
+            "emergency_stop",
+            "latch_estop",
+            "_stop_all",
+            "_end",
+            "_close",
+            "run",
+            "_zero_outputs",
+        ),
+    ),
 )
 
 #: Operators not run, and why (see docs/mutation.md): swapping an arithmetic
@@ -180,13 +218,17 @@ def copy_tree() -> None:
 
 
 def _test_command(target: Target) -> str:
-    return " ".join(
+    # Cosmic Ray splits the command with shlex: quote each argument ("-k", "a or b")
+    return shlex.join(
         [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *target.tests]
     )
 
 
 def run_target(
-    target: Target, excluded: set[tuple[str, str, str, str]], used: set[tuple[str, str, str, str]]
+    target: Target,
+    excluded: set[tuple[str, str, str, str]],
+    used: set[tuple[str, str, str, str]],
+    survivors_only: bool = False,
 ) -> Score:
     """Mutate one target in the copy and run its tests against every mutant."""
     from cosmic_ray.commands import execute, init
@@ -215,10 +257,19 @@ def run_target(
         }
     )
     db_path = OUT / (target.path.replace("/", "_") + ".sqlite")
-    db_path.unlink(missing_ok=True)
-    with use_db(str(db_path), WorkDB.Mode.create) as db:
-        init(sorted(find_modules([Path(target.path)])), db, {})
-        for item in db.work_items:
+    if survivors_only:
+        if not db_path.exists():
+            raise SystemExit(f"mutation: no earlier run of {target.path} in {OUT}")
+        import sqlite3
+
+        with sqlite3.connect(db_path) as con:  # forget the survivors' results: run them again
+            con.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+    else:
+        db_path.unlink(missing_ok=True)
+    with use_db(str(db_path), WorkDB.Mode.open if survivors_only else WorkDB.Mode.create) as db:
+        if not survivors_only:
+            init(sorted(find_modules([Path(target.path)])), db, {})
+        for item in [] if survivors_only else db.work_items:
             spec = item.mutations[0]
             skip = EXCLUDED_OPERATORS.match(spec.operator_name) or (
                 target.functions and spec.definition_name not in target.functions
@@ -318,7 +369,8 @@ def report(scores: Sequence[Score], stale: Iterable[tuple[str, str, str, str]]) 
 
 
 def main(argv: Sequence[str]) -> int:
-    wanted = [a.rstrip("/") for a in argv]
+    survivors_only = "--survivors" in argv
+    wanted = [a.rstrip("/") for a in argv if a != "--survivors"]
     targets = [t for t in TARGETS if not wanted or t.path in wanted]
     if wanted and len(targets) != len(wanted):
         known = ", ".join(t.path for t in TARGETS)
@@ -330,7 +382,7 @@ def main(argv: Sequence[str]) -> int:
     mine = {k for k in excluded if any(k[0].startswith(t.path) for t in targets)}
     os.chdir(TREE)
     used: set[tuple[str, str, str, str]] = set()
-    scores = [run_target(t, mine, used) for t in targets]
+    scores = [run_target(t, mine, used, survivors_only) for t in targets]
     return 0 if report(scores, mine - used) else 1
 
 

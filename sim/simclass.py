@@ -39,8 +39,8 @@ from suit_controller.protocol.enrollment import (
 from suit_controller.session import ClassSession, ClassState
 from workouts.plan import Plan
 
-#: In a scripted class, once every action has run, an emergency stop that no action
-#: resets ends the class after this long.
+#: In a scripted class, an emergency stop that no action resets within this long ends
+#: the class (whatever actions are still to come).
 ESTOP_GRACE_S = 10.0
 
 
@@ -176,12 +176,20 @@ class SimulatedClass:
         return self.session.ending or "interrupted"
 
     async def _run_actions(self) -> None:
-        t0 = trio.current_time()
-        for action in self.actions:
-            await trio.sleep_until(t0 + action.at_s)
-            await submit(self.session, action.raw, self.actions_source)
         if not self.actions:
             return
+        async with trio.open_nursery() as nursery:
+            # beside the actions, not after them: one far in the future must not keep
+            # an e-stopped class open
+            nursery.start_soon(self._end_an_estop_nobody_resets)
+            t0 = trio.current_time()
+            for action in self.actions:
+                await trio.sleep_until(t0 + action.at_s)
+                await submit(self.session, action.raw, self.actions_source)
+            await trio.sleep_forever()  # the class ends it
+
+    async def _end_an_estop_nobody_resets(self) -> None:
+        """A scripted e-stop that no action resets within ESTOP_GRACE_S ends the class."""
         while self.session.state not in (ClassState.FINISHED, ClassState.STOPPED):
             if self.session.state is ClassState.ESTOPPED:
                 await trio.sleep(ESTOP_GRACE_S)

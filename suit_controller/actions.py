@@ -4,7 +4,9 @@
 - {at: 5m, do: set_intensity, client: 2, channel: quads, mA: 42}
 - {at: 7m10s, do: estop}
 ```
-`at` is class time (seconds since the class started, pauses included).
+`at` is class time (seconds since the class started, pauses included), at
+most `AFTER_PLAN_MAX_S` after the plan's end (a pause or two fits; a typo of a
+year, or `1e308`, is refused: it would keep a class open, e-stopped, forever).
 Every entry is checked when the file is loaded (a typo is an error before the
 class starts); at its time the entry goes, as raw input, through the same
 entry as the console's and MQTT's commands (`commands.submit`), with the file
@@ -21,7 +23,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from suit_controller.commands import Command, CommandRefused, check_shape, parse_command, printable
-from workouts.durations import parse_duration
+from workouts.durations import format_duration, parse_duration
+
+#: How far after the plan's end an action may come (class time counts pauses).
+AFTER_PLAN_MAX_S = 30 * 60.0
 
 
 class ActionsError(ValueError):
@@ -38,8 +43,18 @@ class Action:
     raw: dict[str, Any]
 
 
-def load_actions_text(text: str, source: str = "actions") -> list[Action]:
-    """Parse an actions file's text; raises ActionsError listing every bad entry."""
+def _when(seconds: float) -> str:
+    return format_duration(seconds) if seconds < 1e6 else f"{seconds:g} s"
+
+
+def load_actions_text(
+    text: str, source: str = "actions", *, class_end_s: float | None = None
+) -> list[Action]:
+    """Parse an actions file's text; raises ActionsError listing every bad entry.
+
+    `class_end_s` is the plan's length: an action later than `AFTER_PLAN_MAX_S`
+    after it is refused.
+    """
     try:
         data = YAML(typ="safe").load(text)
     except (YAMLError, ValueError) as e:
@@ -59,6 +74,11 @@ def load_actions_text(text: str, source: str = "actions") -> list[Action]:
         try:
             check_shape(body)
             at = parse_duration(entry["at"])
+            if class_end_s is not None and at > class_end_s + AFTER_PLAN_MAX_S:
+                raise ValueError(
+                    f"at {_when(at)} is after the class: it ends at {_when(class_end_s)},"
+                    f" and an action may come at most {_when(AFTER_PLAN_MAX_S)} later"
+                )
             actions.append(Action(at, parse_command(body), body))
         except (ValueError, CommandRefused) as e:
             problems.append(f"[{i}]: {printable(str(e))}")
@@ -67,10 +87,10 @@ def load_actions_text(text: str, source: str = "actions") -> list[Action]:
     return sorted(actions, key=lambda a: a.at_s)
 
 
-def load_actions_file(path: str | Path) -> list[Action]:
-    """Load an actions file. Raises OSError or ActionsError."""
+def load_actions_file(path: str | Path, *, class_end_s: float | None = None) -> list[Action]:
+    """Load an actions file (see `load_actions_text`). Raises OSError or ActionsError."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ActionsError(f"{path}: not UTF-8 text (is it a binary file?)") from None
-    return load_actions_text(text, source=str(path))
+    return load_actions_text(text, source=str(path), class_end_s=class_end_s)

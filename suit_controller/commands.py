@@ -369,9 +369,16 @@ class CommandDesk:
     in the desk's worker (`run`, started by the session).
     """
 
+    #: Refusals logged one by one, per source; the rest are counted and logged as one line
+    #: ("N more commands from … refused") with the source's next logged refusal, or at the end.
+    REFUSALS_LOGGED = RateLimit(per_s=1.0, burst=10)
+
     def __init__(self, session: ClassSession, limit: RateLimit | None = None) -> None:
         self.session = session
         self.limit = limit or RateLimit()
+        self._refusal_buckets: dict[str, _Bucket] = {}
+        #: refusals not logged one by one, per source, since its last logged one
+        self.unlogged: dict[str, int] = {}
         self.queue: deque[Request] = deque()
         self.estops: list[Request] = []
         self.taken = 0
@@ -412,6 +419,7 @@ class CommandDesk:
                 return request
             command = parse_command(data)
         except CommandRefused as e:
+            self._allow(source)  # what cannot be carried out counts against the source's rate too
             return self._refuse(Request(source, request_id, None), str(e))
         request = Request(source, request_id, command)
         if self._closed:
@@ -436,27 +444,32 @@ class CommandDesk:
 
     def _refuse(self, request: Request, reason: str) -> Request:
         name = request.command.do if request.command is not None else None
-        self.session.emit(
-            "command_refused",
-            f"{name or 'command'} from {request.source} refused: {reason}",
-            source=request.source,
-        )
+        source = request.source
+        if _spend(self._refusal_buckets, source, self.REFUSALS_LOGGED):
+            self._log_unlogged(source)
+            self.session.emit(
+                "command_refused",
+                f"{name or 'command'} from {source} refused: {reason}",
+                source=source,
+            )
+        else:  # a flood: counted, logged as one line later
+            self.unlogged[source] = self.unlogged.get(source, 0) + 1
         request.finish(CommandResult(False, name or "", reason))
         return request
 
+    def _log_unlogged(self, source: str) -> None:
+        n = self.unlogged.pop(source, 0)
+        if n:
+            self.session.emit(
+                "command_refused",
+                f"{n} more commands from {printable(source, MAX_ID)} refused"
+                " (too many to log one by one)",
+                source=source,
+                count=n,
+            )
+
     def _allow(self, source: str) -> bool:
-        now = trio.current_time()
-        bucket = self._buckets.get(source)
-        if bucket is None:
-            bucket = self._buckets[source] = _Bucket(float(self.limit.burst), now)
-        bucket.tokens = min(
-            float(self.limit.burst), bucket.tokens + (now - bucket.at) * self.limit.per_s
-        )
-        bucket.at = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        return _spend(self._buckets, source, self.limit)
 
     # -- the desk's tasks ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -492,6 +505,22 @@ class CommandDesk:
         self.estops = []
         while self.queue:
             self._refuse(self.queue.popleft(), "the class ended before its turn")
+        for source in list(self.unlogged):
+            self._log_unlogged(source)
+
+
+def _spend(buckets: dict[str, _Bucket], source: str, limit: RateLimit) -> bool:
+    """Take one token from `source`'s bucket; False when it is empty."""
+    now = trio.current_time()
+    bucket = buckets.get(source)
+    if bucket is None:
+        bucket = buckets[source] = _Bucket(float(limit.burst), now)
+    bucket.tokens = min(float(limit.burst), bucket.tokens + (now - bucket.at) * limit.per_s)
+    bucket.at = now
+    if bucket.tokens < 1.0:
+        return False
+    bucket.tokens -= 1.0
+    return True
 
 
 async def submit(

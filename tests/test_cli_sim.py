@@ -180,3 +180,27 @@ def test_a_signal_stops_every_suit_before_exit(tmp_path: Path, signame: str, cod
     for client in rec["clients"]:
         assert client["outputs_zero_at_end"] is True
         assert client["suit_state_at_end"] == "STOPPED"
+
+
+def test_an_action_after_the_class_is_refused_before_the_class_starts(tmp_path: Path) -> None:
+    with pytest.raises(ActionsError, match=r"\[0\]: at 31m41s is after the class"):
+        load_actions_text("- {at: 31m41s, do: stop}", class_end_s=100.0)
+    assert load_actions_text("- {at: 31m40s, do: stop}", class_end_s=100.0)[0].at_s == 1900.0
+    actions = tmp_path / "actions.yaml"
+    actions.write_text("- {at: 15s, do: estop}\n- {at: 1e308, do: reset}\n")
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 1 and rec is None  # nothing ran
+    assert "[1]: at 1e+308 s is after the class" in output and "Traceback" not in output
+
+
+def test_an_estop_nobody_resets_ends_the_class_even_with_actions_still_to_come(
+    tmp_path: Path,
+) -> None:
+    actions = tmp_path / "actions.yaml"
+    actions.write_text("- {at: 15s, do: estop}\n- {at: 3m, do: set_intensity, mA: 10}\n")
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 0, output
+    assert rec is not None and rec["ended"] == "estopped"
+    ended = [e for e in rec["events"] if e["kind"] == "ended"]  # type: ignore[union-attr]
+    # class time (virtual, not a timing): the e-stop at 15 s, a 10 s grace, checked each second
+    assert 25.0 <= ended[0]["t"] <= 26.0

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from suit_controller.protocol import (
+    COUNTER_MAX,
     POWER_ON_PROGRAM,
     PROGRAM_CONFIRM_TIMEOUT_S,
     PROGRAM_RESEND_S,
@@ -272,3 +273,47 @@ def test_the_suits_own_clamp_acting_is_reported_once() -> None:
     )
     assert SuitClamped(Faults.CHARGE_CLAMPED) in conn.receive_data(clamped, 0.0)
     assert not any(isinstance(e, SuitClamped) for e in conn.receive_data(clamped, 0.2))
+
+
+def test_a_suit_whose_counter_is_used_up_is_refused_with_a_reason_not_an_exception() -> None:
+    # room for one more turn (ARM, SET_PROGRAM, levels): driven as usual, to the last counter
+    conn = ControllerConnection(2)
+    conn.connected()
+    conn.receive_data(status(COUNTER_MAX - 3), 0.0)
+    conn.set_program(90, 300, 0.0)
+    assert [f.counter for f in frames(conn)] == [COUNTER_MAX - 2, COUNTER_MAX - 1, COUNTER_MAX]
+    with pytest.raises(LocalProtocolError, match=r"^the frame counter is used up$"):
+        frames(conn)  # (years of frames later) never a wrapped or out-of-range counter
+    # no room left: refused at its first status, with the reason, and nothing raises
+    for last in (COUNTER_MAX - 2, COUNTER_MAX):
+        conn = ControllerConnection(2)
+        conn.connected()
+        events = conn.receive_data(status(last), 0.0)
+        assert conn.state is C.REFUSED and not conn.can_send
+        (refused,) = [e for e in events if isinstance(e, SuitRefused)]
+        assert "frame counter is used up" in refused.reason
+        assert "switched off and on" in refused.reason
+        assert frames(conn) == [] and conn.stop_frame() is None
+
+
+def test_a_suit_that_reports_another_program_is_reported_once() -> None:
+    conn = in_state(C.ARMED)
+    other = PulseProgram(9, 50, 200)
+    assert ProgramConfirmed(other) in conn.receive_data(status(100, SuitState.ARMED, other), 0.0)
+    assert conn.confirmed == other
+    again = conn.receive_data(status(101, SuitState.ARMED, PulseProgram(9, 50, 200)), 0.1)
+    assert not [e for e in again if isinstance(e, ProgramConfirmed)]
+
+
+def test_after_a_reconnect_the_confirmation_clock_starts_again_and_the_program_goes_at_once() -> (
+    None
+):
+    conn = in_state(C.ARMED)
+    conn.set_program(85, 450, now=3.0)
+    assert SetProgram in [type(f) for f in frames(conn, 3.0)]
+    conn.lost()
+    conn.connected()
+    conn.receive_data(status(50), 3.02)  # linked again 20 ms later
+    assert SetProgram in [type(f) for f in frames(conn, 3.03)]  # at once, not after 0.1 s
+    assert conn.tick(3.02 + PROGRAM_CONFIRM_TIMEOUT_S - 0.01) == []  # counted from the status
+    assert conn.tick(3.03 + PROGRAM_CONFIRM_TIMEOUT_S) != []

@@ -257,3 +257,51 @@ def test_outputs_never_exceed_the_charge_limit_whatever_the_frames() -> None:
         codes = bytes(int(c) for c in rng.integers(0, 241, 4))
         fw.receive(ctl.levels(codes, program_id=fw.program.program_id), i * 0.01)
         assert np.max(fw.applied_mA) * fw.pulse_width_us / 1000 <= CHARGE_PER_PHASE_MAX_UC
+
+
+def test_an_enrolled_suit_refuses_every_unsigned_frame_but_stop_all() -> None:
+    from suit_controller.protocol.enrollment import SuitKey, encode_enroll
+
+    fw = SuitFirmware(2)
+    assert fw.auth.handle(encode_enroll(bytes(16), SuitKey(1, bytes(range(32))))) is None
+    for frame in (
+        encode(Arm(1)),
+        encode_levels(2, 0, bytes([20, 20])),
+        encode(SetProgram(3, 7, 90, 300)),
+        encode(Heartbeat(4)),
+    ):
+        assert fw.receive(frame, 0.0) is None
+    assert fw.auth.refused_frames == 4 and fw.last_counter == 0
+    assert fw.state is SuitState.IDLE and fw.program == POWER_ON_PROGRAM
+    assert fw.receive(encode(StopAll(5)), 0.0) is not None  # anyone's stop
+
+
+def test_only_an_arm_that_arms_clears_the_faults_an_arm_clears() -> None:
+    fw, ctl = SuitFirmware(2), Ctl()
+    some = Faults.WATCHDOG | Faults.LOW_BATTERY | Faults.PROGRAM_MISMATCH | Faults.CHARGE_CLAMPED
+    fw.faults = some
+    fw.receive(ctl.heartbeat(), 0.0)
+    fw.receive(ctl.levels(bytes([2, 2])), 0.0)
+    assert fw.faults == some  # not armed, and not an ARM: nothing cleared
+    fw.receive(ctl.arm(), 0.0)
+    assert fw.faults == Faults.LOW_BATTERY | Faults.PROGRAM_MISMATCH  # what an ARM clears, only
+    fw.faults = some
+    fw.receive(ctl.arm(), 0.01)  # already armed: clears nothing
+    assert fw.faults == some
+
+
+def test_levels_for_another_program_id_are_dropped_and_flagged() -> None:
+    fw, ctl = armed(2)
+    active = fw.program.program_id
+    fw.receive(ctl.levels(bytes([20, 20]), program_id=active + 1), 0.0)
+    assert not fw.applied_mA.any() and fw.mismatched_frames == 1
+    assert fw.faults & Faults.PROGRAM_MISMATCH
+
+
+def test_counters_count_one_each() -> None:
+    fw, ctl = armed(2)
+    deadline = fw.watchdog_deadline
+    assert deadline is not None and fw.check_watchdog(deadline) and fw.watchdog_trips == 1
+    assert not fw.check_watchdog(deadline + 1.0) and fw.watchdog_trips == 1
+    assert not fw.receive_stop(b"\x00" * 16, 0.0) and fw.bad_frames == 1
+    assert not fw.receive_stop(ctl.arm(), 0.0) and fw.auth.refused_frames == 1

@@ -158,8 +158,9 @@ async def test_class4_an_estop_with_anything_odd_in_it_still_stops_every_suit(
         await nursery.start(sc.session.run)
         contracting = trio.Event()
         sc.session.tick_observers.append(
-            lambda now: contracting.set() if any(s.firmware.applied_mA.any() for s in sc.suits)
-            else None
+            lambda now: (
+                contracting.set() if any(s.firmware.applied_mA.any() for s in sc.suits) else None
+            )
         )
         with trio.fail_after(60):  # virtual seconds: until a contraction is under way
             await contracting.wait()
@@ -189,6 +190,40 @@ async def test_class4_stop_and_pause_are_never_rate_limited_and_odd_input_never_
         assert (await submit(sc.session, '{"do": "pause"}', "tablet")).ok
         assert (await submit(sc.session, '{"do": "stop"}', "tablet")).ok
         assert stopped_and_zero(sc)
+        nursery.cancel_scope.cancel()
+
+
+async def test_class4_a_flood_of_refused_commands_is_rate_limited_and_counted_not_logged(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.commands import submit
+
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=30.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        await trio.sleep(15.0)
+        events = sc.session.events.events
+        before = len(events)
+        for k in range(1000):  # each one answered, refused
+            assert not (
+                await submit(sc.session, json.dumps({"do": "jump", "id": str(k)}), "tablet")
+            ).ok
+        # the refusals counted against the tablet's rate limit: its next command is refused
+        skip = await submit(sc.session, '{"do": "skip"}', "tablet")
+        assert not skip.ok and "more than 40 commands at once" in skip.message
+        # ... but never a stop, a pause or an e-stop; and another source is not affected
+        assert (await submit(sc.session, '{"do": "estop"}', "tablet")).ok
+        assert (await submit(sc.session, '{"do": "reset"}', "console")).ok
+        logged = [e for e in events[before:] if e.kind == "command_refused"]
+        assert 1 <= len(logged) <= 20  # not a thousand lines
+        await trio.sleep(10.0)  # later, the next refusal says how many were not logged
+        assert not (await submit(sc.session, '{"do": "jump"}', "tablet")).ok
+        summary = [e for e in events if "more commands from tablet refused" in e.message]
+        assert len(summary) == 1
+        not_logged = int(summary[0].message.split()[0])
+        assert len(logged) + not_logged == 1001  # every refusal is in the log, one way or another
         nursery.cancel_scope.cancel()
 
 
@@ -274,6 +309,24 @@ async def test_class4_mqtt_estop_after_1000_commands_is_executed_before_them(
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()
+
+
+async def test_a_suit_whose_counter_a_stranger_used_up_is_refused_and_the_class_goes_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from suit_controller.protocol import COUNTER_MAX, StopAll, encode
+
+    sc = SimulatedClass(short_plan(), 2, intensity_mA=20.0, body=False)
+    # anyone may stop an unenrolled suit; a STOP_ALL numbered 0xFFFFFFFF leaves it no counter
+    fw = sc.suits[0].firmware
+    fw.receive(encode(StopAll(COUNTER_MAX)), 0.0)
+    assert fw.last_counter == COUNTER_MAX
+    assert await sc.run() == "finished"  # the class is not ended by it
+    refused = [e for e in sc.session.events.events if e.kind == "suit_refused"]
+    assert len(refused) == 1 and "frame counter is used up" in refused[0].message
+    now = trio.current_time()
+    assert sum(t.charge_uC for t in fw.totals(now)) == 0.0  # never stimulated
+    assert sum(t.charge_uC for t in sc.suits[1].firmware.totals(now)) > 0.0  # the other trained
 
 
 # -- class 5: one payload never ends a class --------------------------------------------------
@@ -425,3 +478,41 @@ def test_class7_a_duration_of_400_digits_is_a_problem_not_a_traceback(tmp_path: 
     result = CliRunner().invoke(suitctl, ["workout", "validate", str(path)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "duration" in result.output and "Traceback" not in result.output
+
+
+# -- outside review: what a user wrote is shown escaped, never raw, in a terminal or a log ----
+TERMINAL_HOSTILE = ("\x1b", "\x07", "\r", "\x00", "\u202e", "\ud800")
+
+
+def test_control_characters_in_a_workout_are_shown_escaped_by_the_validator(
+    tmp_path: Path,
+) -> None:
+    workout = tmp_path / "w.yaml"
+    workout.write_text(
+        SHORT.replace(
+            "program: s, channels: {quads: 1.0",
+            'program: "t\\e[0m\\r", channels: {"quads\\e[7m": 1.0',
+        )
+        .replace("duration: 10s}", 'duration: "5m\\e[2J\\a"}', 1)
+        .replace("glutes: 1.0", '"x\\u202e[red]": 1.0'),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(suitctl, ["workout", "validate", str(workout)])
+    assert result.exit_code == 1, result.output
+    assert not any(c in result.output for c in TERMINAL_HOSTILE), repr(result.output)
+    assert "\\u001b[2J" in result.output and "\\u202e[red]" in result.output
+
+
+def test_control_characters_in_commands_are_shown_escaped_in_the_class_log(
+    tmp_path: Path,
+) -> None:
+    actions = tmp_path / "class\x1b[2J\x07.yaml"  # its name is the commands' source
+    actions.write_text(
+        '- {at: 12s, do: set_intensity, client: "Ann\\e[2J\\r", mA: 10}\n'
+        '- {at: 13s, do: set_intensity, client: "\\ud800", mA: 10}\n',
+        encoding="utf-8",
+    )
+    code, output, _ = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 0, output
+    assert not any(c in output for c in TERMINAL_HOSTILE), repr(output)
+    assert output.count("refused") >= 2 and "\\u001b[2J" in output

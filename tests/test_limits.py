@@ -13,6 +13,7 @@ from channels.limits import (
     CURRENT_DENSITY_MAX_MA_CM2,
     DEVICE_MAX_MA,
     LEVEL_STEP_MA,
+    MAX_LEVEL_CODE,
     charge_per_phase_uC,
     current_density_mA_cm2,
     level_codes,
@@ -190,3 +191,43 @@ def test_a_zero_or_negative_client_cap_gives_a_zero_cap_never_more() -> None:
 def test_limit_output_turns_every_non_finite_request_into_zero() -> None:
     req = np.array([np.nan, np.inf, -np.inf, 0.5, 119.5])
     assert limit_output(req, np.full(5, 120.0)).tolist() == [0.0, 0.0, 0.0, 0.5, 119.5]
+
+
+def test_level_codes_floor_to_half_milliamps_and_stop_at_the_top_code() -> None:
+    assert MAX_LEVEL_CODE == 240 == DEVICE_MAX_MA / LEVEL_STEP_MA
+    requested = np.array([0.0, 0.25, 0.5, 10.0, 10.49, 10.5, 33.3, 119.9, 120.0, 130.0])
+    codes = level_codes(requested, np.full(requested.shape, 130.0))
+    assert codes.dtype == np.uint8
+    assert codes.tolist() == [0, 0, 1, 20, 20, 21, 66, 239, 240, 240]
+    one_mA = sum([0.1] * 10)  # 0.9999999999999999: 1 mA summed in floating point is 1 mA
+    assert level_codes(np.array([one_mA]), np.array([130.0])).tolist() == [2]
+
+
+def test_program_caps_are_the_channel_caps_over_arrays_the_lowest_of_every_program() -> None:
+    ch_max = np.array([120.0, 120.0, 60.0, 120.0])
+    area = np.array([50.0, 3.0, 50.0, 50.0])
+    client = np.array([120.0, 120.0, 120.0, -5.0])
+    programs = [(85, 350), (85, 400), (100, 100)]
+    got = program_caps_mA(
+        channel_max_mA=ch_max, area_cm2=area, client_cap_mA=client, programs=programs
+    )
+    for i in range(4):
+        one_by_one = min(
+            channel_cap_mA(
+                channel_max_mA=ch_max[i],
+                area_cm2=area[i],
+                pulse_width_us=pw,
+                frequency_hz=f,
+                client_cap_mA=client[i],
+            )
+            for f, pw in programs
+        )
+        assert got[i] == pytest.approx(one_by_one, rel=1e-12)
+    assert got[0] == pytest.approx(112.5, rel=1e-12)  # 45 µC at 400 µs, not rounded
+    assert got[1] == pytest.approx(2.0 * 3.0 / math.sqrt(2 * 400e-6 * 85), rel=1e-12)  # density
+    assert got[2] == 60.0  # the layout's channel maximum
+    assert got[3] == 0.0  # a negative client cap gives 0, never less
+    nothing = program_caps_mA(
+        channel_max_mA=ch_max, area_cm2=area, client_cap_mA=client, programs=[]
+    )
+    assert nothing.tolist() == [0.0] * 4  # no program: nothing may be sent

@@ -262,3 +262,26 @@ def test_any_single_bit_flip_is_caught(hexstr: str, pos: int, bit: int) -> None:
         decode_control(bytes(raw))
     with pytest.raises(RemoteProtocolError):
         decode_status(bytes(raw))
+
+
+def test_what_a_broken_frame_is_told_apart_by() -> None:
+    from suit_controller.protocol.codec import level_code
+
+    # a frame type nobody defined names its nibble (not the CRC's, not the counter's)
+    with pytest.raises(RemoteProtocolError, match=r"^unknown frame type 0x7$"):
+        decode_control(seal(bytes([0x27, 0x05, 0, 0, 0, 0])))
+    # too short: before the CRC is read, then for its type
+    with pytest.raises(RemoteProtocolError, match=r"^frame of 0 bytes is too short$"):
+        decode_status(b"")
+    with pytest.raises(RemoteProtocolError, match=r"^frame of 2 bytes is too short$"):
+        decode_status(b"\xff\xff")  # the CRC of nothing: still too short, never an IndexError
+    with pytest.raises(RemoteProtocolError, match=r"^STATUS frame of 3 bytes is too short$"):
+        decode_status(seal(bytes([0x28])))
+    # another version, newer as well as older, is refused as such
+    with pytest.raises(UnsupportedVersion):
+        decode_control(seal(bytes([0x35, 1, 0, 0, 0, 0]) + bytes(16)))
+    # a level is floored to 0.5 mA, but 1 mA summed in floating point is 1 mA
+    one_mA = sum([0.1] * 10)
+    assert one_mA < 1.0 and level_code(one_mA) == 2
+    with pytest.raises(LocalProtocolError, match=r"above the protocol's 120\.0 mA$"):
+        level_code(120.5)

@@ -18,6 +18,8 @@ def test_a_short_soak_finds_no_violation() -> None:
     assert tally.runs == 20
     assert sum(tally.faults.values()) > 100
     assert {"drop", "estop", "burst", "detach"} <= set(tally.faults)
+    # a subscriber raising on every event ("ended" too), loss at program changes
+    assert {"exception_in_subscriber", "loss_at_program_change"} <= set(tally.faults)
     assert tally.violations == []
 
 
@@ -50,6 +52,21 @@ def test_the_soak_catches_a_stop_that_does_not_reach_the_suits(
     monkeypatch.setattr(SuitDriver, "send_stop_now", no_stop)
     tally = soak(runs=10, seed=1)
     assert any("estop" in v or "end:" in v for v in tally.violations)
+
+
+def test_the_soak_catches_ended_told_before_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12, class 1: "ended" emitted before STOP_ALL went to the suits."""
+    from suit_controller.session import ClassSession
+
+    close = ClassSession._close
+
+    async def ended_first(self: ClassSession) -> None:
+        self.emit("ended", "class interrupted")
+        await close(self)
+
+    monkeypatch.setattr(ClassSession, "_close", ended_first)
+    tally = soak(runs=10, seed=1)
+    assert any("ended before STOP_ALL" in v for v in tally.violations)
 
 
 def test_soak_is_reproducible() -> None:

@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
+from suit_controller.commands import printable
 from workouts import Plan, Workout, WorkoutError, compile_workout, load_workout
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -17,18 +19,26 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 
 
+def shown(text: str) -> str:
+    """A user's text for a rich console: control characters, ANSI escapes, bidi overrides and
+    lone surrogates as \\uXXXX, and rich markup (`[red]`) shown as written, never obeyed."""
+    return escape(printable(text, limit=4000))
+
+
 def print_problems(error: WorkoutError) -> None:
     """Print every problem of a workout file, one a line."""
-    err_console.print(f"[bold red]{error.source}[/]: {len(error.problems)} problem(s)")
+    err_console.print(f"[bold red]{shown(error.source)}[/]: {len(error.problems)} problem(s)")
     for p in error.problems:
         where = f"line {p.line}: " if p.line else ""
         err_console.print(
-            f"  [red]error[/] {where}[cyan]{p.path or '(file)'}[/]: {p.message}", highlight=False
+            f"  [red]error[/] {where}[cyan]{shown(p.path or '(file)')}[/]: {shown(p.message)}",
+            highlight=False,
         )
     for p in error.warnings:
         where = f"line {p.line}: " if p.line else ""
         err_console.print(
-            f"  [yellow]warning[/] {where}[cyan]{p.path}[/]: {p.message}", highlight=False
+            f"  [yellow]warning[/] {where}[cyan]{shown(p.path)}[/]: {shown(p.message)}",
+            highlight=False,
         )
 
 

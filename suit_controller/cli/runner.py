@@ -25,6 +25,7 @@ from suit_controller.cli.errors import EXIT_INVALID, err_console
 from suit_controller.cli.live import ClassView
 from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
 from suit_controller.clients import ClientSpec
+from suit_controller.commands import printable
 from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
 from suit_controller.mqtt.bridge import MqttBridge
 from suit_controller.records import SessionEvent
@@ -256,7 +257,8 @@ def drive(
         if e.kind not in LOGGED or (e.kind == "command" and e.data.get("source") == "engine"):
             return
         who = f"{e.client}: " if e.client else ""
-        line = f"[{int(e.t) // 60:02d}:{e.t % 60:04.1f}] {who}{e.message}"
+        # what a user wrote (names, ids, file names) never reaches the terminal raw
+        line = printable(f"[{int(e.t) // 60:02d}:{e.t % 60:04.1f}] {who}{e.message}", 4000)
         if live:
             view.add_event(line)
         else:

@@ -156,7 +156,7 @@ def run(
         raise click.UsageError("--virtual and --speed exclude each other")
     _, plan = open_workout(workout_ref)
     try:
-        actions = load_actions_file(actions_file) if actions_file else []
+        actions = load_actions_file(actions_file, class_end_s=plan.total_s) if actions_file else []
         faults = parse_faults(faults_spec)
     except OSError as e:
         err_console.print(f"[red]error[/]: cannot read {actions_file}: {e.strerror or e}")

@@ -16,6 +16,7 @@ from suit_controller.cli.errors import (
     err_console,
     open_workout,
     print_problems,
+    shown,
 )
 from workouts import (
     PhaseKind,
@@ -77,7 +78,8 @@ def validate(ref: str, as_json: bool) -> None:
     for p in w.warnings:
         where = f"line {p.line}: " if p.line else ""
         err_console.print(
-            f"  [yellow]warning[/] {where}[cyan]{p.path}[/]: {p.message}", highlight=False
+            f"  [yellow]warning[/] {where}[cyan]{shown(p.path)}[/]: {shown(p.message)}",
+            highlight=False,
         )
     console.print(
         f"[green]valid[/]: {w.name} — {format_duration(summary.total_s)} in all, "

@@ -56,6 +56,9 @@ from suit_controller.protocol.frames import (
 PROGRAM_RESEND_S = 0.1
 #: A program not confirmed within this time holds the client at zero, s.
 PROGRAM_CONFIRM_TIMEOUT_S = 1.0
+#: The most frames one turn numbers (ARM, SET_PROGRAM, SET_LEVELS): a suit that leaves
+#: the counter less room than that is refused (its counter is used up).
+TURN_FRAMES = 3
 
 
 class ConnectionState(Enum):
@@ -80,6 +83,7 @@ class Input(Enum):
     ARM_SENT = "arm sent"
     STOPPED_ITSELF = "stopped itself"  # a fresh WATCHDOG or IDLE report while armed
     RELEASED = "released"  # a stop reset: arm again
+    COUNTER_USED_UP = "counter used up"  # no room left for a turn's frames
 
 
 C, On = ConnectionState, Input
@@ -90,6 +94,7 @@ TRANSITIONS: dict[tuple[ConnectionState, Input], ConnectionState] = {
     (C.AWAITING_STATUS, On.STATUS): C.NEEDS_ARM,
     (C.AWAITING_STATUS, On.OLD_VERSION): C.REFUSED,
     (C.AWAITING_STATUS, On.NOT_HEARD): C.REFUSED,
+    (C.AWAITING_STATUS, On.COUNTER_USED_UP): C.REFUSED,
     (C.AWAITING_STATUS, On.LOST): C.DISCONNECTED,
     (C.NEEDS_ARM, On.ARM_SENT): C.ARMED,
     (C.NEEDS_ARM, On.OLD_VERSION): C.REFUSED,
@@ -338,6 +343,16 @@ class ControllerConnection:
             events.append(SuitClamped(report.faults & CLAMPS))
         if self.state is ConnectionState.AWAITING_STATUS:
             self._next_counter = max(self._next_counter, report.counter + 1)
+            if self._next_counter + TURN_FRAMES - 1 > COUNTER_MAX:
+                # e.g. anyone's STOP_ALL numbered 0xFFFFFFFF on an unenrolled suit: the suit
+                # drops every frame but STOP_ALL from now on (replay refusal holds); say so
+                self._go(Input.COUNTER_USED_UP)
+                self.refusal = (
+                    f"its frame counter is used up (it last accepted frame {report.counter}, "
+                    "perhaps one that did not come from this controller): it obeys nothing but "
+                    "a stop until it is switched off and on"
+                )
+                return [*events, SuitRefused(self.refusal)]
             self._go(Input.STATUS)
             if self.pending is not None:
                 self._pending_since = now  # the confirmation clock runs while linked
