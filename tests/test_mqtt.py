@@ -610,3 +610,68 @@ def test_tls_options_on_the_command_line_and_from_the_environment(tmp_path: Path
         env={"SUITCTL_MQTT_KEY": str(tmp_path / "k")},
     )
     assert r.exit_code == 2 and "needs mqtts://" in r.output, r.output
+
+
+# -- MQTT v5 -------------------------------------------------------------------------------
+async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_still_see_results(
+    broker: Broker,
+) -> None:
+    import aiomqtt
+
+    reply_to = "ems/studio/room-1/replies/tablet-7"
+    async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+        v5 = await nursery.start(
+            Probe(broker, "tablet-room-1", protocol=aiomqtt.ProtocolVersion.V5).run
+        )
+        old = await nursery.start(Probe(broker, "tablet-room-1").run)  # MQTT 3.1.1
+        sc, bridge = make(broker)
+        nursery.start_soon(sc.run)
+        await old.wait_for(lambda: [s for s in old.on("/state") if s["state"] == "running"])
+        assert bridge.protocol is aiomqtt.ProtocolVersion.V5
+
+        async def ask(topic: str, doc: dict[str, object], corr: bytes) -> dict[str, object]:
+            await v5.publish(topic, doc, response_topic=reply_to, correlation=corr)
+            m = await v5.wait_for(
+                lambda: next(
+                    (
+                        m
+                        for m in v5.received
+                        if str(m.topic) == reply_to
+                        and getattr(m.properties, "CorrelationData", None) == corr
+                    ),
+                    None,
+                )
+            )
+            answer: dict[str, object] = json.loads(m.payload)
+            return answer
+
+        room = "ems/studio/room-1"
+        doc = {"id": "v5-1", "do": "set_intensity", "client": 1, "channel": "quads", "mA": 25}
+        r = await ask(f"{room}/commands", doc, b"\x00corr-1\xff")
+        jsonschema.validate(r, SCHEMAS["result"])
+        assert r["ok"] and r["id"] == "v5-1" and sc.session.board.target_mA[0, 9] == 25
+        # the 3.1.1 tablet sees the same result on …/commands/result
+        seen = await old.wait_for(
+            lambda: [x for x in old.on("/commands/result") if x.get("id") == "v5-1"]
+        )
+        assert seen[0] == r
+        refused = await ask(f"{room}/commands/from/tablet-7", {"id": "v5-2", "do": "x"}, b"c2")
+        assert refused["ok"] is False and refused["id"] == "v5-2"
+        # a response topic the controller reads is never answered on: no command, no e-stop
+        await v5.publish(
+            f"{room}/commands", {"id": "v5-3", "do": "pause"}, response_topic=f"{room}/estop"
+        )
+        await old.wait_for(lambda: [x for x in old.on("/commands/result") if x["id"] == "v5-3"])
+        await trio.sleep(0.5)
+        assert sc.session.state is ClassState.PAUSED
+        assert not [t for t, _, _ in old.messages if t == f"{room}/estop"]
+        # a replay request, answered on the response topic only
+        replayed = await ask(f"{room}/events/replay", {"id": "v5-4", "after_seq": 0}, b"c4")
+        jsonschema.validate(replayed, SCHEMAS["replay"])
+        assert replayed["ok"] and replayed["events"][0]["seq"] == 1  # type: ignore[index]
+        assert not [a for a in old.on("/events/replay/result") if a["id"] == "v5-4"]
+        # and the e-stop
+        stopped = await ask(f"{room}/estop", {"id": "v5-5"}, b"c5")
+        assert stopped["ok"] and stopped["id"] == "v5-5" and all_zero(sc)
+        assert sc.session.state is ClassState.ESTOPPED
+        nursery.cancel_scope.cancel()
