@@ -80,6 +80,8 @@ async def test_state_telemetry_events_and_every_command(broker: Broker) -> None:
         r = await tablet.command({"do": "set_intensity", "client": 2, "channel": "quads", "mA": 30})
         jsonschema.validate(r, SCHEMAS["result"])
         assert r["ok"] and sc.session.board.target_mA[1, 9] == 30
+        by_id = {"do": "set_intensity", "client": client_2, "channel": "quads", "mA": 28}
+        assert (await tablet.command(by_id))["ok"] and sc.session.board.target_mA[1, 9] == 28
         started = await tablet.command({"do": "start"})
         assert not started["ok"] and "already running" in started["message"]
         assert (await tablet.command({"do": "skip"}))["ok"]

@@ -150,6 +150,8 @@ class MqttBridge:
         self.ids = ids or ClassIds.one_off(len(session.clients), str(uuid.UUID(session.session_id)))
         self.store = store
         self._names = [c.name for c in session.clients]
+        for i, refs in enumerate(zip(self.ids.client_ids, self.ids.session_ids, strict=True)):
+            session.client_refs.update({ref: i for ref in refs if ref})  # commands may use ids
         self.broker = broker
         self.topics = topics
         self.client_id = client_id or f"suit-controller-{socket.gethostname()}-{id(self):x}"
