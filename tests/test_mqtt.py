@@ -677,3 +677,57 @@ async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_
         assert stopped["ok"] and stopped["id"] == "v5-5" and all_zero(sc)
         assert sc.session.state is ClassState.ESTOPPED
         nursery.cancel_scope.cancel()
+
+
+async def test_the_controller_falls_back_to_311_when_a_broker_refuses_v5() -> None:
+    """A broker that speaks only MQTT 3.1.1 answers a v5 CONNECT with return code 1
+    (unacceptable protocol version); the controller then connects with 3.1.1."""
+    import socket
+    import threading
+
+    levels: list[int] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    done = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:  # just enough of an MQTT 3.1.1 broker: CONNECT and CONNACK
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            try:
+                data = conn.recv(1024)
+            except OSError:
+                conn.close()
+                continue
+            # fixed header (1 byte + 1-byte length here), then "\0\4MQTT" and the level
+            level = data[8] if len(data) > 8 else -1
+            levels.append(level)
+            conn.sendall(bytes([0x20, 0x02, 0x00, 0x00 if level == 4 else 0x01]))
+            held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        async with trio_asyncio.open_loop():
+            sc = SimulatedClass(short_plan(), 1, body=False)
+            bridge = MqttBridge(
+                sc.session, BrokerUrl.parse(f"mqtt://127.0.0.1:{port}"), Topics.for_room()
+            )
+            sc.companions = [bridge.run]
+            with trio.move_on_after(4.0):
+                await sc.run()
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert levels[0] == 5 and 4 in levels, levels
+    assert bridge.protocol.value == 4  # paho's MQTTv311
