@@ -22,6 +22,7 @@ from suit_controller.commands import SetIntensity, Stop
 from suit_controller.mqtt import BrokerUrl, Topics
 from suit_controller.mqtt.bridge import MqttBridge, TrioSafeClient, recorded_ids
 from suit_controller.mqtt.payloads import SCHEMAS
+from suit_controller.records import SessionEvent
 from suit_controller.session import ClassState
 from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.store import RosterEntry, Store
@@ -358,6 +359,12 @@ def recorded(
         opened = store.open_class(sc.plan.workout.name, roster, simulated=True)
     finally:
         store.close()
+
+    def fails_on_started(event: SessionEvent) -> None:  # subscribed first: its error event
+        if event.kind == "started":  # reaches later subscribers before "started" does
+            raise RuntimeError("a screen's bug")
+
+    sc.session.events.subscribe(fails_on_started)
     bridge = MqttBridge(
         sc.session,
         BrokerUrl.parse(broker.url()),
@@ -409,7 +416,7 @@ async def test_a_consumer_offline_across_a_broker_restart_recovers_exactly_the_m
         consumer = await nursery.start(Probe(broker, "dashboard").run)
         nursery.start_soon(sc.run)
         await consumer.wait_for(
-            lambda: [e for e in consumer.on("/events") if e["kind"] == "started"]
+            lambda: [e for e in consumer.on("/events") if e["kind"] == "subscriber_error"]
         )
         await make_events(sc, 3)
         await consumer.wait_for(lambda: len(seqs_of(consumer, class_id)) >= bridge.last_seq)
