@@ -356,7 +356,7 @@ def recorded(
             roster.append(RosterEntry(client.id, n, f"SIM-{i + 1:02d}", None, False, False))
         specs = [ClientSpec(n, intensity_mA=20.0) for n in names]
         sc = SimulatedClass(short_plan(LONG), len(names), clients=specs, body=False)
-        opened = store.open_class(sc.plan.workout.name, roster, simulated=True)
+        opened = store.open_class(sc.plan.workout.name, roster, simulated=True, room="room-1")
     finally:
         store.close()
 
@@ -463,7 +463,11 @@ async def test_a_consumer_offline_across_a_broker_restart_recovers_exactly_the_m
         old = await replay(back, {"id": "earlier", "class_id": class_id, "after_seq": 0})
         assert [e for a in old for e in a["events"]] == published  # type: ignore[attr-defined]
         assert len(published) > 200 or len(old) == 1
+        shared = Store(location)  # a store several rooms share: room-2's class is not ours
+        room_2 = shared.open_class("Short", [], simulated=True, room="room-2").id
+        shared.close()
         for bad, why in (
+            ({"id": "x0", "class_id": room_2, "after_seq": 0}, "not held in this room"),
             ({"id": "x1", "class_id": str(uuid.uuid4()), "after_seq": 0}, "no class"),
             ({"id": "x2", "after_seq": -1}, "after_seq"),
             ({"id": "x3", "after_seq": 0, "from": 1}, "unknown field"),

@@ -503,7 +503,9 @@ class MqttBridge:
             return
         else:
             try:
-                docs = await trio.to_thread.run_sync(_stored_events, self.store, class_id, after)
+                docs = await trio.to_thread.run_sync(
+                    _stored_events, self.store, class_id, after, self.topics.room
+                )
             except LookupError as e:
                 await self._publish_replay(
                     client,
@@ -567,17 +569,24 @@ def recorded_ids(location: str, class_id: str) -> ClassIds:
         store.close()
 
 
-def _stored_events(location: str, class_id: str, after: int) -> list[dict[str, Any]]:
+def _stored_events(
+    location: str, class_id: str, after: int, room: str | None = None
+) -> list[dict[str, Any]]:
     """An earlier class's events after `after`, from the store, as they were published.
 
     The records keep a class's events in the order of its event log, so the
-    n-th stored event is event `seq` n. LookupError when the class is unknown.
+    n-th stored event is event `seq` n. LookupError when the class is unknown,
+    or was held in another room than `room` (a store shared by several rooms
+    must not let one room's account read another's classes).
     """
     from suit_controller.studio.store import Store, StoreError
 
     store = Store(location, recover=False)
     try:
         try:
+            held_in = store.class_record(class_id).get("room")
+            if room is not None and held_in is not None and held_in != room:
+                raise LookupError(f"class {class_id} was not held in this room")
             events = store.class_events(class_id)
             sessions = store.sessions_of_class(class_id)
         except StoreError as error:

@@ -28,6 +28,11 @@ class Topics:
         return cls(f"ems/{site}/{room}")
 
     @property
+    def room(self) -> str:
+        """The room's segment of the prefix (`ems/<site>/<room>`)."""
+        return self.prefix.rsplit("/", 1)[-1]
+
+    @property
     def state(self) -> str:
         return f"{self.prefix}/state"
 
