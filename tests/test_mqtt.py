@@ -683,6 +683,14 @@ async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_
         jsonschema.validate(replayed, SCHEMAS["replay"])
         assert replayed["ok"] and replayed["events"][0]["seq"] == 1  # type: ignore[index]
         assert not [a for a in old.on("/events/replay/result") if a["id"] == "v5-4"]
+        # big events: more answers, each well under the broker's message size limit
+        for _ in range(30):
+            sc.session.emit("fault", "x" * 5000)
+        last = bridge.last_seq
+        big = await replay(old, {"id": "big", "after_seq": 0})
+        assert len(big) >= 3 and all(len(json.dumps(a)) < 70_000 for a in big)
+        seqs = [e["seq"] for a in big for e in a["events"]]  # type: ignore[attr-defined]
+        assert seqs[:last] == list(range(1, last + 1))
         # and the e-stop
         stopped = await ask(f"{room}/estop", {"id": "v5-5"}, b"c5")
         assert stopped["ok"] and stopped["id"] == "v5-5" and all_zero(sc)

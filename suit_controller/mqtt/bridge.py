@@ -66,6 +66,9 @@ from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 
 MAX_RESPONSE_TOPIC = 256
+#: Most bytes of events in one replay answer: well under the shipped `message_size_limit`
+#: (128 KiB), which a broker enforces by dropping the message without a word.
+REPLAY_BYTES = 64 * 1024
 STATE_EVERY_S = 1.0
 TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
@@ -513,11 +516,16 @@ class MqttBridge:
                     replay_doc(request_id, class_id, after, [], False, str(e), ok=False),
                 )
                 return
-        n = len(docs)
         start = 0
         while True:
-            batch = docs[start : start + REPLAY_BATCH]
-            more = start + REPLAY_BATCH < n
+            batch: list[dict[str, Any]] = []
+            size = 0
+            for doc in docs[start : start + REPLAY_BATCH]:  # and under the broker's size limit
+                size += len(_dumps(doc))
+                if batch and size > REPLAY_BYTES:
+                    break
+                batch.append(doc)
+            more = start + len(batch) < len(docs)
             message = (
                 f"events {after + start + 1}–{after + start + len(batch)}"
                 if batch
@@ -526,7 +534,7 @@ class MqttBridge:
             await self._publish_replay(
                 client, route, replay_doc(request_id, class_id, after + start, batch, more, message)
             )
-            start += REPLAY_BATCH
+            start += len(batch)
             if not more:
                 break
         self.replays_answered += 1

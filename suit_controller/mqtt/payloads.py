@@ -255,7 +255,8 @@ REPLAY_REQUEST_SCHEMA: dict[str, Any] = {
 REPLAY_SCHEMA: dict[str, Any] = {
     "$schema": DRAFT,
     "title": "replay answer",
-    "description": f"events after `after_seq`, at most {REPLAY_BATCH} per message (out, on "
+    "description": f"events after `after_seq`, at most {REPLAY_BATCH} and 64 KiB per message "
+    "(out, on "
     "`…/events/replay/result`, or the request's MQTT v5 response topic)",
     "type": "object",
     "required": ["id", "ok", "class_id", "after_seq", "events", "more", "message"],
