@@ -228,6 +228,12 @@ def bench_mqtt_estop() -> None:
     emit("mqtt_estop", **run_mqtt_estop())
 
 
+def bench_mqtt_replay() -> None:
+    from benchmarks.mqtt_replay import run_mqtt_replay
+
+    emit("mqtt_replay", **run_mqtt_replay())
+
+
 def bench_c_firmware() -> None:
     """The suit firmware in C (firmware/): ns per call on this machine (-O2, no sanitizers)."""
     import json
@@ -306,6 +312,7 @@ BENCHES = [
     "scale",
     "estop",
     "mqtt_estop",
+    "mqtt_replay",
     "estop_under_burst",
     "loaded",
     "ble",
@@ -343,6 +350,8 @@ def main() -> None:
         bench_estop()
     if "mqtt_estop" in names:
         bench_mqtt_estop()
+    if "mqtt_replay" in names:
+        bench_mqtt_replay()
     if "estop_under_burst" in names:
         bench_estop_under_burst()
     if "loaded" in names:

@@ -102,6 +102,8 @@ class ClassSession:
         self.tick_source = tick_source or TickSource()
         #: Names this class in every state and event it publishes (MQTT, records).
         self.session_id = uuid.uuid4().hex
+        #: Ids a command may name a client by (client and session ids), to its index.
+        self.client_refs: dict[str, int] = {}
         self.events = EventLog()
         n = len(self.layout)
         self.client_caps = (
@@ -321,11 +323,13 @@ class ClassSession:
         raise CommandRefused(f"unknown command {cmd!r}")  # pragma: no cover
 
     def client_index(self, ref: int | str) -> int:
-        """A client by 1-based number or by name. Raises CommandRefused."""
+        """A client by 1-based number, by id (`client_refs`) or by name. Raises CommandRefused."""
         if isinstance(ref, int) and not isinstance(ref, bool):
             if 1 <= ref <= len(self.clients):
                 return ref - 1
             raise CommandRefused(f"there is no client {ref} (clients are 1..{len(self.clients)})")
+        if ref in self.client_refs:
+            return self.client_refs[ref]
         for i, c in enumerate(self.clients):
             if c.name == ref:
                 return i

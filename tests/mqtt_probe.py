@@ -9,6 +9,8 @@ from typing import Any
 import aiomqtt
 import trio
 import trio_asyncio
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from suit_controller.mqtt.bridge import TrioSafeClient
 
@@ -25,11 +27,22 @@ class Probe:
     """Subscribes to a room and keeps every message; publishes commands."""
 
     def __init__(
-        self, broker: Broker, user: str | None, room: str = "room-1", inflight: int | None = None
+        self,
+        broker: Broker,
+        user: str | None,
+        room: str = "room-1",
+        inflight: int | None = None,
+        protocol: aiomqtt.ProtocolVersion | None = None,
+        subscribe: str | None = None,
     ) -> None:
         self.broker, self.user, self.room = broker, user, room
         self.inflight = inflight  # 0: no limit, so a burst leaves the tablet at once
+        self.protocol = protocol
+        self.subscription = subscribe or f"ems/studio/{room}/#"
         self.messages: list[tuple[str, bytes, bool]] = []
+        #: every message as received (v5 properties included)
+        self.received: list[aiomqtt.Message] = []
+        self.scope = trio.CancelScope()
         self._changed = trio.Event()
         self.client: aiomqtt.Client | None = None
         self.disconnected = False
@@ -42,23 +55,31 @@ class Probe:
             password=USERS.get(LOGINS.get(self.user or "", self.user or ""), None),
             timeout=5,
             max_inflight_messages=self.inflight,
+            protocol=self.protocol,
         )
 
     async def run(self, *, task_status: trio.TaskStatus[Probe] = trio.TASK_STATUS_IGNORED) -> None:
         self.client = self._make()
         try:
-            async with trio_asyncio.aio_as_trio(self.client):
-                await trio_asyncio.aio_as_trio(self.client.subscribe)(
-                    f"ems/studio/{self.room}/#", qos=1
-                )
-                task_status.started(self)
-                async for m in trio_asyncio.aio_as_trio(self.client.messages):
-                    payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
-                    self.messages.append((str(m.topic), payload, bool(m.retain)))
-                    self._changed.set()
-                    self._changed = trio.Event()
+            with self.scope:  # `stop()` leaves (a consumer going offline)
+                async with trio_asyncio.aio_as_trio(self.client):
+                    await trio_asyncio.aio_as_trio(self.client.subscribe)(self.subscription, qos=1)
+                    task_status.started(self)
+                    async for m in trio_asyncio.aio_as_trio(self.client.messages):
+                        payload = (
+                            m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+                        )
+                        self.messages.append((str(m.topic), payload, bool(m.retain)))
+                        if self.protocol is not None:  # v5 tests read the properties
+                            self.received.append(m)
+                        self._changed.set()
+                        self._changed = trio.Event()
         except aiomqtt.MqttError:
             self.disconnected = True  # the broker went away: keep what was received
+
+    def stop(self) -> None:
+        """Disconnect now (what was received is kept)."""
+        self.scope.cancel()
 
     async def publish(
         self,
@@ -66,10 +87,19 @@ class Probe:
         payload: bytes | str | dict[str, Any],
         qos: int = 1,
         retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
     ) -> None:
+        """Publish; with `response_topic` (MQTT v5) the request asks for an answer there."""
         assert self.client is not None
+        props = None
+        if response_topic is not None:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.ResponseTopic = response_topic
+            if correlation is not None:
+                props.CorrelationData = correlation
         await trio_asyncio.aio_as_trio(self.client.publish)(
-            topic, _bytes(payload), qos=qos, retain=retain
+            topic, _bytes(payload), qos=qos, retain=retain, properties=props
         )
 
     def publish_nowait(self, topic: str, payload: bytes | str | dict[str, Any]) -> None:

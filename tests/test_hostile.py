@@ -4,6 +4,7 @@ interface — the CLI, actions files, a real Mosquitto — and the one command e
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -376,7 +377,7 @@ async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
             assert not surrogate["ok"] and "no client named" in surrogate["message"]
             assert sc.session.state is ClassState.RUNNING
             state = await tablet.wait_for(lambda: tablet.on("/state"))
-            assert state[-1]["session_id"] == sc.session.session_id
+            assert state[-1]["class_id"] == str(uuid.UUID(sc.session.session_id))
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()

@@ -19,6 +19,7 @@ from suit_controller.cli.runner import (
     companions_for,
     console,
     drive,
+    mqtt_tls_options,
     web_option,
 )
 from suit_controller.clients import ClientSpec
@@ -136,6 +137,7 @@ def class_() -> None:
     is_flag=True,
     help="With --suit: you screened these clients yourself (S5).",
 )
+@mqtt_tls_options
 @web_option
 @db_option
 def run(

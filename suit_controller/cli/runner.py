@@ -5,6 +5,7 @@ Shared by `suitctl sim run` (simulated suits) and `suitctl class run` (real suit
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import time
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import click
 import trio
@@ -27,7 +29,7 @@ from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import printable
 from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
-from suit_controller.mqtt.bridge import MqttBridge
+from suit_controller.mqtt.bridge import MqttBridge, recorded_ids
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 from suit_controller.studio.library import Library
@@ -167,6 +169,39 @@ web_option = click.option(
 )
 
 
+def mqtt_tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--mqtt-ca, --mqtt-cert and --mqtt-key (or SUITCTL_MQTT_CA, _CERT, _KEY).
+
+    They are folded into the `--mqtt` URL's `?ca=&cert=&key=`, so a command
+    that takes `mqtt_url` needs nothing else.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        files = {k: kwargs.pop(f"mqtt_{k}") for k in ("ca", "cert", "key")}
+        given = {k: v for k, v in files.items() if v}
+        if given:
+            if not kwargs.get("mqtt_url"):
+                raise click.UsageError("--mqtt-ca, --mqtt-cert and --mqtt-key need --mqtt")
+            url = kwargs["mqtt_url"]
+            kwargs["mqtt_url"] = url + ("&" if "?" in url else "?") + urlencode(given)
+        return command(*args, **kwargs)
+
+    for name, what in (
+        ("key", "the client certificate's private key (PEM)"),
+        ("cert", "a client certificate (PEM) for brokers with require_certificate"),
+        ("ca", "the CA (PEM) that signed the broker's certificate"),
+    ):
+        wrapper = click.option(
+            f"--mqtt-{name}",
+            f"mqtt_{name}",
+            metavar="FILE",
+            envvar=f"SUITCTL_MQTT_{name.upper()}",
+            help=f"With an mqtts:// broker: {what}.",
+        )(wrapper)
+    return wrapper
+
+
 def parse_bind(text: str) -> tuple[str, int]:
     """`HOST:PORT`, `HOST` or `:PORT` -> (host, port); port 0 picks a free one."""
     host, sep, port = text.rpartition(":")
@@ -226,7 +261,10 @@ def companions_for(
             broker, topics = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
         except MqttConfigError as e:
             raise click.UsageError(str(e)) from None
-        out.append(MqttBridge(session, broker, topics).run)
+        ids, store = None, None
+        if records is not None:  # ids the records know, and earlier classes to replay
+            ids, store = recorded_ids(records.location, records.opened.id), records.location
+        out.append(MqttBridge(session, broker, topics, ids=ids, store=store).run)
         console.print(f"MQTT: {broker} under {topics.prefix}/", highlight=False)
     return out
 

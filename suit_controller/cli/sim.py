@@ -35,6 +35,7 @@ from suit_controller.cli.runner import (
     check_in_or_exit,
     companions_for,
     drive,
+    mqtt_tls_options,
     web_option,
 )
 from suit_controller.cli.simclass import SimulatedClass
@@ -127,6 +128,7 @@ def sim() -> None:
     help="Enroll every simulated suit first (docs/security.md): each gets a random key, "
     "every frame is signed with it, and unsigned frames are refused.",
 )
+@mqtt_tls_options
 @web_option
 @db_option
 def run(

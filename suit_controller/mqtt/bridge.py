@@ -8,17 +8,27 @@ class. Nor does anything else that goes wrong in the bridge: it is reported
 once, and the bridge reconnects (an interface never ends a class).
 
 Two connections. The first publishes state, telemetry, events and results
-and reads `commands` and `commands/from/<client id>`; every message is
-handed to the session's command desk the moment it arrives (`desk.take`:
-parsing, rate limits per client id, e-stop recognition), and the results
-are published as they come. The second connection reads only the `estop`
-topic, so no burst of commands can queue in front of an e-stop, neither in
-this program nor in the broker (which drops QoS 1 messages past its queue
-limit). A retained command is never executed: it is answered with a
-refusal. Events wait in a bounded buffer (`EVENT_BUFFER`, oldest dropped and
-counted past it) until the broker has acknowledged them (QoS 1): delivery
-is at least once, and each event carries `seq` and the class's
-`session_id` so consumers can drop repeats and tell classes apart.
+and reads `commands`, `commands/from/<client id>` and `events/replay`; every
+command is handed to the session's command desk the moment it arrives
+(`desk.take`: parsing, rate limits per client id, e-stop recognition), and
+the results are published as they come. The second connection reads only
+the `estop` topic, so no burst of commands can queue in front of an e-stop,
+neither in this program nor in the broker (which drops QoS 1 messages past
+its queue limit). A retained command is never executed: it is answered with
+a refusal.
+
+Events are the class's event log itself: event number `seq` is the log's
+`seq`-th entry, published (QoS 1) once the broker has acknowledged the one
+before, so delivery is at least once and nothing is lost while the broker
+is away; each event carries the `class_id`, so (`class_id`, `seq`) names one
+event for good. The records keep the same events in the same order, so a
+consumer that missed some asks on `…/events/replay` and gets them again:
+from this class's log, or for an earlier class from the store.
+
+With a broker that speaks MQTT v5 the controller uses it: a command (or a
+replay request) with a response topic and correlation data is answered on
+that topic with the same correlation data, and still on `…/commands/result`
+(or `…/events/replay/result`) for MQTT 3.1.1 clients.
 """
 
 from __future__ import annotations
@@ -28,22 +38,37 @@ import math
 import socket
 import ssl
 import time
-from collections import deque
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
 import trio
 import trio_asyncio
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from suit_controller.backoff import Backoff
 from suit_controller.commands import Request, printable
-from suit_controller.mqtt.payloads import state_payload, telemetry_payloads
+from suit_controller.mqtt.payloads import (
+    REPLAY_BATCH,
+    REPLAY_QUEUE,
+    ClassIds,
+    ReplayRefused,
+    event_payload,
+    parse_replay_request,
+    replay_doc,
+    state_payload,
+    telemetry_payloads,
+)
 from suit_controller.mqtt.topics import BrokerUrl, Topics
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 
-EVENT_BUFFER = 10_000
+MAX_RESPONSE_TOPIC = 256
+#: Most bytes of events in one replay answer: well under the shipped `message_size_limit`
+#: (128 KiB), which a broker enforces by dropping the message without a word.
+REPLAY_BYTES = 64 * 1024
 STATE_EVERY_S = 1.0
 TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
@@ -119,15 +144,25 @@ class MqttBridge:
         *,
         client_id: str | None = None,
         telemetry_hz: float = TELEMETRY_HZ,
+        ids: ClassIds | None = None,
+        store: str | None = None,
     ) -> None:
+        """`ids`: the class's and clients' ids (default: one-off ids); `store`: the
+        studio database's location, from which earlier classes are replayed."""
         self.session = session
+        self.ids = ids or ClassIds.one_off(len(session.clients), str(uuid.UUID(session.session_id)))
+        self.store = store
+        self._names = [c.name for c in session.clients]
+        for i, refs in enumerate(zip(self.ids.client_ids, self.ids.session_ids, strict=True)):
+            session.client_refs.update({ref: i for ref in refs if ref})  # commands may use ids
         self.broker = broker
         self.topics = topics
         self.client_id = client_id or f"suit-controller-{socket.gethostname()}-{id(self):x}"
         self.telemetry_hz = telemetry_hz
-        self.pending: deque[tuple[int, dict[str, Any]]] = deque()
-        self.dropped_events = 0
+        #: The MQTT version the controller speaks (v5 unless the broker refused it).
+        self.protocol = aiomqtt.ProtocolVersion.V5
         self.published_events = 0
+        self.replays_answered = 0
         self.commands_handled = 0
         self.results_published = 0
         self.connects = 0
@@ -136,20 +171,33 @@ class MqttBridge:
         self.last_error: str | None = None
         #: Errors that were not the broker's (a bug here); each kind reported once.
         self.errors: dict[str, int] = {}
-        self._seq = 0
         self._wake = trio.Event()
         self._state_due = True
         self._answers_in, self._answers = trio.open_memory_channel[Request](math.inf)
         self._unanswered: set[Request] = set()
+        #: v5 requests' response topic and correlation data, until answered
+        self._reply_to: dict[Request, tuple[str, bytes | None]] = {}
+        self._replays_in, self._replays = trio.open_memory_channel[
+            tuple[bytes | None, tuple[str, bytes | None] | None]
+        ](math.inf)
         session.events.subscribe(self._on_event)
 
+    @property
+    def last_seq(self) -> int:
+        """The seq of the class's last event so far."""
+        return len(self.session.events.events)
+
+    @property
+    def pending(self) -> int:
+        """Events not yet acknowledged by the broker."""
+        return self.last_seq - self.published_events
+
+    def event_doc(self, seq: int) -> dict[str, Any]:
+        """Event `seq` (from 1) of this class, as published."""
+        event = self.session.events.events[seq - 1]
+        return event_payload(event, seq, self.ids, self._names)
+
     def _on_event(self, event: SessionEvent) -> None:
-        self._seq += 1
-        if len(self.pending) >= EVENT_BUFFER:
-            self.pending.popleft()
-            self.dropped_events += 1
-        doc = {**event.as_dict(), "seq": self._seq, "session_id": self.session.session_id}
-        self.pending.append((self._seq, doc))
         if event.kind in STATE_CHANGING:
             self._state_due = True
         self._wake.set()
@@ -158,6 +206,8 @@ class MqttBridge:
         tls = None
         if self.broker.tls:
             tls = ssl.create_default_context(cafile=self.broker.ca_file)
+            if self.broker.cert_file:
+                tls.load_cert_chain(self.broker.cert_file, self.broker.key_file)
         return TrioSafeClient(
             self.broker.host,
             self.broker.port,
@@ -169,6 +219,7 @@ class MqttBridge:
             will=None if estop else aiomqtt.Will(self.topics.online, b"false", qos=1, retain=True),
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             tls_context=tls,
+            protocol=self.protocol,
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -185,6 +236,8 @@ class MqttBridge:
                 await link(backoff)
             except (aiomqtt.MqttError, OSError) as e:
                 self.last_error = str(e)
+                if _protocol_refused(e) and self.protocol is aiomqtt.ProtocolVersion.V5:
+                    self.protocol = aiomqtt.ProtocolVersion.V311  # an MQTT 3.1.1 broker
             except Exception as e:  # not the broker's: report once, reconnect, the class goes on
                 self._report(name, e)
             await trio.sleep(backoff.next())
@@ -239,12 +292,14 @@ class MqttBridge:
         await self._publish_state(client)  # a reconnecting controller says where it is at once
         await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.commands, qos=1)
         await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.commands_from_any, qos=1)
+        await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.events_replay, qos=1)
         self.connected = True  # publishing, and reading commands
         broken = False
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._publisher, client)
                 nursery.start_soon(self._result_publisher, client)
+                nursery.start_soon(self._replayer, client)
                 nursery.start_soon(self._receiver, client)
         except* (aiomqtt.MqttError, OSError, trio.TooSlowError) as group:
             broken = True
@@ -255,16 +310,14 @@ class MqttBridge:
                     await self._farewell(client)
 
     async def _flush_events(self, client: aiomqtt.Client) -> None:
-        while self.pending:
-            _, doc = self.pending[0]
+        while self.published_events < self.last_seq:
+            doc = self.event_doc(self.published_events + 1)
             await self._publish(client, self.topics.events, _dumps(doc), qos=1)
-            self.pending.popleft()  # only once the broker has it
-            self.published_events += 1
+            self.published_events += 1  # only once the broker has it
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         self._state_due = False
-        doc = state_payload(self.session.snapshot())
-        doc["session_id"] = self.session.session_id
+        doc = state_payload(self.session.snapshot(), self.ids, self.last_seq)
         await self._publish(client, self.topics.state, _dumps(doc), qos=1, retain=True)
 
     async def _publisher(self, client: aiomqtt.Client) -> None:
@@ -280,8 +333,8 @@ class MqttBridge:
             if now >= next_telemetry:
                 next_telemetry = now + period
                 snap = self.session.snapshot()
-                for name, doc in telemetry_payloads(snap, self.session.class_time()):
-                    await self._publish(client, self.topics.telemetry(name), _dumps(doc), qos=0)
+                for key, doc in telemetry_payloads(snap, self.session.class_time(), self.ids):
+                    await self._publish(client, self.topics.telemetry(key), _dumps(doc), qos=0)
             if self.pending or self._state_due:
                 continue
             with trio.move_on_after(max(0.0, min(next_state, next_telemetry) - time.monotonic())):
@@ -293,9 +346,10 @@ class MqttBridge:
             raw = _payload(message.payload)
             source = "mqtt:estop"
             if message.retain:
-                self._answer(self.session.desk.refuse(raw, source, RETAINED_REFUSAL))
+                request = self.session.desk.refuse(raw, source, RETAINED_REFUSAL)
             else:
-                self._answer(self.session.desk.take({"do": "estop", "id": _id(raw)}, source))
+                request = self.session.desk.take({"do": "estop", "id": _id(raw)}, source)
+            self._answer(request, self._response_route(message))
         except Exception as e:  # inside paho's callback: report, never raise into the loop
             self._report("e-stop", e)
 
@@ -303,10 +357,16 @@ class MqttBridge:
         """Every command message goes to the desk the moment paho has parsed it."""
         try:
             topic = str(message.topic)
+            route = self._response_route(message)
+            if topic == self.topics.events_replay:
+                self._take_replay(_payload(message.payload), route, bool(message.retain))
+                return
             prefix = self.topics.commands_from("")
             # rate limits are per client id: the broker's ACL lets a tablet write only its own
             source = "mqtt:" + topic[len(prefix) :] if topic.startswith(prefix) else "mqtt"
-            self.handle(_payload(message.payload), source, retained=bool(message.retain))
+            self.handle(
+                _payload(message.payload), source, retained=bool(message.retain), route=route
+            )
         except Exception as e:  # inside paho's callback: report, never raise into the loop
             self._report("commands", e)
 
@@ -314,17 +374,60 @@ class MqttBridge:
         async for _ in trio_asyncio.aio_as_trio(client.messages):
             pass  # every message was taken as it was parsed; this notices a disconnect
 
-    def handle(self, raw: bytes, source: str = "mqtt", *, retained: bool = False) -> Request:
-        """Take one command message now; its result is published when it is known."""
+    def handle(
+        self,
+        raw: bytes,
+        source: str = "mqtt",
+        *,
+        retained: bool = False,
+        route: tuple[str, bytes | None] | None = None,
+    ) -> Request:
+        """Take one command message now; its result is published when it is known.
+
+        `route`: an MQTT v5 response topic and correlation data to answer on too.
+        """
         self.commands_handled += 1
         desk = self.session.desk
         request = desk.refuse(raw, source, RETAINED_REFUSAL) if retained else desk.take(raw, source)
-        self._answer(request)
+        self._answer(request, route)
         return request
 
-    def _answer(self, request: Request) -> None:
+    def _answer(self, request: Request, route: tuple[str, bytes | None] | None = None) -> None:
         self._unanswered.add(request)
+        if route is not None:
+            self._reply_to[request] = route
         self._answers_in.send_nowait(request)
+
+    def _response_route(self, message: aiomqtt.Message) -> tuple[str, bytes | None] | None:
+        """An MQTT v5 message's response topic and correlation data, if it may be used.
+
+        A response topic the controller itself reads (a command, the e-stop, a
+        replay request) or with wildcards is ignored: an answer must never
+        become a command.
+        """
+        props = message.properties
+        topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        if not isinstance(topic, str) or not topic or len(topic) > MAX_RESPONSE_TOPIC:
+            return None
+        if "+" in topic or "#" in topic or "\x00" in topic:
+            return None
+        if any(aiomqtt.Topic(topic).matches(f) for f in self.topics.inputs):
+            return None
+        corr = getattr(props, "CorrelationData", None)
+        return topic, bytes(corr) if isinstance(corr, bytes | bytearray) else None
+
+    async def _reply(
+        self, client: aiomqtt.Client, route: tuple[str, bytes | None], payload: bytes
+    ) -> None:
+        """Publish an answer on a v5 response topic, with the request's correlation data."""
+        topic, corr = route
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if corr is not None:
+            props.CorrelationData = corr
+        with trio.fail_after(PUBLISH_TIMEOUT_S):
+            await trio_asyncio.aio_as_trio(client.publish)(
+                topic, payload, qos=1, retain=False, properties=props
+            )
 
     async def _result_publisher(self, client: aiomqtt.Client) -> None:
         """Publish each result as soon as it is known (an e-stop's does not wait for others)."""
@@ -342,12 +445,108 @@ class MqttBridge:
     async def _publish_result(self, client: aiomqtt.Client, request: Request) -> None:
         assert request.result is not None
         # A stop ends the class and with it this bridge: the answer still goes out.
+        payload = _dumps(request.result.as_dict())
         with trio.CancelScope(shield=True):
-            await self._publish(
-                client, self.topics.results, _dumps(request.result.as_dict()), qos=1
-            )
+            await self._publish(client, self.topics.results, payload, qos=1)
+            route = self._reply_to.get(request)
+            if route is not None:
+                await self._reply(client, route, payload)
+        self._reply_to.pop(request, None)
         self._unanswered.discard(request)
         self.results_published += 1
+
+    # -- replay -----------------------------------------------------------------------
+    def _take_replay(
+        self, raw: bytes, route: tuple[str, bytes | None] | None, retained: bool
+    ) -> None:
+        """Queue a replay request (answered in turn by `_replayer`); refuse it when busy."""
+        waiting = self._replays_in.statistics().current_buffer_used
+        if waiting >= 2 * REPLAY_QUEUE:
+            return  # a flood: past the busy answers too, requests are dropped
+        if retained:
+            raw = b'{"retained": true}'
+        self._replays_in.send_nowait((None if waiting >= REPLAY_QUEUE else raw, route))
+
+    async def _replayer(self, client: aiomqtt.Client) -> None:
+        async for raw, route in self._replays:
+            await self._answer_replay(client, raw, route)
+
+    async def _answer_replay(
+        self, client: aiomqtt.Client, raw: bytes | None, route: tuple[str, bytes | None] | None
+    ) -> None:
+        try:
+            if raw is None:
+                raise ReplayRefused(
+                    f"more than {REPLAY_QUEUE} replay requests are waiting; ask again"
+                )
+            request_id, class_id, after = parse_replay_request(raw)
+        except ReplayRefused as e:
+            await self._publish_replay(
+                client, route, replay_doc(e.request_id, None, 0, [], False, str(e), ok=False)
+            )
+            return
+        class_id = class_id or self.ids.class_id
+        if class_id == self.ids.class_id:
+            last = self.last_seq
+            docs = [self.event_doc(seq) for seq in range(after + 1, last + 1)]
+        elif self.store is None:
+            await self._publish_replay(
+                client,
+                route,
+                replay_doc(
+                    request_id,
+                    class_id,
+                    after,
+                    [],
+                    False,
+                    "this controller keeps no records: only the class running now can be replayed",
+                    ok=False,
+                ),
+            )
+            return
+        else:
+            try:
+                docs = await trio.to_thread.run_sync(
+                    _stored_events, self.store, class_id, after, self.topics.room
+                )
+            except LookupError as e:
+                await self._publish_replay(
+                    client,
+                    route,
+                    replay_doc(request_id, class_id, after, [], False, str(e), ok=False),
+                )
+                return
+        start = 0
+        while True:
+            batch: list[dict[str, Any]] = []
+            size = 0
+            for doc in docs[start : start + REPLAY_BATCH]:  # and under the broker's size limit
+                size += len(_dumps(doc))
+                if batch and size > REPLAY_BYTES:
+                    break
+                batch.append(doc)
+            more = start + len(batch) < len(docs)
+            message = (
+                f"events {after + start + 1}–{after + start + len(batch)}"
+                if batch
+                else "no events after " + str(after)
+            )
+            await self._publish_replay(
+                client, route, replay_doc(request_id, class_id, after + start, batch, more, message)
+            )
+            start += len(batch)
+            if not more:
+                break
+        self.replays_answered += 1
+
+    async def _publish_replay(
+        self, client: aiomqtt.Client, route: tuple[str, bytes | None] | None, doc: dict[str, Any]
+    ) -> None:
+        payload = _dumps(doc)
+        if route is not None:
+            await self._reply(client, route, payload)
+        else:
+            await self._publish(client, self.topics.events_replay_result, payload, qos=1)
 
     async def _farewell(self, client: aiomqtt.Client) -> None:
         try:
@@ -358,6 +557,69 @@ class MqttBridge:
             await self._publish(client, self.topics.online, b"false", qos=1, retain=True)
         except (aiomqtt.MqttError, OSError, trio.TooSlowError):
             pass  # the broker is gone: the last will says we are offline
+
+
+def _protocol_refused(error: BaseException) -> bool:
+    """True when the broker refused the connection for its MQTT version (a 3.1.1 broker)."""
+    rc = getattr(error, "rc", None)
+    value = getattr(rc, "value", rc)
+    return value in (1, 132) or "protocol version" in str(error).lower()
+
+
+def recorded_ids(location: str, class_id: str) -> ClassIds:
+    """The ids of a class the store has opened (its clients' and sessions' ids)."""
+    from suit_controller.studio.store import Store
+
+    store = Store(location, recover=False)
+    try:
+        return ClassIds.from_records(class_id, store.sessions_of_class(class_id))
+    finally:
+        store.close()
+
+
+def _stored_events(
+    location: str, class_id: str, after: int, room: str | None = None
+) -> list[dict[str, Any]]:
+    """An earlier class's events after `after`, from the store, as they were published.
+
+    The records keep a class's events in the order of its event log, so the
+    n-th stored event is event `seq` n. LookupError when the class is unknown,
+    or was held in another room than `room` (a store shared by several rooms
+    must not let one room's account read another's classes).
+    """
+    from suit_controller.studio.store import Store, StoreError
+
+    store = Store(location, recover=False)
+    try:
+        try:
+            held_in = store.class_record(class_id).get("room")
+            if room is not None and held_in is not None and held_in != room:
+                raise LookupError(f"class {class_id} was not held in this room")
+            events = store.class_events(class_id)
+            sessions = store.sessions_of_class(class_id)
+        except StoreError as error:
+            raise LookupError(str(error)) from None
+    finally:
+        store.close()
+    client_of = {s["session_id"]: s["client_id"] for s in sessions}
+    out = []
+    for seq, e in enumerate(events, start=1):
+        if seq <= after:
+            continue
+        doc: dict[str, Any] = {
+            "class_id": class_id,
+            "seq": seq,
+            "t": round(float(e["t"]), 4),
+            "kind": e["kind"],
+            "message": e["message"],
+        }
+        if e.get("session_id"):
+            doc["client_id"] = client_of.get(e["session_id"])
+            doc["session_id"] = e["session_id"]
+        if e["data"]:
+            doc["data"] = e["data"]
+        out.append(doc)
+    return out
 
 
 def _payload(payload: Any) -> bytes:

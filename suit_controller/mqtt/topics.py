@@ -28,6 +28,11 @@ class Topics:
         return cls(f"ems/{site}/{room}")
 
     @property
+    def room(self) -> str:
+        """The room's segment of the prefix (`ems/<site>/<room>`)."""
+        return self.prefix.rsplit("/", 1)[-1]
+
+    @property
     def state(self) -> str:
         return f"{self.prefix}/state"
 
@@ -60,9 +65,29 @@ class Topics:
     def online(self) -> str:
         return f"{self.prefix}/online"
 
-    def telemetry(self, client: str) -> str:
-        safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", client)
+    @property
+    def events_replay(self) -> str:
+        """Where a consumer asks for a class's events after a seq (docs/mqtt.md)."""
+        return f"{self.prefix}/events/replay"
+
+    @property
+    def events_replay_result(self) -> str:
+        return f"{self.prefix}/events/replay/result"
+
+    def telemetry(self, client_id: str) -> str:
+        """A client's telemetry, by its id (a UUID: never a name)."""
+        safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", client_id)
         return f"{self.prefix}/clients/{safe}/telemetry"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every topic filter the controller reads: it never publishes an answer on one."""
+        return (
+            self.commands,
+            self.commands_from_any,
+            self.estop,
+            self.events_replay,
+        )
 
 
 @dataclass(frozen=True)
@@ -70,7 +95,9 @@ class BrokerUrl:
     """`mqtt://[user[:password]@]host[:port]` or `mqtts://…` (TLS).
 
     User and password may also come from SUITCTL_MQTT_USERNAME and
-    SUITCTL_MQTT_PASSWORD; `str()` never shows the password.
+    SUITCTL_MQTT_PASSWORD; `str()` never shows the password. With TLS,
+    `?ca=FILE` names a private CA and `&cert=FILE&key=FILE` a client
+    certificate and its key (a broker with `require_certificate true`).
     """
 
     host: str
@@ -79,6 +106,8 @@ class BrokerUrl:
     username: str | None
     password: str | None = None
     ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
     def __str__(self) -> str:
         scheme = "mqtts" if self.tls else "mqtt"
@@ -107,5 +136,27 @@ class BrokerUrl:
         password = (
             unquote(parts.password) if parts.password else os.environ.get("SUITCTL_MQTT_PASSWORD")
         )
-        ca = parse_qs(parts.query).get("ca", [None])[0]
-        return cls(parts.hostname, port, tls, username, password, ca)
+        query = parse_qs(parts.query)
+        unknown = sorted(set(query) - {"ca", "cert", "key"})
+        if unknown:
+            raise MqttConfigError(
+                f"broker URL: unknown option(s) {', '.join(unknown)} (ca, cert, key)"
+            )
+        ca, cert, key = (query.get(k, [None])[0] for k in ("ca", "cert", "key"))
+        return cls(parts.hostname, port, tls, username, password).with_tls_files(ca, cert, key)
+
+    def with_tls_files(
+        self, ca: str | None = None, cert: str | None = None, key: str | None = None
+    ) -> BrokerUrl:
+        """This URL with a CA file and a client certificate and key (None: keep)."""
+        ca, cert, key = ca or self.ca_file, cert or self.cert_file, key or self.key_file
+        if (ca or cert or key) and not self.tls:
+            raise MqttConfigError("a CA, a client certificate or a key needs mqtts://")
+        if key and not cert:
+            raise MqttConfigError("a client key needs its certificate (cert)")
+        for what, path in (("CA", ca), ("client certificate", cert), ("client key", key)):
+            if path is not None and not os.path.isfile(path):
+                raise MqttConfigError(f"the {what} file {path} does not exist")
+        return BrokerUrl(
+            self.host, self.port, self.tls, self.username, self.password, ca, cert, key
+        )

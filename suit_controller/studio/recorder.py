@@ -33,9 +33,10 @@ class SessionRecorder:
         self.session = session
         self.opened = opened
         self.writes = 0
-        self._pending: list[SessionEvent] = []
+        #: How many of the class's events (its log, in order) are written: the records keep
+        #: them in log order, so the n-th stored event is the one MQTT publishes as seq n.
+        self._written_events = 0
         self._store: Store | None = None
-        session.events.subscribe(self._pending.append)
 
     @property
     def class_id(self) -> str:
@@ -46,7 +47,9 @@ class SessionRecorder:
 
     def _snapshot(self) -> dict[str, Any]:
         t = self.session.totals
-        events, self._pending[:] = list(self._pending), []
+        log = self.session.events.events
+        events: list[SessionEvent] = log[self._written_events :]
+        self._written_events = len(log)
         return {
             "charge": t.charge_uC.copy(),
             "stim": t.stim_s.copy(),
