@@ -23,9 +23,17 @@ EVENT_KINDS: dict[str, str] = {
     "suit_safe_state": "a suit stopped itself and is re-armed from zero (client)",
     "suit_refused": "a suit refused the controller; nothing is sent to it (client)",
     "suit_clamped": "a suit's own limit acted: it was asked for more than it allows (client)",
+    "suit_key_mismatch": (
+        "a suit does not recognise this studio's key (enrolled elsewhere, or reset); "
+        "nothing but a stop is sent to it (client)"
+    ),
     "program_unconfirmed": "a suit has not confirmed its program; its client is held at zero",
     "bad_notification": "a suit sent a notification that could not be read (ignored)",
     "client_request": "a client asked for less, e.g. through the hand sensor (client)",
+    "slowed_down": (
+        "a sped-up simulation slowed down: the computer could not keep up; "
+        "data: speed (the new rate); nothing of the plan is skipped"
+    ),
     "fault": "a simulated fault was injected (simulations only)",
     "interface_error": "an interface (MQTT, the console, a screen) failed; the class goes on",
     "observer_error": "a tick observer failed; the class goes on",
