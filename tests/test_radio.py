@@ -4,8 +4,10 @@ adapters for one class: bleak's API on bumble, in virtual time."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -154,6 +156,7 @@ async def test_suits_spread_over_adapters_and_move_when_one_is_unplugged(
         room.adapters[0].plug_in()
         await _ready(on_first[1])
         assert pool.spread() == {"sim-hci0": 1, "sim-hci1": 3}
+        assert [a.connections_made for a in pool.adapters] == [3, 3]
         assert (on_first[0].address, "sim-hci0", "sim-hci1") in pool.moves
 
 
@@ -161,14 +164,17 @@ def test_adapter_pool_rules() -> None:
     a, b = Adapter("a", {}), Adapter("b", {}, capacity=1)
     pool = AdapterPool([a, b])
     assert pool.pick("s1", 0.0) is a
+    assert pool.pick("s2", 0.0) is b  # s1 holds a while it connects: b is the least loaded
     pool.connected("s1", a)
-    assert pool.pick("s2", 0.0) is b  # the least loaded
     pool.connected("s2", b)
     assert pool.pick("s3", 0.0) is a  # b is full
-    pool.failed(a, 10.0)
-    assert pool.pick("s3", 10.5) is a  # b full still beats a failing a: it is alive with room
+    pool.failed("s3", a, 10.0)
+    assert pool.spread() == {"a": 1, "b": 1}
+    assert pool.pick("s3", 10.5) is a  # a failing a still beats a full b
+    pool.failed("s3", a, 10.5)
     b.capacity = 5
     assert pool.pick("s3", 10.5) is b  # a failed just now
+    pool.released("s3")
     assert pool.pick("s3", 20.0) is a  # the cooldown is over: the least loaded again
     dead = Adapter("c", {}, alive=lambda: False)
     assert AdapterPool([dead, a]).pick("s9", 0.0) is a
@@ -176,3 +182,66 @@ def test_adapter_pool_rules() -> None:
         AdapterPool([Adapter("x", {}), Adapter("x", {})])
     with pytest.raises(AdapterError, match="hci0"):
         AdapterPool.bluez(["usb-dongle"])
+
+
+def test_sim_run_over_two_adapters_moves_suits_when_one_is_unplugged(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from suit_controller.cli import suitctl
+
+    from .simclass_helpers import SHORT
+
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT)
+    args = ["sim", "run", str(workout), "--link", "ble", "--clients", "4", "--virtual"]
+    r = CliRunner().invoke(
+        suitctl,
+        [
+            *args,
+            "--adapter",
+            "hci-a",
+            "--adapter",
+            "hci-b",
+            "--faults",
+            "unplug:adapter=hci-a,at=10s",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp_path / "out" / "session.json").read_text())
+    assert rec["ended"] == "finished"
+    # two suits on each adapter, then hci-a's two reconnect through hci-b
+    assert rec["adapter_connections"] == {"hci-a": 2, "hci-b": 4}
+    moved = {m[0] for m in rec["adapter_moves"]}
+    assert len(moved) == 2 and all(m[1:] == ["hci-a", "hci-b"] for m in rec["adapter_moves"])
+    assert sum(c["link_drops"] for c in rec["clients"]) == 2
+    assert all(c["outputs_zero_at_end"] for c in rec["clients"])
+    r = CliRunner().invoke(suitctl, [*args[:3], "--adapter", "x", "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 2 and "--adapter needs --link ble" in r.output
+
+
+def test_class_run_refuses_an_adapter_that_is_not_a_bluez_name(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from suit_controller.cli import suitctl
+
+    from .simclass_helpers import SHORT
+
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT)
+    r = CliRunner().invoke(
+        suitctl,
+        [
+            "class",
+            "run",
+            str(workout),
+            "--suit",
+            "AA:BB:CC:DD:EE:FF",
+            "--screened-on-paper",
+            "--adapter",
+            "usb-dongle",
+        ],
+    )
+    assert r.exit_code == 2, r.output
+    assert "hci0" in r.output and "Traceback" not in r.output

@@ -48,6 +48,8 @@ class Adapter:
     suits: set[str] = field(default_factory=set)
     failed_at: float = -1e18
     failures: int = 0
+    #: Connections made through it so far.
+    connections_made: int = 0
 
     def has_room(self) -> bool:
         return self.capacity is None or len(self.suits) < self.capacity
@@ -86,7 +88,8 @@ class AdapterPool:
         )
 
     def pick(self, address: str, now: float) -> Adapter:
-        """The adapter for this suit's next connection attempt.
+        """The adapter for this suit's next connection attempt (counted as its load until
+        `failed` or `released`).
 
         Alive adapters with room first, then ones that have not just failed, then
         the fewest suits; ties go to the adapter the suit last used, then to the
@@ -105,7 +108,12 @@ class AdapterPool:
                 i,
             )
 
-        return min(enumerate(self.adapters), key=rank)[1]
+        chosen = min(enumerate(self.adapters), key=rank)[1]
+        # held for the suit while it connects, so suits connecting together spread out
+        for a in self.adapters:
+            a.suits.discard(address)
+        chosen.suits.add(address)
+        return chosen
 
     def connected(self, address: str, adapter: Adapter) -> None:
         """The suit is connected through `adapter`."""
@@ -113,13 +121,15 @@ class AdapterPool:
             a.suits.discard(address)
         adapter.suits.add(address)
         adapter.failures = 0
+        adapter.connections_made += 1
         last = self._last.get(address)
         if last is not None and last != adapter.name:
             self.moves.append((address, last, adapter.name))
         self._last[address] = adapter.name
 
-    def failed(self, adapter: Adapter, now: float) -> None:
-        """A connection through `adapter` failed."""
+    def failed(self, address: str, adapter: Adapter, now: float) -> None:
+        """The suit's connection through `adapter` failed."""
+        adapter.suits.discard(address)
         adapter.failed_at = now
         adapter.failures += 1
 

@@ -148,7 +148,7 @@ class BleLink:
         except BLE_ERRORS as e:
             self._send_ch = None
             if self._adapters is not None and adapter is not None:
-                self._adapters.failed(adapter, trio.current_time())
+                self._adapters.failed(self._address, adapter, trio.current_time())
             via = f" via {adapter.name}" if adapter is not None else ""
             raise ConnectFailed(f"{self._address}{via}: {e or type(e).__name__}") from e
         self._client = client
