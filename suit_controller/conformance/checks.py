@@ -83,7 +83,6 @@ CHECKS: list[Check] = []
 
 def check(name: str, rule: str, *, required: bool = True) -> Callable[[CheckFn], CheckFn]:
     """Register a check under its rule's name (docs/protocol.md lists them all)."""
-
     def register(fn: CheckFn) -> CheckFn:
         CHECKS.append(Check(name, rule, fn, required))
         return fn
