@@ -252,6 +252,12 @@ def bench_ble() -> None:
     emit("ble", **run_ble())
 
 
+def bench_ble_estop() -> None:
+    from benchmarks.ble import run_ble_estop
+
+    emit("ble_estop", **run_ble_estop())
+
+
 BENCHES = [
     "virtual_class",
     "plan_mode",
@@ -263,6 +269,7 @@ BENCHES = [
     "mqtt_estop",
     "estop_under_burst",
     "ble",
+    "ble_estop",
     "auth",
     "c_firmware",
     "store",
@@ -300,6 +307,8 @@ def main() -> None:
         bench_estop_under_burst()
     if "ble" in names:
         bench_ble()
+    if "ble_estop" in names:
+        bench_ble_estop()
     if "auth" in names:
         bench_auth()
     if "c_firmware" in names:
