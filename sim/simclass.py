@@ -178,7 +178,11 @@ class SimulatedClass:
                     scripts.start_soon(self._run_faults)
                     await session.wait_finished()
                     scripts.cancel_scope.cancel()
-                # open_class_session has stopped every suit; now the suits may stop running.
+                # open_class_session has stopped every suit; on the radio model its last
+                # frames are still on the air until the next connection events: let them land.
+                if self.room is not None and self.radio is not None:
+                    await trio.sleep(3 * self.radio.interval_ms / 1000)
+                # now the suits may stop running.
                 suits.cancel_scope.cancel()
         finally:  # a signal or Ctrl-C too: durations are measured up to here
             self.ended_at = trio.current_time()
