@@ -105,6 +105,7 @@ def run_ble_estop(
     )
     rng = random.Random(seed)
     samples: list[float] = []
+    on_before: list[bool] = []
     connected: dict[str, int] = {}
 
     async def all_zero() -> None:
@@ -124,6 +125,10 @@ def run_ble_estop(
                 connected.update(sc.adapter_pool.spread())
             for _ in range(trials):
                 await trio.sleep(rng.uniform(0.05, 0.3))
+                with trio.move_on_after(5.0):  # a rest phase: wait until an output is on
+                    while not any(s.firmware.applied_mA.any() for s in sc.suits):  # noqa: ASYNC110
+                        await trio.sleep(0.001)
+                on_before.append(any(s.firmware.applied_mA.any() for s in sc.suits))
                 t0 = trio.current_time()
                 await sc.session.execute(EmergencyStop(), source="bench")
                 with trio.move_on_after(2.0):
@@ -145,6 +150,7 @@ def run_ble_estop(
         "suits_per_adapter": connected,
         "connection_interval_ms": radio.interval_ms,
         "trials": trials,
+        "outputs_on_before": sum(on_before),
         **percentiles_ms(samples),
         "target_p99_ms": 2 * radio.interval_ms + 5.0,
         "target_note": "two connection events (a frame missed by one waits for the next) + 5 ms",
