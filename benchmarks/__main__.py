@@ -303,6 +303,12 @@ def bench_ble() -> None:
     emit("ble", **run_ble())
 
 
+def bench_ble_estop() -> None:
+    from benchmarks.ble import run_ble_estop
+
+    emit("ble_estop", **run_ble_estop())
+
+
 BENCHES = [
     "virtual_class",
     "plan_mode",
@@ -316,6 +322,7 @@ BENCHES = [
     "estop_under_burst",
     "loaded",
     "ble",
+    "ble_estop",
     "auth",
     "c_firmware",
     "store",
@@ -358,6 +365,8 @@ def main() -> None:
         bench_loaded()
     if "ble" in names:
         bench_ble()
+    if "ble_estop" in names:
+        bench_ble_estop()
     if "auth" in names:
         bench_auth()
     if "c_firmware" in names:

@@ -1,7 +1,14 @@
-"""A room full of simulated suits on a bumble `LocalLink`, and the controller's central."""
+"""A room full of simulated suits on a bumble link, and the controller's adapters.
+
+With a `Radio` (sim/radio.py) the link has connection events, bytes per event
+and one capacity per adapter; each adapter is its own bumble controller and
+central device, as a USB dongle is on a real controller.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +21,51 @@ from bumble.link import LocalLink
 
 from sim.ble_suit import BumbleSuit, suit_address
 from sim.bleak_bumble import BumbleClient, BumbleScanner
+from sim.radio import AdapterController, Radio, RadioLink
 from sim.suit import SimulatedSuit
+from suit_controller.links.adapters import Adapter, AdapterPool
 
 CENTRAL_ADDRESS = "F0:5C:0E:FF:FF:01"
+
+
+def central_address(i: int) -> str:
+    """Public address of the controller's i-th simulated adapter (0-based)."""
+    return f"F0:5C:0E:FF:FF:{i + 1:02X}"
+
+
+@dataclass
+class SimulatedAdapter:
+    """One Bluetooth adapter of the controller: a bumble controller and its central device.
+
+    `unplug()` is a dongle pulled out: its links drop and it connects nothing until
+    `plug_in()`.
+    """
+
+    name: str
+    address: str
+    plugged: bool = True
+    _central: Device | None = None
+
+    @property
+    def central(self) -> Device:
+        if self._central is None:
+            raise RuntimeError("the BLE room is not running")
+        return self._central
+
+    @property
+    def connections(self) -> int:
+        """LE connections the adapter holds now."""
+        return 0 if self._central is None else len(self._central.connections)
+
+    async def unplug(self) -> None:
+        """Pull the adapter out: every link through it drops (needs trio-asyncio's loop)."""
+        self.plugged = False
+        for conn in list(self.central.connections.values()):
+            with contextlib.suppress(Exception):  # already going down: bumble's errors
+                await trio_asyncio.aio_as_trio(conn.disconnect)()
+
+    def plug_in(self) -> None:
+        self.plugged = True
 
 
 @dataclass
@@ -31,9 +80,22 @@ class BleRoom:
     suits: list[SimulatedSuit]
     #: The suits' BLE layer (a broken one from sim/broken_ble_suit.py in the kit's tests).
     peripheral: type[BumbleSuit] = BumbleSuit
+    #: The controller's adapters, by name (one bumble controller each).
+    adapter_names: Sequence[str] = ("sim-hci0",)
+    #: The air's model; None: bumble's `LocalLink` (every packet at once, no limits).
+    radio: Radio | None = None
     peripherals: list[BumbleSuit] = field(init=False, default_factory=list)
-    _central: Device | None = field(init=False, default=None)
+    adapters: list[SimulatedAdapter] = field(init=False, default_factory=list)
     _link: LocalLink | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if not self.adapter_names:
+            raise ValueError("a BLE room needs at least one adapter")
+        if len(set(self.adapter_names)) != len(self.adapter_names):
+            raise ValueError(f"adapter names repeat: {list(self.adapter_names)}")
+        self.adapters = [
+            SimulatedAdapter(name, central_address(i)) for i, name in enumerate(self.adapter_names)
+        ]
 
     @property
     def addresses(self) -> list[str]:
@@ -41,10 +103,23 @@ class BleRoom:
 
     @property
     def central(self) -> Device:
-        """The controller's bumble device (exists once `run` has started)."""
-        if self._central is None:
-            raise RuntimeError("the BLE room is not running")
-        return self._central
+        """The first adapter's bumble device (exists once `run` has started)."""
+        return self.adapters[0].central
+
+    def adapter_pool(self) -> AdapterPool:
+        """The adapters as `BleLink` spreads suits over them (capacity from the radio model)."""
+        capacity = None if self.radio is None else self.radio.capacity()
+        return AdapterPool(
+            [
+                Adapter(
+                    a.name,
+                    {"bumble_central": a},
+                    alive=lambda a=a: a.plugged,  # type: ignore[misc]
+                    capacity=capacity,
+                )
+                for a in self.adapters
+            ]
+        )
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `BleLink`/`BleakClient` to use this room's bumble central.
@@ -84,15 +159,35 @@ class BleRoom:
         """Power everything on and serve the suits until cancelled (needs trio-asyncio's loop)."""
 
         async def build() -> None:
-            link = self._link = LocalLink()  # type: ignore[no-untyped-call]
+            link: LocalLink = (
+                LocalLink()  # type: ignore[no-untyped-call]
+                if self.radio is None
+                else RadioLink(self.radio)
+            )
+            self._link = link
             self.peripherals = [
                 self.peripheral(s, link, a) for s, a in zip(self.suits, self.addresses, strict=True)
             ]
-            controller = Controller("controller-central", link=link, public_address=CENTRAL_ADDRESS)
-            self._central = Device.with_hci(
-                "suit-controller", Address(CENTRAL_ADDRESS), controller, controller
-            )
-            await self._central.power_on()
+            for adapter in self.adapters:
+                controller: Controller
+                if self.radio is None:
+                    controller = Controller(
+                        f"adapter-{adapter.name}", link=link, public_address=adapter.address
+                    )
+                else:
+                    controller = AdapterController(
+                        f"adapter-{adapter.name}",
+                        link=link,
+                        public_address=adapter.address,
+                        radio=self.radio,
+                    )
+                adapter._central = Device.with_hci(
+                    f"suit-controller-{adapter.name}",
+                    Address(adapter.address),
+                    controller,
+                    controller,
+                )
+                await adapter._central.power_on()
 
         await trio_asyncio.aio_as_trio(build)()
         async with trio.open_nursery() as nursery:

@@ -35,7 +35,8 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bumble.att import ATT_Error
 from bumble.core import UUID, AdvertisingData
-from bumble.device import Device, Peer
+from bumble.device import ConnectionParametersPreferences, Device, Peer
+from bumble.hci import Phy
 from bumble.keys import MemoryKeyStore
 from bumble.pairing import PairingConfig, PairingDelegate
 
@@ -51,6 +52,9 @@ _PROPERTY_NAMES = {
 }
 DEFAULT_MTU = 23
 REQUESTED_MTU = 247
+#: The connection interval the central asks for, ms: the shortest LE allows (bumble's own
+#: default is 15–30 ms). On real hardware an application cannot always choose: docs/radio.md.
+REQUESTED_INTERVAL_MS = 7.5
 
 
 def _central_of(source: Any) -> Device:
@@ -148,6 +152,7 @@ class BumbleClient(BaseBleakClient):
         source = kwargs.pop("bumble_central", None)
         self._requested_mtu = int(kwargs.pop("bumble_mtu", REQUESTED_MTU))
         self._passkey: Passkey = kwargs.pop("bumble_passkey", None)
+        self._interval_ms = float(kwargs.pop("bumble_interval_ms", REQUESTED_INTERVAL_MS))
         super().__init__(
             address_or_ble_device,
             disconnected_callback=kwargs.pop("disconnected_callback", None),
@@ -173,9 +178,19 @@ class BumbleClient(BaseBleakClient):
     def is_connected(self) -> bool:
         return self._connection is not None
 
+    @property
+    def connection_interval_ms(self) -> float | None:
+        """The connection interval the link runs at, ms (None when not connected)."""
+        conn = self._connection
+        if conn is None:
+            return None
+        return float(conn.parameters.connection_interval)
+
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         # Like bleak's BlueZ backend, first find the device among advertisements, so an
         # absent suit is BleakDeviceNotFoundError after the timeout.
+        if not getattr(self._central_source, "plugged", True):
+            raise BleakError(f"adapter {getattr(self._central_source, 'name', '?')} is unplugged")
         self._central = _central_of(self._central_source)
         watch = _AdvertisementWatch.of(self._central)
         if not await watch.wait_for(str(self.address), self._timeout):
@@ -187,7 +202,16 @@ class BumbleClient(BaseBleakClient):
             self._central._suit_controller_connect_lock = lock  # type: ignore[attr-defined]
         try:
             async with lock:
-                conn = await asyncio.wait_for(self._central.connect(self.address), self._timeout)
+                preferences = ConnectionParametersPreferences(
+                    connection_interval_min=self._interval_ms,
+                    connection_interval_max=self._interval_ms,
+                )
+                conn = await asyncio.wait_for(
+                    self._central.connect(
+                        self.address, connection_parameters_preferences={Phy.LE_1M: preferences}
+                    ),
+                    self._timeout,
+                )
         except TimeoutError:
             raise BleakDeviceNotFoundError(
                 str(self.address), f"{self.address}: no answer"

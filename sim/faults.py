@@ -2,7 +2,9 @@
 
 `--faults "drop:client=2,at=8m,for=5s; detach:client=1,channel=quads,at=10m;
 battery:client=3,at=1m,pct=10; latency:client=all,ms=30,jitter=10; loss:client=2,pct=5;
-loss:client=all,at=50s,for=0.04s,pct=100"` (a loss with `for` ends after that time).
+loss:client=all,at=50s,for=0.04s,pct=100; unplug:adapter=sim-hci1,at=5m,for=30s"` (a loss
+with `for` ends after that time; `unplug` pulls out one of the controller's simulated
+Bluetooth adapters, with `--link ble`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ KINDS = {
     "battery": {"client", "at", "pct"},
     "latency": {"client", "at", "ms", "jitter"},
     "loss": {"client", "at", "pct", "for"},
+    "unplug": {"adapter", "at", "for"},
 }
 
 

@@ -22,12 +22,14 @@ from sim.body.observer import BodyObserver
 from sim.c_firmware import CSuitFirmware
 from sim.faults import Fault
 from sim.faulty_link import FaultyLink, FaultyTickSource
+from sim.radio import Radio
 from sim.suit import SimulatedSuit
 from suit_controller.actions import Action
 from suit_controller.classroom import Companion, open_class_session, utc_now_iso, write_record
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import Stop, submit
 from suit_controller.links import InProcessLink, SuitLink
+from suit_controller.links.adapters import AdapterPool
 from suit_controller.links.ble import BleLink
 from suit_controller.protocol import REQUIRED_ATT_PAYLOAD
 from suit_controller.protocol.enrollment import (
@@ -74,6 +76,10 @@ class SimulatedClass:
     #: Enroll every suit in a studio first (issue 18): each gets a random key, refuses
     #: unsigned frames, and the controller signs every frame with it.
     authenticated: bool = False
+    #: With link "ble": the controller's simulated adapters by name (suits spread over
+    #: them), and the air's model (None: bumble's instant LocalLink).
+    adapters: Sequence[str] = ("sim-hci0",)
+    radio: Radio | None = field(default_factory=Radio)
     suits: list[SimulatedSuit] = field(init=False)
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -109,10 +115,13 @@ class SimulatedClass:
                 suit.firmware.auth.handle(encode_enroll(studio, key))  # enrolled beforehand
         links: list[SuitLink]
         self.room: BleRoom | None = None
+        #: With link "ble": which adapter each suit is connected through.
+        self.adapter_pool: AdapterPool | None = None
         if self.link == "ble":
-            self.room = BleRoom(self.suits)
+            self.room = BleRoom(self.suits, adapter_names=self.adapters, radio=self.radio)
+            pool = self.adapter_pool = self.room.adapter_pool()
             links = [
-                BleLink(a, suit_key=k, **self.room.client_kwargs())
+                BleLink(a, suit_key=k, adapters=pool, **self.room.client_kwargs())
                 for a, k in zip(self.room.addresses, keys, strict=True)
             ]
         elif self.link == "inprocess":
@@ -167,7 +176,11 @@ class SimulatedClass:
                     scripts.start_soon(self._run_faults)
                     await session.wait_finished()
                     scripts.cancel_scope.cancel()
-                # open_class_session has stopped every suit; now the suits may stop running.
+                # open_class_session has stopped every suit; on the radio model its last
+                # frames are still on the air until the next connection events: let them land.
+                if self.room is not None and self.radio is not None:
+                    await trio.sleep(3 * self.radio.interval_ms / 1000)
+                # now the suits may stop running.
                 suits.cancel_scope.cancel()
         finally:  # a signal or Ctrl-C too: durations are measured up to here
             self.ended_at = trio.current_time()
@@ -250,6 +263,8 @@ class SimulatedClass:
             await trio.sleep(fault.seconds("for", 5.0))
             for s in suits:
                 s.restore_link()
+        elif fault.kind == "unplug":
+            await self._unplug(fault)
         elif fault.kind == "detach":
             names = self.plan.layout.names
             channel = fault.params["channel"]
@@ -263,6 +278,21 @@ class SimulatedClass:
                 await trio.sleep(fault.seconds("for", 0))
                 for s in suits:
                     s.attach_electrode(ch)
+
+    async def _unplug(self, fault: Fault) -> None:
+        """Pull out one simulated adapter (for a while): its suits move to the others."""
+        if self.room is None:
+            self.session.emit("fault", "unplug needs --link ble; fault ignored", None)
+            return
+        name = fault.params.get("adapter", self.room.adapters[0].name)
+        found = [a for a in self.room.adapters if a.name == name]
+        if not found:
+            self.session.emit("fault", f"no adapter {name}; fault ignored", None)
+            return
+        await found[0].unplug()
+        if "for" in fault.params:
+            await trio.sleep(fault.seconds("for", 0))
+            found[0].plug_in()
 
     def record(self) -> dict[str, Any]:
         """The session record (`session.json`): totals measured at the suits, and events."""
@@ -304,6 +334,16 @@ class SimulatedClass:
             "events": [e.as_dict() for e in self.session.events.events],
             "channels": list(self.plan.layout.names),
             "segments": plan_segments(self.plan),
+            **(
+                {
+                    "adapter_connections": {
+                        a.name: a.connections_made for a in self.adapter_pool.adapters
+                    },
+                    "adapter_moves": [list(m) for m in self.adapter_pool.moves],
+                }
+                if self.adapter_pool is not None
+                else {}
+            ),
             **({"body": body_document(self.body_result)} if self.body_result else {}),
         }
 

@@ -17,6 +17,7 @@ from suit_controller.classroom import (
     write_record,
 )
 from suit_controller.clients import ClientSpec
+from suit_controller.links.adapters import AdapterPool
 from suit_controller.links.ble import BleLink
 from suit_controller.protocol.enrollment import SuitKey
 from suit_controller.session import ClassSession
@@ -37,6 +38,8 @@ class RealClass:
     backend_kwargs: dict[str, Any] = field(default_factory=dict)
     #: Enrolled suits' keys by address (from the studio's records): frames are signed.
     keys: Mapping[str, SuitKey] = field(default_factory=dict)
+    #: The adapters suits spread over (None: bleak's default adapter).
+    adapters: AdapterPool | None = None
     companions: Sequence[Companion] = ()
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
@@ -45,7 +48,8 @@ class RealClass:
     def __post_init__(self) -> None:
         keys = {a.upper(): k for a, k in self.keys.items()}
         links = [
-            BleLink(a, suit_key=keys.get(a.upper()), **self.backend_kwargs) for a in self.addresses
+            BleLink(a, suit_key=keys.get(a.upper()), adapters=self.adapters, **self.backend_kwargs)
+            for a in self.addresses
         ]
         self.session = ClassSession(self.plan, list(self.clients), links, rate_hz=self.rate_hz)
 

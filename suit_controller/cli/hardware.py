@@ -23,6 +23,7 @@ from suit_controller.cli.runner import (
     web_option,
 )
 from suit_controller.clients import ClientSpec
+from suit_controller.links.adapters import AdapterError, AdapterPool
 from suit_controller.links.base import ConnectFailed
 from suit_controller.links.ble import FoundSuit, scan_suits
 from suit_controller.realclass import RealClass
@@ -127,6 +128,14 @@ def class_() -> None:
     help="Starting target of clients without a calibration, mA.",
 )
 @click.option("--rate", "rate_hz", type=FiniteFloatRange(1, 200), default=40.0, show_default=True)
+@click.option(
+    "--adapter",
+    "adapters",
+    multiple=True,
+    metavar="hciN",
+    help="A Bluetooth adapter to use (repeatable; BlueZ/Linux only): suits spread over "
+    "them and move to another when one drops. See docs/radio.md.",
+)
 @click.option("--mqtt", "mqtt_url", metavar="URL")
 @click.option("--site", default="studio", show_default=True)
 @click.option("--room", default="room-1", show_default=True)
@@ -148,6 +157,7 @@ def run(
     ate_recently: tuple[str, ...],
     intensity_mA: float,
     rate_hz: float,
+    adapters: tuple[str, ...],
     mqtt_url: str | None,
     site: str,
     room: str,
@@ -162,6 +172,12 @@ def run(
         raise click.UsageError(
             "give either --suit ADDRESS … (anonymous) or --client NAME=ADDRESS …"
         )
+    pool: AdapterPool | None = None
+    if adapters:
+        try:
+            pool = AdapterPool.bluez(list(adapters))
+        except AdapterError as e:
+            raise click.UsageError(str(e)) from None
     records: ClassRecords | None = None
     if client_suits:
         pairs = []
@@ -205,7 +221,7 @@ def run(
     from suit_controller.cli.security import keys_for_class
 
     keys = keys_for_class(db_path)  # enrolled suits: every frame signed with the suit's key
-    klass = RealClass(plan, specs, addresses, rate_hz=rate_hz, keys=keys)
+    klass = RealClass(plan, specs, addresses, rate_hz=rate_hz, keys=keys, adapters=pool)
     klass.companions = companions_for(klass.session, records, mqtt_url, site, room, web)
     out = (
         Path(out_dir)

@@ -123,6 +123,14 @@ def sim() -> None:
     "a bumble Bluetooth host stack.",
 )
 @click.option(
+    "--adapter",
+    "adapters",
+    multiple=True,
+    metavar="NAME",
+    help="With --link ble: a simulated Bluetooth adapter (repeatable; suits spread over "
+    "them, at most 10 connections each at a 7.5 ms interval: docs/radio.md).",
+)
+@click.option(
     "--enrolled",
     is_flag=True,
     help="Enroll every simulated suit first (docs/security.md): each gets a random key, "
@@ -149,6 +157,7 @@ def run(
     site: str,
     room: str,
     link: str,
+    adapters: tuple[str, ...],
     enrolled: bool,
     web: str | None,
     db_path: str | None,
@@ -156,6 +165,10 @@ def run(
     """Run the real engine against N simulated suits and write DIR/session.json."""
     if virtual and speed is not None:
         raise click.UsageError("--virtual and --speed exclude each other")
+    if adapters and link != "ble":
+        raise click.UsageError("--adapter needs --link ble")
+    if len(set(adapters)) != len(adapters):
+        raise click.UsageError(f"--adapter: a name is given twice ({', '.join(adapters)})")
     _, plan = open_workout(workout_ref)
     try:
         actions = load_actions_file(actions_file, class_end_s=plan.total_s) if actions_file else []
@@ -195,6 +208,7 @@ def run(
         faults=faults,
         clients=specs,
         link=link,
+        adapters=adapters or ("sim-hci0",),
         authenticated=enrolled,
         actions_source=f"actions:{Path(actions_file).name}" if actions_file else "actions",
     )

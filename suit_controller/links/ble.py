@@ -22,6 +22,7 @@ import trio_asyncio
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
+from suit_controller.links.adapters import Adapter, AdapterPool
 from suit_controller.links.base import ConnectFailed, LinkLost
 from suit_controller.protocol import (
     CONTROL_UUID,
@@ -73,17 +74,25 @@ async def scan_suits(
 
 
 class BleLink:
-    """`SuitLink` over bleak. `backend` and its keyword arguments select a custom bleak backend."""
+    """`SuitLink` over bleak. `backend` and its keyword arguments select a custom bleak backend.
+
+    With `adapters`, each connection goes through the adapter the pool picks
+    (its keyword arguments added to the backend's), so suits spread over them.
+    """
 
     def __init__(
         self,
         address: str,
         *,
         suit_key: SuitKey | None = None,
+        adapters: AdapterPool | None = None,
         backend: type[Any] | None = None,
         **backend_kwargs: Any,
     ) -> None:
         self._address = address
+        self._adapters = adapters
+        #: The adapter of the current (or last) connection, when there is a pool.
+        self.adapter: Adapter | None = None
         #: The suit's enrolled key (the driver signs every control frame with it).
         self.suit_key = suit_key
         self._backend = backend
@@ -104,6 +113,8 @@ class BleLink:
 
     def _on_disconnect(self, client: Any) -> None:
         self.disconnects += 1
+        if self._adapters is not None:
+            self._adapters.released(self._address)
         if self._send_ch is not None:
             self._send_ch.close()
             self._send_ch = None
@@ -117,13 +128,18 @@ class BleLink:
         await self.aclose()
         send, recv = trio.open_memory_channel[bytes](math.inf)
         self._send_ch, self._recv_ch = send, recv
+        kwargs = dict(self._backend_kwargs)
+        adapter = None
+        if self._adapters is not None:
+            adapter = self.adapter = self._adapters.pick(self._address, trio.current_time())
+            kwargs.update(adapter.client_kwargs)
         client = BleakClient(
             self._address,
             disconnected_callback=self._on_disconnect,
             timeout=CONNECT_TIMEOUT_S,
             pair=True,  # the control characteristic needs an encrypted, bonded link
             backend=self._backend,
-            **self._backend_kwargs,
+            **kwargs,
         )
         try:
             await trio_asyncio.aio_as_trio(client.connect)()
@@ -131,8 +147,13 @@ class BleLink:
             await trio_asyncio.aio_as_trio(client.start_notify)(STATUS_UUID, self._on_notify)
         except BLE_ERRORS as e:
             self._send_ch = None
-            raise ConnectFailed(f"{self._address}: {e or type(e).__name__}") from e
+            if self._adapters is not None and adapter is not None:
+                self._adapters.failed(self._address, adapter, trio.current_time())
+            via = f" via {adapter.name}" if adapter is not None else ""
+            raise ConnectFailed(f"{self._address}{via}: {e or type(e).__name__}") from e
         self._client = client
+        if self._adapters is not None and adapter is not None:
+            self._adapters.connected(self._address, adapter)
 
     def characteristics(self) -> dict[str, frozenset[str]]:
         """The suit service's characteristics: UUID -> properties (bleak's names).
@@ -180,6 +201,8 @@ class BleLink:
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
+        if self._adapters is not None and client is not None:
+            self._adapters.released(self._address)
         if self._send_ch is not None:
             self._send_ch.close()
             self._send_ch = None
