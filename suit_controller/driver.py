@@ -19,6 +19,7 @@ from enum import StrEnum
 import trio
 
 from suit_controller.backoff import Backoff
+from suit_controller.link_health import LinkHealth
 from suit_controller.links.base import LinkError, LinkLost, SuitLink
 from suit_controller.protocol import (
     ControllerConnection,
@@ -82,7 +83,8 @@ class SuitDriver:
         self.reconnects = 0
         self.ever_connected = False
         self.bad_notifications = 0
-        self.frames_sent = 0
+        #: Frames delivered, status round trip (read with `health.figures` at snapshot time).
+        self.health = LinkHealth()
         self._on_event = on_event
         self._on_connected = on_connected
         self._on_lost = on_lost
@@ -106,6 +108,11 @@ class SuitDriver:
     def ready(self) -> bool:
         """True when levels go out to this suit (linked, known, not refused, not held)."""
         return self.state is LinkState.CONNECTED and self.connection.can_send
+
+    @property
+    def frames_sent(self) -> int:
+        """Frames written to the suit's link so far (stops sent on the stop path excepted)."""
+        return self.health.frames
 
     @property
     def held(self) -> bool:
@@ -171,15 +178,16 @@ class SuitDriver:
             self.drops += 1
         self.state = LinkState.LOST
         self.connection.lost()
+        self.health.lost()
         self._on_lost()
         delay = self.backoff.next()
         if was_connected or self.backoff.attempts == 1:
             self._on_event("link_lost", f"{self.link.address}: {why}; retrying in {delay:g} s")
         await trio.sleep(delay)
 
-    async def _send(self, frame: bytes) -> None:
+    async def _send(self, frame: bytes, now: float) -> None:
         await self.link.send(frame)
-        self.frames_sent += 1
+        self.health.sent(self.connection.last_counter, now)
 
     async def _sender(self) -> None:
         # One cancel scope for the connection whose deadline is armed around each burst of
@@ -211,13 +219,14 @@ class SuitDriver:
         now = trio.current_time()
         self._handle(self.connection.tick(now))
         for frame in self.connection.frames_to_send(codes, now):
-            await self._send(frame)
+            await self._send(frame, now)
 
     async def _receiver(self) -> None:
         while True:
             data = await self.link.receive()
+            now = trio.current_time()
             try:
-                events = self.connection.receive_data(data, trio.current_time())
+                events = self.connection.receive_data(data, now)
             except RemoteProtocolError as e:
                 self.bad_notifications += 1
                 if self.bad_notifications in (1, 10, 100, 1000):
@@ -226,6 +235,9 @@ class SuitDriver:
                         f"{self.link.address}: {e} ({self.bad_notifications} so far, ignored)",
                     )
                 continue
+            counter = self.connection.view.counter
+            if counter is not None:
+                self.health.status(counter, now)
             self._handle(events)
 
     def _handle(self, events: list[Event]) -> None:

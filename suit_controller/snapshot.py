@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import trio
 
 from suit_controller.driver import LinkState
+from suit_controller.link_health import NOT_LINKED, LinkFigures
 
 if TYPE_CHECKING:
     from suit_controller.session import ClassSession, ClassState
+
+#: Class states in which the engine sends each ready suit a frame every tick.
+_FRAMES_EXPECTED = ("ready", "running", "paused")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class ClientSnapshot:
     suit_levels_mA: tuple[float, ...]
     #: How many times the suit's link was lost this class (not part of the JSON form).
     drops: int = 0
+    #: The link's health: frames delivered per second, status round trip, RSSI; good/weak/lost.
+    link_health: LinkFigures = NOT_LINKED
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +62,7 @@ class ClientSnapshot:
             "levels_mA": list(self.levels_mA),
             "set_mA": list(self.set_mA),
             "target_mA": list(self.target_mA),
+            "link_health": self.link_health.as_json(),
         }
 
 
@@ -117,9 +125,16 @@ class ClassSnapshot:
                 after = plan.segments[i + 1]
                 nxt = after.name if after.exercise_index is not None else after.kind.value
         clients = []
+        try:
+            now: float | None = trio.current_time()
+        except RuntimeError:  # read outside Trio (after the class): no rate to sample
+            now = None
+        # frames go out every tick while a class goes on and nothing holds the suit
+        going_on = now is not None and session.state.value in _FRAMES_EXPECTED
         for i, c in enumerate(session.clients):
             driver = session.drivers[i]
             view = driver.connection.view
+            expecting = going_on and driver.ready and not driver.held
             clients.append(
                 ClientSnapshot(
                     name=c.name,
@@ -134,6 +149,12 @@ class ClassSnapshot:
                     target_mA=tuple(float(v) for v in session.board.target_mA[i]),
                     suit_levels_mA=tuple(view.levels_mA),
                     drops=driver.drops,
+                    link_health=driver.health.figures(
+                        now or 0.0,
+                        connected=driver.state is LinkState.CONNECTED,
+                        rate_hz=session.rate_hz if expecting else None,
+                        rssi_dbm=getattr(driver.link, "rssi_dbm", None),
+                    ),
                 )
             )
         return cls(

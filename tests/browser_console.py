@@ -89,6 +89,7 @@ def main() -> None:
         checkpoint("ready")
         phone.wait_for_selector("#client-1[data-link=lost]", timeout=WAIT)
         report["lost_card"] = phone.inner_text("#client-1 .link")
+        report["lost_health"] = phone.inner_text("#client-1 .link-verdict")
         tablet.wait_for_selector(".warning[data-kind=link_lost]", timeout=WAIT)
         phone.wait_for_function(
             "document.getElementById('announce').textContent.includes('lost its connection')",
@@ -107,6 +108,19 @@ def main() -> None:
         tablet.locator(".warning .dismiss").first.click()
         tablet.wait_for_function(f"document.querySelectorAll('.warning').length === {before - 1}")
         report["dismissed"] = [before, tablet.locator(".warning").count()]
+        # link health on Ana's card: one quiet line, the figures when opened
+        tablet.wait_for_function(
+            "document.querySelector('#client-0 .link-figures').textContent.includes('answers in')",
+            timeout=WAIT,
+        )
+        figures = "#client-0 .link-figures"
+        report["health"] = {
+            "verdict": tablet.inner_text("#client-0 .link-verdict"),
+            "shown_closed": tablet.is_visible(figures),
+        }
+        tablet.click("#client-0 .link-verdict")
+        report["health"]["shown_open"] = tablet.is_visible(figures)
+        report["health"]["figures"] = tablet.inner_text(figures)
         for size, page in pages.items():
             page.screenshot(path=str(shots / f"console-{size}.png"))
         every_state("running")

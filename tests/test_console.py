@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -190,6 +191,12 @@ async def test_the_console_in_every_state_at_tablet_and_phone_size(tmp_path: Pat
     assert "Chest L" in report["areas"] and "chest_left" not in report["areas"]
     # a dropped suit: lost on its card, a message in words, dismissable
     assert report["lost_card"].endswith("Lost — reconnecting")
+    assert report["lost_health"] == "Link: lost"
+    # link health: a quiet verdict, the figures (frames a second, round trip) when opened
+    health = report["health"]
+    assert health["verdict"] in ("Link: good", "Link: weak — bring the suit closer to the tablet")
+    assert not health["shown_closed"] and health["shown_open"]
+    assert re.fullmatch(r"\d+ frames a second · answers in \d+ ms", health["figures"]), health
     assert any(w.startswith("Warning: Ben's suit lost its connection") for w in report["warnings"])
     assert not any("SIM-" in w or "link_lost" in w for w in report["warnings"])
     assert "Ben's suit lost its connection" in report["announced_lost"]  # aria-live

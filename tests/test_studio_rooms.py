@@ -142,6 +142,9 @@ async def test_real_suits_are_found_by_a_scan_and_driven_over_ble(tmp_path: Path
             index = room.addresses.index(found[0].address)
             before = suits[index].frames_received
             await eventually(lambda: suits[index].frames_received > before)
+            # its link health shows the signal the scan measured
+            health = klass.snapshot().clients[0].link_health
+            assert health.rssi_dbm is not None and health.rssi_dbm == found[0].rssi_dbm
             assert (await studio.send_command(klass, {"do": "estop"}, "test")).ok
             await eventually(lambda: not suits[index].firmware.applied_mA.any())
             assert (await studio.send_command(klass, {"do": "stop"}, "test")).ok

@@ -1,4 +1,8 @@
-"""The live class view in the terminal: phase, cue, time left, every client's levels.
+"""The live class view in the terminal: phase, cue, time left, every client's levels and link.
+
+Each suit's radio column is its link health (`suit_controller.link_health`):
+good, weak or lost, then frames delivered per second, the last status round
+trip and the signal (dBm) when the link knows it.
 
 Rendered as one styled `Text` (no tables or panels): the view is redrawn in
 the engine's thread, and a render must cost about a millisecond, not ten,
@@ -12,6 +16,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
+from suit_controller.link_health import LinkFigures
 from workouts.durations import format_duration
 
 _SHORT = {
@@ -30,6 +35,9 @@ _SHORT = {
 }
 _STATE_STYLE = {"estopped": "bold white on red", "running": "bold green", "paused": "bold yellow"}
 _LINK_STYLE = {"connected": "green", "lost": "bold red"}
+#: Link health: quiet while good, loud when weak or lost.
+_HEALTH_STYLE = {"good": "dim", "weak": "bold yellow", "lost": "bold red"}
+RADIO_WIDTH = 23
 BAR_WIDTH = 50
 
 
@@ -76,14 +84,21 @@ class ClassView:
             f"  {_clock(snap['plan_t'])} / {_clock(snap['total_s'])} · next in "
             f"{format_duration(round(snap['segment_remaining_s']))} · {self.mode}\n\n"
         )
-        head = f"{'client':<10} {'suit':<8} {'link':<10} {'batt':>4} "
+        head = f"{'client':<10} {'suit':<8} {'link':<10} {'batt':>4} {'radio':<{RADIO_WIDTH}} "
         head += " ".join(f"{_SHORT.get(ch, ch[:3]):>4}" for ch in snap["channels"])
         out.append(head + "  (mA)\n", style="bold")
         for c in snap["clients"]:
             out.append(f"{c['name'][:10]:<10} {c['suit'][:8]:<8} ")
             out.append(f"{c['link']:<10}", style=_LINK_STYLE.get(c["link"], "yellow"))
             batt = f"{c['battery_pct']}%" if c["battery_pct"] is not None else "?"
-            out.append(f" {batt:>4}")
+            out.append(f" {batt:>4} ")
+            health = c.get("link_health")
+            if health is None:
+                out.append(" " * RADIO_WIDTH)
+            else:
+                figures = LinkFigures(**health)
+                radio = f"{figures.verdict} {figures.short()}"[:RADIO_WIDTH]
+                out.append(f"{radio:<{RADIO_WIDTH}}", style=_HEALTH_STYLE[figures.verdict])
             for lvl, contact in zip(c["levels_mA"], c["contact"], strict=True):
                 if not contact:
                     out.append(f" {'open':>4}", style="red")

@@ -102,6 +102,9 @@ class BleLink:
         self._send_ch: trio.MemorySendChannel[bytes] | None = None
         self._recv_ch: trio.MemoryReceiveChannel[bytes] | None = None
         self.disconnects = 0
+        #: The suit's signal, dBm, as the last scan that saw it measured it (bleak gives RSSI
+        #: only at scan); None when no scan told. Its link health shows it.
+        self.rssi_dbm: int | None = None
 
     @property
     def address(self) -> str:

@@ -62,7 +62,10 @@ class BleRack:
         return [SuitSeen(f.address, f.battery_pct, f.rssi) for f in self._found]
 
     def link(self, address: str) -> SuitLink:
-        return BleLink(address, **self.client_kwargs)
+        link = BleLink(address, **self.client_kwargs)
+        # the signal the last scan measured (bleak gives RSSI only at scan): its link health
+        link.rssi_dbm = next((f.rssi for f in self._found if f.address == address), None)
+        return link
 
     def prepare(self, session: ClassSession, addresses: Sequence[str]) -> None:
         """Real suits on real people: nothing to add."""

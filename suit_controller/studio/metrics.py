@@ -10,7 +10,7 @@ into a thread of its own changes nothing here:
   suit that stopped itself (its watchdog tripped);
 * one **tick observer** per class, called by the engine after each tick: a
   tick counted, its lateness observed, and per suit a few integer reads
-  (frames sent, links lost, the frame counter its status echoes) turned into
+  (frames sent, links lost, round trips its link health measured) turned into
   counter increments and the status round trip;
 * **snapshots**, read when Prometheus scrapes: classes by state, suits linked,
   and the MQTT brokers' connection state.
@@ -23,9 +23,10 @@ No personal data: suits are named by their address, classes by their room,
 command sources by their kind (`studio`, `console`, `mqtt`, `engine`, …)
 without the trainer's name.
 
-The status round trip is measured at the ticks: from the first tick that sees
-a new frame counter sent to the first tick that sees the suit's status echo
-it, so its resolution is one tick period (25 ms at 40 Hz).
+The status round trip is the suit's link health's (`suit_controller.link_health`,
+the figure the snapshot, the live view and the console show too): from a frame
+sent to the status that echoes its counter, timed by the driver as they go
+and received, observed at the next tick (the last one measured since).
 """
 
 from __future__ import annotations
@@ -66,10 +67,8 @@ CLASS_STATES = (
 )
 #: Tick lateness buckets, s: Trio wakes about 0.8 ms late at the median; a tick is 25 ms.
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-#: Status round-trip buckets, s (one tick period is the resolution).
+#: Status round-trip buckets, s (a suit sends its status every 200 ms).
 ROUND_TRIP_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
-#: A frame whose counter no status echoes within this long is no longer waited for.
-ROUND_TRIP_GIVE_UP_S = 5.0
 
 
 def source_kind(source: object) -> str:
@@ -106,7 +105,7 @@ class StudioMetrics:
         )
         self.round_trip = Histogram(
             "suitctl_suit_status_round_trip_seconds",
-            "From a frame sent to the suit's status echoing its counter (to the tick)",
+            "From a frame sent to the suit's status echoing its counter",
             ["room", "suit"],
             buckets=ROUND_TRIP_BUCKETS,
             registry=r,
@@ -216,7 +215,7 @@ class ClassWatch:
 
 
 class SuitWatch:
-    """One suit's figures, sampled at each tick from its driver's counters."""
+    """One suit's figures, read at each tick from its driver's counters and link health."""
 
     def __init__(self, metrics: StudioMetrics, room: str, suit: str, driver: SuitDriver) -> None:
         self.driver = driver
@@ -225,8 +224,7 @@ class SuitWatch:
         self._round_trip = metrics.round_trip.labels(room, suit)
         self._sent = 0
         self._drops = 0
-        self._asked = 0
-        self._waiting: tuple[int, float] | None = None  # (frame counter, tick that saw it sent)
+        self._round_trips = 0
 
     def on_tick(self, now: float) -> None:
         d = self.driver
@@ -236,20 +234,11 @@ class SuitWatch:
         if d.drops != self._drops:
             self._lost.inc(max(0, d.drops - self._drops))
             self._drops = d.drops
-        conn = d.connection
-        if self._waiting is None:
-            counter = conn.last_counter
-            if counter > self._asked and d.state is LinkState.CONNECTED:
-                self._waiting = (counter, now)
-            self._asked = counter
-            return
-        counter, sent_at = self._waiting
-        echoed = conn.view.counter
-        if echoed is not None and echoed >= counter:
-            self._round_trip.observe(now - sent_at)
-            self._waiting = None
-        elif now - sent_at > ROUND_TRIP_GIVE_UP_S or d.state is not LinkState.CONNECTED:
-            self._waiting = None
+        health = d.health
+        if health.round_trips != self._round_trips:  # the link measured a new one
+            self._round_trips = health.round_trips
+            if health.last_round_trip_s is not None:
+                self._round_trip.observe(health.last_round_trip_s)
 
 
 class _Snapshots(Collector):

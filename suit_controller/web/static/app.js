@@ -216,6 +216,12 @@ const LINK_WORDS = {
   closed: { icon: "○", text: "Off" },
   unknown: { icon: "?", text: "Unknown — controller lost" },
 };
+const LINK_HEALTH_WORDS = {
+  good: "Link: good",
+  weak: "Link: weak — bring the suit closer to the tablet",
+  lost: "Link: lost",
+  unknown: "Link: ?",
+};
 const SEVERITY_WORDS = { stop: "Stop", warning: "Warning", info: "Note" };
 const PHASE_WORDS = { warmup: "Warm-up", suit: "Exercise", stretch: "Stretching" };
 
@@ -277,6 +283,8 @@ function buildCard(c, i) {
       el("p", { class: "suit-line" },
         el("span", { class: "suit-name", text: "Suit " + c.suit }), " · ",
         el("span", { class: "battery" })),
+      el("details", { class: "link-health" },
+        el("summary", { class: "link-verdict" }), el("p", { class: "link-figures" })),
       el("p", { class: "suit-faults" })),
     el("div", { class: "master", role: "group", "aria-label": c.name + ": all areas" },
       el("span", { class: "master-label" }, "All areas",
@@ -415,6 +423,7 @@ function renderCard(c, i) {
   setText(card.querySelector(".battery"),
     !online || c.battery_pct === null ? "Battery ?" : "Battery " + c.battery_pct + " %");
   card.querySelector(".battery").classList.toggle("low", online && c.battery_pct !== null && c.battery_pct < 20);
+  renderLinkHealth(card, online ? c.link_health : null);
   const live = online && c.link === "connected";
   setText(card.querySelector(".suit-faults"), live ? (c.fault_words || []).join(" · ") : "");
   const targets = c.target_mA;
@@ -434,6 +443,23 @@ function renderCard(c, i) {
     setText(contact, noContact ? "no contact — wet the pad" : "");
     row.classList.toggle("no-contact", noContact);
   });
+}
+
+function renderLinkHealth(card, health) {
+  // quiet while good (small, muted), loud when weak; the figures when opened
+  const verdict = health ? health.verdict : "unknown";
+  const box = card.querySelector(".link-health");
+  box.dataset.verdict = verdict;
+  setText(box.querySelector(".link-verdict"), LINK_HEALTH_WORDS[verdict]);
+  setText(box.querySelector(".link-figures"), health ? linkFigures(health) : "Not known now");
+}
+
+function linkFigures(h) {
+  const parts = [];
+  if (h.frames_per_s !== null) { parts.push(Math.round(h.frames_per_s) + " frames a second"); }
+  if (h.round_trip_ms !== null) { parts.push("answers in " + Math.round(h.round_trip_ms) + " ms"); }
+  if (h.rssi_dbm !== null) { parts.push("signal " + String(h.rssi_dbm).replace("-", "−") + " dBm"); }
+  return parts.length ? parts.join(" · ") : "Not measured yet";
 }
 
 function renderWarnings(list) {
