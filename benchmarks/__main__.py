@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -43,16 +44,70 @@ def bench_virtual_class() -> None:
     )
 
 
+#: Issue 15's scheduler targets (20 suits × 12 channels × 40 Hz, real clock).
+TARGET_SCHED_P99_MS = 0.5
+TARGET_SCHED_MAX_MS = 2.0
+TARGET_SCHED_RATIO = 20.0
+SCHEDULER_RUNS = 5
+
+
+def _median_spread(values: list[float]) -> dict[str, float]:
+    """The median of several runs and their spread (min, max)."""
+    ordered = sorted(values)
+    return {
+        "median": round(float(statistics.median(ordered)), 4),
+        "min": round(ordered[0], 4),
+        "max": round(ordered[-1], 4),
+    }
+
+
 def bench_scheduler(seconds: float) -> None:
-    engine = run_engine(20, seconds)
-    naive = run_naive(20, seconds)
-    ratio = naive["lateness_p99_ms"] / max(engine["lateness_p99_ms"], 1e-6)
+    """Engine against the naive per-channel baseline, alternately, SCHEDULER_RUNS times.
+
+    One run is noisy on a shared machine (the ratio went from 8× to 47× between two
+    runs), so each figure is the median of the runs with its spread; engine and
+    baseline alternate so a burst of load from elsewhere hits both.
+    `SCHEDULER_SECONDS` shortens each run (default: --seconds).
+    """
+    seconds = float(os.environ.get("SCHEDULER_SECONDS", seconds))
+    engines, naives = [], []
+    for _ in range(SCHEDULER_RUNS):
+        engines.append(run_engine(20, seconds))
+        naives.append(run_naive(20, seconds))
+    ratios = [
+        n["lateness_p99_ms"] / max(e["lateness_p99_ms"], 1e-6)
+        for e, n in zip(engines, naives, strict=True)
+    ]
+    e_p99 = _median_spread([e["lateness_p99_ms"] for e in engines])
+    e_max = _median_spread([e["lateness_max_ms"] for e in engines])
+    n_p99 = _median_spread([n["lateness_p99_ms"] for n in naives])
+    ratio = _median_spread(ratios)
     emit(
         "scheduler",
-        engine=engine,
-        naive_baseline=naive,
-        p99_ratio=round(ratio, 1),
-        targets={"p99_ms": 1.0, "max_ms": 5.0, "ratio": 10, "cpu_pct": 15},
+        suits=20,
+        channels=engines[0]["channels"],
+        rate_hz=engines[0]["rate_hz"],
+        runs=SCHEDULER_RUNS,
+        seconds_each=seconds,
+        engine_p99_ms={**e_p99, "target": TARGET_SCHED_P99_MS},
+        engine_max_ms={**e_max, "target": TARGET_SCHED_MAX_MS},
+        naive_p99_ms=n_p99,
+        p99_ratio={**ratio, "target": TARGET_SCHED_RATIO},
+        met={
+            "p99": e_p99["median"] <= TARGET_SCHED_P99_MS,
+            "max": e_max["median"] <= TARGET_SCHED_MAX_MS,
+            "ratio": ratio["median"] >= TARGET_SCHED_RATIO,
+        },
+        engine_cpu_pct_one_core=_median_spread([e["cpu_pct_one_core"] for e in engines]),
+        naive_cpu_pct_one_core=_median_spread([n["cpu_pct_one_core"] for n in naives]),
+        load_avg=[round(x, 2) for x in os.getloadavg()],
+        runs_detail=[
+            {
+                "engine": {k: e[k] for k in ("lateness_p99_ms", "lateness_max_ms", "ticks")},
+                "naive": {k: n[k] for k in ("lateness_p99_ms", "lateness_max_ms", "wakeups")},
+            }
+            for e, n in zip(engines, naives, strict=True)
+        ],
     )
 
 
