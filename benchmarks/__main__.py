@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import trio
 import trio.testing
 
@@ -124,6 +125,9 @@ def bench_engine_cost(seconds: float) -> None:
     seconds = default_seconds(seconds)
     rows = [run_engine_alone(n, seconds) for n in ENGINE_COST_SUITS]
     first, last = rows[0], rows[-1]
+    suits = [float(r["suits"]) for r in rows]
+    per_tick = [r["engine_cpu_us_per_suit_tick"] * r["suits"] for r in rows]
+    per_suit, fixed = np.polyfit(suits, per_tick, 1)
     emit(
         "engine_cost",
         suits_link="sink (counts bytes, ready-made status): the engine's own cost",
@@ -149,11 +153,20 @@ def bench_engine_cost(seconds: float) -> None:
             last["engine_cpu_us_per_suit_tick"] / max(first["engine_cpu_us_per_suit_tick"], 1e-9),
             2,
         ),
+        # CPU per tick = fixed + per_suit × suits, least squares over the table
+        fit_us_per_tick={"fixed": round(float(fixed), 1), "per_suit": round(float(per_suit), 2)},
         load_avg=[round(x, 2) for x in os.getloadavg()],
     )
 
 
 def bench_scale(seconds: float) -> None:
+    """`scale` under the ordinary policy, then SCHED_FIFO (`SCALE_FIFO=0` skips it)."""
+    _bench_scale(seconds, fifo=False)
+    if os.environ.get("SCALE_FIFO", "1") != "0":
+        _bench_scale(seconds, fifo=True)
+
+
+def _bench_scale(seconds: float, *, fifo: bool) -> None:
     """The most sink suits (12 channels, 40 Hz) whose tick p99 lateness stays <= 5 ms."""
     from benchmarks.engine_cost import default_seconds, run_engine_alone
 
@@ -161,8 +174,10 @@ def bench_scale(seconds: float) -> None:
     tried = []
     good, bad = 0, None
     n = 100
+    sched = ""
     while bad is None or bad - good > max(10, good // 10):
-        r = run_engine_alone(n, seconds)
+        r = run_engine_alone(n, seconds, fifo=fifo)
+        sched = r["sched"]
         tried.append(
             {
                 "suits": n,
@@ -182,6 +197,7 @@ def bench_scale(seconds: float) -> None:
     emit(
         "scale",
         suits_link="sink (the engine alone)",
+        sched=sched,
         max_suits_p99_under_5ms=good,
         target=TARGET_SCALE_SUITS,
         stretch=STRETCH_SCALE_SUITS,

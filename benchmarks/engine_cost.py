@@ -152,12 +152,33 @@ class SinkLink:
 
 
 def run_engine_alone(
-    n_suits: int, seconds: float, rate_hz: float = 40.0, *, profile: str | None = None
+    n_suits: int,
+    seconds: float,
+    rate_hz: float = 40.0,
+    *,
+    profile: str | None = None,
+    fifo: bool = False,
 ) -> dict[str, Any]:
     """The real engine against n sink suits for `seconds` of wall time (real clock).
 
     With `profile` a path: cProfile the measured window into it (pstats format).
+    With `fifo`: run under SCHED_FIFO 10 where the system allows it (as `loaded` does).
     """
+    sched = "SCHED_OTHER"
+    if fifo:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            sched = "SCHED_FIFO 10"
+        except (AttributeError, PermissionError, OSError) as e:
+            sched = f"SCHED_OTHER (SCHED_FIFO refused: {e})"
+    try:
+        return {**_run(n_suits, seconds, rate_hz, profile), "sched": sched}
+    finally:
+        if sched.startswith("SCHED_FIFO"):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def _run(n_suits: int, seconds: float, rate_hz: float, profile: str | None) -> dict[str, Any]:
     plan = plan35()
     n_ch = len(plan.layout)
     links = [SinkLink(f"SINK-{i + 1:04d}", n_ch) for i in range(n_suits)]
