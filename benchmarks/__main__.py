@@ -68,13 +68,26 @@ def bench_scheduler(seconds: float) -> None:
     One run is noisy on a shared machine (the ratio went from 8× to 47× between two
     runs), so each figure is the median of the runs with its spread; engine and
     baseline alternate so a burst of load from elsewhere hits both.
-    `SCHEDULER_SECONDS` shortens each run (default: --seconds).
+    `SCHEDULER_SECONDS` shortens each run (default: --seconds); `SCHEDULER_FIFO=1` runs
+    both under SCHED_FIFO 10.
     """
     seconds = float(os.environ.get("SCHEDULER_SECONDS", seconds))
     engines, naives = [], []
-    for _ in range(SCHEDULER_RUNS):
-        engines.append(run_engine(20, seconds))
-        naives.append(run_naive(20, seconds))
+    sched = "SCHED_OTHER"
+    fifo = os.environ.get("SCHEDULER_FIFO", "0") != "0"
+    if fifo:  # both designs under the same policy: the comparison stays fair
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            sched = "SCHED_FIFO 10"
+        except (AttributeError, OSError) as e:
+            sched = f"SCHED_OTHER (SCHED_FIFO refused: {e})"
+    try:
+        for _ in range(SCHEDULER_RUNS):
+            engines.append(run_engine(20, seconds))
+            naives.append(run_naive(20, seconds))
+    finally:
+        if sched.startswith("SCHED_FIFO"):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     ratios = [
         n["lateness_p99_ms"] / max(e["lateness_p99_ms"], 1e-6)
         for e, n in zip(engines, naives, strict=True)
@@ -90,6 +103,7 @@ def bench_scheduler(seconds: float) -> None:
         rate_hz=engines[0]["rate_hz"],
         runs=SCHEDULER_RUNS,
         seconds_each=seconds,
+        sched=sched,
         engine_p99_ms={**e_p99, "target": TARGET_SCHED_P99_MS},
         engine_max_ms={**e_max, "target": TARGET_SCHED_MAX_MS},
         naive_p99_ms=n_p99,
