@@ -63,18 +63,24 @@ def _median_spread(values: list[float]) -> dict[str, float]:
 
 
 def bench_scheduler(seconds: float) -> None:
+    """`scheduler` under the ordinary policy, then SCHED_FIFO 10 (`SCHEDULER_FIFO=0` skips it)."""
+    _bench_scheduler(seconds, fifo=False)
+    if os.environ.get("SCHEDULER_FIFO", "1") != "0":
+        _bench_scheduler(seconds, fifo=True)
+
+
+def _bench_scheduler(seconds: float, *, fifo: bool) -> None:
     """Engine against the naive per-channel baseline, alternately, SCHEDULER_RUNS times.
 
     One run is noisy on a shared machine (the ratio went from 8× to 47× between two
     runs), so each figure is the median of the runs with its spread; engine and
     baseline alternate so a burst of load from elsewhere hits both.
-    `SCHEDULER_SECONDS` shortens each run (default: --seconds); `SCHEDULER_FIFO=1` runs
-    both under SCHED_FIFO 10.
+    `SCHEDULER_SECONDS` shortens each run (default: --seconds); with `fifo` both run
+    under SCHED_FIFO 10.
     """
     seconds = float(os.environ.get("SCHEDULER_SECONDS", seconds))
     engines, naives = [], []
     sched = "SCHED_OTHER"
-    fifo = os.environ.get("SCHEDULER_FIFO", "0") != "0"
     if fifo:  # both designs under the same policy: the comparison stays fair
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
