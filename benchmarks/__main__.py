@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
 
+import numpy as np
 import trio
 import trio.testing
 
@@ -43,42 +45,188 @@ def bench_virtual_class() -> None:
     )
 
 
+#: Issue 15's scheduler targets (20 suits × 12 channels × 40 Hz, real clock).
+TARGET_SCHED_P99_MS = 0.5
+TARGET_SCHED_MAX_MS = 2.0
+TARGET_SCHED_RATIO = 20.0
+SCHEDULER_RUNS = 5
+
+
+def _median_spread(values: list[float]) -> dict[str, float]:
+    """The median of several runs and their spread (min, max)."""
+    ordered = sorted(values)
+    return {
+        "median": round(float(statistics.median(ordered)), 4),
+        "min": round(ordered[0], 4),
+        "max": round(ordered[-1], 4),
+    }
+
+
 def bench_scheduler(seconds: float) -> None:
-    engine = run_engine(20, seconds)
-    naive = run_naive(20, seconds)
-    ratio = naive["lateness_p99_ms"] / max(engine["lateness_p99_ms"], 1e-6)
+    """`scheduler` under the ordinary policy, then SCHED_FIFO 10 (`SCHEDULER_FIFO=0` skips it)."""
+    _bench_scheduler(seconds, fifo=False)
+    if os.environ.get("SCHEDULER_FIFO", "1") != "0":
+        _bench_scheduler(seconds, fifo=True)
+
+
+def _bench_scheduler(seconds: float, *, fifo: bool) -> None:
+    """Engine against the naive per-channel baseline, alternately, SCHEDULER_RUNS times.
+
+    One run is noisy on a shared machine (the ratio went from 8× to 47× between two
+    runs), so each figure is the median of the runs with its spread; engine and
+    baseline alternate so a burst of load from elsewhere hits both.
+    `SCHEDULER_SECONDS` shortens each run (default: --seconds); with `fifo` both run
+    under SCHED_FIFO 10.
+    """
+    seconds = float(os.environ.get("SCHEDULER_SECONDS", seconds))
+    engines, naives = [], []
+    sched = "SCHED_OTHER"
+    if fifo:  # both designs under the same policy: the comparison stays fair
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            sched = "SCHED_FIFO 10"
+        except (AttributeError, OSError) as e:
+            sched = f"SCHED_OTHER (SCHED_FIFO refused: {e})"
+    try:
+        for _ in range(SCHEDULER_RUNS):
+            engines.append(run_engine(20, seconds))
+            naives.append(run_naive(20, seconds))
+    finally:
+        if sched.startswith("SCHED_FIFO"):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    ratios = [
+        n["lateness_p99_ms"] / max(e["lateness_p99_ms"], 1e-6)
+        for e, n in zip(engines, naives, strict=True)
+    ]
+    e_p99 = _median_spread([e["lateness_p99_ms"] for e in engines])
+    e_max = _median_spread([e["lateness_max_ms"] for e in engines])
+    n_p99 = _median_spread([n["lateness_p99_ms"] for n in naives])
+    ratio = _median_spread(ratios)
     emit(
         "scheduler",
-        engine=engine,
-        naive_baseline=naive,
-        p99_ratio=round(ratio, 1),
-        targets={"p99_ms": 1.0, "max_ms": 5.0, "ratio": 10, "cpu_pct": 15},
+        suits=20,
+        channels=engines[0]["channels"],
+        rate_hz=engines[0]["rate_hz"],
+        runs=SCHEDULER_RUNS,
+        seconds_each=seconds,
+        sched=sched,
+        engine_p99_ms={**e_p99, "target": TARGET_SCHED_P99_MS},
+        engine_max_ms={**e_max, "target": TARGET_SCHED_MAX_MS},
+        naive_p99_ms=n_p99,
+        p99_ratio={**ratio, "target": TARGET_SCHED_RATIO},
+        met={
+            "p99": e_p99["median"] <= TARGET_SCHED_P99_MS,
+            "max": e_max["median"] <= TARGET_SCHED_MAX_MS,
+            "ratio": ratio["median"] >= TARGET_SCHED_RATIO,
+        },
+        engine_cpu_pct_one_core=_median_spread([e["cpu_pct_one_core"] for e in engines]),
+        naive_cpu_pct_one_core=_median_spread([n["cpu_pct_one_core"] for n in naives]),
+        load_avg=[round(x, 2) for x in os.getloadavg()],
+        runs_detail=[
+            {
+                "engine": {k: e[k] for k in ("lateness_p99_ms", "lateness_max_ms", "ticks")},
+                "naive": {k: n[k] for k in ("lateness_p99_ms", "lateness_max_ms", "wakeups")},
+            }
+            for e, n in zip(engines, naives, strict=True)
+        ],
+    )
+
+
+#: Issue 15: suits one engine core keeps at tick p99 <= 5 ms (acceptance; stretch 500).
+TARGET_SCALE_SUITS = 300
+STRETCH_SCALE_SUITS = 500
+ENGINE_COST_SUITS = (10, 50, 100, 300, 500, 1000)
+
+
+def bench_engine_cost(seconds: float) -> None:
+    """The engine thread's CPU per suit per tick against sink suits, 10 to 1,000 suits."""
+    from benchmarks.engine_cost import default_seconds, run_engine_alone
+
+    seconds = default_seconds(seconds)
+    fifo = os.environ.get("ENGINE_COST_FIFO", "0") != "0"  # the CPU figure holds either way
+    rows = [run_engine_alone(n, seconds, fifo=fifo) for n in ENGINE_COST_SUITS]
+    first, last = rows[0], rows[-1]
+    suits = [float(r["suits"]) for r in rows]
+    per_tick = [r["engine_cpu_us_per_suit_tick"] * r["suits"] for r in rows]
+    per_suit, fixed = np.polyfit(suits, per_tick, 1)
+    emit(
+        "engine_cost",
+        suits_link="sink (counts bytes, ready-made status): the engine's own cost",
+        clock="time.thread_time() of the engine thread",
+        sched=rows[0]["sched"],
+        seconds_each=seconds,
+        table=[
+            {
+                k: r[k]
+                for k in (
+                    "suits",
+                    "armed",
+                    "engine_cpu_us_per_suit_tick",
+                    "engine_cpu_pct_one_core",
+                    "lateness_p99_ms",
+                    "lateness_max_ms",
+                )
+            }
+            for r in rows
+        ],
+        # per-suit cost from the smallest to the largest class: < 1 means a fixed
+        # per-tick cost being shared out, > 1 a cost growing faster than the suits
+        growth_us_per_suit_tick=round(
+            last["engine_cpu_us_per_suit_tick"] / max(first["engine_cpu_us_per_suit_tick"], 1e-9),
+            2,
+        ),
+        # CPU per tick = fixed + per_suit × suits, least squares over the table
+        fit_us_per_tick={"fixed": round(float(fixed), 1), "per_suit": round(float(per_suit), 2)},
+        load_avg=[round(x, 2) for x in os.getloadavg()],
     )
 
 
 def bench_scale(seconds: float) -> None:
-    """The largest suit count (12 channels, 40 Hz) whose tick p99 lateness stays <= 5 ms."""
+    """`scale` under the ordinary policy, then SCHED_FIFO (`SCALE_FIFO=0` skips it)."""
+    _bench_scale(seconds, fifo=False)
+    if os.environ.get("SCALE_FIFO", "1") != "0":
+        _bench_scale(seconds, fifo=True)
+
+
+def _bench_scale(seconds: float, *, fifo: bool) -> None:
+    """The most sink suits (12 channels, 40 Hz) whose tick p99 lateness stays <= 5 ms."""
+    from benchmarks.engine_cost import default_seconds, run_engine_alone
+
+    seconds = default_seconds(seconds)
     tried = []
     good, bad = 0, None
-    n = 50
+    n = 100
+    sched = ""
     while bad is None or bad - good > max(10, good // 10):
-        r = run_engine(n, seconds)
+        r = run_engine_alone(n, seconds, fifo=fifo)
+        sched = r["sched"]
         tried.append(
             {
                 "suits": n,
+                "armed": r["armed"],
                 "lateness_p99_ms": r["lateness_p99_ms"],
-                "cpu_pct_one_core": r["cpu_pct_one_core"],
+                "engine_cpu_pct_one_core": r["engine_cpu_pct_one_core"],
             }
         )
-        if r["lateness_p99_ms"] <= 5.0:
+        if r["lateness_p99_ms"] <= 5.0 and r["armed"] == n:
             good = n
             n = n * 2 if bad is None else (n + bad) // 2
         else:
             bad = n
             n = (good + n) // 2
-        if n > 2000 or n <= good:
+        if n > 4000 or n <= good:
             break
-    emit("scale", max_suits_p99_under_5ms=good, tried=tried, target=200)
+    emit(
+        "scale",
+        suits_link="sink (the engine alone)",
+        sched=sched,
+        max_suits_p99_under_5ms=good,
+        target=TARGET_SCALE_SUITS,
+        stretch=STRETCH_SCALE_SUITS,
+        met=good >= TARGET_SCALE_SUITS,
+        tried=tried,
+        load_avg=[round(x, 2) for x in os.getloadavg()],
+    )
 
 
 def bench_estop() -> None:
@@ -316,6 +464,7 @@ BENCHES = [
     "designer_responsiveness",
     "scheduler",
     "scale",
+    "engine_cost",
     "estop",
     "mqtt_estop",
     "mqtt_replay",
@@ -379,6 +528,8 @@ def main() -> None:
         bench_studio()
     if "metrics" in names:
         bench_metrics()
+    if "engine_cost" in names:
+        bench_engine_cost(min(args.seconds, 4.0))
     if "scale" in names:
         bench_scale(min(args.seconds, 4.0))
     if "soak" in names:
