@@ -8,6 +8,7 @@ command, a lost link, a watchdog trip) and checks that they did.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +309,96 @@ async def test_the_broker_gauge_and_health_follow_a_real_mosquitto(tmp_path: Pat
                 nursery.cancel_scope.cancel()
     finally:
         broker.stop()
+
+
+async def eventually(condition: Any, within_s: float = 20.0) -> None:
+    """Wait until `condition()` holds (polled; a loaded machine may be slow)."""
+    with trio.fail_after(within_s):
+        while True:
+            if condition():
+                return
+            await trio.sleep(0.01)
+
+
+def test_a_room_name_becomes_a_topic_segment() -> None:
+    from suit_controller.studio.rooms import room_segment
+
+    assert room_segment("Room 1") == "room-1"
+    assert room_segment("  Spa/Studio #2 ") == "spa-studio-2"
+    assert room_segment("###") == "room"
+    for name in ("Room 1", "Raum Süd", "a+b", "x/y/#"):
+        Topics.for_room("studio", room_segment(name))  # always a valid segment
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (make system-deps)")
+async def test_the_studio_publishes_each_rooms_class_and_takes_its_estop_over_mqtt(
+    tmp_path: Path,
+) -> None:
+    """`suitctl serve --mqtt`: a room's class on ems/studio/<room>/ (ids, never names), its
+    e-stop from a tablet stops the suits at their firmware, and metrics/health see the broker."""
+    from suit_controller.studio.rooms import StudioMqtt
+
+    from .mqtt_probe import Probe
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        with trio.fail_after(90):
+            async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+                site, rack = await start_site(nursery, tmp_path)
+                site.studio.mqtt = StudioMqtt(BrokerUrl.parse(broker.url()))
+                tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+                reader = await reader_of(site)
+                tess = await logged_in(site, "Tess")
+                ana = await screened_client(tess, "Ana")
+                class_id = await a_class(tess, "Room 1", {ana: "SIM-01"})
+                r = await tess.post(f"/api/v1/classes/{class_id}/commands", json={"do": "start"})
+                assert r.status_code == 200, r.text
+                state = await tablet.wait_for(
+                    lambda: next(
+                        (
+                            s
+                            for s in tablet.on("ems/studio/room-1/state")
+                            if isinstance(s, dict) and s.get("state") == "running"
+                        ),
+                        None,
+                    ),
+                    within=30,
+                )
+                assert state["class_id"] == class_id
+                assert "Ana" not in json.dumps(state)  # ids, never names, outside messages
+                await until(
+                    reader,
+                    lambda s: value(s, "suitctl_broker_connected", broker="room room-1") == 1,
+                )
+                suit = rack.suit("SIM-01").firmware
+                await eventually(lambda: suit.state.name == "ARMED")  # the class drives it
+                await tablet.publish("ems/studio/room-1/estop", {"do": "estop", "id": "e1"})
+                await eventually(lambda: suit.state.name == "STOPPED" and not suit.applied_mA.any())
+                klass = site.studio.classes[class_id]
+                assert klass.session.state.value == "estopped"
+                r = await tess.post(f"/api/v1/classes/{class_id}/commands", json={"do": "stop"})
+                assert r.status_code == 200, r.text
+                await site.studio.wait_ended(klass)
+                # the class has ended: its bridge is no longer a broker the studio waits for
+                await until(reader, lambda s: value(s, "suitctl_brokers_configured") == 0)
+                health = (await reader.get("/api/v1/health")).json()
+                assert health["brokers"] == {"configured": 0, "connected": {}}
+                for c in (reader, tess):
+                    await c.aclose()
+                nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+def test_serve_refuses_a_bad_broker_url_before_starting(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from suit_controller.cli.main import suitctl
+
+    result = CliRunner().invoke(
+        suitctl, ["serve", "--mqtt", "ftp://nowhere", "--db", str(tmp_path / "s.db")]
+    )
+    assert result.exit_code == 2
+    assert "mqtt://" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s.db").exists()  # nothing was started or written

@@ -15,8 +15,10 @@ from rich.console import Console
 
 from suit_controller.cli.clients import db_option, open_store
 from suit_controller.cli.errors import EXIT_INVALID, err_console
+from suit_controller.cli.runner import mqtt_tls_options
+from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
 from suit_controller.studio.accounts import ROLES, Accounts
-from suit_controller.studio.rooms import Studio, SuitRack
+from suit_controller.studio.rooms import Studio, StudioMqtt, SuitRack
 from suit_controller.studio.store import Store, StoreError
 from suit_controller.ticks import settled_memory
 
@@ -110,9 +112,35 @@ def first_manager(store: Store, simulated: int, host: str, port: int) -> str | N
     help="N simulated suits (SIM-01 …) instead of real ones over Bluetooth: try the whole "
     "studio without hardware.",
 )
+@click.option(
+    "--mqtt",
+    "mqtt_url",
+    default=None,
+    envvar="SUITCTL_MQTT",
+    help="Publish every room's class to this MQTT broker (mqtt://user:password@host:port "
+    "or mqtts://…) under ems/SITE/ROOM, and take commands and e-stops from it.",
+)
+@click.option(
+    "--site", default="studio", show_default=True, help="MQTT topic prefix: ems/SITE/ROOM."
+)
+@mqtt_tls_options
 @db_option
-def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    simulated: int | None,
+    mqtt_url: str | None,
+    site: str,
+    db_path: str | None,
+) -> None:
     """Run the studio controller: the trainer's pages, the API, one class per room."""
+    mqtt = None
+    if mqtt_url:
+        try:
+            mqtt = StudioMqtt(BrokerUrl.parse(mqtt_url), site)
+            Topics.for_room(site, "room")  # the site must be a topic segment
+        except MqttConfigError as e:
+            raise click.UsageError(str(e)) from None
     store = open_store(db_path)
     link = first_manager(store, simulated or 0, host, port)
     rack: SuitRack
@@ -127,7 +155,7 @@ def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> N
         rack = BleRack()
     try:
         with settled_memory():  # no 100 ms garbage collection in the middle of a class
-            trio.run(_serve, store, rack, host, port, link)
+            trio.run(_serve, store, rack, host, port, link, mqtt)
     except KeyboardInterrupt:
         pass
     finally:
@@ -138,12 +166,19 @@ def serve(host: str, port: int, simulated: int | None, db_path: str | None) -> N
             console.print(f"{suit.address}: {suit.firmware.state.name}, {outputs}", highlight=False)
 
 
-async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str | None) -> None:
+async def _serve(
+    store: Store,
+    rack: SuitRack,
+    host: str,
+    port: int,
+    link: str | None,
+    mqtt: StudioMqtt | None = None,
+) -> None:
     import signal
 
     from suit_controller.studio.site import StudioSite
 
-    studio = Studio(store, rack)
+    studio = Studio(store, rack, mqtt=mqtt)
     site = StudioSite(studio, Accounts(store))
     config = Config()
     config.bind = [f"{host}:{port}"]
@@ -161,6 +196,8 @@ async def _serve(store: Store, rack: SuitRack, host: str, port: int, link: str |
             binds: list[str] = await nursery.start(hypercorn_serve, site.app, config)
             url = binds[0].replace("0.0.0.0", host)
             console.print(f"studio: {url}/", highlight=False)
+            if mqtt is not None:
+                console.print(f"MQTT: {mqtt.broker} under ems/{mqtt.site}/<room>/", highlight=False)
             if link is not None:
                 console.print(f"log in once as the demo manager: {url}{link}", highlight=False)
             async for _ in signals:

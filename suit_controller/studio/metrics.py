@@ -131,10 +131,18 @@ class StudioMetrics:
         self._snapshots = _Snapshots(self)
         r.register(self._snapshots)
         studio.class_watchers.append(self.watch)
+        studio.bridge_watchers.append(self._room_bridge)
 
     def watch_broker(self, name: str, bridge: MqttBridge) -> None:
         """Report a bridge's connection to its MQTT broker as `name` (metrics and health)."""
         self.brokers[name] = lambda: bridge.connected
+
+    def _room_bridge(self, room: str, bridge: MqttBridge | None) -> None:
+        """A room's class bridge started (watched as `room <segment>`) or its class ended."""
+        if bridge is None:
+            self.brokers.pop(f"room {room}", None)
+        else:
+            self.watch_broker(f"room {room}", bridge)
 
     def watch(self, klass: StudioClass) -> None:
         """Feed the metrics from a class set up (before it starts)."""

@@ -24,9 +24,10 @@ the studio's one call into the engine's command path.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -42,6 +43,10 @@ from suit_controller.studio.recorder import SessionRecorder
 from suit_controller.studio.screening import DEFAULT_POLICY, SitePolicy
 from suit_controller.studio.store import CheckInRefused, OpenedClass, Store, StoreError
 from workouts.plan import Plan, compile_workout
+
+if TYPE_CHECKING:
+    from suit_controller.mqtt.bridge import MqttBridge
+    from suit_controller.mqtt.topics import BrokerUrl
 
 log = logging.getLogger("suit_controller.studio")
 
@@ -139,15 +144,39 @@ class StudioClass:
         return ClassSnapshot.of(self.session)
 
 
+def room_segment(room: str) -> str:
+    """A room's name as an MQTT topic segment: "Room 1" -> "room-1"."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", room.strip().lower()).strip("-")
+    return slug or "room"
+
+
+@dataclass(frozen=True)
+class StudioMqtt:
+    """Where the studio's classes publish: every room's class gets a bridge of its own
+    under `ems/<site>/<room segment>/` (the same topics and schemas as `sim run --mqtt`)."""
+
+    broker: BrokerUrl
+    site: str = "studio"
+
+
 class Studio:
     """One studio controller: the records, the suits, and a class per room."""
 
     def __init__(
-        self, store: Store, rack: SuitRack, *, policy: SitePolicy = DEFAULT_POLICY
+        self,
+        store: Store,
+        rack: SuitRack,
+        *,
+        policy: SitePolicy = DEFAULT_POLICY,
+        mqtt: StudioMqtt | None = None,
     ) -> None:
         self.store = store
         self.rack = rack
         self.policy = policy
+        self.mqtt = mqtt
+        #: Called with (room segment, bridge) when a class's MQTT bridge starts and with
+        #: (room segment, None) when its class has ended (metrics and health watch them).
+        self.bridge_watchers: list[Callable[[str, MqttBridge | None], None]] = []
         self.classes: dict[str, StudioClass] = {}
         self.library = Library(store)
         self._nursery: trio.Nursery | None = None
@@ -318,10 +347,13 @@ class Studio:
     ) -> None:
         """The room's task: the class, and what its failure means (it ends only this class)."""
         recorder = SessionRecorder(self.store.location, klass.session, klass.opened)
+        companions: list[Callable[..., Awaitable[None]]] = [recorder.run]
+        if self.mqtt is not None:
+            companions.append(self._bridge(klass).run)
         try:
             async with trio.open_nursery() as nursery:
                 await start_class_session(
-                    nursery, klass.session, autostart=False, companions=[recorder.run]
+                    nursery, klass.session, autostart=False, companions=companions
                 )
                 task_status.started()
         except Exception as e:  # an ExceptionGroup of this class's errors; never Cancelled
@@ -330,6 +362,27 @@ class Studio:
         finally:
             klass.done.set()
             self._forget_ended(klass)
+            if self.mqtt is not None:
+                for watch in self.bridge_watchers:
+                    watch(room_segment(klass.room), None)
+
+    def _bridge(self, klass: StudioClass) -> MqttBridge:
+        """The class's MQTT bridge (an interface: its failure never ends the class)."""
+        from suit_controller.mqtt.bridge import MqttBridge, recorded_ids
+        from suit_controller.mqtt.topics import Topics
+
+        assert self.mqtt is not None
+        segment = room_segment(klass.room)
+        bridge = MqttBridge(
+            klass.session,
+            self.mqtt.broker,
+            Topics.for_room(self.mqtt.site, segment),
+            ids=recorded_ids(self.store.location, klass.opened.id),
+            store=self.store.location,
+        )
+        for watch in self.bridge_watchers:
+            watch(segment, bridge)
+        return bridge
 
     def _forget_ended(self, last: StudioClass) -> None:
         """Keep in memory only the last ended class of `last`'s room; the records hold the rest.
