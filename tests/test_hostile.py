@@ -383,6 +383,79 @@ async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
         broker.stop()
 
 
+@needs_mosquitto
+@pytest.mark.parametrize(
+    "shared",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="on the shared commands topic every tablet is source 'mqtt': one limit",
+            ),
+        ),
+    ],
+    ids=["commands-from-client-id", "shared-commands-topic"],
+)
+async def test_class4_mqtt_rate_limits_are_per_client_id_a_flooding_tablet_starves_no_other(
+    tmp_path: Path, shared: bool
+) -> None:
+    """Precision of issue 12: rate limits are per interface connection (an MQTT client id),
+    on the per-client topic and on the shared commands topic the benchmark's tablet uses."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        room = "ems/studio/room-1"
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            flooder = await nursery.start(Probe(broker, "tablet-room-1", inflight=0).run)
+            other = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await other.wait_for(lambda: [s for s in other.on("/state") if s["state"] == "running"])
+            flooding = trio.CancelScope()
+
+            async def flood() -> None:  # one tablet sends far above its limit, on and on
+                with flooding:
+                    for k in range(3000):  # about 400 a second, for up to 7.5 s
+                        flooder.publish_nowait(
+                            f"{room}/commands" if shared else f"{room}/commands/from/tablet-a",
+                            {"id": f"a{k}", "do": "set_intensity", "client": 1, "mA": 10},
+                        )
+                        if k % 20 == 19:
+                            await trio.sleep(0.05)
+
+            def results() -> dict[str, Any]:
+                return {r.get("id"): r for r in other.on("/commands/result")}
+
+            nursery.start_soon(flood)
+            await other.wait_for(
+                lambda: [r for i, r in results().items() if i[:1] == "a" and not r["ok"]],
+                within=30,
+            )
+            for k in range(3):  # while the flood goes on, the other tablet is still heard
+                await other.publish(
+                    f"{room}/commands" if shared else f"{room}/commands/from/tablet-b",
+                    {"id": f"b{k}", "do": "set_intensity", "client": 2, "mA": 12 + k},
+                )
+            got = await other.wait_for(
+                lambda: (r := results()) and all(f"b{k}" in r for k in range(3)) and r, within=30
+            )
+            flooding.cancel()
+            assert all(got[f"b{k}"]["ok"] for k in range(3)), [got[f"b{k}"] for k in range(3)]
+            refused = [r for i, r in got.items() if i[:1] == "a" and not r["ok"]]
+            assert all("from mqtt" in r["message"] for r in refused), refused[0]
+            assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
 # -- class 6: retained commands are never executed -------------------------------------------
 @needs_mosquitto
 async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path) -> None:
