@@ -40,7 +40,6 @@ from sim.suit import SimulatedSuit
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import (
-    EmergencyStop,
     Pause,
     Reset,
     Resume,
@@ -321,7 +320,14 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
         await trio.sleep(rng.uniform(0, 2))
         suit.attach_electrode(ch)
     elif kind == "estop":
-        await s.execute(EmergencyStop(), source="soak")
+        # a tablet's commands queued at the desk, then an e-stop from another interface: it is
+        # latched as soon as it is read, ahead of everything queued (issue 12, class 4)
+        for _ in range(40):
+            s.desk.take('{"do": "set_intensity", "client": 1, "mA": 30}', "soak-tablet")
+        request = s.desk.take('{"do": "estop"}', "soak-button")
+        if request.result is None and s.state is not ClassState.ESTOPPED:
+            tally.violation(run, "estop: not latched as it was read (queued behind commands)")
+        await request.wait()
         for x in sc.suits:
             if x.connected and x.reachable and not zero_or_safe(x):
                 tally.violation(run, f"estop: {x.address} not zero at once")

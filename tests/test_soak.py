@@ -104,6 +104,26 @@ def test_the_soak_catches_caps_from_another_pulse_width_than_the_wire_carries(
     assert any("S1" in v and "charge limit" in v for v in tally.violations)
 
 
+def test_the_soak_catches_an_estop_that_waits_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12, class 4: an e-stop put in the queue behind the commands read before it."""
+    from suit_controller.commands import CommandDesk, EmergencyStop, Request, says_estop
+
+    take = CommandDesk.take
+
+    def in_turn(self: CommandDesk, raw: Any, source: str) -> Request:
+        if not says_estop(raw):
+            return take(self, raw, source)
+        request = Request(source, None, EmergencyStop())
+        self.queue.append(request)
+        self._work.set()
+        return request
+
+    monkeypatch.setattr(CommandDesk, "take", in_turn)
+    tally = soak(runs=8, seed=2)
+    assert tally.faults["estop"] > 0
+    assert any("not latched as it was read" in v for v in tally.violations)
+
+
 def test_soak_is_reproducible() -> None:
     a, b = soak(runs=3, seed=5), soak(runs=3, seed=5)
     assert a.faults == b.faults  # the same faults; Trio's scheduling order may differ
