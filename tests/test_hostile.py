@@ -456,6 +456,44 @@ async def test_class4_mqtt_rate_limits_are_per_client_id_a_flooding_tablet_starv
         broker.stop()
 
 
+@needs_mosquitto
+async def test_the_shipped_broker_drops_a_payload_over_its_message_size_limit(
+    tmp_path: Path,
+) -> None:
+    """Build 5: the shipped mosquitto.conf sets message_size_limit; it acts, the class goes on."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    limit = int(conf.split("\nmessage_size_limit ")[1].split()[0])
+    assert 4096 <= limit <= 1 << 20
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await tablet.wait_for(
+                lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
+            )
+            taken = sc.session.desk.taken
+            pad = "x" * (limit + 1)
+            await tablet.publish(
+                "ems/studio/room-1/commands", {"id": "big", "do": "pause", "pad": pad}
+            )
+            small = await tablet.command({"do": "set_intensity", "client": 1, "mA": 22})
+            assert small["ok"]
+            assert sc.session.desk.taken == taken + 1  # the big one never reached the controller
+            assert not [r for r in tablet.on("/commands/result") if r.get("id") == "big"]
+            assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
 # -- class 6: retained commands are never executed -------------------------------------------
 @needs_mosquitto
 async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path) -> None:
