@@ -494,6 +494,45 @@ async def test_the_shipped_broker_drops_a_payload_over_its_message_size_limit(
         broker.stop()
 
 
+@needs_mosquitto
+async def test_class5_a_bridge_that_raises_on_every_command_never_ends_the_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Build 1: an interface's failure never ends a class; reported once, counted."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    def broken(self: MqttBridge, *args: Any, **kwargs: Any) -> None:
+        raise RecursionError("a bug in the bridge's own command handling")
+
+    monkeypatch.setattr(MqttBridge, "handle", broken)
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await tablet.wait_for(
+                lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
+            )
+            for k in range(5):
+                await tablet.publish("ems/studio/room-1/commands", {"id": f"c{k}", "do": "skip"})
+            await tablet.wait_for(lambda: sum(bridge.errors.values()) >= 5, within=20)
+            reported = sc.session.events.of_kind("interface_error")
+            assert len(reported) == 1 and "RecursionError" in reported[0].message
+            assert sc.session.state is ClassState.RUNNING
+            # the e-stop's own connection is untouched by the broken command handling
+            await tablet.publish("ems/studio/room-1/estop", {"id": "stop"})
+            await tablet.wait_for(lambda: stopped_and_zero(sc), within=20)
+            assert sc.session.state is ClassState.ESTOPPED
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
 # -- class 6: retained commands are never executed -------------------------------------------
 @needs_mosquitto
 async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path) -> None:
