@@ -40,7 +40,6 @@ from sim.suit import SimulatedSuit
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
 from suit_controller.commands import (
-    EmergencyStop,
     Pause,
     Reset,
     Resume,
@@ -59,6 +58,7 @@ programs:
   b: {frequency_hz: 20, pulse_width_us: 450, impulse_s: 1.5, pause_s: 1,
       ramp_up_s: 0.2, ramp_down_s: 0.2}
   c: {continuous: true, frequency_hz: 7, pulse_width_us: 300, ramp_up_s: 1}
+  d: {continuous: true, frequency_hz: 60, pulse_width_us: 100, ramp_up_s: 0.2}
 phases:
   - {kind: warmup, duration: 4s}
   - kind: suit
@@ -66,6 +66,9 @@ phases:
       - {name: A, duration: 10s, program: a, channels: {quads: 1.0, glutes: 0.8, abs: 0.5}}
       - {name: C, duration: 8s, program: c, channels: {calves: 1.0, arms: 0.7}}
       - {name: B, duration: 20s, program: b, channels: {quads: 1.0, glutes: 1.0, hamstrings: 1.0}}
+      # from the one program whose charge cap binds (450 µs: 100 mA) to one where nothing
+      # binds (100 µs: 120 mA): a lost SET_PROGRAM here is class 2 of issue 12
+      - {name: D, duration: 8s, program: d, channels: {quads: 1.0, glutes: 1.0}}
   - {kind: stretch, duration: 4s}
 """
 CHANNEL_NAMES = ["quads", "chest", "abs", "chest_left", "calves", "arms", "neck", "biceps"]
@@ -317,7 +320,14 @@ async def _one_fault(sc: SimulatedClass, rng: random.Random, tally: Tally, run: 
         await trio.sleep(rng.uniform(0, 2))
         suit.attach_electrode(ch)
     elif kind == "estop":
-        await s.execute(EmergencyStop(), source="soak")
+        # a tablet's commands queued at the desk, then an e-stop from another interface: it is
+        # latched as soon as it is read, ahead of everything queued (issue 12, class 4)
+        for _ in range(40):
+            s.desk.take('{"do": "set_intensity", "client": 1, "mA": 30}', "soak-tablet")
+        request = s.desk.take('{"do": "estop"}', "soak-button")
+        if request.result is None and s.state is not ClassState.ESTOPPED:
+            tally.violation(run, "estop: not latched as it was read (queued behind commands)")
+        await request.wait()
         for x in sc.suits:
             if x.connected and x.reachable and not zero_or_safe(x):
                 tally.violation(run, f"estop: {x.address} not zero at once")

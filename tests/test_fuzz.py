@@ -44,6 +44,24 @@ keys = st.sampled_from(
         "stretch",
     ]
 ) | st.text(max_size=8)
+
+
+def _deep(n: int) -> list[Any]:
+    outer: list[Any] = []
+    inner = outer
+    for _ in range(n):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+# Issue 12's failure classes as explicit examples of the older properties too: 1 (a lone
+# surrogate), 3 (a fractional pulse width), 5 (deep nesting), 7 (booleans and NaN as numbers).
+# (data nested 4,000 deep breaks hypothesis's own printing of the example; 400 is past
+# every depth limit here, and the 4,000 `[` of the issue go through the text examples)
+DEEP_DATA = _deep(400)
+FRACTIONAL = "programs: {p: {frequency_hz: 85, pulse_width_us: 376.56}}\nphases: []\n"
+
 nested = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
@@ -51,6 +69,9 @@ nested = st.recursive(
 )
 
 
+@example({"name": "x", "phases": DEEP_DATA})  # class 5
+@example({"name": "\ud800", "phases": [{"kind": True, "duration": float("nan")}]})  # 1, 7
+@example({"name": "x", "programs": {"p": {"frequency_hz": 85.5, "pulse_width_us": 376.56}}})  # 3
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(nested)
 def test_arbitrary_nested_data_only_raises_workout_error(data: object) -> None:
@@ -60,6 +81,9 @@ def test_arbitrary_nested_data_only_raises_workout_error(data: object) -> None:
         assert e.problems
 
 
+@example("phases: " + "[" * 4000)  # class 5
+@example('name: "\\ud800"\nphases: [{kind: true, duration: .nan}]')  # classes 1, 7
+@example(FRACTIONAL)  # class 3
 @given(st.text(max_size=200))
 def test_arbitrary_text_only_raises_workout_error(text: str) -> None:
     try:
@@ -77,6 +101,9 @@ def test_mutated_good_file_only_raises_workout_error(start: int, length: int, in
         assert e.problems
 
 
+@example(b"\x28")  # a status cut short: RemoteProtocolError, never IndexError
+@example(b"\x28" + bytes(9))
+@example(b"")
 @given(st.binary(max_size=64))
 def test_fuzz_protocol_decoders(data: bytes) -> None:
     for decode in (decode_control, decode_status):
@@ -126,6 +153,9 @@ command_values = (
 )
 
 
+@example({"do": "set_intensity", "client": "\ud800", "mA": 5})  # class 1
+@example({"do": DEEP_DATA})  # class 5
+@example({"do": "set_intensity", "client": True, "mA": float("nan")})  # class 7
 @given(st.dictionaries(command_keys, command_values, max_size=6) | nested)
 def test_fuzz_command_parser(data: Any) -> None:
     try:
@@ -134,6 +164,9 @@ def test_fuzz_command_parser(data: Any) -> None:
         assert str(e)
 
 
+@example('- {at: 1s, do: set_intensity, client: "\\ud800", mA: 5}')  # class 1
+@example("- " + "[" * 4000)  # class 5
+@example("- {at: 1s, do: set_intensity, client: true, mA: .nan}")  # class 7
 @given(st.text(max_size=200))
 def test_fuzz_actions_files(text: str) -> None:
     try:
@@ -142,6 +175,9 @@ def test_fuzz_actions_files(text: str) -> None:
         assert str(e)
 
 
+@example(b'{"do": "set_intensity", "client": "\\ud800", "mA": 5}')  # class 1
+@example(b"[" * 4000)  # class 5
+@example(b'{"do": "set_intensity", "client": true, "mA": NaN}')  # class 7
 @given(
     st.binary(max_size=300)
     | st.builds(

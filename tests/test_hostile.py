@@ -383,6 +383,156 @@ async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
         broker.stop()
 
 
+@needs_mosquitto
+@pytest.mark.parametrize(
+    "shared",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="on the shared commands topic every tablet is source 'mqtt': one limit",
+            ),
+        ),
+    ],
+    ids=["commands-from-client-id", "shared-commands-topic"],
+)
+async def test_class4_mqtt_rate_limits_are_per_client_id_a_flooding_tablet_starves_no_other(
+    tmp_path: Path, shared: bool
+) -> None:
+    """Precision of issue 12: rate limits are per interface connection (an MQTT client id),
+    on the per-client topic and on the shared commands topic the benchmark's tablet uses."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        room = "ems/studio/room-1"
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            flooder = await nursery.start(Probe(broker, "tablet-room-1", inflight=0).run)
+            other = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await other.wait_for(lambda: [s for s in other.on("/state") if s["state"] == "running"])
+            flooding = trio.CancelScope()
+
+            async def flood() -> None:  # one tablet sends far above its limit, on and on
+                with flooding:
+                    for k in range(3000):  # about 400 a second, for up to 7.5 s
+                        flooder.publish_nowait(
+                            f"{room}/commands" if shared else f"{room}/commands/from/tablet-a",
+                            {"id": f"a{k}", "do": "set_intensity", "client": 1, "mA": 10},
+                        )
+                        if k % 20 == 19:
+                            await trio.sleep(0.05)
+
+            def results() -> dict[str, Any]:
+                return {r.get("id"): r for r in other.on("/commands/result")}
+
+            nursery.start_soon(flood)
+            await other.wait_for(
+                lambda: [r for i, r in results().items() if i[:1] == "a" and not r["ok"]],
+                within=30,
+            )
+            for k in range(3):  # while the flood goes on, the other tablet is still heard
+                await other.publish(
+                    f"{room}/commands" if shared else f"{room}/commands/from/tablet-b",
+                    {"id": f"b{k}", "do": "set_intensity", "client": 2, "mA": 12 + k},
+                )
+            got = await other.wait_for(
+                lambda: (r := results()) and all(f"b{k}" in r for k in range(3)) and r, within=30
+            )
+            flooding.cancel()
+            assert all(got[f"b{k}"]["ok"] for k in range(3)), [got[f"b{k}"] for k in range(3)]
+            refused = [r for i, r in got.items() if i[:1] == "a" and not r["ok"]]
+            assert all("from mqtt" in r["message"] for r in refused), refused[0]
+            assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+@needs_mosquitto
+async def test_the_shipped_broker_drops_a_payload_over_its_message_size_limit(
+    tmp_path: Path,
+) -> None:
+    """Build 5: the shipped mosquitto.conf sets message_size_limit; it acts, the class goes on."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    limit = int(conf.split("\nmessage_size_limit ")[1].split()[0])
+    assert 4096 <= limit <= 1 << 20
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await tablet.wait_for(
+                lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
+            )
+            taken = sc.session.desk.taken
+            pad = "x" * (limit + 1)
+            await tablet.publish(
+                "ems/studio/room-1/commands", {"id": "big", "do": "pause", "pad": pad}
+            )
+            small = await tablet.command({"do": "set_intensity", "client": 1, "mA": 22})
+            assert small["ok"]
+            assert sc.session.desk.taken == taken + 1  # the big one never reached the controller
+            assert not [r for r in tablet.on("/commands/result") if r.get("id") == "big"]
+            assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+@needs_mosquitto
+async def test_class5_a_bridge_that_raises_on_every_command_never_ends_the_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Build 1: an interface's failure never ends a class; reported once, counted."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    def broken(self: MqttBridge, *args: Any, **kwargs: Any) -> None:
+        raise RecursionError("a bug in the bridge's own command handling")
+
+    monkeypatch.setattr(MqttBridge, "handle", broken)
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await tablet.wait_for(
+                lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
+            )
+            for k in range(5):
+                await tablet.publish("ems/studio/room-1/commands", {"id": f"c{k}", "do": "skip"})
+            await tablet.wait_for(lambda: sum(bridge.errors.values()) >= 5, within=20)
+            reported = sc.session.events.of_kind("interface_error")
+            assert len(reported) == 1 and "RecursionError" in reported[0].message
+            assert sc.session.state is ClassState.RUNNING
+            # the e-stop's own connection is untouched by the broken command handling
+            await tablet.publish("ems/studio/room-1/estop", {"id": "stop"})
+            await tablet.wait_for(lambda: stopped_and_zero(sc), within=20)
+            assert sc.session.state is ClassState.ESTOPPED
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
 # -- class 6: retained commands are never executed -------------------------------------------
 @needs_mosquitto
 async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path) -> None:

@@ -69,6 +69,61 @@ def test_the_soak_catches_ended_told_before_the_stop(monkeypatch: pytest.MonkeyP
     assert any("ended before STOP_ALL" in v for v in tally.violations)
 
 
+def test_the_soak_catches_a_lost_set_program_never_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12, class 2: the old driver's SET_PROGRAM, sent once and never again, with caps
+    computed for the program asked for, not the lower of it and the one the suit applies."""
+    from suit_controller.protocol import connection
+    from suit_controller.protocol.connection import ControllerConnection
+
+    def newest_only(self: ControllerConnection) -> tuple[Any, ...]:
+        p = self.pending or self.confirmed
+        return () if p is None else (p,)
+
+    monkeypatch.setattr(ControllerConnection, "cap_programs", newest_only)
+    monkeypatch.setattr(connection, "PROGRAM_RESEND_S", float("inf"))
+    tally = soak(runs=8, seed=2)
+    assert tally.faults["loss_at_program_change"] > 0
+    assert any("S1" in v for v in tally.violations)
+
+
+def test_the_soak_catches_caps_from_another_pulse_width_than_the_wire_carries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12, class 3: caps computed from a pulse width other than the one the suit
+    applies (the file's 376.56 µs against the wire's 377; here 10 % off, so it shows)."""
+    real = session_module.program_caps_mA
+
+    def from_another_width(**kw: Any) -> Any:
+        kw["programs"] = [(f, pw * 0.9) for f, pw in kw["programs"]]
+        return real(**kw)
+
+    monkeypatch.setattr(session_module, "program_caps_mA", from_another_width)
+    tally = soak(runs=5, seed=1)
+    assert any("S1" in v and "charge limit" in v for v in tally.violations)
+
+
+def test_the_soak_catches_an_estop_that_waits_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12, class 4: an e-stop put in the queue behind the commands read before it."""
+    from suit_controller.commands import CommandDesk, EmergencyStop, Request, says_estop
+
+    take = CommandDesk.take
+
+    def in_turn(self: CommandDesk, raw: Any, source: str) -> Request:
+        if not says_estop(raw):
+            return take(self, raw, source)
+        request = Request(source, None, EmergencyStop())
+        self.queue.append(request)
+        self._work.set()
+        return request
+
+    monkeypatch.setattr(CommandDesk, "take", in_turn)
+    tally = soak(runs=8, seed=2)
+    assert tally.faults["estop"] > 0
+    assert any("not latched as it was read" in v for v in tally.violations)
+
+
 def test_soak_is_reproducible() -> None:
     a, b = soak(runs=3, seed=5), soak(runs=3, seed=5)
     assert a.faults == b.faults  # the same faults; Trio's scheduling order may differ

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,69 @@ def test_class7_a_client_named_in_html_is_shown_as_text_and_runs_nothing_class1_
     assert report["refused"]["ok"] is False
     assert "no client named" in report["refused"]["message"]
     assert report["state_after"] == "running"  # the class went on
+
+
+async def test_rate_limits_are_per_websocket_a_flooding_page_starves_no_other(
+    tmp_path: Path,
+) -> None:
+    """Issue 12's precision: rate limits are per interface connection (here each WebSocket)."""
+    import trio
+    from trio_websocket import open_websocket_url
+
+    port = free_port()
+    proc, url = await trio.to_thread.run_sync(start_class, tmp_path, f"127.0.0.1:{port}")
+    ws_url = url.replace("http://", "ws://").split("?")[0].rstrip("/") + "/ws"
+    if "token=" in url:
+        ws_url += "?token=" + url.split("token=")[1]
+    try:
+        async with (
+            open_websocket_url(ws_url) as flooder,
+            open_websocket_url(ws_url) as other,
+        ):
+
+            async def results(ws: Any, ids: set[str]) -> dict[str, Any]:
+                got: dict[str, Any] = {}
+                with trio.fail_after(60):
+                    while not ids <= got.keys():
+                        doc = json.loads(await ws.get_message())
+                        if doc.get("type") == "result" and doc.get("id") in ids:
+                            got[doc["id"]] = doc
+                return got
+
+            theirs: dict[str, Any] = {}
+            refused_once = trio.Event()
+
+            async def drain() -> None:  # the flooding page reads its answers
+                while True:
+                    doc = json.loads(await flooder.get_message())
+                    if doc.get("type") == "result":
+                        theirs[doc["id"]] = doc
+                        if not doc["ok"]:
+                            refused_once.set()
+
+            async def flood() -> None:  # far above the limit (40 at once, 20 a second), on and on
+                for k in range(3000):
+                    await flooder.send_message(
+                        json.dumps({"id": f"a{k}", "do": "set_intensity", "client": 1, "mA": 10})
+                    )
+                    if k % 20 == 19:
+                        await trio.sleep(0.05)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drain)
+                nursery.start_soon(flood)
+                with trio.fail_after(60):
+                    await refused_once.wait()
+                for k in range(3):  # while the flood goes on, the other page is still heard
+                    await other.send_message(
+                        json.dumps(
+                            {"id": f"b{k}", "do": "set_intensity", "client": 2, "mA": 12 + k}
+                        )
+                    )
+                mine = await results(other, {f"b{k}" for k in range(3)})
+                nursery.cancel_scope.cancel()
+    finally:
+        await trio.to_thread.run_sync(stop, proc)
+    assert all(r["ok"] for r in mine.values()), mine  # the other page is not starved
+    refused = [r for r in theirs.values() if not r["ok"]]
+    assert refused and all("more than 40 commands at once" in r["message"] for r in refused)
