@@ -375,6 +375,14 @@ async def test_the_console_of_a_class_steers_it_as_the_logged_in_trainer(tmp_pat
             with pytest.raises(ConnectionRejected):  # no login
                 async with open_websocket_url(ws_url):
                     pass
+            mia = await logged_in(site, "Mia")
+            token = (await mia.post("/api/v1/tokens", json={"label": "crm"})).json()["token"]
+            with pytest.raises(ConnectionRejected):  # a read-only API token never steers
+                async with open_websocket_url(
+                    ws_url, extra_headers=[("cookie", f"suitctl_session={token}")]
+                ):
+                    pass
+            await mia.aclose()
             with pytest.raises(ConnectionRejected):  # another site's page
                 async with open_websocket_url(
                     ws_url, extra_headers=[("cookie", cookie), ("origin", "http://evil.test")]
@@ -541,7 +549,8 @@ async def poll_run(c: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
 async def test_a_logged_in_pages_estop_and_stop_need_no_csrf_token(tmp_path: Path) -> None:
     """An e-stop is never refused for its form: a page that lost its CSRF token still stops.
 
-    Every other change keeps the CSRF check; a read-only token and no login stay refused.
+    Every other change keeps the CSRF check; a read-only token and no login stay refused
+    for everything but the e-stop.
     """
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
@@ -562,13 +571,28 @@ async def test_a_logged_in_pages_estop_and_stop_need_no_csrf_token(tmp_path: Pat
             suit = rack.suit("SIM-01").firmware
             for cmd in ({"do": "set_intensity", "mA": 30}, {"do": "pause"}, {"do": "reset"}):
                 assert is_problem(await no_csrf.post(url, json=cmd), 403), cmd
-            # a duplicate key: JSON reads the last `do`, so this is a set_intensity, not a stop
+            # a duplicate key: the bytes say "estop", so it is an e-stop and only that (never
+            # a set_intensity without the token)
             sneaky = b'{"do": "estop", "do": "set_intensity", "mA": 30}'
             r = await no_csrf.post(
                 url, content=sneaky, headers={"content-type": "application/json"}
             )
-            assert is_problem(r, 403), r.text
-            assert is_problem(await client(site).post(url, json={"do": "estop"}), 401)
+            assert r.status_code == 200 and r.json()["command"] == "estop", r.text
+            assert suit.state.name == "STOPPED" and not suit.applied_mA.any()
+            for cmd in ("reset", "resume"):
+                assert (await tess.post(url, json={"do": cmd})).status_code == 200
+            # anything else without a login stays refused; an e-stop is honoured from anyone
+            # who reaches the studio (like the suits' own stop characteristic), audited
+            assert is_problem(await client(site).post(url, json={"do": "pause"}), 401)
+            r = await client(site).post(url, json={"do": "estop"})
+            assert r.status_code == 200 and r.json()["command"] == "estop", r.text
+            assert suit.state.name == "STOPPED" and not suit.applied_mA.any()
+            trail = site.accounts.audit_trail(subject=cid)
+            assert ("not logged in", "estop") in [
+                (e["who"], e["detail"]["do"]) for e in trail if e["action"] == "command"
+            ]
+            for cmd in ("reset", "resume"):
+                assert (await tess.post(url, json={"do": cmd})).status_code == 200
 
             r = await no_csrf.post(url, json={"do": "estop"})
             assert r.status_code == 200, r.text
@@ -621,3 +645,59 @@ async def test_the_documents_intensity_bounds_are_the_engines(tmp_path: Path) ->
         assert is_problem(r, 404)  # allowed by the schema; there is no such class
         await tess.aclose()
         nursery.cancel_scope.cancel()
+
+
+async def test_an_estop_is_latched_before_the_records_are_asked_and_whatever_its_form(
+    tmp_path: Path,
+) -> None:
+    """The API's e-stop stops the suits with the records database locked by another
+    program, and with a body the API would otherwise refuse (not JSON, too big)."""
+    import sqlite3
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            tess = await logged_in(site, "Tess")
+            ana = (await tess.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            await tess.post(f"/api/v1/clients/{ana}/screenings", json={})
+            body = {"workout": "classic_strength", "trainers": ["Tess"],
+                    "clients": [{"client": ana, "suit": "SIM-01"}]}  # fmt: skip
+            cid = (await tess.post("/api/v1/classes", json=body)).json()["id"]
+            url = f"/api/v1/classes/{cid}/commands"
+            assert (await tess.post(f"/api/v1/classes/{cid}/start")).status_code == 200
+            suit = rack.suit("SIM-01").firmware
+
+            async def armed(reset: bool = True) -> None:
+                for cmd in ("reset", "resume") if reset else ():
+                    assert (await tess.post(url, json={"do": cmd})).status_code == 200
+                while True:  # the class drives the suit again
+                    if suit.state.name == "ARMED":
+                        return
+                    await trio.sleep(0.01)
+
+            await armed(reset=False)
+            forms: list[tuple[bytes, dict[str, str]]] = [
+                (b'{"do": "estop"}', {"content-type": "text/plain"}),
+                (b'{"do": "estop"}', {}),
+                (b'x=1 {"do":"estop"}', {"content-type": "application/x-www-form-urlencoded"}),
+                (b'{"do": "estop", "pad": "' + b"x" * 70_000 + b'"}', {}),
+            ]  # fmt: skip
+            for content, headers in forms:
+                r = await tess.post(url, content=content, headers=headers)
+                assert r.status_code == 200 and r.json()["command"] == "estop", (headers, r.text)
+                assert suit.state.name == "STOPPED" and not suit.applied_mA.any(), headers
+                await armed()
+
+            # another program holds the records database's write lock
+            holder = sqlite3.connect(tmp_path / "studio.db", timeout=0, check_same_thread=False)
+            holder.execute("BEGIN IMMEDIATE")
+            try:
+                with trio.fail_after(15):  # well before the store's own lock timeout
+                    r = await tess.post(url, json={"do": "estop"})
+                assert r.status_code == 200, r.text
+                assert suit.state.name == "STOPPED" and not suit.applied_mA.any()
+            finally:
+                holder.rollback()
+                holder.close()
+            await tess.aclose()
+            nursery.cancel_scope.cancel()

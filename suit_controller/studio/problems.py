@@ -57,6 +57,25 @@ def _strings(value: Any) -> Iterable[str]:
             stack.extend(v)
 
 
+async def read_raw(request: Request) -> bytes:
+    """The body's first MAX_BODY bytes, whatever its type or length header says (kept in
+    `request.state.raw_body`; `request.state.too_large` if there was more).
+
+    The command endpoint reads this before anything else: an e-stop is recognised in
+    the bytes, never refused for its form (content type, size, a bad length header).
+    """
+    raw = bytearray()
+    too_large = False
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            too_large = True
+            break
+    request.state.raw_body = bytes(raw[:MAX_BODY])
+    request.state.too_large = too_large
+    return request.state.raw_body  # type: ignore[no-any-return]
+
+
 async def read_json(request: Request) -> Any:
     """The request's JSON body, or a Problem saying what is wrong with it."""
     length = request.headers.get("content-length")
@@ -65,12 +84,11 @@ async def read_json(request: Request) -> Any:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
         raise Problem(415, "Not JSON", "send the body as application/json")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise Problem(413, "Body too large", f"a request body is at most {MAX_BODY} bytes")
-    request.state.raw_body = bytes(raw)  # an e-stop is read from it even when malformed
+    raw = getattr(request.state, "raw_body", None)
+    if raw is None:
+        raw = await read_raw(request)
+    if getattr(request.state, "too_large", False):
+        raise Problem(413, "Body too large", f"a request body is at most {MAX_BODY} bytes")
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -33,13 +34,15 @@ from suit_controller.studio.api import (
     Call,
     Endpoint,
     StudioApi,
+    class_view,
+    json_ok,
     set_login_cookies,
 )
 from suit_controller.studio.health import StudioHealth
 from suit_controller.studio.health import describe as describe_operations
 from suit_controller.studio.metrics import StudioMetrics
 from suit_controller.studio.openapi import PageRoute, openapi_document
-from suit_controller.studio.problems import Problem, read_json, validate
+from suit_controller.studio.problems import Problem, read_json, read_raw, validate
 from suit_controller.studio.requests import CommandBody
 from suit_controller.studio.rooms import Studio, StudioClass
 from suit_controller.web.app import Console
@@ -52,6 +55,7 @@ STATIC_TYPES = {
     "studio.css": "text/css",
 }
 #: The account behind the console's WebSocket being served (each connection sets its own).
+log = logging.getLogger(__name__)
 console_user: contextvars.ContextVar[str] = contextvars.ContextVar("console_user", default="?")
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; "
@@ -63,6 +67,9 @@ SECURITY_HEADERS = {
 
 #: Commands that only make things safer: a logged-in page's may come without its CSRF token.
 STOPPING = frozenset({"estop", "stop"})
+#: How long an e-stop's answer waits for the records (who sent it, the audit line): the
+#: e-stop itself is latched before either is asked, so a locked database never delays it.
+ESTOP_RECORDS_WAIT_S = 2.0
 
 
 def stops(data: Any, request: Request) -> bool:
@@ -160,6 +167,13 @@ class StudioSite:
                     raise Problem(404, "Not found", "no such thing here")
                 data: Any = None
                 unread: Problem | None = None
+                if e.body is CommandBody:
+                    raw = await read_raw(request)
+                    if says_estop(raw):
+                        first = await self._estop_first(request, params)
+                        if first is not None:
+                            first.headers.update(SECURITY_HEADERS)
+                            return first
                 if e.body is not None:
                     try:
                         data = await read_json(request)
@@ -174,8 +188,8 @@ class StudioSite:
                             raise unread
                         body = validate(e.body, data)
                     except Problem:
-                        raw = getattr(request.state, "raw_body", None)
-                        if e.body is not CommandBody or raw is None or not says_estop(raw):
+                        kept = getattr(request.state, "raw_body", None)
+                        if e.body is not CommandBody or kept is None or not says_estop(kept):
                             raise
                         body = CommandBody(do="estop")  # an e-stop is never refused for its form
                 response = await e.handler(Call(request, login, body, params))
@@ -185,6 +199,51 @@ class StudioSite:
             return response
 
         return run
+
+    async def _estop_first(self, request: Request, params: dict[str, str]) -> Response | None:
+        """An e-stop to a class: latched at once, before the login or the records are asked.
+
+        Like a suit's own stop characteristic, it is honoured from whoever can reach the
+        studio: it can only stop a class, and a trainer's e-stop must work when the
+        records database is locked or slow, the page has lost its login or its token,
+        or the body is not quite what the API expects. Who sent it is looked up after,
+        for the audit trail, with a bound on the wait (None: no such class, the API
+        answers 404 the usual way).
+        """
+        klass = self.studio.classes.get(params.get("class_id", ""))
+        if klass is None:
+            return None
+        result = await self.studio.send_command(klass, {"do": "estop"}, source="studio:estop")
+        who = "not logged in"
+        detail = {"do": "estop", "ok": result.ok, "message": result.message}
+        with trio.move_on_after(ESTOP_RECORDS_WAIT_S) as waited:
+            try:
+                token = self._token_of(request)
+                login = None
+                if token:
+                    login = await trio.to_thread.run_sync(
+                        self.accounts.login, token, abandon_on_cancel=True
+                    )
+                if login is not None:
+                    who = login.account.name
+                await trio.to_thread.run_sync(
+                    self.accounts.audit, who, "command", klass.id, detail, abandon_on_cancel=True
+                )
+            except Exception as e:  # the records' failure, never the e-stop's
+                log.warning("e-stop of class %s latched; not audited: %s", klass.id, e)
+        if waited.cancelled_caught:
+            log.warning("e-stop of class %s latched; the records did not answer in time", klass.id)
+        if not result.ok:
+            refused = Problem(409, "Command refused", result.message, command=result.command)
+            return refused.response()
+        return json_ok({**result.as_dict(), "class": class_view(klass)})
+
+    @staticmethod
+    def _token_of(request: Request) -> str | None:
+        """The bearer token or the login cookie of a request (unchecked), if any."""
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else request.cookies.get(SESSION_COOKIE)
+        return token if token and len(token) <= 200 else None
 
     async def authenticate(self, request: Request, auth: str, *, csrf: bool = True) -> Login | None:
         """Who sends `request`, checked against what the endpoint needs (Problem if not).
@@ -302,7 +361,8 @@ class StudioSite:
         same_origin = origin is None or urlsplit(origin).netloc == ws.headers.get("host")
         class_id = ws.path_params.get("class_id") or ws.query_params.get("token", "")
         console = self._console(str(class_id))
-        if login is None or not same_origin or console is None:
+        # a read-only API token watches through the API, never steers through a console
+        if login is None or login.read_only or not same_origin or console is None:
             await ws.close(code=4403)
             return
         console_user.set(login.account.name)  # this connection's task only
