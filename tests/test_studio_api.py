@@ -403,6 +403,21 @@ async def test_the_console_of_a_class_steers_it_as_the_logged_in_trainer(tmp_pat
                 ("Tess", "estop"),
                 ("Tess", "start"),
             ]
+            # a logout ends the console's steering: the next command closes the socket
+            from trio_websocket import ConnectionClosed
+
+            async with open_websocket_url(ws_url, extra_headers=[("cookie", cookie)]) as ws:
+                await ws.send_message(json.dumps({"id": "r1", "do": "reset"}))
+                while json.loads(await ws.get_message())["type"] != "result":
+                    pass
+                assert (await tess.post("/api/v1/logout")).status_code == 200
+                await ws.send_message(json.dumps({"id": "p1", "do": "pause"}))
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        msg = json.loads(await ws.get_message())
+                        assert msg["type"] != "result", msg  # never carried out
+            audit = site.accounts.audit_trail(subject=cid)
+            assert "pause" not in [e["detail"]["do"] for e in audit if e["action"] == "command"]
             await tess.aclose()
             nursery.cancel_scope.cancel()
 

@@ -57,6 +57,7 @@ STATIC_TYPES = {
 #: The account behind the console's WebSocket being served (each connection sets its own).
 log = logging.getLogger(__name__)
 console_user: contextvars.ContextVar[str] = contextvars.ContextVar("console_user", default="?")
+console_login: contextvars.ContextVar[str] = contextvars.ContextVar("console_login", default="")
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; "
     "img-src 'self' data:; frame-ancestors 'none'",
@@ -99,11 +100,40 @@ class StudioConsole(Console):
     def source_of(self, connection: int) -> str:
         return f"console:{console_user.get()}:{connection}"
 
+    async def still_allowed(self) -> bool:
+        """The connection's login is still alive (a logout ends the console's steering).
+
+        A records database that does not answer in time does not end a trainer's
+        console: the login was checked when the socket opened.
+        """
+        token = console_login.get()
+        with trio.move_on_after(ESTOP_RECORDS_WAIT_S):
+            try:
+                login = await trio.to_thread.run_sync(
+                    self.accounts.login, token, abandon_on_cancel=True
+                )
+            except Exception as e:  # the records' failure, not the trainer's
+                log.warning("console login check failed: %s", e)
+                return True
+            return login is not None and not login.read_only
+        return True
+
     async def on_result(self, request: CommandRequest, result: CommandResult) -> None:
+        """Audit the command (bounded: a slow or locked records database never closes the
+        console or delays its answer past a moment)."""
         who = console_user.get()
         sent = request.command.model_dump(exclude_none=True) if request.command else {}
         detail = {**sent, "ok": result.ok, "message": result.message}
-        await trio.to_thread.run_sync(self.accounts.audit, who, "command", self.klass.id, detail)
+        with trio.move_on_after(ESTOP_RECORDS_WAIT_S) as waited:
+            try:
+                await trio.to_thread.run_sync(
+                    self.accounts.audit, who, "command", self.klass.id, detail,
+                    abandon_on_cancel=True,
+                )  # fmt: skip
+            except Exception as e:
+                log.warning("console command on class %s not audited: %s", self.klass.id, e)
+        if waited.cancelled_caught:
+            log.warning("console command on class %s: the records did not answer", self.klass.id)
 
 
 class StudioSite:
@@ -366,4 +396,5 @@ class StudioSite:
             await ws.close(code=4403)
             return
         console_user.set(login.account.name)  # this connection's task only
+        console_login.set(str(token))
         await console.websocket(ws)

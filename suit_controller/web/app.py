@@ -33,7 +33,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.limits import DEVICE_MAX_MA
-from suit_controller.commands import CommandResult, submit
+from suit_controller.commands import CommandResult, says_estop, submit
 from suit_controller.commands import Request as CommandRequest
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
@@ -155,6 +155,10 @@ class Console:
                 nursery.start_soon(self._push, ws)
                 while True:
                     text = await ws.receive_text()
+                    if not says_estop(text) and not await self.still_allowed():
+                        await ws.close(code=4401)  # logged out: an e-stop alone still goes in
+                        nursery.cancel_scope.cancel()
+                        break
                     # taken at once (an e-stop is latched here); answered when carried out
                     nursery.start_soon(self._reply, ws, self.session.desk.take(text, source))
         except WebSocketDisconnect:
@@ -164,6 +168,10 @@ class Console:
         result = await request.wait()
         await self.on_result(request, result)
         await ws.send_text(json.dumps({"type": "result", **result.as_dict()}))
+
+    async def still_allowed(self) -> bool:
+        """Whether this connection may still command (the studio checks its login is alive)."""
+        return True
 
     def source_of(self, connection: int) -> str:
         """The source id of the page's `connection`-th WebSocket (rate limits are per source)."""
