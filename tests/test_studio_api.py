@@ -298,6 +298,13 @@ async def test_changes_are_refused_without_login_token_or_csrf(tmp_path: Path) -
         assert is_problem(r, 429) and "wait" in r.json()["detail"]  # even the right one, now
         r = await anonymous.post("/api/v1/login", json={"name": "Mia", "password": "manager-pass"})
         assert r.status_code == 200  # another account is not held up
+        elsewhere = httpx.AsyncClient(  # Tess's own tablet: a stranger cannot lock her out
+            transport=httpx.ASGITransport(app=site.app, client=("10.0.0.9", 50000)),
+            base_url="http://studio.test",
+        )
+        r = await elsewhere.post("/api/v1/login", json={"name": "Tess", "password": "trainer-pass"})
+        assert r.status_code == 200, r.text
+        await elsewhere.aclose()
         for c in (mia, no_csrf, anonymous, reader):
             await c.aclose()
         nursery.cancel_scope.cancel()

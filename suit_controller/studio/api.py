@@ -191,8 +191,15 @@ class StudioApi:
     # -- accounts ---------------------------------------------------------------------
     async def login(self, call: Call) -> Response:
         body: LoginBody = call.body
-        key = body.name.strip().casefold()
+        # wrong passwords count per account AND per address: a stranger guessing from one
+        # device cannot lock a trainer out of every tablet
+        where = call.request.client.host if call.request.client else "?"
+        key = f"{body.name.strip().casefold()}\n{where}"
         now = time.monotonic()
+        if len(self._wrong) > 10_000:  # guesses at many names: forget the stale ones
+            stale = [k for k, ts in self._wrong.items() if not ts or now - ts[-1] >= LOGIN_WINDOW_S]
+            for k in stale:
+                del self._wrong[k]
         recent = [t for t in self._wrong.get(key, []) if now - t < LOGIN_WINDOW_S]
         self._wrong[key] = recent
         if len(recent) >= LOGIN_TRIES:
