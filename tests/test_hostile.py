@@ -457,6 +457,55 @@ async def test_class4_mqtt_rate_limits_are_per_client_id_a_flooding_tablet_starv
 
 
 @needs_mosquitto
+async def test_class4_a_tablet_inventing_client_ids_cannot_escape_its_rate_limit(
+    tmp_path: Path,
+) -> None:
+    """A new `commands/from/<id>` for every command: past the first tablets seen, the
+    ids share one limit, and a tablet seen before the flood is still heard."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MAX_COMMAND_SOURCES, OTHER_SOURCES, MqttBridge
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        room = "ems/studio/room-1"
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            flooder = await nursery.start(Probe(broker, "tablet-room-1", inflight=0).run)
+            other = await nursery.start(Probe(broker, "tablet-room-1").run)
+            nursery.start_soon(sc.run)
+            await other.wait_for(lambda: [s for s in other.on("/state") if s["state"] == "running"])
+
+            def results() -> dict[str, Any]:
+                return {r.get("id"): r for r in other.on("/commands/result")}
+
+            await other.publish(  # the trainer's tablet, in use before the flood
+                f"{room}/commands/from/tablet-b", {"id": "b0", "do": "set_intensity", "client": 2, "mA": 12}
+            )  # fmt: skip
+            await other.wait_for(lambda: "b0" in results())
+            n = MAX_COMMAND_SOURCES + 400
+            for k in range(n):  # every command from a new id, far above one tablet's limit
+                flooder.publish_nowait(
+                    f"{room}/commands/from/fake-{k}",
+                    {"id": f"a{k}", "do": "set_intensity", "client": 1, "mA": 10},
+                )
+            await other.wait_for(lambda: sum(1 for i in results() if i[:1] == "a") == n, within=60)
+            await other.publish(
+                f"{room}/commands/from/tablet-b", {"id": "b1", "do": "set_intensity", "client": 2, "mA": 13}
+            )  # fmt: skip
+            got = await other.wait_for(lambda: (r := results()) and "b1" in r and r, within=30)
+            refused = [r for i, r in got.items() if i[:1] == "a" and not r["ok"]]
+            assert refused and all(OTHER_SOURCES in r["message"] for r in refused), refused[:1]
+            assert got["b1"]["ok"], got["b1"]
+            assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+@needs_mosquitto
 async def test_the_shipped_broker_drops_a_payload_over_its_message_size_limit(
     tmp_path: Path,
 ) -> None:

@@ -72,6 +72,10 @@ REPLAY_BYTES = 64 * 1024
 STATE_EVERY_S = 1.0
 TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
+#: Tablets with a rate limit of their own per class; ids beyond these share one (a tablet
+#: that invents a new `commands/from/<id>` for every command cannot escape its limit).
+MAX_COMMAND_SOURCES = 32
+OTHER_SOURCES = "mqtt:commands/from/(others)"
 RETAINED_REFUSAL = (
     "a retained command is never executed (it would run again at every reconnect and in the "
     "next class); publish commands with retain=false"
@@ -153,6 +157,8 @@ class MqttBridge:
         self.ids = ids or ClassIds.one_off(len(session.clients), str(uuid.UUID(session.session_id)))
         self.store = store
         self._names = [c.name for c in session.clients]
+        #: `commands/from/<id>` sources with a rate limit of their own (the first ones seen)
+        self._sources: set[str] = set()
         for i, refs in enumerate(zip(self.ids.client_ids, self.ids.session_ids, strict=True)):
             session.client_refs.update({ref: i for ref in refs if ref})  # commands may use ids
         self.broker = broker
@@ -364,6 +370,11 @@ class MqttBridge:
             prefix = self.topics.commands_from("")
             # rate limits are per client id: the broker's ACL lets a tablet write only its own
             source = "mqtt:" + topic[len(prefix) :] if topic.startswith(prefix) else "mqtt"
+            if source != "mqtt" and source not in self._sources:
+                if len(self._sources) < MAX_COMMAND_SOURCES:
+                    self._sources.add(source)
+                else:  # a tablet inventing ids to escape its limit shares one with the rest
+                    source = OTHER_SOURCES
             self.handle(
                 _payload(message.payload), source, retained=bool(message.retain), route=route
             )
