@@ -10,6 +10,7 @@ import trio
 from click.testing import CliRunner
 
 from suit_controller.cli import suitctl
+from suit_controller.studio import schema
 from suit_controller.studio.store import Store
 
 from .simclass_helpers import SHORT
@@ -86,3 +87,89 @@ async def test_two_clients_of_one_name_take_one_class_in_the_studio(tmp_path: Pa
             quads = session.layout.names.index("quads")
             assert session.board.target_mA[1][quads] > session.board.target_mA[0][quads]
             nursery.cancel_scope.cancel()
+
+
+HOSTILE = ["a\x1b[2Jb", "Ben\x00", "Bell\x07", "Eve\u202eevil", "Sur\ud800"]
+
+
+async def test_the_studio_refuses_names_with_control_characters(tmp_path: Path) -> None:
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            site, _rack = await start_site(nursery, tmp_path)
+            tess = await logged_in(site, "Tess")
+            for name in HOSTILE:
+                body = json.dumps({"name": name}).encode()  # a lone surrogate as \\ud800
+                r = await tess.post(
+                    "/api/v1/clients", content=body, headers={"content-type": "application/json"}
+                )
+                assert r.status_code in (400, 422), (name, r.text)
+                assert "control or invisible characters" in r.text or "lone surrogate" in r.text
+            r = await tess.post(
+                "/api/v1/classes",
+                json={
+                    "room": "Room\x1b[31m",
+                    "workout": "classic_strength",
+                    "trainers": ["Tess"],
+                    "clients": [{"client": "x", "suit": "SIM-02"}],
+                },
+            )
+            assert r.status_code == 422 and "room" in r.text
+            names = [c["name"] for c in (await tess.get("/api/v1/clients")).json()["clients"]]
+            assert names == []
+            ok = await tess.post("/api/v1/clients", json={"name": "Zoë O'Neil-Ångström"})
+            assert ok.status_code == 201, ok.text
+            nursery.cancel_scope.cancel()
+
+
+def test_the_cli_refuses_names_with_control_characters(tmp_path: Path) -> None:
+    db = str(tmp_path / "studio.db")
+    for name in HOSTILE[:4]:
+        code, out = _cli(db, "clients", "add", name)
+        assert code == 1 and "control or invisible characters" in out, out
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    code, out = _cli(db, "clients", "list")
+    assert code == 0 and "Ben" not in out and "Bell" not in out
+    code, out = _cli(
+        db, *("sim", "run", "builtin:classic_strength", "--client", "a\x1b[2Jb", "--virtual")
+    )
+    assert code == 2 and "control or invisible characters" in out, out
+    assert "\x1b" not in out
+
+
+def test_names_already_on_file_are_shown_escaped_on_the_terminal(tmp_path: Path) -> None:
+    """A name written before names were checked (or straight into the database) never
+    reaches the terminal raw: no title change, no colour change, no cleared screen."""
+    db = str(tmp_path / "studio.db")
+    hostile = "Eve\x1b]0;pwned\x07\x1b[31m\u202e[red]x[/]"
+    code, out = _cli(db, "clients", "add", "Eve", "--member-id", "E1")
+    assert code == 0, out
+    code, out = _cli(db, "clients", "screen", "E1", "--by", "Tom", "--none")
+    assert code == 0, out
+    store = Store(db)
+    try:
+        with store.engine.begin() as c:
+            c.execute(schema.clients.update().values(name=hostile))
+        assert store.client("E1").name == hostile
+    finally:
+        store.close()
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT)
+    outputs = [
+        _cli(db, "clients", "list"),
+        _cli(db, "clients", "show", "E1"),
+        _cli(
+            db,
+            *("sim", "run", str(workout), "--client", "E1", "--trainer", "Tom", "--virtual"),
+            *("--out", str(tmp_path / "o")),
+        ),
+        _cli(db, "clients", "history", "E1"),
+    ]
+    for code, out in outputs:
+        assert code == 0, out
+        for raw in ("\x1b", "\x07", "\u202e"):
+            assert raw not in out, out
+    show, sim_run = outputs[1][1], outputs[2][1]
+    assert "Eve\\u001b]0;pwned\\u0007\\u001b[31m\\u202e[red]x[/]" in show
+    guidance = [line for line in sim_run.splitlines() if line.startswith("guidance")]
+    assert guidance and all("\\u001b" in line for line in guidance), sim_run
+    assert "Eve\\u001b" in sim_run.split("class finished", 1)[1]  # the end summary
