@@ -10,10 +10,11 @@ import trio
 from click.testing import CliRunner
 
 from suit_controller.cli import suitctl
+from suit_controller.cli.live import ClassView
 from suit_controller.studio import schema
 from suit_controller.studio.store import Store
 
-from .simclass_helpers import SHORT
+from .simclass_helpers import SHORT, make_class
 from .studio_helpers import logged_in, start_site
 
 
@@ -173,3 +174,15 @@ def test_names_already_on_file_are_shown_escaped_on_the_terminal(tmp_path: Path)
     guidance = [line for line in sim_run.splitlines() if line.startswith("guidance")]
     assert guidance and all("\\u001b" in line for line in guidance), sim_run
     assert "Eve\\u001b" in sim_run.split("class finished", 1)[1]  # the end summary
+
+
+def test_the_live_view_shows_names_escaped() -> None:
+    sc, _ = make_class(1)
+    doc = sc.session.snapshot()
+    doc["clients"][0]["name"] = "\x1b[2JEve"
+    doc["clients"][0]["suit"] = "S\x1b]0;x\x07"
+    view = ClassView("simulated")
+    view.snapshot = doc
+    text = view.__rich__().plain  # type: ignore[union-attr]
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\u001b[2J" in text
