@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import re
+import unicodedata
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,31 @@ MAX_DEPTH = 4
 MAX_ID = 100
 #: Fields that must be numbers, and the one that may be a number or a name.
 _NUMBERS = ("mA", "delta_mA")
+
+
+#: Unicode categories a name may not hold: control (ESC, NUL, BEL), format (bidi overrides
+#: such as U+202E, zero-width), lone surrogates, and line/paragraph separators.
+UNSHOWABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def unshowable(text: str) -> str | None:
+    """The first character of `text` a terminal or page could not show as itself, as
+    U+XXXX (None when every character is showable): names must not hold one."""
+    for c in text:
+        if unicodedata.category(c) in UNSHOWABLE_CATEGORIES:
+            return f"U+{ord(c):04X}"
+    return None
+
+
+def refuse_unshowable(text: str, what: str = "a name") -> str:
+    """`text` unchanged, or ValueError saying which character cannot be in `what`."""
+    bad = unshowable(text)
+    if bad is not None:
+        raise ValueError(
+            f"{what} cannot contain control or invisible characters (found {bad}): "
+            "type it again with letters, digits and punctuation only"
+        )
+    return text
 
 
 def printable(text: str, limit: int = 500) -> str:

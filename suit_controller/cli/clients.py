@@ -9,7 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from suit_controller.cli.errors import EXIT_INVALID, err_console
+from suit_controller.cli.errors import EXIT_INVALID, err_console, shown
+from suit_controller.commands import printable
 from suit_controller.studio.export import export_csv, export_document, export_json, parse_since
 from suit_controller.studio.screening import (
     BY_KEY,
@@ -39,7 +40,7 @@ def open_store(db_path: str | Path | None) -> Store:
     try:
         store = Store(location)
     except StoreError as e:
-        err_console.print(f"[red]error[/]: {e}", highlight=False)
+        err_console.print(f"[red]error[/]: {shown(str(e))}", highlight=False)
         sys.exit(EXIT_INVALID)
     for class_id in store.recovered:
         err_console.print(
@@ -51,7 +52,7 @@ def open_store(db_path: str | Path | None) -> Store:
 
 
 def _fail(e: Exception) -> None:
-    err_console.print(f"[red]error[/]: {e}")
+    err_console.print(f"[red]error[/]: {shown(str(e))}", highlight=False)
     sys.exit(EXIT_INVALID)
 
 
@@ -77,7 +78,7 @@ def add(
         _fail(e)
         return
     ref = record.member_id or (record.id if len(store.clients()) > 1 else name)
-    console.print(f"added {name} (id {record.id})", highlight=False)
+    console.print(f"added {shown(record.name)} (id {record.id})", highlight=False)
     console.print(f"next: suitctl clients screen {ref!r} --by TRAINER", highlight=False)
 
 
@@ -94,13 +95,13 @@ def list_(db_path: str | None) -> None:
         h = store.history(c.id)
         d = check_client(h, now)
         table.add_row(
-            c.name,
-            c.member_id or "—",
+            shown(c.name),
+            shown(c.member_id or "—"),
             c.id[:8],
             h.screening.taken_at.date().isoformat() if h.screening else "—",
             str(h.sessions),
             h.last_session_at.strftime("%Y-%m-%d %H:%M") if h.last_session_at else "—",
-            "[green]yes[/]" if d.allowed else f"[red]no[/]: {d.reasons[0]}",
+            "[green]yes[/]" if d.allowed else f"[red]no[/]: {shown(d.reasons[0])}",
         )
     console.print(table)
 
@@ -119,9 +120,11 @@ def show(name: str, db_path: str | None) -> None:
         _fail(e)
         return
     d = check_client(h, utcnow())
-    console.print(f"[bold]{record.name}[/]: {h.sessions} session(s)", highlight=False)
+    console.print(f"[bold]{shown(record.name)}[/]: {h.sessions} session(s)", highlight=False)
     console.print(
-        f"id {record.id}; member id {record.member_id or '—'}", highlight=False, markup=False
+        f"id {record.id}; member id {printable(record.member_id or '—')}",
+        highlight=False,
+        markup=False,
     )
     if h.screening is None:
         console.print("screening: none on file")
@@ -140,9 +143,9 @@ def show(name: str, db_path: str | None) -> None:
     if d.allowed:
         console.print("[green]may train now[/]")
     for r in d.reasons:
-        console.print(f"[red]not now[/]: {r}")
+        console.print(f"[red]not now[/]: {shown(r)}", highlight=False)
     for g in d.guidance:
-        console.print(f"guidance: {g}")
+        console.print(f"guidance: {shown(g)}", highlight=False)
 
 
 @clients.command()
@@ -185,7 +188,7 @@ def screen(
         if not sys.stdin.isatty():
             _fail(ValueError("give --yes KEY for each yes answer, or --none"))
         for c in CONTRAINDICATIONS:
-            if click.confirm(f"Does {name} have {c.question}?", default=False):
+            if click.confirm(f"Does {printable(name)} have {c.question}?", default=False):
                 answers.add(c.key)
                 if not c.absolute and click.confirm("  Is a medical clearance on file?"):
                     clearances += (c.key,)
@@ -202,11 +205,11 @@ def screen(
         _fail(e)
         return
     d = check_client(h, utcnow(), policy=SitePolicy())
-    console.print(f"screening of {name} recorded")
+    console.print(f"screening of {shown(name)} recorded", highlight=False)
     if d.allowed:
         console.print("[green]may train[/]")
     for r in d.reasons:
-        console.print(f"[red]may not train[/]: {r}")
+        console.print(f"[red]may not train[/]: {shown(r)}", highlight=False)
 
 
 @clients.command()
@@ -220,7 +223,7 @@ def history(name: str, db_path: str | None) -> None:
     except StoreError as e:
         _fail(e)
         return
-    table = Table(title=f"{name}: sessions")
+    table = Table(title=f"{shown(name)}: sessions")
     for col in (
         "session",
         "started (UTC)",
@@ -237,10 +240,10 @@ def history(name: str, db_path: str | None) -> None:
         table.add_row(
             s["session_id"][:8],
             s["started_at"][:16].replace("T", " "),
-            s["workout"],
+            shown(s["workout"]),
             s["status"] + (" (simulated)" if s["simulated"] else ""),
             f"{s['class_s'] / 60:.1f}",
-            s["trainer"] or "—",
+            shown(s["trainer"] or "—"),
             f"{max((c['max_mA'] for c in ch), default=0):g}",
             f"{sum(c['charge_uC'] for c in ch) / 1000:.0f}",
         )

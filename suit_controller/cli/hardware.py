@@ -12,7 +12,7 @@ import trio_asyncio
 from rich.table import Table
 
 from suit_controller.cli.clients import db_option
-from suit_controller.cli.errors import FiniteFloatRange, err_console, open_workout
+from suit_controller.cli.errors import FiniteFloatRange, err_console, open_workout, shown
 from suit_controller.cli.runner import (
     ClassRecords,
     check_in_or_exit,
@@ -80,7 +80,7 @@ def scan(seconds: float, simulated: int | None) -> None:
     for f in found:
         table.add_row(
             f.address,
-            f.name or "?",
+            shown(f.name or "?"),  # a suit's advertised name is anyone's to choose
             f"{f.rssi} dBm",
             f"{f.battery_pct} %" if f.battery_pct is not None else "?",
         )

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
+from suit_controller.commands import printable
 from suit_controller.link_health import LinkFigures
 from workouts.durations import format_duration
 
@@ -88,7 +89,8 @@ class ClassView:
         head += " ".join(f"{_SHORT.get(ch, ch[:3]):>4}" for ch in snap["channels"])
         out.append(head + "  (mA)\n", style="bold")
         for c in snap["clients"]:
-            out.append(f"{c['name'][:10]:<10} {c['suit'][:8]:<8} ")
+            name, suit = printable(c["name"])[:10], printable(c["suit"])[:8]
+            out.append(f"{name:<10} {suit:<8} ")
             out.append(f"{c['link']:<10}", style=_LINK_STYLE.get(c["link"], "yellow"))
             batt = f"{c['battery_pct']}%" if c["battery_pct"] is not None else "?"
             out.append(f" {batt:>4} ")

@@ -23,11 +23,11 @@ from rich.live import Live
 
 from channels.layouts import SuitLayout
 from suit_controller.cli.clients import open_store
-from suit_controller.cli.errors import EXIT_INVALID, err_console
+from suit_controller.cli.errors import EXIT_INVALID, err_console, shown
 from suit_controller.cli.live import ClassView
 from suit_controller.cli.roster import CheckIn, ClassRefused, check_in
 from suit_controller.clients import ClientSpec
-from suit_controller.commands import printable
+from suit_controller.commands import printable, refuse_unshowable
 from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
 from suit_controller.mqtt.bridge import MqttBridge, recorded_ids
 from suit_controller.records import SessionEvent
@@ -116,6 +116,16 @@ def check_in_or_exit(
     checked the same client in a moment ago.
     """
     names = [n for n, _ in arrivals]
+    for what, texts in (
+        ("--client", names),
+        ("--trainer", list(trainers)),
+        ("--room", [room or ""]),
+    ):
+        for text in texts:
+            try:
+                refuse_unshowable(text, f"{what} '{printable(text)}'")
+            except ValueError as e:
+                raise click.UsageError(str(e)) from None
     unknown = set(ate_recently) - set(names)
     if unknown:
         raise click.UsageError(f"--ate-recently names no client of this class: {sorted(unknown)}")
@@ -139,16 +149,16 @@ def check_in_or_exit(
     except (ClassRefused, CheckInRefused) as e:
         err_console.print("[red]the class cannot start[/]:")
         for reason in e.reasons:
-            err_console.print(f"  - {reason}", highlight=False)
+            err_console.print(f"  - {shown(reason)}", highlight=False)
         sys.exit(EXIT_INVALID)
     except StoreError as e:
-        err_console.print(f"[red]error[/]: {e}", highlight=False)
+        err_console.print(f"[red]error[/]: {shown(str(e))}", highlight=False)
         sys.exit(EXIT_INVALID)
     finally:
         location = store.location
         store.close()
     for line in guidance:
-        console.print(f"[cyan]guidance[/] {line}", highlight=False)
+        console.print(f"[cyan]guidance[/] {shown(line)}", highlight=False)
     if simulated:
         console.print(
             "recorded as a simulated class: it does not count for the rest-day rule",
@@ -265,7 +275,7 @@ def companions_for(
         if records is not None:  # ids the records know, and earlier classes to replay
             ids, store = recorded_ids(records.location, records.opened.id), records.location
         out.append(MqttBridge(session, broker, topics, ids=ids, store=store).run)
-        console.print(f"MQTT: {broker} under {topics.prefix}/", highlight=False)
+        console.print(f"MQTT: {shown(str(broker))} under {shown(topics.prefix)}/", highlight=False)
     return out
 
 
@@ -379,7 +389,7 @@ def summary(rec: dict[str, Any], path: Path) -> None:
         peak = max(ch["max_mA"] for ch in c["channels"].values())
         charge = sum(ch["charge_uC"] for ch in c["channels"].values()) / 1000
         console.print(
-            f"  {c['name']} ({c['suit']}): up to {stim / 60:.1f} min stimulated per "
+            f"  {shown(c['name'])} ({shown(c['suit'])}): up to {stim / 60:.1f} min stimulated per "
             f"channel, peak {peak:g} mA, {charge:.0f} mC in all, "
             f"{c['reconnects']} reconnects",
             highlight=False,

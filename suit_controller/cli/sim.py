@@ -29,6 +29,7 @@ from suit_controller.cli.errors import (
     FiniteFloatRange,
     err_console,
     open_workout,
+    shown,
 )
 from suit_controller.cli.runner import (
     ClassRecords,
@@ -177,7 +178,7 @@ def run(
         err_console.print(f"[red]error[/]: cannot read {actions_file}: {e.strerror or e}")
         sys.exit(EXIT_USAGE)
     except (ActionsError, FaultSpecError) as e:
-        err_console.print(f"[red]error[/]: {e}")
+        err_console.print(f"[red]error[/]: {shown(str(e))}", highlight=False)
         sys.exit(EXIT_INVALID)
     specs: list[ClientSpec] | None = None
     records: ClassRecords | None = None
@@ -243,7 +244,7 @@ def _write_report(out: Path) -> None:
     path = write_report(doc, out)
     console.print(f"report: {path}")
     for w in doc["body"]["warnings"][:10]:
-        console.print(f"  [yellow]warning[/] {w['message']}", highlight=False)
+        console.print(f"  [yellow]warning[/] {shown(w['message'])}", highlight=False)
     if len(doc["body"]["warnings"]) > 10:
         console.print(f"  … and {len(doc['body']['warnings']) - 10} more in the report")
 
@@ -302,7 +303,7 @@ def plan_cmd(
         f"{doc['compute_s']} s; record: {out / 'session.json'}"
     )
     for suggestion in doc["trainer"]["suggestions"][:10]:
-        console.print(f"  [cyan]suggestion[/] {suggestion['text']}", highlight=False)
+        console.print(f"  [cyan]suggestion[/] {shown(suggestion['text'])}", highlight=False)
     _write_report(out)
 
 

@@ -13,7 +13,7 @@ from suit_controller.studio.screening import (
     assign_trainers,
     check_client,
 )
-from suit_controller.studio.store import RosterEntry, Store, StoreError, utcnow
+from suit_controller.studio.store import ClientRecord, RosterEntry, Store, StoreError, utcnow
 
 
 class ClassRefused(Exception):
@@ -31,6 +31,32 @@ class CheckIn:
     name: str
     suit: str
     ate_recently: bool = False
+
+
+def class_names(records: list[ClientRecord]) -> dict[str, str]:
+    """Each client's name as one class shows it, by client id: unique within the class.
+
+    Names may repeat in a studio (two "Ana Weber"); a class still needs one name a card
+    for the trainer. A repeated name gets the member id, or a number when there is none
+    ("Ana Weber (M-1)", "Ana Weber (2)"); clients are still told apart by id everywhere.
+    """
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.name] = counts.get(r.name, 0) + 1
+    taken = {r.name for r in records if counts[r.name] == 1}
+    names: dict[str, str] = {}
+    for r in records:
+        if counts[r.name] == 1:
+            names[r.id] = r.name
+            continue
+        candidate = f"{r.name} ({r.member_id})" if r.member_id else ""
+        n = 1
+        while not candidate or candidate in taken:
+            n += 1
+            candidate = f"{r.name} ({n})"
+        taken.add(candidate)
+        names[r.id] = candidate
+    return names
 
 
 def check_in(
@@ -66,7 +92,9 @@ def check_in(
         supervisors = {}
     now = utcnow()
     specs, roster, guidance = [], [], []
+    shown_as = class_names([r for _, r in found])
     for a, record in found:
+        name = shown_as[record.id]
         decision = check_client(
             store.history(record.id), now, ate_recently=a.ate_recently, policy=policy
         )
@@ -74,13 +102,13 @@ def check_in(
         if not decision.allowed:
             reasons.extend(decision.reasons)
             continue
-        guidance += [f"{record.name}: {g}" for g in decision.guidance]
+        guidance += [f"{name}: {g}" for g in decision.guidance]
         keep = 1.0 - policy.calibration_margin_pct / 100.0
         intensity: float | dict[str, float]
         if calibration:
             intensity = {ch: round(calibration.get(ch, 0.0) * keep * 2) / 2 for ch in layout.names}
             guidance.append(
-                f"{record.name}: starts from the last session's levels less "
+                f"{name}: starts from the last session's levels less "
                 f"{policy.calibration_margin_pct:g} %"
             )
         else:
@@ -88,7 +116,7 @@ def check_in(
         cap = decision.cap_mA if decision.cap_mA is not None else DEVICE_MAX_MA
         specs.append(
             ClientSpec(
-                record.name,
+                name,
                 intensity_mA=intensity,
                 cap_mA=cap,
                 first_session=decision.first_session,
@@ -106,6 +134,8 @@ def check_in(
                 decision.abdominal_off,
             )
         )
+    if len({s.name for s in specs}) != len(specs):  # before anything is recorded
+        reasons.append("two clients of this class would show under one name")
     if reasons:
         raise ClassRefused(reasons)
     return specs, roster, guidance

@@ -322,6 +322,8 @@ class Studio:
             raise SetUpRefused([str(e)]) from None
         links = [self._keyed_link(a.suit) for a in arrivals]
         session = ClassSession(plan, specs, links)
+        # commands may name a client by id: two clients may share a name
+        session.client_refs.update({cid: i for i, cid in enumerate(ids) if cid})
         self.rack.prepare(session, suits)
         klass = StudioClass(
             room,

@@ -55,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
+from suit_controller.commands import refuse_unshowable
 from suit_controller.records import SessionEvent
 from suit_controller.studio.migrations import MigrationError, migrate
 from suit_controller.studio.schema import (
@@ -268,6 +269,11 @@ class Store:
         name = name.strip()
         if not name:
             raise StoreError("a client needs a name")
+        try:
+            refuse_unshowable(name, "a client's name")
+            refuse_unshowable(member_id or "", "a member id")
+        except ValueError as e:
+            raise StoreError(str(e)) from None
         member_id = member_id.strip() if member_id else None
         if birth_date is not None:
             try:
