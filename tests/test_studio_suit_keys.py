@@ -95,3 +95,59 @@ async def test_only_a_manager_with_the_csrf_header_may_change_suits(tmp_path: Pa
             extra = {**body, "key": "00" * 32}
             assert (await mia.post("/api/v1/suit-keys", json=extra)).status_code == 422
             nursery.cancel_scope.cancel()
+
+
+async def test_a_suit_in_a_class_that_has_not_ended_keeps_its_key(tmp_path: Path) -> None:
+    """M4: rotate or forget mid-class would drop the client silently; refused with the way out."""
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            store = site.studio.store
+            fw = rack.suit("SIM-01").firmware
+            mia = await logged_in(site, "Mia")
+            code = rack.suit("SIM-01").setup_code
+            r = await mia.post("/api/v1/suit-keys", json={"address": "SIM-01", "setup_code": code})
+            assert r.status_code == 201
+            key = fw.auth.key
+            ana = (await mia.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            r = await mia.post(f"/api/v1/clients/{ana}/screenings", json={})
+            assert r.status_code == 201, r.text
+            body = {
+                "room": "Room 1",
+                "workout": "classic_strength",
+                "trainers": ["Mia"],
+                "clients": [{"client": ana, "suit": "SIM-01", "ate_recently": True}],
+            }
+            r = await mia.post("/api/v1/classes", json=body)
+            assert r.status_code == 201, r.text
+            cid = r.json()["id"]
+
+            async def refused() -> None:
+                for path, body in (
+                    ("rotate", None),
+                    ("forget", {}),
+                    ("forget", {"records_only": True}),
+                ):
+                    r = await mia.post(f"/api/v1/suit-keys/sim-01/{path}", json=body)
+                    assert r.status_code == 409, r.text
+                    assert r.json()["detail"] == (
+                        "suit SIM-01 is in Room 1's class now; end the class first"
+                    )
+                assert fw.auth.key == key == suit_key(store, "SIM-01")  # nothing changed
+
+            await refused()  # set up, not started
+            r = await mia.post(f"/api/v1/classes/{cid}/start")
+            assert r.status_code == 200, r.text
+            await refused()  # running
+            r = await mia.post(f"/api/v1/classes/{cid}/end", json={})
+            assert r.status_code == 200, r.text
+            klass = site.studio.classes[cid]
+            await klass.done.wait()
+            r = await mia.post("/api/v1/suit-keys/SIM-01/rotate")
+            assert r.status_code == 200 and fw.auth.key == suit_key(store, "SIM-01") != key
+            audit = (await mia.get("/api/v1/audit")).json()["entries"]
+            assert [e["action"] for e in audit if e["subject"] == "SIM-01"] == [
+                "suit_key_rotated",
+                "suit_enrolled",
+            ]
+            nursery.cancel_scope.cancel()
