@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -150,4 +151,62 @@ async def test_a_suit_in_a_class_that_has_not_ended_keeps_its_key(tmp_path: Path
                 "suit_key_rotated",
                 "suit_enrolled",
             ]
+            nursery.cancel_scope.cancel()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for `condition` (the test's fail_after bounds the wait; nothing is timed)."""
+    while True:
+        if condition():
+            return
+        await trio.sleep(0.1)
+
+
+async def test_a_key_changed_behind_a_running_class_is_told_to_the_trainer(
+    tmp_path: Path,
+) -> None:
+    """M4: a suit that refuses every frame after the re-arm is noticed and the trainer told.
+
+    The API refuses a new key mid-class, so the key changes here behind the studio's back
+    (as a factory reset and re-enrollment elsewhere would).
+    """
+    from suit_controller.protocol.enrollment import encode_rotate
+
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            store = site.studio.store
+            fw = rack.suit("SIM-01").firmware
+            mia = await logged_in(site, "Mia")
+            code = rack.suit("SIM-01").setup_code
+            r = await mia.post("/api/v1/suit-keys", json={"address": "SIM-01", "setup_code": code})
+            assert r.status_code == 201
+            ana = (await mia.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            await mia.post(f"/api/v1/clients/{ana}/screenings", json={})
+            body = {
+                "room": "Room 1",
+                "workout": "classic_strength",
+                "trainers": ["Mia"],
+                "clients": [{"client": ana, "suit": "SIM-01", "ate_recently": True}],
+            }
+            cid = (await mia.post("/api/v1/classes", json=body)).json()["id"]
+            assert (await mia.post(f"/api/v1/classes/{cid}/start")).status_code == 200
+            await mia.post(f"/api/v1/classes/{cid}/commands", json={"do": "skip"})
+            await until(lambda: bool(fw.applied_mA.any()))  # the suit block: stimulated
+            held = suit_key(store, "SIM-01")
+            assert held is not None
+            assert fw.auth.handle(encode_rotate(held, new_suit_key(held))) is None
+
+            def kinds() -> list[str]:
+                return [str(e["kind"]) for e in store.class_events(cid)]
+
+            await until(lambda: "suit_key_mismatch" in kinds())
+            (told,) = [e for e in store.class_events(cid) if e["kind"] == "suit_key_mismatch"]
+            assert (
+                "SIM-01" in told["message"]
+                and "does not accept this studio's key" in (told["message"])
+            )
+            assert not fw.applied_mA.any()  # fail-safe at the suit throughout
+            k = (await mia.get(f"/api/v1/classes/{cid}")).json()
+            assert k["state"] == "running"  # the other clients' class goes on
             nursery.cancel_scope.cancel()
