@@ -56,11 +56,11 @@ class SlowWatchdog(SuitFirmware):
 class AcceptsStaleCounters(SuitFirmware):
     """Accepts a frame whatever its counter (replays and delayed frames apply)."""
 
-    def receive(self, data: bytes, now: float) -> ControlFrame | None:
+    def receive(self, data: bytes, now: float, *, stop_char: bool = False) -> ControlFrame | None:
         remembered = self.last_counter
         self.last_counter = 0  # every counter looks fresh ...
         try:
-            return super().receive(data, now)
+            return super().receive(data, now, stop_char=stop_char)
         finally:
             self.last_counter = max(remembered, self.last_counter)  # ... and it never falls
 
@@ -80,20 +80,20 @@ class ForgetsStopLatch(SuitFirmware):
 class IgnoresCrc(SuitFirmware):
     """Never checks the CRC: a frame corrupted on the air applies."""
 
-    def receive(self, data: bytes, now: float) -> ControlFrame | None:
-        return super().receive(_reseal(data) if len(data) >= 3 else data, now)
+    def receive(self, data: bytes, now: float, *, stop_char: bool = False) -> ControlFrame | None:
+        return super().receive(_reseal(data) if len(data) >= 3 else data, now, stop_char=stop_char)
 
 
 class ClampsOutOfRangeLevels(SuitFirmware):
     """Takes a level code above 240 as 240 instead of dropping the frame."""
 
-    def receive(self, data: bytes, now: float) -> ControlFrame | None:
+    def receive(self, data: bytes, now: float, *, stop_char: bool = False) -> ControlFrame | None:
         raw = bytearray(data)
         sealed = len(raw) > 2 and _reseal(data) == data  # a corrupt frame stays corrupt
         if sealed and len(raw) > 18 and raw[0] == 0x21 and raw[7] == len(raw) - 18:
             raw[8:-10] = bytes(min(c, 240) for c in raw[8:-10])
             data = _reseal(bytes(raw))
-        return super().receive(data, now)
+        return super().receive(data, now, stop_char=stop_char)
 
 
 class NoChargeLimit(SuitFirmware):
@@ -106,7 +106,7 @@ class NoChargeLimit(SuitFirmware):
 class IgnoresProgramId(SuitFirmware):
     """Applies SET_LEVELS whatever program id it carries."""
 
-    def receive(self, data: bytes, now: float) -> ControlFrame | None:
+    def receive(self, data: bytes, now: float, *, stop_char: bool = False) -> ControlFrame | None:
         try:
             frame = decode_control(data, self.auth.keys)
         except RemoteProtocolError:  # corrupt: the base class drops and flags it
@@ -119,7 +119,7 @@ class IgnoresProgramId(SuitFirmware):
             if key is not None and raw[5] == key.key_id:  # … and its tag, re-made
                 body = bytes(raw[:-10])
                 data = _reseal(body + tag(key.key, body) + b"\0\0")
-        return super().receive(data, now)
+        return super().receive(data, now, stop_char=stop_char)
 
 
 class ForgetsCounterOnDisconnect(SuitFirmware):
@@ -139,12 +139,12 @@ class StatusIgnoresMtu(SuitFirmware):
 class AcceptsAnyTag(SuitFirmware):
     """Checks that a frame carries its key id, never its tag (a wrong key drives it)."""
 
-    def receive(self, data: bytes, now: float) -> ControlFrame | None:
+    def receive(self, data: bytes, now: float, *, stop_char: bool = False) -> ControlFrame | None:
         key = self.auth.key
         if key is not None and len(data) >= 16 and data[5] == key.key_id:
             body = bytes(data[:-10])
             data = _reseal(body + tag(key.key, body) + b"\0\0")
-        return super().receive(data, now)
+        return super().receive(data, now, stop_char=stop_char)
 
 
 class _OpenAuth(SuitAuth):
@@ -165,6 +165,20 @@ class IgnoresStopCharacteristic(SuitFirmware):
 
     def receive_stop(self, data: bytes, now: float) -> bool:
         return False
+
+
+class StopCharacteristicMovesCounter(SuitFirmware):
+    """Lets an unsigned STOP_ALL on the stop characteristic move the counter.
+
+    Anyone in radio range can then send a stop with counter 2^32 - 1: the suit
+    stops (fine) but drops every later frame of its controller as stale.
+    """
+
+    def receive_stop(self, data: bytes, now: float) -> bool:
+        stopped = super().receive_stop(data, now)
+        if stopped and len(data) >= 5:
+            self.last_counter = max(self.last_counter, struct.unpack_from("<I", data, 1)[0])
+        return stopped
 
 
 class _ReenrollingAuth(SuitAuth):
@@ -202,5 +216,6 @@ BROKEN_FIRMWARES: dict[str, type[SuitFirmware]] = {
     "accepts any tag": AcceptsAnyTag,
     "acts on unsigned frames": ActsOnUnsigned,
     "ignores the stop characteristic": IgnoresStopCharacteristic,
+    "stop characteristic moves the counter": StopCharacteristicMovesCounter,
     "re-enrolls anywhere": ReenrollsAnywhere,
 }

@@ -249,11 +249,14 @@ class SuitFirmware:
         ]
 
     # -- frames --------------------------------------------------------------------------
-    def receive(self, data: bytes, now: float) -> ControlFrame | None:
+    def receive(self, data: bytes, now: float, *, stop_char: bool = False) -> ControlFrame | None:
         """Handle one control frame's bytes; the frame if it was accepted, else None.
 
         A corrupt frame is dropped and flagged; a stale one (counter not above the
         last accepted) is dropped silently, except STOP_ALL, which is always honoured.
+        `stop_char`: the bytes came on the stop characteristic, where only a frame
+        signed with the suit's key moves the counter (as the C core: an open suit's
+        counter is never moved there, so anyone's stop cannot lock the studio out).
         """
         self.check_watchdog(now)
         try:
@@ -271,7 +274,7 @@ class SuitFirmware:
         if not fresh and kind is not FrameType.STOP_ALL:
             self.stale_frames += 1
             return None  # delayed or replayed: a newer frame already arrived
-        if fresh and (signed or not self.auth.enrolled):
+        if fresh and (signed or not (self.auth.enrolled or stop_char)):
             self.last_counter = frame.counter  # an unsigned STOP_ALL never moves it
         if kind in FEEDS_WATCHDOG:
             self.last_feed = now
@@ -310,7 +313,7 @@ class SuitFirmware:
         if not isinstance(frame, StopAll):
             self.auth.refused_frames += 1
             return False
-        return self.receive(data, now) is not None
+        return self.receive(data, now, stop_char=True) is not None
 
     def _set_program(self, program: PulseProgram, now: float) -> None:
         if self.ignores_programs or program == self.program:

@@ -70,6 +70,7 @@ MUST_FAIL: dict[str, set[str]] = {
     "accepts any tag": {"auth.wrong-key"},
     "acts on unsigned frames": {"auth.unsigned-refused"},
     "ignores the stop characteristic": {"auth.stop-from-anyone"},
+    "stop characteristic moves the counter": {"auth.stop-keeps-counter"},
     "re-enrolls anywhere": {"auth.enrolled-elsewhere"},
 }
 #: The broken suits whose rule only shows on an enrolled suit (a run without the key passes).
@@ -300,3 +301,31 @@ def test_docs_list_every_check_in_order() -> None:
     table = spec[spec.index("## Conformance checks") :]
     rows = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
     assert rows == [c.name for c in CHECKS]
+
+
+@pytest.mark.parametrize("core", ["python", pytest.param("c", marks=needs_c)])
+def test_an_open_suits_counter_is_not_moved_by_a_stop_on_the_stop_characteristic(
+    core: str,
+) -> None:
+    """docs/security.md rule 2, on both cores: anyone's stop cannot lock the studio out."""
+    from suit_controller.protocol import SuitState
+    from suit_controller.protocol.codec import encode
+    from suit_controller.protocol.frames import Arm, StopAll
+
+    fw = CSuitFirmware(N_CHANNELS) if core == "c" else SuitFirmware(N_CHANNELS)
+    fw.receive(encode(Arm(counter=1)), 0.0)
+    assert fw.receive_stop(encode(StopAll(counter=2**32 - 1)), 0.1)
+    assert fw.state is SuitState.STOPPED and fw.last_counter == 1
+    fw.receive(encode(Arm(counter=2)), 0.2)
+    assert fw.state is SuitState.ARMED and fw.last_counter == 2
+
+
+async def test_a_suit_whose_stop_characteristic_moves_the_counter_fails_enrolled_too(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    run = await in_process(
+        BROKEN_FIRMWARES["stop characteristic moves the counter"](N_CHANNELS), enrolled=True
+    )
+    assert {"auth.stop-keeps-counter", "auth.stop-from-anyone"} <= failed(run)
+    (r,) = [r for r in run.results if r.name == "auth.stop-keeps-counter"]
+    assert "lock the controller out" in r.message

@@ -750,3 +750,72 @@ async def test_the_controller_falls_back_to_311_when_a_broker_refuses_v5() -> No
             conn.close()
     assert levels[0] == 5 and 4 in levels, levels
     assert bridge.protocol.value == 4  # paho's MQTTv311
+
+
+async def test_v5_response_topics_outside_the_rooms_replies_are_refused_with_a_reason(
+    broker: Broker,
+) -> None:
+    """The read-only dashboard cannot make the controller write onto the room's own topics."""
+    import aiomqtt
+
+    room = "ems/studio/room-1"
+    async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+        dash = await nursery.start(
+            Probe(broker, "dashboard", protocol=aiomqtt.ProtocolVersion.V5).run
+        )
+        tab = await nursery.start(Probe(broker, "tablet-room-1").run)
+        sc, bridge = make(broker)
+        nursery.start_soon(sc.run)
+        await tab.wait_for(lambda: [s for s in tab.on("/state") if s["state"] == "running"])
+        targets = [
+            "state",
+            "online",
+            "events",
+            "commands/result",
+            "clients/x/telemetry",
+            "replies",
+            "replies/",
+            "x/replies/a",
+        ]
+        for i, target in enumerate(targets):
+            await dash.publish(
+                f"{room}/events/replay",
+                {"id": f"dash-{i}", "after_seq": 0},
+                response_topic=f"{room}/{target}",
+                correlation=b"c",
+            )
+        await dash.publish(  # another room's topic, or the broker's
+            f"{room}/events/replay",
+            {"id": "dash-other", "after_seq": 0},
+            response_topic="ems/studio/room-2/state",
+        )
+        ids = {f"dash-{i}" for i in range(len(targets))} | {"dash-other"}
+
+        def all_answered() -> list[dict[str, object]] | None:
+            got: list[dict[str, object]] = tab.on("/events/replay/result")
+            return got if {a["id"] for a in got} >= ids else None
+
+        answers = await tab.wait_for(all_answered)
+        for a in answers:
+            jsonschema.validate(a, SCHEMAS["replay"])
+            assert a["ok"] is False and a["events"] == []
+            assert f"{room}/replies/" in a["message"], a
+        # a topic under …/replies/ is still answered on
+        await dash.publish(
+            f"{room}/events/replay",
+            {"id": "dash-ok", "after_seq": 0},
+            response_topic=f"{room}/replies/desk",
+            correlation=b"ok",
+        )
+        await tab.wait_for(lambda: [m for m in tab.messages if m[0] == f"{room}/replies/desk"])
+        # the requests themselves, the refusals and the one allowed reply; nothing else
+        answered_on = {
+            f"{room}/events/replay",
+            f"{room}/events/replay/result",
+            f"{room}/replies/desk",
+        }
+        landed = [
+            t for t, payload, _ in tab.messages if b"dash-" in payload and t not in answered_on
+        ]
+        assert landed == [] and bridge.connected
+        nursery.cancel_scope.cancel()

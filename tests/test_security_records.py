@@ -225,3 +225,31 @@ async def test_a_studio_class_signs_with_the_key_from_the_records(tmp_path: Path
             assert not fw.applied_mA.any()
             nursery.cancel_scope.cancel()
     store.close()
+
+
+def test_the_cli_refuses_a_new_key_or_none_for_a_suit_in_an_open_class(tmp_path: Path) -> None:
+    """M4: the records know the open classes; a key changed mid-class drops the client."""
+    from sqlalchemy import update
+
+    from suit_controller.studio.schema import classes
+    from suit_controller.studio.store import RosterEntry
+
+    dbf = str(tmp_path / "studio.db")
+    store = Store(dbf)
+    key = SuitKey(3, bytes(32))
+    save_suit_key(store, "F0:5C:0E:00:00:01", key)
+    entry = RosterEntry(None, "Ana", "f0:5c:0e:00:00:01", None, False, False)
+    store.open_class("classic_strength", [entry], simulated=False, room="Room 1")
+    for args in (["rotate-key"], ["forget"], ["forget", "--records-only"]):
+        cmd = ["suits", args[0], "F0:5C:0E:00:00:01", *args[1:], "--db", dbf]
+        r = CliRunner().invoke(suitctl, cmd)
+        assert r.exit_code == 1, r.output
+        assert "is in Room 1's class now; end the class first" in r.output
+        assert "Traceback" not in r.output
+    assert all_suit_keys(Store(dbf)) == {"F0:5C:0E:00:00:01": key}  # nothing changed
+    with store.engine.begin() as c:
+        c.execute(update(classes).values(status="finished", ended_at="2026-01-01T00:00:00Z"))
+    r = CliRunner().invoke(
+        suitctl, ["suits", "forget", "F0:5C:0E:00:00:01", "--records-only", "--db", dbf]
+    )
+    assert r.exit_code == 0 and all_suit_keys(Store(dbf)) == {}

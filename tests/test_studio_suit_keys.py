@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -94,4 +95,118 @@ async def test_only_a_manager_with_the_csrf_header_may_change_suits(tmp_path: Pa
             assert rack.suit("SIM-01").firmware.auth.enrolled  # the suit keeps its key
             extra = {**body, "key": "00" * 32}
             assert (await mia.post("/api/v1/suit-keys", json=extra)).status_code == 422
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_suit_in_a_class_that_has_not_ended_keeps_its_key(tmp_path: Path) -> None:
+    """M4: rotate or forget mid-class would drop the client silently; refused with the way out."""
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            store = site.studio.store
+            fw = rack.suit("SIM-01").firmware
+            mia = await logged_in(site, "Mia")
+            code = rack.suit("SIM-01").setup_code
+            r = await mia.post("/api/v1/suit-keys", json={"address": "SIM-01", "setup_code": code})
+            assert r.status_code == 201
+            key = fw.auth.key
+            ana = (await mia.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            r = await mia.post(f"/api/v1/clients/{ana}/screenings", json={})
+            assert r.status_code == 201, r.text
+            body = {
+                "room": "Room 1",
+                "workout": "classic_strength",
+                "trainers": ["Mia"],
+                "clients": [{"client": ana, "suit": "SIM-01", "ate_recently": True}],
+            }
+            r = await mia.post("/api/v1/classes", json=body)
+            assert r.status_code == 201, r.text
+            cid = r.json()["id"]
+
+            async def refused() -> None:
+                for path, body in (
+                    ("rotate", None),
+                    ("forget", {}),
+                    ("forget", {"records_only": True}),
+                ):
+                    r = await mia.post(f"/api/v1/suit-keys/sim-01/{path}", json=body)
+                    assert r.status_code == 409, r.text
+                    assert r.json()["detail"] == (
+                        "suit SIM-01 is in Room 1's class now; end the class first"
+                    )
+                assert fw.auth.key == key == suit_key(store, "SIM-01")  # nothing changed
+
+            await refused()  # set up, not started
+            r = await mia.post(f"/api/v1/classes/{cid}/start")
+            assert r.status_code == 200, r.text
+            await refused()  # running
+            r = await mia.post(f"/api/v1/classes/{cid}/end", json={})
+            assert r.status_code == 200, r.text
+            klass = site.studio.classes[cid]
+            await klass.done.wait()
+            r = await mia.post("/api/v1/suit-keys/SIM-01/rotate")
+            assert r.status_code == 200 and fw.auth.key == suit_key(store, "SIM-01") != key
+            audit = (await mia.get("/api/v1/audit")).json()["entries"]
+            assert [e["action"] for e in audit if e["subject"] == "SIM-01"] == [
+                "suit_key_rotated",
+                "suit_enrolled",
+            ]
+            nursery.cancel_scope.cancel()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for `condition` (the test's fail_after bounds the wait; nothing is timed)."""
+    while True:
+        if condition():
+            return
+        await trio.sleep(0.1)
+
+
+async def test_a_key_changed_behind_a_running_class_is_told_to_the_trainer(
+    tmp_path: Path,
+) -> None:
+    """M4: a suit that refuses every frame after the re-arm is noticed and the trainer told.
+
+    The API refuses a new key mid-class, so the key changes here behind the studio's back
+    (as a factory reset and re-enrollment elsewhere would).
+    """
+    from suit_controller.protocol.enrollment import encode_rotate
+
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            store = site.studio.store
+            fw = rack.suit("SIM-01").firmware
+            mia = await logged_in(site, "Mia")
+            code = rack.suit("SIM-01").setup_code
+            r = await mia.post("/api/v1/suit-keys", json={"address": "SIM-01", "setup_code": code})
+            assert r.status_code == 201
+            ana = (await mia.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            await mia.post(f"/api/v1/clients/{ana}/screenings", json={})
+            body = {
+                "room": "Room 1",
+                "workout": "classic_strength",
+                "trainers": ["Mia"],
+                "clients": [{"client": ana, "suit": "SIM-01", "ate_recently": True}],
+            }
+            cid = (await mia.post("/api/v1/classes", json=body)).json()["id"]
+            assert (await mia.post(f"/api/v1/classes/{cid}/start")).status_code == 200
+            await mia.post(f"/api/v1/classes/{cid}/commands", json={"do": "skip"})
+            await until(lambda: bool(fw.applied_mA.any()))  # the suit block: stimulated
+            held = suit_key(store, "SIM-01")
+            assert held is not None
+            assert fw.auth.handle(encode_rotate(held, new_suit_key(held))) is None
+
+            def kinds() -> list[str]:
+                return [str(e["kind"]) for e in store.class_events(cid)]
+
+            await until(lambda: "suit_key_mismatch" in kinds())
+            (told,) = [e for e in store.class_events(cid) if e["kind"] == "suit_key_mismatch"]
+            assert (
+                "SIM-01" in told["message"]
+                and "does not accept this studio's key" in (told["message"])
+            )
+            assert not fw.applied_mA.any()  # fail-safe at the suit throughout
+            k = (await mia.get(f"/api/v1/classes/{cid}")).json()
+            assert k["state"] == "running"  # the other clients' class goes on
             nursery.cancel_scope.cancel()

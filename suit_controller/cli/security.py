@@ -30,6 +30,7 @@ from suit_controller.studio.suit_keys import (
     forget_suit_key,
     save_suit_key,
     studio_id,
+    suit_in_open_class,
     suit_key,
 )
 
@@ -61,6 +62,7 @@ async def rotate_in_records(store: Store, address: str, **backend_kwargs: Any) -
     held = suit_key(store, address)
     if held is None:
         raise RecordsRefused(f"suit {address} is not enrolled in this studio")
+    _not_in_an_open_class(store, address)
     key = await rotate_key(address, held, **backend_kwargs)
     save_suit_key(store, address, key, rotated=True)
     return key.key_id
@@ -73,6 +75,7 @@ async def forget_in_records(
     held = suit_key(store, address)
     if held is None:
         raise RecordsRefused(f"suit {address} is not enrolled in this studio")
+    _not_in_an_open_class(store, address)
     note = f"suit {address} forgotten: it can be enrolled in any studio now"
     if not records_only:
         try:
@@ -88,6 +91,13 @@ async def forget_in_records(
         )
     forget_suit_key(store, address)
     return note
+
+
+def _not_in_an_open_class(store: Store, address: str) -> None:
+    """Refuse to change the key of a suit whose class has not ended (the records say)."""
+    busy = suit_in_open_class(store, address)
+    if busy is not None:
+        raise RecordsRefused(busy)
 
 
 def keys_for_class(db_path: str | None) -> dict[str, SuitKey]:

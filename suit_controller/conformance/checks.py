@@ -867,6 +867,39 @@ async def auth_stop_from_anyone(probe: Probe) -> None:
 
 
 @check(
+    "auth.stop-keeps-counter",
+    "An unsigned STOP_ALL with a far-future counter on the stop characteristic leaves the "
+    "counter alone, open suit or enrolled: the kit's next ARM is still taken.",
+)
+async def auth_stop_keeps_counter(probe: Probe) -> None:
+    await probe.armed_with(_levels(probe, LOW))
+    far = probe.last_sent + AHEAD
+    stop = reseal(struct.pack("<BIB", 0x23, far, 0) + bytes(8))
+    probe.transcript.append(
+        Line(trio.current_time(), "→", stop, f"unsigned STOP_ALL on stop, counter {far}")
+    )
+    await probe.target.write_stop(stop)
+    try:
+        m = probe.mark()
+        c = await probe.arm()
+        try:
+            await probe.wait_report(
+                lambda r: r.state is SuitState.ARMED and r.counter >= c,
+                after=m,
+                within=NEXT_STATUS_S,
+                what=f"showing the kit's ARM {c} taken",
+            )
+        except CheckFailed as e:
+            raise CheckFailed(
+                f"after an unsigned STOP_ALL with counter {far} on the stop characteristic "
+                f"the kit's ARM {c} was dropped (the suit's counter is now "
+                f"{probe.latest.counter}): anyone in range could lock the controller out"
+            ) from e
+    finally:
+        probe.resync()
+
+
+@check(
     "auth.idle-dropped",
     "A connection that has not authenticated within 2 s is dropped.",
 )
@@ -982,6 +1015,7 @@ ORDER = [
     "auth.unsigned-refused",
     "auth.replay-across-reconnect",
     "auth.stop-from-anyone",
+    "auth.stop-keeps-counter",
     "auth.idle-dropped",
     "auth.one-controller",
     "auth.controller-gets-a-slot",

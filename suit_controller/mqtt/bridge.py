@@ -184,7 +184,7 @@ class MqttBridge:
         #: v5 requests' response topic and correlation data, until answered
         self._reply_to: dict[Request, tuple[str, bytes | None]] = {}
         self._replays_in, self._replays = trio.open_memory_channel[
-            tuple[bytes | None, tuple[str, bytes | None] | None]
+            tuple[bytes | None, tuple[str, bytes | None] | None, str | None]
         ](math.inf)
         session.events.subscribe(self._on_event)
 
@@ -365,7 +365,12 @@ class MqttBridge:
             topic = str(message.topic)
             route = self._response_route(message)
             if topic == self.topics.events_replay:
-                self._take_replay(_payload(message.payload), route, bool(message.retain))
+                self._take_replay(
+                    _payload(message.payload),
+                    route,
+                    bool(message.retain),
+                    self._refused_response(message),
+                )
                 return
             prefix = self.topics.commands_from("")
             # rate limits are per client id: the broker's ACL lets a tablet write only its own
@@ -410,22 +415,43 @@ class MqttBridge:
         self._answers_in.send_nowait(request)
 
     def _response_route(self, message: aiomqtt.Message) -> tuple[str, bytes | None] | None:
-        """An MQTT v5 message's response topic and correlation data, if it may be used.
-
-        A response topic the controller itself reads (a command, the e-stop, a
-        replay request) or with wildcards is ignored: an answer must never
-        become a command.
-        """
+        """An MQTT v5 message's response topic and correlation data, if it may be used."""
         props = message.properties
         topic = getattr(props, "ResponseTopic", None) if props is not None else None
-        if not isinstance(topic, str) or not topic or len(topic) > MAX_RESPONSE_TOPIC:
-            return None
-        if "+" in topic or "#" in topic or "\x00" in topic:
-            return None
-        if any(aiomqtt.Topic(topic).matches(f) for f in self.topics.inputs):
+        if not isinstance(topic, str) or self._response_refusal(topic) is not None:
             return None
         corr = getattr(props, "CorrelationData", None)
         return topic, bytes(corr) if isinstance(corr, bytes | bytearray) else None
+
+    def _response_refusal(self, topic: str) -> str | None:
+        """Why a v5 response topic may not be answered on (None: it may).
+
+        Only topics under `<room prefix>/replies/` are answered on. Any other
+        topic of the room is one the controller reads (an answer must never
+        become a command) or publishes (state, events, results, telemetry: a
+        read-only account must not write there through the controller), and a
+        topic outside the room is another room's or nobody's.
+        """
+        replies = f"{self.topics.replies_prefix}/"
+        if not topic or len(topic) > MAX_RESPONSE_TOPIC:
+            return f"a response topic is 1 to {MAX_RESPONSE_TOPIC} characters"
+        if "+" in topic or "#" in topic or "\x00" in topic:
+            return "a response topic has no wildcards"
+        if not topic.startswith(replies) or len(topic) == len(replies):
+            return f"a response topic must be under {replies}<your client id>"
+        if any(aiomqtt.Topic(topic).matches(f) for f in self.topics.inputs):
+            return "a response topic is never one the controller reads"
+        return None
+
+    def _refused_response(self, message: aiomqtt.Message) -> str | None:
+        """The reason a message's response topic is refused, if it set one that is."""
+        props = message.properties
+        topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        if topic is None:
+            return None
+        if not isinstance(topic, str):
+            return "a response topic is text"
+        return self._response_refusal(topic)
 
     async def _reply(
         self, client: aiomqtt.Client, route: tuple[str, bytes | None], payload: bytes
@@ -468,22 +494,34 @@ class MqttBridge:
 
     # -- replay -----------------------------------------------------------------------
     def _take_replay(
-        self, raw: bytes, route: tuple[str, bytes | None] | None, retained: bool
+        self,
+        raw: bytes,
+        route: tuple[str, bytes | None] | None,
+        retained: bool,
+        refusal: str | None = None,
     ) -> None:
-        """Queue a replay request (answered in turn by `_replayer`); refuse it when busy."""
+        """Queue a replay request (answered in turn by `_replayer`); refuse it when busy.
+
+        `refusal`: why its response topic may not be used; the request is then
+        refused, with that reason, on the room's replay result topic.
+        """
         waiting = self._replays_in.statistics().current_buffer_used
         if waiting >= 2 * REPLAY_QUEUE:
             return  # a flood: past the busy answers too, requests are dropped
         if retained:
             raw = b'{"retained": true}'
-        self._replays_in.send_nowait((None if waiting >= REPLAY_QUEUE else raw, route))
+        self._replays_in.send_nowait((None if waiting >= REPLAY_QUEUE else raw, route, refusal))
 
     async def _replayer(self, client: aiomqtt.Client) -> None:
-        async for raw, route in self._replays:
-            await self._answer_replay(client, raw, route)
+        async for raw, route, refusal in self._replays:
+            await self._answer_replay(client, raw, route, refusal)
 
     async def _answer_replay(
-        self, client: aiomqtt.Client, raw: bytes | None, route: tuple[str, bytes | None] | None
+        self,
+        client: aiomqtt.Client,
+        raw: bytes | None,
+        route: tuple[str, bytes | None] | None,
+        refusal: str | None = None,
     ) -> None:
         try:
             if raw is None:
@@ -491,6 +529,8 @@ class MqttBridge:
                     f"more than {REPLAY_QUEUE} replay requests are waiting; ask again"
                 )
             request_id, class_id, after = parse_replay_request(raw)
+            if refusal is not None:
+                raise ReplayRefused(f"refused: {refusal}", request_id)
         except ReplayRefused as e:
             await self._publish_replay(
                 client, route, replay_doc(e.request_id, None, 0, [], False, str(e), ok=False)

@@ -80,6 +80,11 @@ class Topics:
         return f"{self.prefix}/clients/{safe}/telemetry"
 
     @property
+    def replies_prefix(self) -> str:
+        """Where v5 response topics must be (`…/replies/<client id>`); nothing else is."""
+        return f"{self.prefix}/replies"
+
+    @property
     def inputs(self) -> tuple[str, ...]:
         """Every topic filter the controller reads: it never publishes an answer on one."""
         return (

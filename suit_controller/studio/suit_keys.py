@@ -27,10 +27,10 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from suit_controller.protocol.enrollment import SuitKey, new_studio_id
-from suit_controller.studio.schema import studio_identity, suit_keys
+from suit_controller.studio.schema import classes, sessions, studio_identity, suit_keys
 from suit_controller.studio.store import (
     Store,
     StoreError,
@@ -155,6 +155,32 @@ def suit_key(store: Store, address: str) -> SuitKey | None:
             )
         ).first()
     return None if row is None else open_key(store, address, int(row[0]), str(row[1]))
+
+
+def suit_in_open_class(store: Store, address: str) -> str | None:
+    """Why the suit's key may not change now: it is in a class that has not ended.
+
+    A sentence for the trainer, or None. A new key (or none) mid-class would make
+    the suit refuse every frame of its class: the client would silently drop out.
+    """
+    with store.engine.begin() as c:
+        row = c.execute(
+            select(classes.c.room)
+            .select_from(classes.join(sessions, sessions.c.class_id == classes.c.id))
+            .where(classes.c.ended_at.is_(None))
+            .where(func.upper(func.trim(sessions.c.suit)) == _address(address))
+            .order_by(classes.c.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    return in_class_message(address, row[0])
+
+
+def in_class_message(address: str, room: str | None) -> str:
+    """The trainer's sentence for a suit whose key cannot change during its class."""
+    where = f"{room}'s class" if room else "a class that has not ended"
+    return f"suit {_address(address)} is in {where} now; end the class first"
 
 
 def all_suit_keys(store: Store) -> dict[str, SuitKey]:

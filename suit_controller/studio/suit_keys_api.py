@@ -40,8 +40,10 @@ from suit_controller.studio.store import StoreError
 from suit_controller.studio.suit_keys import (
     enrolled_suits,
     forget_suit_key,
+    in_class_message,
     save_suit_key,
     studio_id,
+    suit_in_open_class,
     suit_key,
 )
 
@@ -172,6 +174,7 @@ class SuitKeysApi:
 
         address = call.params["address"].strip().upper()
         await self._known(address)
+        await self._not_in_a_class(address, "Cannot give the suit a new key")
         key_id = await _guarded(self._rotate(address), "Cannot give the suit a new key")
         await self.api.db(
             self.api.accounts.audit, call.who, "suit_key_rotated", address, {"key_id": key_id}
@@ -184,6 +187,7 @@ class SuitKeysApi:
         body: ForgetBody = call.body
         address = call.params["address"].strip().upper()
         await self._known(address)
+        await self._not_in_a_class(address, "Cannot forget the suit")
         note = await _guarded(self._forget(address, body.records_only), "Cannot forget the suit")
         await self.api.db(
             self.api.accounts.audit,
@@ -193,6 +197,18 @@ class SuitKeysApi:
             {"records_only": body.records_only},
         )
         return json_ok({"address": address, "note": note})
+
+    async def _not_in_a_class(self, address: str, title: str) -> None:
+        """409 while the suit is in a class that has not ended (in this server or the records).
+
+        A new key, or none, mid-class makes the suit refuse every frame of its class.
+        """
+        for k in self.api.studio.classes.values():
+            if not k.done.is_set() and address in {s.strip().upper() for s in k.suits}:
+                raise Problem(409, title, in_class_message(address, k.room))
+        busy = await self.api.db(suit_in_open_class, self.store, address)
+        if busy is not None:
+            raise Problem(409, title, busy)
 
     async def _known(self, address: str) -> None:
         if await self.api.db(suit_key, self.store, address) is None:
