@@ -19,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from suit_controller.commands import printable
+
 PHASE_COLOURS = {"warmup": "#fde68a", "suit": "#bfdbfe", "stretch": "#bbf7d0"}
 
 
@@ -55,7 +57,7 @@ def _levels_plot(doc: dict[str, Any], client: int) -> str:
         ax.spines[["top", "right", "left"]].set_visible(False)
     np.atleast_1d(axes)[-1].set_xlabel("minutes")
     fig.suptitle(
-        f"Levels per channel, {doc['body']['clients'][client]['client']} "
+        f"Levels per channel, {printable(doc['body']['clients'][client]['client'])} "
         f"(peak {levels.max():.0f} mA; phases shaded: warm-up, suit, stretch)"
     )
     return _png(fig)
@@ -90,7 +92,7 @@ def _cr10_plot(doc: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(11, 3.5))
     _shade(ax, doc["segments"])
     for i, c in enumerate(doc["body"]["clients"]):
-        ax.plot(t, cr[:, i], lw=0.8, label=c["client"])
+        ax.plot(t, cr[:, i], lw=0.8, label=printable(c["client"]))
     ax.axhline(7, color="#b91c1c", lw=0.8, ls="--")
     ax.set_ylim(0, 10.5)
     ax.set_ylabel("Borg CR10")
@@ -123,7 +125,8 @@ def _strips_plot(doc: dict[str, Any]) -> str:
                 ha="right", va="bottom")  # fmt: skip
         ax.set_ylim(0, 10.5)
         ax.set_yticks([])
-        ax.set_ylabel(f"{clients[i]['client']}\n(max {clients[i]['max_cr10']:.1f})", rotation=0,
+        who = printable(clients[i]["client"])
+        ax.set_ylabel(f"{who}\n(max {clients[i]['max_cr10']:.1f})", rotation=0,
                       ha="right", va="center", fontsize=8)  # fmt: skip
         ax.spines[["top", "right", "left"]].set_visible(False)
     axes[-1, 0].set_xlabel("minutes")
