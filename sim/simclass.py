@@ -84,6 +84,8 @@ class SimulatedClass:
     session: ClassSession = field(init=False)
     started_at: str = field(init=False, default="")
     ended_at: float = field(init=False, default=0.0)
+    #: how many of `actions` have been carried out
+    _actions_done: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         n = len(self.plan.layout)
@@ -196,17 +198,31 @@ class SimulatedClass:
             # an e-stopped class open
             nursery.start_soon(self._end_an_estop_nobody_resets)
             t0 = trio.current_time()
-            for action in self.actions:
+            for k, action in enumerate(self.actions):
                 await trio.sleep_until(t0 + action.at_s)
                 await submit(self.session, action.raw, self.actions_source)
+                self._actions_done = k + 1
             await trio.sleep_forever()  # the class ends it
 
+    def _a_resume_is_still_to_come(self) -> bool:
+        return any(a.command.do == "resume" for a in self.actions[self._actions_done :])
+
     async def _end_an_estop_nobody_resets(self) -> None:
-        """A scripted e-stop that no action resets within ESTOP_GRACE_S ends the class."""
+        """A scripted e-stop that no action resets within ESTOP_GRACE_S ends the class; so
+        does a pause when no action still to come resumes it (a script's class never waits
+        for a trainer who is not there)."""
         while self.session.state not in (ClassState.FINISHED, ClassState.STOPPED):
             if self.session.state is ClassState.ESTOPPED:
                 await trio.sleep(ESTOP_GRACE_S)
                 if self.session.state is ClassState.ESTOPPED:
+                    await self.session.execute(Stop(), source="sim")
+                    return
+            elif self.session.state is ClassState.PAUSED and not self._a_resume_is_still_to_come():
+                await trio.sleep(ESTOP_GRACE_S)
+                if (
+                    self.session.state is ClassState.PAUSED
+                    and not self._a_resume_is_still_to_come()
+                ):
                     await self.session.execute(Stop(), source="sim")
                     return
             await trio.sleep(1.0)

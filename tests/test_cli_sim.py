@@ -204,3 +204,21 @@ def test_an_estop_nobody_resets_ends_the_class_even_with_actions_still_to_come(
     ended = [e for e in rec["events"] if e["kind"] == "ended"]  # type: ignore[union-attr]
     # class time (virtual, not a timing): the e-stop at 15 s, a 10 s grace, checked each second
     assert 25.0 <= ended[0]["t"] <= 26.0
+
+
+def test_a_pause_no_action_resumes_ends_a_scripted_class_as_stopped(tmp_path: Path) -> None:
+    actions = tmp_path / "actions.yaml"
+    actions.write_text("- {at: 15s, do: pause}\n- {at: 20s, do: set_intensity, mA: 10}\n")
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 0, output
+    assert rec is not None and rec["ended"] == "stopped"
+    ended = [e for e in rec["events"] if e["kind"] == "ended"]  # type: ignore[union-attr]
+    assert 25.0 <= ended[0]["t"] <= 27.0  # class time: the pause, a 10 s grace, each second
+
+
+def test_a_pause_a_later_action_resumes_keeps_the_scripted_class(tmp_path: Path) -> None:
+    actions = tmp_path / "actions.yaml"
+    actions.write_text("- {at: 12s, do: pause}\n- {at: 40s, do: resume}\n")
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 0, output
+    assert rec is not None and rec["ended"] == "finished", output

@@ -627,6 +627,14 @@ def test_class7_non_finite_cli_numbers_are_clear_errors(
     assert "finite" in output and option in output and "Traceback" not in output
 
 
+def test_an_absurd_speed_is_a_clear_error_not_a_class_of_zero_minutes(tmp_path: Path) -> None:
+    workout = tmp_path / "w.yaml"
+    workout.write_text(SHORT)
+    result = CliRunner().invoke(suitctl, ["sim", "run", str(workout), "--speed", "1e308"])
+    assert result.exit_code == 2, result.output
+    assert "--speed" in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("entry", "why"),
     [

@@ -56,7 +56,11 @@ def sim() -> None:
 @click.argument("workout_ref", metavar="WORKOUT")
 @click.option("--clients", "n_clients", type=click.IntRange(1, 500), default=4, show_default=True)
 @click.option("--virtual", is_flag=True, help="Virtual time: a 35-minute class runs in seconds.")
-@click.option("--speed", type=FiniteFloatRange(min=0.01), help="Run X times faster than real time.")
+@click.option(
+    "--speed",
+    type=FiniteFloatRange(0.01, 1000),
+    help="Run X times faster than real time (at most 1000).",
+)
 @click.option(
     "--rate",
     "rate_hz",
