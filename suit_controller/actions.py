@@ -47,6 +47,28 @@ def _when(seconds: float) -> str:
     return format_duration(seconds) if seconds < 1e6 else f"{seconds:g} s"
 
 
+#: The most values an actions file may expand to: YAML aliases let a small file stand for
+#: billions of values (a "bomb" that took 45 s to refuse).
+MAX_VALUES = 100_000
+
+
+def _expands_beyond(node: object, limit: int) -> bool:
+    """Whether walking `node` (aliases expanded) meets more than `limit` values."""
+    left = limit
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        left -= 1
+        if left < 0:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def load_actions_text(
     text: str, source: str = "actions", *, class_end_s: float | None = None
 ) -> list[Action]:
@@ -63,6 +85,10 @@ def load_actions_text(
         raise ActionsError(f"{source}: nested too deeply to be an actions file") from None
     if data is None:
         return []
+    if _expands_beyond(data, MAX_VALUES):
+        raise ActionsError(
+            f"{source}: the file expands to more than {MAX_VALUES:,} values (YAML aliases repeated)"
+        )
     if not isinstance(data, list):
         raise ActionsError(f"{source}: an actions file is a list of '- {{at: …, do: …}}' entries")
     actions, problems = [], []

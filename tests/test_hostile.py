@@ -679,6 +679,18 @@ def test_class7_a_yaml_alias_bomb_is_refused_not_expanded(tmp_path: Path) -> Non
     assert "expands to more than" in result.output and "Traceback" not in result.output
 
 
+def test_class7_an_actions_file_alias_bomb_is_refused_not_expanded(tmp_path: Path) -> None:
+    lines = ["- &a0 {at: 0s, do: pause, x: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}"]
+    lines += [
+        f"- &a{i} {{at: 1s, do: pause, x: [{', '.join([f'*a{i - 1}'] * 10)}]}}" for i in range(1, 9)
+    ]  # 10^9 values if expanded
+    actions = tmp_path / "bomb.yaml"
+    actions.write_text("\n".join(lines) + "\n")
+    code, output, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code == 1 and rec is None, output
+    assert "expands to more than" in output and "Traceback" not in output
+
+
 def test_class7_a_duration_of_400_digits_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     text = (ROOT / "workouts" / "library" / "classic_strength.yaml").read_text()
