@@ -237,3 +237,22 @@ def test_whole_numbers_written_with_a_point_are_fine() -> None:
     w = load_workout_text(GOOD.replace("pulse_width_us: 350", "pulse_width_us: 350.0"))
     program = w.phases[1].exercises[0].program
     assert program.pulse_width_us == 350 and isinstance(program.pulse_width_us, int)
+
+
+@pytest.mark.parametrize("text", ["90", "90s", "6m", "1m30s", "1h 30m", "1.5m", "12.5s", " 6m "])
+def test_durations_as_trainers_write_them(text: str) -> None:
+    from workouts.durations import parse_duration
+
+    assert parse_duration(text) > 0
+
+
+@pytest.mark.parametrize(
+    "text", ["5m5m", "30s1m", "1_0", "\u0663", "1e3", "inf", "nan", "s", "", "m30", "-1", "1 0s"]
+)
+def test_durations_that_only_look_like_one_are_refused(text: str) -> None:
+    """Python's float() reads "1_0" as 10 and Arabic-Indic digits as numbers; a unit twice
+    ("5m5m") is a typo, not 10 minutes."""
+    from workouts.durations import parse_duration
+
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)

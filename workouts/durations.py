@@ -5,8 +5,12 @@ from __future__ import annotations
 import math
 import re
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
-_WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[hms]\s*)+$")
+# ASCII digits only (no "1_0", no other scripts' digits), each unit at most once, in order
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+_PLAIN = re.compile(rf"^{_NUMBER}$")
+_WHOLE = re.compile(
+    rf"^(?:(?P<h>{_NUMBER})\s*h)?\s*(?:(?P<m>{_NUMBER})\s*m)?\s*(?:(?P<s>{_NUMBER})\s*s)?$"
+)
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
 DURATION_HELP = "use seconds (90) or a text like '90s', '6m' or '1m30s'"
@@ -23,12 +27,13 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"a duration this long is not a class: {DURATION_HELP}") from None
     elif isinstance(value, str):
         text = value.strip().lower()
-        try:
+        whole = _WHOLE.match(text)
+        if _PLAIN.match(text):
             seconds = float(text)
-        except ValueError:
-            if not _WHOLE.match(text):
-                raise ValueError(f"'{value}' is not a duration: {DURATION_HELP}") from None
-            seconds = sum(float(n) * _UNIT_S[u] for n, u in _PART.findall(text))
+        elif text and whole is not None:
+            seconds = sum(float(n) * _UNIT_S[u] for u, n in whole.groupdict().items() if n)
+        else:
+            raise ValueError(f"'{value}' is not a duration: {DURATION_HELP}")
     else:
         raise ValueError(f"not a duration: {DURATION_HELP}")
     if not math.isfinite(seconds) or seconds < 0:
