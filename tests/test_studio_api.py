@@ -723,3 +723,16 @@ async def test_an_estop_is_latched_before_the_records_are_asked_and_whatever_its
                 holder.close()
             await tess.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def test_reading_needs_no_csrf_token_even_for_a_manager_only_page(tmp_path: Path) -> None:
+    """A GET changes nothing: the audit trail reads with a manager's login alone."""
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            site, _ = await start_site(nursery, tmp_path)
+            mia = await logged_in(site, "Mia", csrf=False)
+            r = await mia.get("/api/v1/audit")
+            assert r.status_code == 200, r.text
+            assert is_problem(await mia.post("/api/v1/tokens", json={"label": "x"}), 403)
+            await mia.aclose()
+            nursery.cancel_scope.cancel()

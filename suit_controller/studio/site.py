@@ -210,7 +210,9 @@ class StudioSite:
                     except Problem as p:
                         unread = p
                 stopping = e.body is CommandBody and stops(data, request)
-                login = await self.authenticate(request, e.auth, csrf=not stopping)
+                # a GET changes nothing: it needs the login (a manager's for the audit), no CSRF
+                csrf = not stopping and request.method not in ("GET", "HEAD")
+                login = await self.authenticate(request, e.auth, csrf=csrf)
                 body = None
                 if e.body is not None:
                     try:
