@@ -84,6 +84,33 @@ _NUMBERS = ("mA", "delta_mA")
 UNSHOWABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
+def _showable_pattern() -> str:
+    """A regular expression (for documents such as OpenAPI) matching text without any
+    character of UNSHOWABLE_CATEGORIES: the rule `unshowable` applies, as a pattern."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x110000):
+        if unicodedata.category(chr(cp)) in UNSHOWABLE_CATEGORIES:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+
+    def esc(cp: int) -> str:
+        return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"
+
+    parts = "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in ranges)
+    return f"^[^{parts}]*$"
+
+
+#: `_showable_pattern()` written out (computing it takes 0.4 s; a test checks they agree).
+SHOWABLE_PATTERN = (
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890-\\u0891\\"
+    "u08e2\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ud800-\\udfff\\ufe"
+    "ff\\ufff9-\\ufffb\\U000110bd\\U000110cd\\U00013430-\\U00013438\\U0001bca0-\\U0001bca3\\U0"
+    "001d173-\\U0001d17a\\U000e0001\\U000e0020-\\U000e007f]*$"
+)
+
+
 def unshowable(text: str) -> str | None:
     """The first character of `text` a terminal or page could not show as itself, as
     U+XXXX (None when every character is showable): names must not hold one."""

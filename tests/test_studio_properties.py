@@ -83,7 +83,7 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if kind == "string":
         if "pattern" in schema:
             return st.from_regex(schema["pattern"], fullmatch=True).filter(
-                lambda t: len(t) <= schema.get("maxLength", 10**6)
+                lambda t: schema.get("minLength", 0) <= len(t) <= schema.get("maxLength", 10**6)
             )
         return st.text(
             st.characters(exclude_categories=("Cs",)),
@@ -159,3 +159,15 @@ def test_any_json_is_answered_without_a_server_error(
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_documents_name_pattern_is_the_rule_names_are_checked_by() -> None:
+    """The OpenAPI pattern for names is `unshowable`'s rule, written out for this Unicode."""
+    import re
+
+    from suit_controller.commands import SHOWABLE_PATTERN, _showable_pattern, unshowable
+
+    assert SHOWABLE_PATTERN == _showable_pattern()
+    shown = re.compile(SHOWABLE_PATTERN)
+    for text in ("Zoë O'Neil-Ångström", "Ana\x1b[31m", "a\u202eb", "\U000e0001x", "a\u2028b"):
+        assert (shown.fullmatch(text) is not None) == (unshowable(text) is None), text

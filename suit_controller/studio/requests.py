@@ -12,10 +12,17 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from channels.limits import DEVICE_MAX_MA
-from suit_controller.commands import refuse_unshowable
+from suit_controller.commands import SHOWABLE_PATTERN, refuse_unshowable
 
+#: The rule `refuse_unshowable` applies, as the document's pattern (the validator checks it,
+#: with a message a person reads; the pattern tells integrators).
+_SHOWN = {"pattern": SHOWABLE_PATTERN}
 #: A person's or a room's name: shown on pages and terminals, so no control characters.
-Name = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(refuse_unshowable)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=80, json_schema_extra=_SHOWN),
+    AfterValidator(refuse_unshowable),
+]
 Ref = Annotated[str, Field(min_length=1, max_length=80)]
 Key = Annotated[str, Field(min_length=1, max_length=40)]
 
@@ -59,9 +66,11 @@ class ArrivalBody(_Body):
 class NewClass(_Body):
     """A class to set up in a room: the workout, its clients and the supervising trainers."""
 
-    room: Annotated[str, Field(min_length=1, max_length=40), AfterValidator(refuse_unshowable)] = (
-        "Room 1"
-    )
+    room: Annotated[
+        str,
+        Field(min_length=1, max_length=40, json_schema_extra=_SHOWN),
+        AfterValidator(refuse_unshowable),
+    ] = "Room 1"
     workout: Annotated[str, Field(min_length=1, max_length=80)]
     trainers: Annotated[list[Name], Field(min_length=1, max_length=10)]
     clients: Annotated[list[ArrivalBody], Field(min_length=1, max_length=12)]
