@@ -167,7 +167,7 @@ def test_the_documents_name_pattern_is_the_rule_names_are_checked_by() -> None:
 
     from suit_controller.commands import SHOWABLE_PATTERN, _showable_pattern, unshowable
 
-    assert SHOWABLE_PATTERN == _showable_pattern()
+    assert _showable_pattern() == SHOWABLE_PATTERN
     shown = re.compile(SHOWABLE_PATTERN)
     for text in ("Zoë O'Neil-Ångström", "Ana\x1b[31m", "a\u202eb", "\U000e0001x", "a\u2028b"):
         assert (shown.fullmatch(text) is not None) == (unshowable(text) is None), text
