@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m suit_controller sim run builtin:classic_strength --clients 4 --speed 20 --out out/demo
+	$(PY) -m suit_controller sim run builtin:classic_strength --clients 4 --virtual --out out/demo
 
 test: lint typecheck c-test pytest
 
