@@ -39,12 +39,15 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 import aiomqtt
 import trio
 import trio_asyncio
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -70,12 +73,16 @@ MAX_RESPONSE_TOPIC = 256
 #: (128 KiB), which a broker enforces by dropping the message without a word.
 REPLAY_BYTES = 64 * 1024
 STATE_EVERY_S = 1.0
+#: The QoS the broker delivers e-stops to the controller with (see `_estop_link`).
+ESTOP_QOS = 1
 TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
 #: Tablets with a rate limit of their own per class; ids beyond these share one (a tablet
 #: that invents a new `commands/from/<id>` for every command cannot escape its limit).
 MAX_COMMAND_SOURCES = 32
 OTHER_SOURCES = "mqtt:commands/from/(others)"
+#: What any message on the e-stop topic is (the topic is the command).
+ESTOP: Mapping[str, Any] = MappingProxyType({"do": "estop"})
 RETAINED_REFUSAL = (
     "a retained command is never executed (it would run again at every reconnect and in the "
     "next class); publish commands with retain=false"
@@ -107,9 +114,14 @@ class TrioSafeClient(aiomqtt.Client):
     #: Called with each message the moment paho has parsed it (in the loop's callback, so in
     #: this Trio thread); a message it takes is not queued for `messages`.
     take_now: Callable[[aiomqtt.Message], None] | None = None
+    #: The same for paho's own message, as paho parsed it (no copy into aiomqtt's): the
+    #: e-stop's connection, where every microsecond before the latch counts.
+    take_paho: Callable[[MQTTMessage], None] | None = None
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        if self.take_now is None:
+        if self.take_paho is not None:
+            self.take_paho(message)
+        elif self.take_now is None:
             super()._on_message(client, userdata, message)
         else:
             self.take_now(aiomqtt.Message._from_paho_message(message))
@@ -273,12 +285,18 @@ class MqttBridge:
             self.connected = False
 
     async def _estop_link(self, backoff: Backoff) -> None:
-        """The e-stop's own connection: reads one topic, hands every message to the desk at once."""
+        """The e-stop's own connection: reads one topic, latches every message at once.
+
+        Nothing crosses from asyncio to Trio on the way: trio-asyncio waits for
+        the socket in a Trio task and runs paho's read there, paho calls
+        `_take_estop` as it parses the message, and the desk latches the e-stop
+        inside that call (no task, no queue, no JSON before the latch).
+        """
         client = self._client(estop=True)
         try:
             async with trio_asyncio.aio_as_trio(client):
-                client.take_now = self._take_estop  # type: ignore[attr-defined]
-                await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.estop, qos=1)
+                client.take_paho = self._take_estop  # type: ignore[attr-defined]
+                await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.estop, qos=ESTOP_QOS)
                 self.estop_connected = True
                 backoff.reset()
                 async for _ in trio_asyncio.aio_as_trio(client.messages):
@@ -346,15 +364,25 @@ class MqttBridge:
             with trio.move_on_after(max(0.0, min(next_state, next_telemetry) - time.monotonic())):
                 await self._wake.wait()
 
-    def _take_estop(self, message: aiomqtt.Message) -> None:
-        """Any message on the e-stop topic is an e-stop (its id is echoed if it can be read)."""
+    def _take_estop(self, message: MQTTMessage) -> None:
+        """Any message on the e-stop topic is an e-stop (its id is echoed if it can be read).
+
+        The topic is the command: the desk latches it before the payload is
+        read at all; its id is read afterwards, for the answer only.
+        """
         try:
-            raw = _payload(message.payload)
             source = "mqtt:estop"
             if message.retain:
-                request = self.session.desk.refuse(raw, source, RETAINED_REFUSAL)
+                request = self.session.desk.refuse(
+                    _payload(message.payload), source, RETAINED_REFUSAL
+                )
             else:
-                request = self.session.desk.take({"do": "estop", "id": _id(raw)}, source)
+                request = self.session.desk.take(ESTOP, source)  # latched when this returns
+                try:
+                    _echo_id(request, _id(_payload(message.payload)))
+                finally:  # answered whatever its payload
+                    self._answer(request, self._response_route(message))
+                return
             self._answer(request, self._response_route(message))
         except Exception as e:  # inside paho's callback: report, never raise into the loop
             self._report("e-stop", e)
@@ -414,7 +442,9 @@ class MqttBridge:
             self._reply_to[request] = route
         self._answers_in.send_nowait(request)
 
-    def _response_route(self, message: aiomqtt.Message) -> tuple[str, bytes | None] | None:
+    def _response_route(
+        self, message: aiomqtt.Message | MQTTMessage
+    ) -> tuple[str, bytes | None] | None:
         """An MQTT v5 message's response topic and correlation data, if it may be used."""
         props = message.properties
         topic = getattr(props, "ResponseTopic", None) if props is not None else None
@@ -679,6 +709,15 @@ def _payload(payload: Any) -> bytes:
     if isinstance(payload, bytearray):
         return bytes(payload)
     return b"" if payload is None else str(payload).encode()
+
+
+def _echo_id(request: Request, request_id: str | None) -> None:
+    """Give an e-stop taken without its payload the id the payload carried, for its answer."""
+    if request_id is None:
+        return
+    request.request_id = request_id
+    if request.result is not None:  # answered already (the class had ended)
+        request.result = replace(request.result, request_id=request_id)
 
 
 def _id(raw: bytes) -> str | None:
