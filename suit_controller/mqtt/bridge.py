@@ -73,8 +73,13 @@ MAX_RESPONSE_TOPIC = 256
 #: (128 KiB), which a broker enforces by dropping the message without a word.
 REPLAY_BYTES = 64 * 1024
 STATE_EVERY_S = 1.0
-#: The QoS the broker delivers e-stops to the controller with (see `_estop_link`).
-ESTOP_QOS = 1
+#: The QoS the broker delivers e-stops to the controller with. Tablets publish at QoS 1 (the
+#: broker acknowledges each e-stop to its tablet); the controller subscribes at QoS 0. Its
+#: e-stop connection starts a clean session every time, so QoS 1 would buy no redelivery:
+#: an e-stop in flight when that connection breaks is lost either way (the tablet hears no
+#: result and must press again). QoS 1 would only add a PUBACK to write, inside the
+#: callback that latches, ahead of the STOP_ALL frames (docs/mqtt.md, "The e-stop's path").
+ESTOP_QOS = 0
 TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
 #: Tablets with a rate limit of their own per class; ids beyond these share one (a tablet
