@@ -203,3 +203,15 @@ async def test_both_connections_have_nagle_off_and_estops_arrive_at_the_document
         await tablet.wait_for(lambda: stopped_and_zero(sc) and estop_results(tablet))
         assert qos == [ESTOP_QOS]  # the broker delivers at the subscription's QoS
         nursery.cancel_scope.cancel()
+
+
+def test_the_mqtt_estop_bench_runs_and_splits_each_trial_at_the_latch() -> None:
+    """`make bench`'s line, small: a tablet process, a real Mosquitto, 2 suits, 2 trials."""
+    from benchmarks.mqtt_estop import run_mqtt_estop
+
+    line = run_mqtt_estop(n_suits=2, trials=2)
+    assert line["trials"] == 2 and line["topic"] == "estop" and line["delivery_qos"] == ESTOP_QOS
+    latched, zero = line["publish_to_latched"], line["latched_to_zero"]
+    assert latched["max_ms"] > 0 and zero["max_ms"] > 0  # latched after the publish, zero after
+    assert line["max_ms"] <= latched["max_ms"] + zero["max_ms"] + 1e-3  # the two halves add up
+    assert {"target_p99_ms"} <= set(latched) & set(zero) and line["target_p99_ms"] == 3.0
