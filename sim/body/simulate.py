@@ -119,27 +119,50 @@ def simulate_body(
     client_rating = np.zeros((n_ticks, n_clients), dtype=np.float32)
     channel_rating = np.zeros(shape)
     by_pw = {pw: population.thresholds_mA(pw) for pw in np.unique(pulse_width_us) if pw > 0}
+    # Entries without current (most of a class) recruit nothing, rate 0 and have
+    # no density: everything is computed on the entries with current only.
+    n_m = n_clients * n_ch
+    flat_thresholds = {
+        pw: tuple(np.broadcast_to(x, shape).reshape(-1) for x in th) for pw, th in by_pw.items()
+    }
+    contact_flat = np.broadcast_to(contact, shape).reshape(-1)
+    area_contact = np.broadcast_to(area * contact, shape).reshape(-1)
+    density_factor = np.sqrt(2.0 * pulse_width_us * 1e-6 * frequency_hz)
+    stim_flat = stim.reshape(-1)
     for c0 in range(0, n_ticks, CHUNK_TICKS):
         c1 = min(n_ticks, c0 + CHUNK_TICKS)
-        cur = currents_mA[c0:c1].astype(np.float64)
-        on = cur > 0
-        stim_cum = stim[None] + np.cumsum(on, axis=0) * tick_s
-        pws = pulse_width_us[c0:c1]
+        chunk = currents_mA[c0:c1].reshape(c1 - c0, n_m)
+        on = chunk > 0
+        idx = np.flatnonzero(on)
+        if idx.size == 0:
+            continue
+        k, m = np.divmod(idx, n_m)
+        cur = chunk.reshape(-1)[idx].astype(np.float64)
+        on_count = np.cumsum(on, axis=0)
+        stim_cum = stim_flat[m] + on_count.reshape(-1)[idx] * tick_s
+        pws = pulse_width_us[c0:c1][k]
         r = np.zeros_like(cur)
         rating = np.zeros_like(cur)
-        for pw, (sens, motor, tol) in by_pw.items():
-            sel = pws == pw
-            if not sel.any():
+        for pw, (sens, motor, tol) in flat_thresholds.items():
+            sel = np.flatnonzero(pws == pw)
+            if not sel.size:
                 continue
-            r[sel] = recruitment(cur[sel], motor)
-            rating[sel] = cr10(cur[sel] / contact, sens, motor, tol * adaptation(stim_cum[sel]))
-        recruit[c0:c1] = r
-        client_rating[c0:c1] = rating.max(axis=2)
-        np.maximum(channel_rating, rating.max(axis=0), out=channel_rating)
-        stim += on.sum(axis=0) * tick_s
-        recruited_time += ((r > 0) & on).sum(axis=0) * tick_s
-        factor = np.sqrt(2.0 * pws * 1e-6 * frequency_hz[c0:c1])[:, None, None]
-        np.maximum(max_density, (cur * factor / (area * contact)).max(axis=0), out=max_density)
+            ms = m[sel]
+            r[sel] = recruitment(cur[sel], motor[ms])
+            tolerance = tol[ms] * adaptation(stim_cum[sel])
+            rating[sel] = cr10(cur[sel] / contact_flat[ms], sens[ms], motor[ms], tolerance)
+        recruit[c0:c1].reshape(-1)[idx] = r
+        dense = np.zeros((c1 - c0) * n_m)
+        dense[idx] = rating
+        dense_r = dense.reshape(c1 - c0, n_clients, n_ch)
+        client_rating[c0:c1] = dense_r.max(axis=2)
+        np.maximum(channel_rating, dense_r.max(axis=0), out=channel_rating)
+        stim += on_count[-1].reshape(shape) * tick_s
+        recruited = np.bincount(m[r > 0], minlength=n_m).reshape(shape)
+        recruited_time += recruited * tick_s
+        dense[:] = 0.0
+        dense[idx] = cur * density_factor[c0:c1][k] / area_contact[m]
+        np.maximum(max_density, dense_r.max(axis=0), out=max_density)
 
     def per_sec(a: np.ndarray) -> np.ndarray:
         if pad:
