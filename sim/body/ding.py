@@ -48,31 +48,46 @@ FATIGUE_STEP_S = 0.05
 
 
 class DingMuscles:
-    """Force and fatigue of `n` muscles driven by pulse trains."""
+    """Force and fatigue of `n` muscles driven by pulse trains.
+
+    Stepped pulse by pulse over a whole class, so every operation writes into
+    arrays allocated once (same operations, same order as the equations above);
+    `force` is replaced by a new array at each step (read it, do not keep it).
+    """
 
     def __init__(self, n: int, params: DingParameters = QUADRICEPS, fatigue: bool = True) -> None:
         self.p = params
         self.fatigue = fatigue
-        self.s = np.zeros(n)
-        self.cn = np.zeros(n)
+        self._sc = np.zeros((2, n))  # S and CN decay together: one multiply for both
+        self.s = self._sc[0]
+        self.cn = self._sc[1]
         self.force = np.zeros(n)
+        self._force_next = np.zeros(n)
         self.a = np.full(n, params.a_rest)
         self.km = np.full(n, params.km_rest)
         self.tau1 = np.full(n, params.tau1_rest)
         self.last_pulse = np.full(n, -np.inf)
         self._f_sum = np.zeros(n)
         self._h_sum = 0.0
+        self._r0_minus_1 = self.km + 1.04 - 1.0  # R0 - 1, changes with Km only
+        self._b1 = np.empty(n)
+        self._b2 = np.empty(n)
+        self._b3 = np.empty(n)
 
     def pulse(self, t: float, mask: np.ndarray | None = None) -> None:
         """A stimulation pulse at time `t` on the muscles in `mask` (all if None)."""
-        gap = t - self.last_pulse
-        r = 1.0 + (self.km + 1.04 - 1.0) * np.exp(-gap / self.p.tau_c)
+        r = np.subtract(t, self.last_pulse, out=self._b1)  # the gap since the last pulse
+        np.negative(r, out=r)
+        r /= self.p.tau_c
+        np.exp(r, out=r)
+        r *= self._r0_minus_1
+        r += 1.0
         if mask is None:
             self.s += r
             self.last_pulse[:] = t
         else:
-            self.s += np.where(mask, r, 0.0)
-            self.last_pulse = np.where(mask, t, self.last_pulse)
+            np.add(self.s, r, out=self.s, where=mask)
+            np.copyto(self.last_pulse, t, where=mask)
 
     def step(self, h: float) -> None:
         """Advance every muscle by `h` seconds with no pulse inside the step."""
@@ -81,19 +96,32 @@ class DingMuscles:
         p = self.p
         e = math.exp(-h / p.tau_c)
         e_half = math.exp(-0.5 * h / p.tau_c)
-        cn_mid = (self.cn + self.s * (0.5 * h / p.tau_c)) * e_half
-        x = cn_mid / (self.km + cn_mid)
-        tau = self.tau1 + p.tau2 * x
-        f_ss = self.a * x * tau
+        x = np.multiply(self.s, 0.5 * h / p.tau_c, out=self._b1)
+        x += self.cn
+        x *= e_half  # CN at the step's midpoint
+        np.add(self.km, x, out=self._b2)
+        np.divide(x, self._b2, out=x)  # x = CN / (Km + CN)
+        tau = np.multiply(x, p.tau2, out=self._b2)
+        tau += self.tau1
+        f_ss = np.multiply(self.a, x, out=self._b3)
+        f_ss *= tau
         f_old = self.force
-        self.force = f_ss + (f_old - f_ss) * np.exp(-h / tau)
-        self.cn += self.s * (h / p.tau_c)
-        self.cn *= e
-        self.s *= e
+        f_new = np.subtract(f_old, f_ss, out=self._force_next)
+        decay = np.divide(-h, tau, out=tau)
+        np.exp(decay, out=decay)
+        f_new *= decay
+        f_new += f_ss
+        self.force, self._force_next = f_new, f_old
+        grow = np.multiply(self.s, h / p.tau_c, out=self._b1)
+        self.cn += grow
+        self._sc *= e
         if self.fatigue:
             # tau_fat is minutes long: fold the force in and update the fatigue
             # parameters every FATIGUE_STEP_S, exactly for the mean force held over it.
-            self._f_sum += 0.5 * (f_old + self.force) * h
+            mean = np.add(f_old, f_new, out=self._b1)
+            mean *= 0.5
+            mean *= h
+            self._f_sum += mean
             self._h_sum += h
             if self._h_sum >= FATIGUE_STEP_S:
                 self.settle_fatigue()
@@ -110,7 +138,8 @@ class DingMuscles:
         self.a = self.a * decay + (p.a_rest + p.alpha_a * f * p.tau_fat) * (1 - decay)
         self.km = self.km * decay + (p.km_rest + p.alpha_km * f * p.tau_fat) * (1 - decay)
         self.tau1 = self.tau1 * decay + (p.tau1_rest + p.alpha_tau1 * f * p.tau_fat) * (1 - decay)
-        self._f_sum = np.zeros_like(self.force)
+        self._r0_minus_1 = self.km + 1.04 - 1.0
+        self._f_sum.fill(0.0)
         self._h_sum = 0.0
 
 

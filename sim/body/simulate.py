@@ -233,7 +233,8 @@ def _force_and_fatigue(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     n_ticks, n_clients, n_ch = recruit.shape
     shape = (n_clients, n_ch)
-    muscles = DingMuscles(n_clients * n_ch)
+    n_m = n_clients * n_ch
+    muscles = DingMuscles(n_m)
     a_rest = muscles.p.a_rest
     strength_flat = strength.reshape(-1)
     peak = np.zeros(n_clients * n_ch)
@@ -246,6 +247,8 @@ def _force_and_fatigue(
     last_sec = -1
     # runs of consecutive active ticks
     runs = np.split(active, np.nonzero(np.diff(active) != 1)[0] + 1) if active.size else []
+    frequency = frequency_hz.astype(np.float64)
+    periods = np.divide(1.0, frequency, out=np.full(n_ticks, np.inf), where=frequency > 0)
     for run in runs:
         k0, k1 = int(run[0]), int(run[-1]) + 1
         start = k0 * tick_s
@@ -254,26 +257,46 @@ def _force_and_fatigue(
             t_now = start
         next_pulse = max(next_pulse, start)
         end = k1 * tick_s
+        # The pulse loop only steps the muscles and keeps the force at each pulse
+        # (mid-way between pulses for unfused twitches); what is made of those
+        # forces (peaks, force-time integral, timeline) is computed per run.
+        rec = recruit[k0:k1].reshape(k1 - k0, -1)
+        masks = rec > 0
+        run_periods = periods[k0:k1].tolist()
+        max_pulses = int(np.ceil((end - next_pulse) / min(run_periods))) + 2
+        forces = np.empty((max_pulses, n_m))
+        ks: list[int] = []
+        pulse_periods: list[float] = []
+        i = 0
         while next_pulse < end:
             k = min(int(next_pulse / tick_s + 1e-9), n_ticks - 1)
-            period = 1.0 / float(frequency_hz[k])
+            period = run_periods[k - k0] if k < k1 else 1.0 / float(frequency_hz[k])
             muscles.step(next_pulse - t_now)
             t_now = next_pulse
-            r = recruit[k].reshape(-1)
-            muscles.pulse(t_now, r > 0)
-            if period > 0.03:  # unfused twitches peak between pulses: sample mid-way too
+            muscles.pulse(t_now, masks[k - k0] if k < k1 else recruit[k].reshape(-1) > 0)
+            if period > 0.03:  # unfused twitches peak between pulses: sample mid-way
                 muscles.step(period / 2)
                 t_now += period / 2
-                np.maximum(peak, strength_flat * r * muscles.force, out=peak)
-            out = strength_flat * r * muscles.force
-            np.maximum(peak, out, out=peak)
-            fti += out * period
+            forces[i] = muscles.force
+            ks.append(k)
+            pulse_periods.append(period)
+            i += 1
             sec = k // per_second
-            np.maximum(tl_force[sec], out, out=tl_force[sec])
             if sec != last_sec:
                 tl_fatigue[sec] = (muscles.a / a_rest).reshape(shape)
                 last_sec = sec
             next_pulse += period
+        if not ks:
+            continue
+        kk = np.array(ks)
+        out = strength_flat * recruit[kk].reshape(i, n_m) * forces[:i]
+        np.maximum(peak, out.max(axis=0), out=peak)
+        # summed in pulse order (a cumulative sum runs in order), as it always was
+        fti[:] = np.cumsum(np.vstack([fti, out * np.array(pulse_periods)[:, None]]), axis=0)[-1]
+        secs = kk // per_second
+        bounds = np.flatnonzero(np.diff(secs)) + 1
+        for sec_rows, sec in zip(np.split(out, bounds), secs[np.r_[0, bounds]], strict=True):
+            np.maximum(tl_force[sec], sec_rows.max(axis=0), out=tl_force[sec])
     total = n_ticks * tick_s
     if total > t_now:
         _quiet(muscles, total - t_now)
