@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.body import make_population, simulate_body
+from sim.body import DingMuscles, kernel, make_population, simulate_body
 from sim.body.simulate import BodyResult
 from sim.plan_mode import planned_delivery
 from workouts import compile_workout, load_workout_text
@@ -101,7 +101,22 @@ def test_planned_delivery_is_the_reference_wire_codes() -> None:
     assert new.currents_mA.max() > 90 and (new.currents_mA == 0).mean() > 0.3
 
 
-def test_the_body_model_gives_the_reference_figures() -> None:
+def test_the_c_kernel_is_built_and_used() -> None:
+    """What the other tests compare is the C kernel (gcc comes with scripts/system-deps.sh)."""
+    assert kernel.library() is not None
+    assert DingMuscles(4).uses_kernel and not DingMuscles(4, use_kernel=False).uses_kernel
+
+
+@pytest.fixture(params=["kernel", "numpy"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of stepping the muscles: the C kernel, and numpy alone (no compiler)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(kernel, "library", lambda: None)
+    return str(request.param)
+
+
+def test_the_body_model_gives_the_reference_figures(backend: str) -> None:
+    assert DingMuscles(1).uses_kernel == (backend == "kernel")
     plan, targets, caps = _inputs()
     d = planned_delivery(plan, targets, caps)
     population = make_population(3, plan.layout, seed=4)
@@ -117,7 +132,9 @@ def test_the_body_model_gives_the_reference_figures() -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_the_body_model_gives_the_reference_figures_on_irregular_currents(seed: int) -> None:
+def test_the_body_model_gives_the_reference_figures_on_irregular_currents(
+    seed: int, backend: str
+) -> None:
     """Random on/off per channel and tick (runs of any length, gaps of one tick), 2 clients."""
     plan, targets, caps = _inputs(2)
     d = planned_delivery(plan, targets, caps)

@@ -19,12 +19,15 @@ Ding 2003 (DESIGN.md). With them, 1 s trains without fatigue peak at about
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from channels.program import FloatArray
+from sim.body import kernel
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,19 @@ FATIGUE_STEP_S = 0.05
 class DingMuscles:
     """Force and fatigue of `n` muscles driven by pulse trains.
 
-    Stepped pulse by pulse over a whole class, so every operation writes into
-    arrays allocated once (same operations, same order as the equations above);
-    `force` is replaced by a new array at each step (read it, do not keep it).
+    Stepped pulse by pulse over a whole class: by the C kernel (`kernel.py`)
+    when it can be built, else by numpy writing into arrays allocated once
+    (same operations, same order as the equations above either way). Read
+    `force` after a step, do not keep it: numpy replaces it at each step.
     """
 
-    def __init__(self, n: int, params: DingParameters = QUADRICEPS, fatigue: bool = True) -> None:
+    def __init__(
+        self,
+        n: int,
+        params: DingParameters = QUADRICEPS,
+        fatigue: bool = True,
+        use_kernel: bool = True,
+    ) -> None:
         self.p = params
         self.fatigue = fatigue
         self._sc = np.zeros((2, n))  # S and CN decay together: one multiply for both
@@ -73,9 +83,34 @@ class DingMuscles:
         self._b1 = np.empty(n)
         self._b2 = np.empty(n)
         self._b3 = np.empty(n)
+        self._lib = kernel.library() if use_kernel else None
+        self._state: Any = None
+        if self._lib is not None:
+            arrays: list[np.ndarray] = [self.s, self.cn, self.force, self.a, self.km, self.tau1]
+            arrays += [self.last_pulse, self._f_sum, self._r0_minus_1]
+            ptr = ctypes.POINTER(ctypes.c_double)
+            self._state = ctypes.pointer(
+                kernel.DingState(n, *(x.ctypes.data_as(ptr) for x in arrays))
+            )
+
+    @property
+    def uses_kernel(self) -> bool:
+        """Whether the C kernel steps these muscles (else numpy)."""
+        return self._lib is not None
 
     def pulse(self, t: float, mask: np.ndarray | None = None) -> None:
         """A stimulation pulse at time `t` on the muscles in `mask` (all if None)."""
+        if self._lib is not None:
+            if mask is None:
+                self._lib.ding_pulse(self._state, t, None, self.p.tau_c)
+                return
+            m = np.asarray(mask, dtype=np.bool_)
+            if m.shape != self.s.shape:
+                raise ValueError(f"a mask of {self.s.size} muscles, not {m.shape}")
+            if not m.flags.c_contiguous:
+                m = np.ascontiguousarray(m)
+            self._lib.ding_pulse(self._state, t, m.ctypes.data, self.p.tau_c)
+            return
         r = np.subtract(t, self.last_pulse, out=self._b1)  # the gap since the last pulse
         np.negative(r, out=r)
         r /= self.p.tau_c
@@ -89,6 +124,15 @@ class DingMuscles:
             np.add(self.s, r, out=self.s, where=mask)
             np.copyto(self.last_pulse, t, where=mask)
 
+    def pulse_at_address(self, t: float, mask_address: int) -> None:
+        """`pulse(t, mask)` with the mask given as the address of n contiguous bools.
+
+        Kernel only (check `uses_kernel`): the caller keeps the array alive and
+        the right size; it saves a view and a check per pulse in a class's loop.
+        """
+        assert self._lib is not None
+        self._lib.ding_pulse(self._state, t, mask_address, self.p.tau_c)
+
     def step(self, h: float) -> None:
         """Advance every muscle by `h` seconds with no pulse inside the step."""
         if h <= 0:
@@ -96,6 +140,14 @@ class DingMuscles:
         p = self.p
         e = math.exp(-h / p.tau_c)
         e_half = math.exp(-0.5 * h / p.tau_c)
+        if self._lib is not None:
+            c_half, c_full = 0.5 * h / p.tau_c, h / p.tau_c
+            self._lib.ding_step(self._state, h, c_half, e_half, c_full, e, p.tau2, self.fatigue)
+            if self.fatigue:
+                self._h_sum += h
+                if self._h_sum >= FATIGUE_STEP_S:
+                    self.settle_fatigue()
+            return
         x = np.multiply(self.s, 0.5 * h / p.tau_c, out=self._b1)
         x += self.cn
         x *= e_half  # CN at the step's midpoint
@@ -132,8 +184,15 @@ class DingMuscles:
         if h <= 0:
             return
         p = self.p
-        f = self._f_sum / h
         decay = math.exp(-h / p.tau_fat)
+        if self._lib is not None:
+            self._lib.ding_settle(
+                self._state, h, decay, 1 - decay, p.a_rest, p.km_rest, p.tau1_rest,
+                p.alpha_a, p.alpha_km, p.alpha_tau1, p.tau_fat,
+            )  # fmt: skip
+            self._h_sum = 0.0
+            return
+        f = self._f_sum / h
         # exact for F held over the interval: X -> X_ss + (X - X_ss)·exp(-h/tau_fat)
         self.a = self.a * decay + (p.a_rest + p.alpha_a * f * p.tau_fat) * (1 - decay)
         self.km = self.km * decay + (p.km_rest + p.alpha_km * f * p.tau_fat) * (1 - decay)

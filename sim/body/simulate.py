@@ -113,6 +113,7 @@ def simulate_body(
     pad = n_sec * per_second - n_ticks
 
     recruit = np.zeros((n_ticks, *shape), dtype=np.float32)
+    recruiting = np.zeros(n_ticks, dtype=bool)  # ticks where any muscle is recruited
     stim = np.zeros(shape)
     recruited_time = np.zeros(shape)
     max_density = np.zeros(shape)
@@ -138,7 +139,7 @@ def simulate_body(
             continue
         k, m = np.divmod(idx, n_m)
         cur = chunk.reshape(-1)[idx].astype(np.float64)
-        on_count = np.cumsum(on, axis=0)
+        on_count = np.cumsum(on, axis=0, dtype=np.int16)  # CHUNK_TICKS < 2**15
         stim_cum = stim_flat[m] + on_count.reshape(-1)[idx] * tick_s
         pws = pulse_width_us[c0:c1][k]
         r = np.zeros_like(cur)
@@ -152,6 +153,7 @@ def simulate_body(
             tolerance = tol[ms] * adaptation(stim_cum[sel])
             rating[sel] = cr10(cur[sel] / contact_flat[ms], sens[ms], motor[ms], tolerance)
         recruit[c0:c1].reshape(-1)[idx] = r
+        recruiting[c0 + k[r > 0]] = True
         dense = np.zeros((c1 - c0) * n_m)
         dense[idx] = rating
         dense_r = dense.reshape(c1 - c0, n_clients, n_ch)
@@ -175,7 +177,7 @@ def simulate_body(
     requests = _requests(client_rating, population.tolerance_cr10, tick_s, clients)
 
     force = _force_and_fatigue(
-        recruit, tick_s, frequency_hz, population.strength, per_second, n_sec
+        recruit, recruiting, tick_s, frequency_hz, population.strength, per_second, n_sec
     )
     peak, fti, tl_force, tl_fatigue, fatigue_end = force
     result = BodyResult(
@@ -225,6 +227,7 @@ def _requests(
 
 def _force_and_fatigue(
     recruit: np.ndarray,
+    recruiting: np.ndarray,
     tick_s: float,
     frequency_hz: FloatArray,
     strength: FloatArray,
@@ -235,13 +238,14 @@ def _force_and_fatigue(
     shape = (n_clients, n_ch)
     n_m = n_clients * n_ch
     muscles = DingMuscles(n_m)
+    kernel = muscles.uses_kernel
     a_rest = muscles.p.a_rest
     strength_flat = strength.reshape(-1)
     peak = np.zeros(n_clients * n_ch)
     fti = np.zeros(n_clients * n_ch)
     tl_force = np.zeros((n_sec, n_clients * n_ch))
     tl_fatigue = np.ones((n_sec, *shape))
-    active = np.nonzero(recruit.reshape(n_ticks, -1).max(axis=1) > 0)[0]
+    active = np.flatnonzero(recruiting)
     t_now = 0.0
     next_pulse = 0.0
     last_sec = -1
@@ -261,7 +265,8 @@ def _force_and_fatigue(
         # (mid-way between pulses for unfused twitches); what is made of those
         # forces (peaks, force-time integral, timeline) is computed per run.
         rec = recruit[k0:k1].reshape(k1 - k0, -1)
-        masks = rec > 0
+        masks = np.ascontiguousarray(rec > 0)
+        masks_at = masks.ctypes.data  # kept alive by `masks` until the run ends
         run_periods = periods[k0:k1].tolist()
         max_pulses = int(np.ceil((end - next_pulse) / min(run_periods))) + 2
         forces = np.empty((max_pulses, n_m))
@@ -273,7 +278,12 @@ def _force_and_fatigue(
             period = run_periods[k - k0] if k < k1 else 1.0 / float(frequency_hz[k])
             muscles.step(next_pulse - t_now)
             t_now = next_pulse
-            muscles.pulse(t_now, masks[k - k0] if k < k1 else recruit[k].reshape(-1) > 0)
+            if k >= k1:  # the float clock's last pulse can land on the next tick
+                muscles.pulse(t_now, recruit[k].reshape(-1) > 0)
+            elif kernel:
+                muscles.pulse_at_address(t_now, masks_at + (k - k0) * n_m)
+            else:
+                muscles.pulse(t_now, masks[k - k0])
             if period > 0.03:  # unfused twitches peak between pulses: sample mid-way
                 muscles.step(period / 2)
                 t_now += period / 2
@@ -292,7 +302,8 @@ def _force_and_fatigue(
         out = strength_flat * recruit[kk].reshape(i, n_m) * forces[:i]
         np.maximum(peak, out.max(axis=0), out=peak)
         # summed in pulse order (a cumulative sum runs in order), as it always was
-        fti[:] = np.cumsum(np.vstack([fti, out * np.array(pulse_periods)[:, None]]), axis=0)[-1]
+        # (numpy reduces along the first axis row after row)
+        fti[:] = np.add.reduce(np.vstack([fti, out * np.array(pulse_periods)[:, None]]), axis=0)
         secs = kk // per_second
         bounds = np.flatnonzero(np.diff(secs)) + 1
         for sec_rows, sec in zip(np.split(out, bounds), secs[np.r_[0, bounds]], strict=True):
@@ -302,7 +313,7 @@ def _force_and_fatigue(
         _quiet(muscles, total - t_now)
     muscles.settle_fatigue()
     # fatigue between active stretches recovers: fill the timeline forward with recovery
-    tl_fatigue = _fill_recovery(tl_fatigue, recruit, per_second, tick_s, muscles.p.tau_fat)
+    tl_fatigue = _fill_recovery(tl_fatigue, recruiting, per_second, tick_s, muscles.p.tau_fat)
     return (
         peak.reshape(shape),
         fti.reshape(shape),
@@ -322,13 +333,12 @@ def _quiet(muscles: DingMuscles, h: float) -> None:
 
 
 def _fill_recovery(
-    tl: FloatArray, recruit: np.ndarray, per_second: int, tick_s: float, tau_fat: float
+    tl: FloatArray, recruiting: np.ndarray, per_second: int, tick_s: float, tau_fat: float
 ) -> FloatArray:
     """Seconds with no stimulation: the fatigue ratio recovers towards 1 with tau_fat."""
     n_sec = tl.shape[0]
     active = np.zeros(n_sec, dtype=bool)
-    act_ticks = recruit.reshape(recruit.shape[0], -1).max(axis=1) > 0
-    idx = np.nonzero(act_ticks)[0] // per_second
+    idx = np.flatnonzero(recruiting) // per_second
     active[idx] = True
     decay = math.exp(-per_second * tick_s / tau_fat)
     for s in range(1, n_sec):
