@@ -208,20 +208,28 @@ def _requests(
     """A client asks for less when the rating goes above their tolerance (at most every 30 s)."""
     out = []
     for i, name in enumerate(clients):
-        over = np.nonzero(rating[:, i] > tolerance[i])[0]
+        over = np.flatnonzero(rating[:, i] > tolerance[i])
+        times = over * tick_s
         last = -np.inf
-        for k in over:
-            t = k * tick_s
-            if t - last >= REQUEST_GAP_S:
-                last = t
-                out.append(
-                    {
-                        "t": round(float(t), 3),
-                        "client": name,
-                        "cr10": round(float(rating[k, i]), 1),
-                        "message": f"{name} asks for less (feels CR10 {rating[k, i]:.1f})",
-                    }
-                )
+        j = 0
+        while j < over.size:
+            # jump to the first tick 30 s on (a few ticks early: the exact test decides)
+            j += int(np.searchsorted(times[j:], last + REQUEST_GAP_S - 1.0))
+            while j < over.size and not times[j] - last >= REQUEST_GAP_S:
+                j += 1
+            if j == over.size:
+                break
+            k = over[j]
+            t = times[j]
+            last = t
+            out.append(
+                {
+                    "t": round(float(t), 3),
+                    "client": name,
+                    "cr10": round(float(rating[k, i]), 1),
+                    "message": f"{name} asks for less (feels CR10 {rating[k, i]:.1f})",
+                }
+            )
     return sorted(out, key=lambda r: r["t"])
 
 
