@@ -68,3 +68,73 @@ void ding_settle(const ding_state *m, double h, double decay, double one_minus, 
         m->f_sum[i] = 0.0;
     }
 }
+
+static void step_and_settle(const ding_state *m, double h, const double *p, int fatigue,
+                            double *h_sum)
+{
+    /* DingMuscles.step: p = tau_c, tau2, a_rest, km_rest, tau1_rest, alpha_a, alpha_km,
+     * alpha_tau1, tau_fat, fatigue_step_s */
+    if (h <= 0) {
+        return;
+    }
+    double e = exp(-h / p[0]);
+    double e_half = exp(-0.5 * h / p[0]);
+    ding_step(m, h, 0.5 * h / p[0], e_half, h / p[0], e, p[1], fatigue);
+    if (fatigue) {
+        *h_sum += h;
+        if (*h_sum >= p[9]) {
+            double decay = exp(-*h_sum / p[8]);
+            ding_settle(m, *h_sum, decay, 1 - decay, p[2], p[3], p[4], p[5], p[6], p[7], p[8]);
+            *h_sum = 0.0;
+        }
+    }
+}
+
+/* The pulse loop of one run of recruiting ticks [k0, k1) (sim/body/simulate.py's
+ * _force_and_fatigue). clock = t_now, next_pulse, end, h_sum (updated).
+ * periods and masks are per tick of the run (masks: n bytes a tick). Writes the
+ * force after each pulse (mid-way for periods > 30 ms) to forces (n doubles a
+ * pulse), its tick to ks and its period to pulse_periods; on the first pulse
+ * of each second, a / a_rest to that second's row of tl_fatigue. Stops at the
+ * run's end, after max_pulses, or before a pulse whose tick is not in the run
+ * (the caller does that one). Returns the number of pulses done. */
+long ding_run(const ding_state *m, double *clock, const double *periods,
+              const unsigned char *masks, long k0, long k1, long n_ticks, double tick_s,
+              long per_second, long *last_sec, double *tl_fatigue, const double *p,
+              int fatigue, double *forces, long *ks, double *pulse_periods, long max_pulses)
+{
+    long count = 0;
+    size_t n = m->n;
+    while (clock[1] < clock[2] && count < max_pulses) {
+        long k = (long)(clock[1] / tick_s + 1e-9);
+        if (k > n_ticks - 1) {
+            k = n_ticks - 1;
+        }
+        if (k >= k1) {
+            break;
+        }
+        double period = periods[k - k0];
+        step_and_settle(m, clock[1] - clock[0], p, fatigue, &clock[3]);
+        clock[0] = clock[1];
+        ding_pulse(m, clock[0], masks + (size_t)(k - k0) * n, p[0]);
+        if (period > 0.03) { /* unfused twitches peak between pulses: sample mid-way */
+            step_and_settle(m, period / 2, p, fatigue, &clock[3]);
+            clock[0] += period / 2;
+        }
+        for (size_t i = 0; i < n; i++) {
+            forces[(size_t)count * n + i] = m->force[i];
+        }
+        ks[count] = k;
+        pulse_periods[count] = period;
+        count++;
+        long sec = k / per_second;
+        if (sec != *last_sec) {
+            for (size_t i = 0; i < n; i++) {
+                tl_fatigue[(size_t)sec * n + i] = m->a[i] / p[2];
+            }
+            *last_sec = sec;
+        }
+        clock[1] += period;
+    }
+    return count;
+}

@@ -133,6 +133,47 @@ class DingMuscles:
         assert self._lib is not None
         self._lib.ding_pulse(self._state, t, mask_address, self.p.tau_c)
 
+    def run_pulses(
+        self,
+        clock: tuple[float, float, float],
+        periods: FloatArray,
+        masks: np.ndarray,
+        ticks: tuple[int, int, int, float, int],
+        last_sec: np.ndarray,
+        tl_fatigue: FloatArray,
+        out: tuple[FloatArray, np.ndarray, FloatArray],
+    ) -> tuple[int, float, float]:
+        """The pulse loop of one run of ticks in C (kernel only; see ding.c's `ding_run`).
+
+        clock: (t_now, next_pulse, end); periods (float64) and masks (bool,
+        (ticks, n)) per tick of the run; ticks: (k0, k1, n_ticks, tick_s,
+        per_second); last_sec: int64 [1], updated; out: forces (pulses, n),
+        ticks (int64) and periods of the pulses done. Returns (pulses done,
+        t_now, next_pulse).
+        """
+        assert self._lib is not None
+        k0, k1, n_ticks, tick_s, per_second = ticks
+        forces, ks, pulse_periods = out
+        for a, kind in ((periods, np.float64), (masks, np.bool_), (last_sec, np.int64)):
+            assert a.dtype == kind and a.flags.c_contiguous
+        for a, kind in ((forces, np.float64), (ks, np.int64), (pulse_periods, np.float64)):
+            assert a.dtype == kind and a.flags.c_contiguous
+        assert tl_fatigue.dtype == np.float64 and tl_fatigue.flags.c_contiguous
+        assert masks.shape == (k1 - k0, self.s.size) and periods.shape == (k1 - k0,)
+        assert forces.shape[1:] == (self.s.size,) and len(ks) == len(pulse_periods) == len(forces)
+        state = np.array([*clock, self._h_sum])
+        p = self.p
+        constants = (p.tau_c, p.tau2, p.a_rest, p.km_rest, p.tau1_rest, p.alpha_a, p.alpha_km)
+        params = np.array([*constants, p.alpha_tau1, p.tau_fat, FATIGUE_STEP_S])
+        done = self._lib.ding_run(
+            self._state, state.ctypes.data, periods.ctypes.data, masks.ctypes.data,
+            k0, k1, n_ticks, tick_s, per_second, last_sec.ctypes.data, tl_fatigue.ctypes.data,
+            params.ctypes.data, self.fatigue, forces.ctypes.data, ks.ctypes.data,
+            pulse_periods.ctypes.data, len(forces),
+        )  # fmt: skip
+        self._h_sum = float(state[3])
+        return int(done), float(state[0]), float(state[1])
+
     def step(self, h: float) -> None:
         """Advance every muscle by `h` seconds with no pulse inside the step."""
         if h <= 0:

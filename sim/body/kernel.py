@@ -102,4 +102,7 @@ def library() -> ctypes.CDLL | None:
     lib.ding_pulse.restype = None
     lib.ding_settle.argtypes = [state, *([d] * 10)]
     lib.ding_settle.restype = None
+    v, L = ctypes.c_void_p, ctypes.c_long
+    lib.ding_run.argtypes = [state, v, v, v, L, L, L, d, L, v, v, v, i, v, v, v, L]
+    lib.ding_run.restype = L
     return lib

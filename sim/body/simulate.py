@@ -246,7 +246,7 @@ def _force_and_fatigue(
     shape = (n_clients, n_ch)
     n_m = n_clients * n_ch
     muscles = DingMuscles(n_m)
-    kernel = muscles.uses_kernel
+    kernel = muscles.uses_kernel  # the pulse loop in C, else here
     a_rest = muscles.p.a_rest
     strength_flat = strength.reshape(-1)
     peak = np.zeros(n_clients * n_ch)
@@ -256,7 +256,7 @@ def _force_and_fatigue(
     active = np.flatnonzero(recruiting)
     t_now = 0.0
     next_pulse = 0.0
-    last_sec = -1
+    last_sec_at = np.array([-1], dtype=np.int64)  # the second of the last pulse
     # runs of consecutive active ticks
     runs = np.split(active, np.nonzero(np.diff(active) != 1)[0] + 1) if active.size else []
     frequency = frequency_hz.astype(np.float64)
@@ -274,24 +274,36 @@ def _force_and_fatigue(
         # forces (peaks, force-time integral, timeline) is computed per run.
         rec = recruit[k0:k1].reshape(k1 - k0, -1)
         masks = np.ascontiguousarray(rec > 0)
-        masks_at = masks.ctypes.data  # kept alive by `masks` until the run ends
-        run_periods = periods[k0:k1].tolist()
-        max_pulses = int(np.ceil((end - next_pulse) / min(run_periods))) + 2
+        run_periods = periods[k0:k1]
+        max_pulses = int(np.ceil((end - next_pulse) / run_periods.min())) + 2
         forces = np.empty((max_pulses, n_m))
+        ks_done = np.empty(max_pulses, dtype=np.int64)
+        periods_done = np.empty(max_pulses)
         ks: list[int] = []
         pulse_periods: list[float] = []
         i = 0
         while next_pulse < end:
+            if kernel:
+                done, t_now, next_pulse = muscles.run_pulses(
+                    (t_now, next_pulse, end),
+                    run_periods,
+                    masks,
+                    (k0, k1, n_ticks, tick_s, per_second),
+                    last_sec_at,
+                    tl_fatigue,
+                    (forces[i:], ks_done[i:], periods_done[i:]),
+                )
+                ks += ks_done[i : i + done].tolist()
+                pulse_periods += periods_done[i : i + done].tolist()
+                i += done
+                if not next_pulse < end:
+                    break
+            # in numpy; with the kernel, a last pulse whose float clock lands on the next tick
             k = min(int(next_pulse / tick_s + 1e-9), n_ticks - 1)
-            period = run_periods[k - k0] if k < k1 else 1.0 / float(frequency_hz[k])
+            period = float(run_periods[k - k0]) if k < k1 else 1.0 / float(frequency_hz[k])
             muscles.step(next_pulse - t_now)
             t_now = next_pulse
-            if k >= k1:  # the float clock's last pulse can land on the next tick
-                muscles.pulse(t_now, recruit[k].reshape(-1) > 0)
-            elif kernel:
-                muscles.pulse_at_address(t_now, masks_at + (k - k0) * n_m)
-            else:
-                muscles.pulse(t_now, masks[k - k0])
+            muscles.pulse(t_now, masks[k - k0] if k < k1 else recruit[k].reshape(-1) > 0)
             if period > 0.03:  # unfused twitches peak between pulses: sample mid-way
                 muscles.step(period / 2)
                 t_now += period / 2
@@ -300,9 +312,9 @@ def _force_and_fatigue(
             pulse_periods.append(period)
             i += 1
             sec = k // per_second
-            if sec != last_sec:
+            if sec != last_sec_at[0]:
                 tl_fatigue[sec] = (muscles.a / a_rest).reshape(shape)
-                last_sec = sec
+                last_sec_at[0] = sec
             next_pulse += period
         if not ks:
             continue
