@@ -25,6 +25,9 @@ void ding_step(const ding_state *m, double h, double c_half, double e_half, doub
 {
     for (size_t i = 0; i < m->n; i++) {
         double s = m->s[i];
+        if (s == 0.0 && m->cn[i] == 0.0 && m->force[i] == 0.0) {
+            continue; /* exactly at rest (never pulsed, or decayed to 0): it stays so */
+        }
         double x = (s * c_half + m->cn[i]) * e_half; /* CN at the step's midpoint */
         x = x / (m->km[i] + x);
         double tau = x * tau2 + m->tau1[i];
