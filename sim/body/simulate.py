@@ -154,17 +154,14 @@ def simulate_body(
             rating[sel] = cr10(cur[sel] / contact_flat[ms], sens[ms], motor[ms], tolerance)
         recruit[c0:c1].reshape(-1)[idx] = r
         recruiting[c0 + k[r > 0]] = True
-        dense = np.zeros((c1 - c0) * n_m)
-        dense[idx] = rating
-        dense_r = dense.reshape(c1 - c0, n_clients, n_ch)
-        client_rating[c0:c1] = dense_r.max(axis=2)
-        np.maximum(channel_rating, dense_r.max(axis=0), out=channel_rating)
+        by_client = np.zeros((c1 - c0) * n_clients)  # the highest rating of each tick, client
+        np.maximum.at(by_client, k * n_clients + m // n_ch, rating)
+        client_rating[c0:c1] = by_client.reshape(c1 - c0, n_clients)
+        np.maximum.at(channel_rating.reshape(-1), m, rating)
         stim += on_count[-1].reshape(shape) * tick_s
         recruited = np.bincount(m[r > 0], minlength=n_m).reshape(shape)
         recruited_time += recruited * tick_s
-        dense[:] = 0.0
-        dense[idx] = cur * density_factor[c0:c1][k] / area_contact[m]
-        np.maximum(max_density, dense_r.max(axis=0), out=max_density)
+        np.maximum.at(max_density.reshape(-1), m, cur * density_factor[c0:c1][k] / area_contact[m])
 
     def per_sec(a: np.ndarray) -> np.ndarray:
         if pad:
