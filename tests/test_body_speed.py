@@ -158,3 +158,26 @@ def test_an_empty_class_and_a_silent_class_give_the_reference_figures() -> None:
     d = replace(d, frequency_hz=d.frequency_hz[:400])
     new, old = _both(silent, d, population, plan)
     _assert_same(new, old)
+
+
+def test_without_a_compiler_the_body_model_runs_on_numpy(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kernel, "_build_dirs", lambda: [tmp_path / "build"])
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert kernel._build(kernel.SOURCE.read_bytes()) is None
+    monkeypatch.setenv("SUIT_BODY_KERNEL", "numpy")
+    assert kernel.library.__wrapped__() is None  # type: ignore[attr-defined]
+
+
+def test_a_source_the_compiler_refuses_falls_back_and_a_good_one_is_built_once(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kernel, "_build_dirs", lambda: [tmp_path / "build"])
+    assert kernel._build(b"this is not C\n") is None
+    assert not list((tmp_path / "build").iterdir())  # no half-written library or source left
+    source = kernel.SOURCE.read_bytes()
+    built = kernel._build(source)
+    assert built is not None and built.parent == tmp_path / "build"
+    mtime = built.stat().st_mtime_ns
+    assert kernel._build(source) == built and built.stat().st_mtime_ns == mtime

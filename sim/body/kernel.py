@@ -67,16 +67,21 @@ def _build(source: bytes) -> Path | None:
             continue
         target = folder / name
         partial = folder / f"{name}.{os.getpid()}.tmp"
-        cmd = [cc, *_FLAGS, str(SOURCE), "-o", str(partial), "-lm"]
+        c_file = folder / f"{name}.{os.getpid()}.c"  # exactly the source that was hashed
+        try:
+            c_file.write_bytes(source)
+        except OSError:
+            continue  # not writable: the next folder
+        cmd = [cc, *_FLAGS, str(c_file), "-o", str(partial), "-lm"]
         try:
             done = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
-            return None
-        if done.returncode != 0:
+            done = None
+        finally:
+            c_file.unlink(missing_ok=True)
+        if done is None or done.returncode != 0:
             partial.unlink(missing_ok=True)
-            if not os.access(folder, os.W_OK):
-                continue
-            return None  # the compiler refused the source: numpy it is
+            return None  # no working compiler, or it refused the source: numpy it is
         os.replace(partial, target)  # atomic: a parallel loader sees the whole file or none
         return target
     return None
