@@ -4,7 +4,9 @@ Input is what the suits delivered, sampled on the engine's tick grid: the
 peak current of every client's every channel per tick, with the program's
 pulse width and frequency. The Ding model is stepped pulse by pulse while
 anything is on, and in one exact step over quiet stretches. Everything is
-vectorised over clients × channels.
+vectorised over clients × channels; the instantaneous figures are computed
+only on the entries that carry current, and the pulse loop runs in C when the
+kernel can be built (`kernel.py`, `ding.c`: same operations, same order).
 """
 
 from __future__ import annotations
