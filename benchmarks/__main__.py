@@ -281,11 +281,14 @@ def bench_plan_mode() -> None:
     """`sim plan` arithmetic: a 35-minute class, 20 clients × 12 channels, engine-free."""
     import numpy as np
 
-    from sim.body import make_population, simulate_body
+    from sim.body import kernel, make_population, simulate_body
     from sim.plan_mode import planned_delivery
 
     plan = plan35()
     n = 20
+    tk = time.perf_counter()
+    c_kernel = kernel.library() is not None  # built once per source (sim/body/build/)
+    kernel_load_s = time.perf_counter() - tk
     cpu = time.process_time()
     t0 = time.perf_counter()
     d = planned_delivery(plan, np.full((n, 12), 60.0), np.full((n, 12), 120.0))
@@ -309,6 +312,9 @@ def bench_plan_mode() -> None:
         body_s=round(t2 - t1, 2),
         wall_s=round(t2 - t0, 2),
         cpu_s=round(time.process_time() - cpu, 2),
+        c_kernel=c_kernel,
+        kernel_load_s=round(kernel_load_s, 2),
+        load_avg=[round(x, 2) for x in os.getloadavg()],
         target_wall_s=TARGET_PLAN_MODE_S,
         met=t2 - t0 <= TARGET_PLAN_MODE_S,
     )
@@ -327,9 +333,11 @@ def bench_designer() -> None:
 
     text = (HERE / "class35.yaml").read_text(encoding="utf-8")
     steps: list[tuple[float, str]] = []
+    cpu = time.process_time()
     t0 = time.perf_counter()
     doc = run_designer(text, Group(20), lambda f, s: steps.append((time.perf_counter() - t0, s)))
     in_process = time.perf_counter() - t0
+    in_process_cpu = time.process_time() - cpu
     request = {"yaml": text, "clients": 20, "first_session": False, "seed": 0, "intensity_mA": {}}
     t1 = time.perf_counter()
     done = subprocess.run(
@@ -354,12 +362,14 @@ def bench_designer() -> None:
         channels=len(doc["channels"]),
         class_min=round(doc["total_s"] / 60, 1),
         wall_s=round(in_process, 2),
+        cpu_s=round(in_process_cpu, 2),
         worker_process_wall_s=round(worker, 2),
         worker_ok=done.returncode == 0,
         studio_clients_wall_s=round(own, 2),
         result_kb=round(len(done.stdout) / 1024),
         suggestions=len(doc["suggestions"]),
         steps=[{"at_s": round(t, 2), "doing": s} for t, s in steps],
+        load_avg=[round(x, 2) for x in os.getloadavg()],
         target_wall_s=5.0,
     )
 

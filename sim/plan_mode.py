@@ -64,10 +64,18 @@ def planned_delivery(
         )
     target = np.minimum(targets_mA, client_caps_mA)
     steps = np.floor(t / INTENSITY_RISE_STEP_S + 1e-9) + 1  # 1 mA each
-    out = np.empty((n_t, *targets_mA.shape), dtype=np.float32)
-    for a in range(0, n_t, _CHUNK):  # bounded memory: (chunk, clients, channels) at a time
-        b = min(a + _CHUNK, n_t)
-        set_mA = np.minimum(target[None, :, :], steps[a:b, None, None])
-        requested = levels[a:b, None, :] * set_mA
-        out[a:b] = level_codes(requested, caps[seg_idx[a:b]]) * LEVEL_STEP_MA
+    # A zero level sends code 0 whatever the set intensity and cap: compute the
+    # wire codes only where the plan asks for something (rows: ticks with any
+    # level; columns: channels with a level in that block), zeros elsewhere.
+    out = np.zeros((n_t, *targets_mA.shape), dtype=np.float32)
+    live = np.flatnonzero((levels != 0).any(axis=1))
+    for a in range(0, live.size, _CHUNK):  # bounded memory: (chunk, clients, channels) at a time
+        rows = live[a : a + _CHUNK]
+        cols = np.flatnonzero((levels[rows] != 0).any(axis=0))
+        set_mA = np.minimum(target[None, :, cols], steps[rows, None, None])
+        requested = levels[rows[:, None], cols][:, None, :] * set_mA
+        cap = caps[:, :, cols][seg_idx[rows]]
+        out[np.ix_(rows, np.arange(targets_mA.shape[0]), cols)] = (
+            level_codes(requested, cap) * LEVEL_STEP_MA
+        )
     return Delivery(tick, out, pw, freq)

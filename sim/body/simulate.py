@@ -4,7 +4,9 @@ Input is what the suits delivered, sampled on the engine's tick grid: the
 peak current of every client's every channel per tick, with the program's
 pulse width and frequency. The Ding model is stepped pulse by pulse while
 anything is on, and in one exact step over quiet stretches. Everything is
-vectorised over clients × channels.
+vectorised over clients × channels; the instantaneous figures are computed
+only on the entries that carry current, and the pulse loop runs in C when the
+kernel can be built (`kernel.py`, `ding.c`: same operations, same order).
 """
 
 from __future__ import annotations
@@ -113,33 +115,55 @@ def simulate_body(
     pad = n_sec * per_second - n_ticks
 
     recruit = np.zeros((n_ticks, *shape), dtype=np.float32)
+    recruiting = np.zeros(n_ticks, dtype=bool)  # ticks where any muscle is recruited
     stim = np.zeros(shape)
     recruited_time = np.zeros(shape)
     max_density = np.zeros(shape)
     client_rating = np.zeros((n_ticks, n_clients), dtype=np.float32)
     channel_rating = np.zeros(shape)
     by_pw = {pw: population.thresholds_mA(pw) for pw in np.unique(pulse_width_us) if pw > 0}
+    # Entries without current (most of a class) recruit nothing, rate 0 and have
+    # no density: everything is computed on the entries with current only.
+    n_m = n_clients * n_ch
+    flat_thresholds = {
+        pw: tuple(np.broadcast_to(x, shape).reshape(-1) for x in th) for pw, th in by_pw.items()
+    }
+    contact_flat = np.broadcast_to(contact, shape).reshape(-1)
+    area_contact = np.broadcast_to(area * contact, shape).reshape(-1)
+    density_factor = np.sqrt(2.0 * pulse_width_us * 1e-6 * frequency_hz)
+    stim_flat = stim.reshape(-1)
     for c0 in range(0, n_ticks, CHUNK_TICKS):
         c1 = min(n_ticks, c0 + CHUNK_TICKS)
-        cur = currents_mA[c0:c1].astype(np.float64)
-        on = cur > 0
-        stim_cum = stim[None] + np.cumsum(on, axis=0) * tick_s
-        pws = pulse_width_us[c0:c1]
+        chunk = currents_mA[c0:c1].reshape(c1 - c0, n_m)
+        on = chunk > 0
+        idx = np.flatnonzero(on)
+        if idx.size == 0:
+            continue
+        k, m = np.divmod(idx, n_m)
+        cur = chunk.reshape(-1)[idx].astype(np.float64)
+        on_count = np.cumsum(on, axis=0, dtype=np.int16)  # CHUNK_TICKS < 2**15
+        stim_cum = stim_flat[m] + on_count.reshape(-1)[idx] * tick_s
+        pws = pulse_width_us[c0:c1][k]
         r = np.zeros_like(cur)
         rating = np.zeros_like(cur)
-        for pw, (sens, motor, tol) in by_pw.items():
-            sel = pws == pw
-            if not sel.any():
+        for pw, (sens, motor, tol) in flat_thresholds.items():
+            sel = np.flatnonzero(pws == pw)
+            if not sel.size:
                 continue
-            r[sel] = recruitment(cur[sel], motor)
-            rating[sel] = cr10(cur[sel] / contact, sens, motor, tol * adaptation(stim_cum[sel]))
-        recruit[c0:c1] = r
-        client_rating[c0:c1] = rating.max(axis=2)
-        np.maximum(channel_rating, rating.max(axis=0), out=channel_rating)
-        stim += on.sum(axis=0) * tick_s
-        recruited_time += ((r > 0) & on).sum(axis=0) * tick_s
-        factor = np.sqrt(2.0 * pws * 1e-6 * frequency_hz[c0:c1])[:, None, None]
-        np.maximum(max_density, (cur * factor / (area * contact)).max(axis=0), out=max_density)
+            ms = m[sel]
+            r[sel] = recruitment(cur[sel], motor[ms])
+            tolerance = tol[ms] * adaptation(stim_cum[sel])
+            rating[sel] = cr10(cur[sel] / contact_flat[ms], sens[ms], motor[ms], tolerance)
+        recruit[c0:c1].reshape(-1)[idx] = r
+        recruiting[c0 + k[r > 0]] = True
+        by_client = np.zeros((c1 - c0) * n_clients)  # the highest rating of each tick, client
+        np.maximum.at(by_client, k * n_clients + m // n_ch, rating)
+        client_rating[c0:c1] = by_client.reshape(c1 - c0, n_clients)
+        np.maximum.at(channel_rating.reshape(-1), m, rating)
+        stim += on_count[-1].reshape(shape) * tick_s
+        recruited = np.bincount(m[r > 0], minlength=n_m).reshape(shape)
+        recruited_time += recruited * tick_s
+        np.maximum.at(max_density.reshape(-1), m, cur * density_factor[c0:c1][k] / area_contact[m])
 
     def per_sec(a: np.ndarray) -> np.ndarray:
         if pad:
@@ -152,7 +176,7 @@ def simulate_body(
     requests = _requests(client_rating, population.tolerance_cr10, tick_s, clients)
 
     force = _force_and_fatigue(
-        recruit, tick_s, frequency_hz, population.strength, per_second, n_sec
+        recruit, recruiting, tick_s, frequency_hz, population.strength, per_second, n_sec
     )
     peak, fti, tl_force, tl_fatigue, fatigue_end = force
     result = BodyResult(
@@ -183,25 +207,34 @@ def _requests(
     """A client asks for less when the rating goes above their tolerance (at most every 30 s)."""
     out = []
     for i, name in enumerate(clients):
-        over = np.nonzero(rating[:, i] > tolerance[i])[0]
+        over = np.flatnonzero(rating[:, i] > tolerance[i])
+        times = over * tick_s
         last = -np.inf
-        for k in over:
-            t = k * tick_s
-            if t - last >= REQUEST_GAP_S:
-                last = t
-                out.append(
-                    {
-                        "t": round(float(t), 3),
-                        "client": name,
-                        "cr10": round(float(rating[k, i]), 1),
-                        "message": f"{name} asks for less (feels CR10 {rating[k, i]:.1f})",
-                    }
-                )
+        j = 0
+        while j < over.size:
+            # jump to the first tick 30 s on (a few ticks early: the exact test decides)
+            j += int(np.searchsorted(times[j:], last + REQUEST_GAP_S - 1.0))
+            while j < over.size and not times[j] - last >= REQUEST_GAP_S:
+                j += 1
+            if j == over.size:
+                break
+            k = over[j]
+            t = times[j]
+            last = t
+            out.append(
+                {
+                    "t": round(float(t), 3),
+                    "client": name,
+                    "cr10": round(float(rating[k, i]), 1),
+                    "message": f"{name} asks for less (feels CR10 {rating[k, i]:.1f})",
+                }
+            )
     return sorted(out, key=lambda r: r["t"])
 
 
 def _force_and_fatigue(
     recruit: np.ndarray,
+    recruiting: np.ndarray,
     tick_s: float,
     frequency_hz: FloatArray,
     strength: FloatArray,
@@ -210,19 +243,23 @@ def _force_and_fatigue(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     n_ticks, n_clients, n_ch = recruit.shape
     shape = (n_clients, n_ch)
-    muscles = DingMuscles(n_clients * n_ch)
+    n_m = n_clients * n_ch
+    muscles = DingMuscles(n_m)
+    kernel = muscles.uses_kernel  # the pulse loop in C, else here
     a_rest = muscles.p.a_rest
     strength_flat = strength.reshape(-1)
     peak = np.zeros(n_clients * n_ch)
     fti = np.zeros(n_clients * n_ch)
     tl_force = np.zeros((n_sec, n_clients * n_ch))
     tl_fatigue = np.ones((n_sec, *shape))
-    active = np.nonzero(recruit.reshape(n_ticks, -1).max(axis=1) > 0)[0]
+    active = np.flatnonzero(recruiting)
     t_now = 0.0
     next_pulse = 0.0
-    last_sec = -1
+    last_sec_at = np.array([-1], dtype=np.int64)  # the second of the last pulse
     # runs of consecutive active ticks
     runs = np.split(active, np.nonzero(np.diff(active) != 1)[0] + 1) if active.size else []
+    frequency = frequency_hz.astype(np.float64)
+    periods = np.divide(1.0, frequency, out=np.full(n_ticks, np.inf), where=frequency > 0)
     for run in runs:
         k0, k1 = int(run[0]), int(run[-1]) + 1
         start = k0 * tick_s
@@ -231,32 +268,71 @@ def _force_and_fatigue(
             t_now = start
         next_pulse = max(next_pulse, start)
         end = k1 * tick_s
+        # The pulse loop only steps the muscles and keeps the force at each pulse
+        # (mid-way between pulses for unfused twitches); what is made of those
+        # forces (peaks, force-time integral, timeline) is computed per run.
+        rec = recruit[k0:k1].reshape(k1 - k0, -1)
+        masks = np.ascontiguousarray(rec > 0)
+        run_periods = periods[k0:k1]
+        max_pulses = int(np.ceil((end - next_pulse) / run_periods.min())) + 2
+        forces = np.empty((max_pulses, n_m))
+        ks_done = np.empty(max_pulses, dtype=np.int64)
+        periods_done = np.empty(max_pulses)
+        ks: list[int] = []
+        pulse_periods: list[float] = []
+        i = 0
         while next_pulse < end:
+            if kernel:
+                done, t_now, next_pulse = muscles.run_pulses(
+                    (t_now, next_pulse, end),
+                    run_periods,
+                    masks,
+                    (k0, k1, n_ticks, tick_s, per_second),
+                    last_sec_at,
+                    tl_fatigue,
+                    (forces[i:], ks_done[i:], periods_done[i:]),
+                )
+                ks += ks_done[i : i + done].tolist()
+                pulse_periods += periods_done[i : i + done].tolist()
+                i += done
+                if not next_pulse < end:
+                    break
+            # in numpy; with the kernel, a last pulse whose float clock lands on the next tick
             k = min(int(next_pulse / tick_s + 1e-9), n_ticks - 1)
-            period = 1.0 / float(frequency_hz[k])
+            period = float(run_periods[k - k0]) if k < k1 else 1.0 / float(frequency_hz[k])
             muscles.step(next_pulse - t_now)
             t_now = next_pulse
-            r = recruit[k].reshape(-1)
-            muscles.pulse(t_now, r > 0)
-            if period > 0.03:  # unfused twitches peak between pulses: sample mid-way too
+            muscles.pulse(t_now, masks[k - k0] if k < k1 else recruit[k].reshape(-1) > 0)
+            if period > 0.03:  # unfused twitches peak between pulses: sample mid-way
                 muscles.step(period / 2)
                 t_now += period / 2
-                np.maximum(peak, strength_flat * r * muscles.force, out=peak)
-            out = strength_flat * r * muscles.force
-            np.maximum(peak, out, out=peak)
-            fti += out * period
+            forces[i] = muscles.force
+            ks.append(k)
+            pulse_periods.append(period)
+            i += 1
             sec = k // per_second
-            np.maximum(tl_force[sec], out, out=tl_force[sec])
-            if sec != last_sec:
+            if sec != last_sec_at[0]:
                 tl_fatigue[sec] = (muscles.a / a_rest).reshape(shape)
-                last_sec = sec
+                last_sec_at[0] = sec
             next_pulse += period
+        if not ks:
+            continue
+        kk = np.array(ks)
+        out = strength_flat * recruit[kk].reshape(i, n_m) * forces[:i]
+        np.maximum(peak, out.max(axis=0), out=peak)
+        # summed in pulse order (a cumulative sum runs in order), as it always was
+        # (numpy reduces along the first axis row after row)
+        fti[:] = np.add.reduce(np.vstack([fti, out * np.array(pulse_periods)[:, None]]), axis=0)
+        secs = kk // per_second
+        bounds = np.flatnonzero(np.diff(secs)) + 1
+        for sec_rows, sec in zip(np.split(out, bounds), secs[np.r_[0, bounds]], strict=True):
+            np.maximum(tl_force[sec], sec_rows.max(axis=0), out=tl_force[sec])
     total = n_ticks * tick_s
     if total > t_now:
         _quiet(muscles, total - t_now)
     muscles.settle_fatigue()
     # fatigue between active stretches recovers: fill the timeline forward with recovery
-    tl_fatigue = _fill_recovery(tl_fatigue, recruit, per_second, tick_s, muscles.p.tau_fat)
+    tl_fatigue = _fill_recovery(tl_fatigue, recruiting, per_second, tick_s, muscles.p.tau_fat)
     return (
         peak.reshape(shape),
         fti.reshape(shape),
@@ -276,13 +352,12 @@ def _quiet(muscles: DingMuscles, h: float) -> None:
 
 
 def _fill_recovery(
-    tl: FloatArray, recruit: np.ndarray, per_second: int, tick_s: float, tau_fat: float
+    tl: FloatArray, recruiting: np.ndarray, per_second: int, tick_s: float, tau_fat: float
 ) -> FloatArray:
     """Seconds with no stimulation: the fatigue ratio recovers towards 1 with tau_fat."""
     n_sec = tl.shape[0]
     active = np.zeros(n_sec, dtype=bool)
-    act_ticks = recruit.reshape(recruit.shape[0], -1).max(axis=1) > 0
-    idx = np.nonzero(act_ticks)[0] // per_second
+    idx = np.flatnonzero(recruiting) // per_second
     active[idx] = True
     decay = math.exp(-per_second * tick_s / tau_fat)
     for s in range(1, n_sec):
