@@ -1,8 +1,11 @@
 """The workout report: one self-contained HTML file with its plots embedded.
 
 Built from a session document (`session.json` of `sim run` or `sim plan`),
-so `suitctl sim report DIR` can rebuild it at any time. Plots are drawn with
-matplotlib's Agg backend and embedded as base64 PNG.
+so `suitctl sim report DIR` can rebuild it at any time. The strip pictures
+(each client's levels per area, the group's sensation) are SVG written by
+`sim/strip_picture.py`, fast and with every peak kept; the other plots are
+drawn with matplotlib's Agg backend. All are embedded as base64 data, so the
+file opens offline.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from sim.strip_picture import Line, Strip, StripPicture
 from suit_controller.commands import printable
 
 PHASE_COLOURS = {"warmup": "#fde68a", "suit": "#bfdbfe", "stretch": "#bbf7d0"}
+PNG = "image/png"
+SVG = "image/svg+xml"
 
 
 def _png(fig: Any) -> str:
@@ -42,25 +48,29 @@ def _shade(ax: Any, segments: list[dict[str, Any]]) -> None:
         )
 
 
+def _svg(picture: StripPicture) -> str:
+    return base64.b64encode(picture.svg().encode("utf-8")).decode("ascii")
+
+
 def _levels_plot(doc: dict[str, Any], client: int) -> str:
+    """One client's level per body area over the class, as SVG (base64)."""
     tl = doc["body"]["timeline"]
-    t = np.array(tl["t"]) / 60
-    levels = np.array(tl["levels_mA"])[:, client, :]
+    levels = np.asarray(tl["levels_mA"], dtype=np.float64)[:, client, :]
     channels = doc["channels"]
-    fig, axes = plt.subplots(len(channels), 1, figsize=(11, 0.55 * len(channels) + 1), sharex=True)
-    for j, ax in enumerate(np.atleast_1d(axes)):
-        _shade(ax, doc["segments"])
-        ax.fill_between(t, levels[:, j], step="post", color="#1d4ed8", lw=0)
-        ax.set_ylabel(channels[j], rotation=0, ha="right", va="center", fontsize=8)
-        ax.set_yticks([])
-        ax.set_ylim(0, max(1.0, float(levels.max())))
-        ax.spines[["top", "right", "left"]].set_visible(False)
-    np.atleast_1d(axes)[-1].set_xlabel("minutes")
-    fig.suptitle(
-        f"Levels per channel, {printable(doc['body']['clients'][client]['client'])} "
-        f"(peak {levels.max():.0f} mA; phases shaded: warm-up, suit, stretch)"
+    peak = float(levels.max()) if levels.size else 0.0
+    return _svg(
+        StripPicture(
+            title=f"Levels per area, {printable(doc['body']['clients'][client]['client'])} "
+            f"(peak {peak:.0f} mA; phases shaded: warm-up, suit, stretch)",
+            t_s=np.asarray(tl["t"], dtype=np.float64),
+            strips=[
+                Strip(_label(ch), levels[:, j], f"{levels[:, j].max():.0f} mA")
+                for j, ch in enumerate(channels)
+            ],
+            top_value=max(1.0, peak),
+            segments=doc["segments"],
+        )
     )
-    return _png(fig)
 
 
 def _force_plot(doc: dict[str, Any]) -> str:
@@ -112,26 +122,22 @@ def _label(channel: str) -> str:
 def _strips_plot(doc: dict[str, Any]) -> str:
     """Sensation over time as small multiples: one strip per client, the CR10 7 line labelled."""
     tl = doc["body"]["timeline"]
-    t = np.array(tl["t"]) / 60
-    cr = np.array(tl["cr10"])
+    cr = np.asarray(tl["cr10"], dtype=np.float64)
     clients = doc["body"]["clients"]
-    n = len(clients)
-    fig, axes = plt.subplots(n, 1, figsize=(11, 0.55 * n + 1.2), sharex=True, squeeze=False)
-    for i, ax in enumerate(axes[:, 0]):
-        _shade(ax, doc["segments"])
-        ax.fill_between(t, cr[:, i], color="#1d3557", lw=0, alpha=0.8)
-        ax.axhline(7, color="#b91c1c", lw=0.8, ls="--")
-        ax.text(t[-1] if t.size else 0, 7.3, "CR10 7: very strong", color="#b91c1c", fontsize=7,
-                ha="right", va="bottom")  # fmt: skip
-        ax.set_ylim(0, 10.5)
-        ax.set_yticks([])
-        who = printable(clients[i]["client"])
-        ax.set_ylabel(f"{who}\n(max {clients[i]['max_cr10']:.1f})", rotation=0,
-                      ha="right", va="center", fontsize=8)  # fmt: skip
-        ax.spines[["top", "right", "left"]].set_visible(False)
-    axes[-1, 0].set_xlabel("minutes")
-    fig.suptitle("How it feels over time (Borg CR10, 0-10), one strip per client")
-    return _png(fig)
+    return _svg(
+        StripPicture(
+            title="How it feels over time (Borg CR10, 0-10), one strip per client",
+            t_s=np.asarray(tl["t"], dtype=np.float64),
+            strips=[
+                Strip(printable(c["client"]), cr[:, i], f"max {c['max_cr10']:.1f}")
+                for i, c in enumerate(clients)
+            ],
+            top_value=10.5,
+            segments=doc["segments"],
+            colour="#1d3557",
+            lines=[Line(7, "CR10 7: very strong")],
+        )
+    )
 
 
 def _areas_plot(doc: dict[str, Any]) -> str:
@@ -250,25 +256,25 @@ def render_report(doc: dict[str, Any]) -> str:
     if "trainer" in doc:
         words = _trainer_html(doc)
         plots = [
-            ("How it feels over time", _strips_plot(doc)),
-            ("Force and fatigue per body area", _areas_plot(doc)),
+            ("How it feels over time", SVG, _strips_plot(doc)),
+            ("Force and fatigue per body area", PNG, _areas_plot(doc)),
         ]
     else:
         words = ""
         plots = [
-            ("Levels", _levels_plot(doc, 0)),
-            ("Force and fatigue", _force_plot(doc)),
-            ("Sensation", _cr10_plot(doc)),
+            ("Levels", SVG, _levels_plot(doc, 0)),
+            ("Force and fatigue", PNG, _force_plot(doc)),
+            ("Sensation", PNG, _cr10_plot(doc)),
         ]
     imgs = "".join(
-        f'<h2>{title}</h2><img class="plot" alt="{title}" src="data:image/png;base64,{data}">'
-        for title, data in plots
+        f'<h2>{title}</h2><img class="plot" alt="{title}" src="data:{mime};base64,{data}">'
+        for title, mime, data in plots
     )
     if "trainer" in doc:  # the levels of any client, one picture each, opened on demand
         imgs += "<h2>Levels of one client</h2>" + "".join(
             f"<details{' open' if i == 0 else ''}><summary>{html.escape(c['client'])}</summary>"
             f'<img class="plot" alt="Levels of {html.escape(c["client"])}" '
-            f'src="data:image/png;base64,{_levels_plot(doc, i)}"></details>'
+            f'src="data:{SVG};base64,{_levels_plot(doc, i)}"></details>'
             for i, c in enumerate(body["clients"][:24])
         )
     return f"""<!doctype html>

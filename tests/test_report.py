@@ -52,7 +52,8 @@ def test_sim_plan_writes_the_body_figures_and_the_report(planned: Path) -> None:
     assert "first_session_hard" not in kinds  # the first-session cap of 50 mA keeps it light
     html = (planned / "report.html").read_text()
     # strips, force and fatigue per area, then one client's levels each
-    assert html.count("data:image/png;base64,") == 2 + 3
+    assert html.count('<img class="plot"') == 2 + 3
+    assert html.count("data:image/svg+xml;base64,") == 1 + 3  # the strips drawn as SVG
     # the words first: what the group needs, then each client by body area
     words = html.index("What the simulated clients will need")
     assert words < html.index("How it feels over time") < html.index("<table>")
