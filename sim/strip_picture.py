@@ -117,7 +117,7 @@ def _step_path(xs: FloatArray, ys: FloatArray, base: float) -> str:
     return "".join(parts)
 
 
-def _minute_step(minutes: float) -> int:
+def minute_step(minutes: float) -> int:
     for step in (1, 2, 5, 10, 15, 20, 30, 60):
         if minutes / step <= 12:
             return step
@@ -186,7 +186,7 @@ def render(pic: StripPicture) -> str:
                     f"<text x='{LEFT + plot_w}' y='{y - 2:.1f}' font-size='11' "
                     f"text-anchor='end' fill='{line.colour}'>{html.escape(line.label)}</text>"
                 )
-    every = _minute_step((end - start) / 60)
+    every = minute_step((end - start) / 60)
     axis_y = rows_bottom + 4
     for m in range(0, int((end - start) // 60) + 1, every):
         x = x_of(start + m * 60.0)

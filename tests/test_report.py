@@ -53,7 +53,7 @@ def test_sim_plan_writes_the_body_figures_and_the_report(planned: Path) -> None:
     html = (planned / "report.html").read_text()
     # strips, force and fatigue per area, then one client's levels each
     assert html.count('<img class="plot"') == 2 + 3
-    assert html.count("data:image/svg+xml;base64,") == 1 + 3  # the strips drawn as SVG
+    assert html.count("data:image/svg+xml;base64,") == 2 + 3  # drawn as SVG, no PNG left
     # the words first: what the group needs, then each client by body area
     words = html.index("What the simulated clients will need")
     assert words < html.index("How it feels over time") < html.index("<table>")
@@ -90,6 +90,9 @@ def test_sim_run_writes_the_report_and_clients_ask_for_less(tmp_path: Path) -> N
     )
     doc = json.loads((out / "session.json").read_text())
     assert "body" in doc and (out / "report.html").exists()
+    page = (out / "report.html").read_text()
+    for title in ("Levels", "Force and fatigue", "Sensation"):
+        assert f'<h2>{title}</h2><img class="plot" alt="{title}" src="data:image/svg' in page
     requests = [e for e in doc["events"] if e["kind"] == "client_request"]
     assert requests and "asks for less" in requests[0]["message"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim.area_panels import Panel, column_range, render_panels
 from sim.report import render_report
 from sim.strip_picture import ROW_H, TOP, Strip, StripPicture, column_peaks
 
@@ -84,3 +85,21 @@ def test_the_report_without_the_trainers_words_draws_the_levels_too() -> None:
     page = render_report(doc)
     svg = base64.b64decode(re.findall(r"data:image/svg\+xml;base64,([^\"]+)", page)[0]).decode()
     assert "peak 30 mA" in svg and _heights(svg) == pytest.approx([1.0, 5 / 30], abs=0.01)
+
+
+def test_an_area_panel_keeps_a_one_tick_peak_and_dip() -> None:
+    t = np.arange(84_000) / 40
+    force = np.full(t.size, 20.0)
+    force[40_001] = 150.0  # one tick of a strong contraction
+    left = np.full(t.size, 0.9)
+    left[60_002] = 0.1  # one tick of nearly no force left
+    xs, ys = column_range(t, force, 0.0, 2100.0, 300)
+    assert xs.size == ys.size == 600 and ys.max() == 150.0 and ys.min() == 20.0
+    svg = render_panels("force", t, [Panel("Thighs (front): up to 150 N", force, left)])
+    force_line, left_line = re.findall(r"<polyline points='([^']*)'", svg)
+    heights = [float(p.split(",")[1]) for p in force_line.split()]
+    dips = [float(p.split(",")[1]) for p in left_line.split()]
+    # the plot's 70 px: the peak reaches the top, the dip goes down to 0.1 of 1.05
+    assert max(heights) - min(heights) == pytest.approx(70 * (130 / 150), abs=0.2)
+    assert max(dips) - min(dips) == pytest.approx(70 * 0.8 / 1.05, abs=0.2)
+    assert "Thighs (front): up to 150 N" in svg
