@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sim.area_panels import Panel, render_panels
-from sim.strip_picture import Line, Strip, StripPicture
+from sim.strip_picture import FloatArray, Line, Strip, StripPicture
 from suit_controller.commands import printable
 
 SVG = "image/svg+xml"
@@ -29,10 +29,15 @@ def _svg(picture: StripPicture) -> str:
     return base64.b64encode(picture.svg().encode("utf-8")).decode("ascii")
 
 
-def _levels_plot(doc: dict[str, Any], client: int) -> str:
+def _all_levels(doc: dict[str, Any]) -> FloatArray:
+    """Every client's levels, (time, client, channel): read from the document once per report."""
+    return np.asarray(doc["body"]["timeline"]["levels_mA"], dtype=np.float64)
+
+
+def _levels_plot(doc: dict[str, Any], client: int, everyone: FloatArray | None = None) -> str:
     """One client's level per body area over the class, as SVG (base64)."""
     tl = doc["body"]["timeline"]
-    levels = np.asarray(tl["levels_mA"], dtype=np.float64)[:, client, :]
+    levels = (_all_levels(doc) if everyone is None else everyone)[:, client, :]
     channels = doc["channels"]
     peak = float(levels.max()) if levels.size else 0.0
     return _svg(
@@ -199,10 +204,11 @@ def render_report(doc: dict[str, Any]) -> str:
         for title, data in plots
     )
     if "trainer" in doc:  # the levels of any client, one picture each, opened on demand
+        everyone = _all_levels(doc)
         imgs += "<h2>Levels of one client</h2>" + "".join(
             f"<details{' open' if i == 0 else ''}><summary>{html.escape(c['client'])}</summary>"
             f'<img class="plot" alt="Levels of {html.escape(c["client"])}" '
-            f'src="data:{SVG};base64,{_levels_plot(doc, i)}"></details>'
+            f'src="data:{SVG};base64,{_levels_plot(doc, i, everyone)}"></details>'
             for i, c in enumerate(body["clients"][:24])
         )
     return f"""<!doctype html>

@@ -241,8 +241,10 @@ def run(
         sys.exit(exit_code)
 
 
-def _write_report(out: Path) -> None:
-    doc = json.loads((out / "session.json").read_text(encoding="utf-8"))
+def _write_report(out: Path, doc: dict[str, Any] | None = None) -> None:
+    """Write the report from `doc`, or from `out/session.json` (not read again when given)."""
+    if doc is None:
+        doc = json.loads((out / "session.json").read_text(encoding="utf-8"))
     if "body" not in doc:
         return
     path = write_report(doc, out)
@@ -308,7 +310,7 @@ def plan_cmd(
     )
     for suggestion in doc["trainer"]["suggestions"][:10]:
         console.print(f"  [cyan]suggestion[/] {shown(suggestion['text'])}", highlight=False)
-    _write_report(out)
+    _write_report(out, doc)
 
 
 def _plan_doc(
