@@ -320,6 +320,13 @@ def bench_plan_mode() -> None:
     )
 
 
+def bench_plan_report() -> None:
+    """`suitctl sim plan` 20 × 12 × 35 min as a trainer runs it, report included."""
+    from benchmarks.plan_report import bench_plan_report as run
+
+    run()
+
+
 def bench_designer() -> None:
     """The designer's whole run (simulation + report data + words) for 20 × 12 × 35 min.
 
@@ -470,6 +477,7 @@ def bench_ble_estop() -> None:
 BENCHES = [
     "virtual_class",
     "plan_mode",
+    "plan_report",
     "designer",
     "designer_responsiveness",
     "scheduler",
@@ -506,6 +514,8 @@ def main() -> None:
         bench_virtual_class()
     if "plan_mode" in names:
         bench_plan_mode()
+    if "plan_report" in names:
+        bench_plan_report()
     if "designer" in names:
         bench_designer()
     if "designer_responsiveness" in names:
