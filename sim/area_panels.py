@@ -21,10 +21,10 @@ WIDTH = 1000
 COLUMNS = 3
 PANEL_W = 300
 PANEL_GAP_X = 30
-PANEL_TITLE = 20
+PANEL_TITLE = 24
 PLOT_H = 70
-PANEL_GAP_Y = 34
-TOP = 34
+PANEL_GAP_Y = 38
+TOP = 38
 LEFT = 20
 
 
@@ -83,7 +83,7 @@ def render_panels(title: str, t_s: FloatArray, panels: list[Panel],
         f"viewBox='0 0 {WIDTH} {height}' {FONT}>",
         f"<title>{html.escape(title)}</title>",
         "<rect width='100%' height='100%' fill='white'/>",
-        f"<text x='{WIDTH / 2:.0f}' y='20' font-size='15' text-anchor='middle'>"
+        f"<text x='{WIDTH / 2:.0f}' y='22' font-size='17' text-anchor='middle'>"
         f"{html.escape(title)}</text>",
     ]
     for k, panel in enumerate(panels):
@@ -94,7 +94,7 @@ def render_panels(title: str, t_s: FloatArray, panels: list[Panel],
         def x_of(s: FloatArray | float, x0: float = x0) -> Any:
             return x0 + np.asarray(s) / end * PANEL_W
 
-        out.append(f"<text x='{x0}' y='{y0 + 14}' font-size='13'>{html.escape(panel.title)}</text>")
+        out.append(f"<text x='{x0}' y='{y0 + 17}' font-size='15'>{html.escape(panel.title)}</text>")
         for seg in segments:
             a, b = x_of(float(seg["start_s"])), x_of(float(seg["end_s"]))
             colour = PHASE_COLOURS.get(str(seg["kind"]), "#eeeeee")
@@ -114,16 +114,16 @@ def render_panels(title: str, t_s: FloatArray, panels: list[Panel],
         out.append(_polyline(x_of(xs), base - np.clip(ys, 0, 1.05) / 1.05 * PLOT_H, dashed))
         one = base - 1 / 1.05 * PLOT_H
         out.append(
-            f"<text x='{x0 + PANEL_W + 3}' y='{one + 4:.1f}' font-size='11' fill='#e76f51'>1</text>"
-            f"<text x='{x0 + PANEL_W + 3}' y='{base + 4}' font-size='11' fill='#e76f51'>0</text>"
+            f"<text x='{x0 + PANEL_W + 3}' y='{one + 4:.1f}' font-size='13' fill='#e76f51'>1</text>"
+            f"<text x='{x0 + PANEL_W + 3}' y='{base + 4}' font-size='13' fill='#e76f51'>0</text>"
         )
         for m in range(0, int(end // 60) + 1, every):
             x = x_of(m * 60.0)
             out.append(f"<line x1='{x:.1f}' y1='{base}' x2='{x:.1f}' y2='{base + 4}' "
                        "stroke='#333'/>")  # fmt: skip
-            out.append(f"<text x='{x:.1f}' y='{base + 16}' font-size='11' "
+            out.append(f"<text x='{x:.1f}' y='{base + 18}' font-size='13' "
                        f"text-anchor='middle'>{m}</text>")  # fmt: skip
-    out.append(f"<text x='{WIDTH / 2:.0f}' y='{height - 4}' font-size='13' "
+    out.append(f"<text x='{WIDTH / 2:.0f}' y='{height - 4}' font-size='15' "
                "text-anchor='middle'>minutes</text>")  # fmt: skip
     out.append("</svg>")
     return "".join(out)

@@ -28,14 +28,14 @@ PHASE_COLOURS = {"warmup": "#fde68a", "suit": "#bfdbfe", "stretch": "#bbf7d0"}
 #: The picture's width in CSS pixels (the report scales it to the page).
 WIDTH = 1000
 #: Left margin, for the row labels.
-LEFT = 170
+LEFT = 200
 #: Right margin, for each row's highest value.
-RIGHT = 70
+RIGHT = 80
 #: Height of one strip and the gap below it.
-ROW_H = 26
+ROW_H = 28
 ROW_GAP = 6
-TOP = 34
-BOTTOM = 40
+TOP = 38
+BOTTOM = 46
 FONT = "font-family='system-ui, sans-serif'"
 
 
@@ -145,7 +145,7 @@ def render(pic: StripPicture) -> str:
         f"viewBox='0 0 {WIDTH} {height}' {FONT}>",
         f"<title>{html.escape(pic.title)}</title>",
         "<rect width='100%' height='100%' fill='white'/>",
-        f"<text x='{WIDTH / 2:.0f}' y='20' font-size='15' text-anchor='middle'>"
+        f"<text x='{WIDTH / 2:.0f}' y='22' font-size='17' text-anchor='middle'>"
         f"{html.escape(pic.title)}</text>",
     ]
     rows_top, rows_bottom = TOP, TOP + n * (ROW_H + ROW_GAP) - ROW_GAP
@@ -165,12 +165,12 @@ def render(pic: StripPicture) -> str:
         out.append(f"<line x1='{LEFT}' y1='{base}' x2='{LEFT + plot_w}' y2='{base}' "
                    "stroke='#999' stroke-width='0.5'/>")  # fmt: skip
         out.append(
-            f"<text x='{LEFT - 8}' y='{y0 + ROW_H / 2 + 4:.0f}' font-size='13' "
+            f"<text x='{LEFT - 8}' y='{y0 + ROW_H / 2 + 5:.0f}' font-size='15' "
             f"text-anchor='end'>{html.escape(strip.label)}</text>"
         )
         if strip.note:
             out.append(
-                f"<text x='{LEFT + plot_w + 6}' y='{y0 + ROW_H / 2 + 4:.0f}' font-size='12' "
+                f"<text x='{LEFT + plot_w + 6}' y='{y0 + ROW_H / 2 + 5:.0f}' font-size='14' "
                 f"fill='#444'>{html.escape(strip.note)}</text>"
             )
         for line in pic.lines:
@@ -183,7 +183,7 @@ def render(pic: StripPicture) -> str:
             )
             if i == 0:
                 out.append(
-                    f"<text x='{LEFT + plot_w}' y='{y - 2:.1f}' font-size='11' "
+                    f"<text x='{LEFT + plot_w}' y='{y - 2:.1f}' font-size='13' "
                     f"text-anchor='end' fill='{line.colour}'>{html.escape(line.label)}</text>"
                 )
     every = minute_step((end - start) / 60)
@@ -192,9 +192,9 @@ def render(pic: StripPicture) -> str:
         x = x_of(start + m * 60.0)
         out.append(f"<line x1='{x:.1f}' y1='{axis_y}' x2='{x:.1f}' y2='{axis_y + 5}' "
                    "stroke='#333'/>")  # fmt: skip
-        out.append(f"<text x='{x:.1f}' y='{axis_y + 18}' font-size='12' "
+        out.append(f"<text x='{x:.1f}' y='{axis_y + 20}' font-size='14' "
                    f"text-anchor='middle'>{m}</text>")  # fmt: skip
-    out.append(f"<text x='{LEFT + plot_w / 2:.0f}' y='{height - 6}' font-size='13' "
+    out.append(f"<text x='{LEFT + plot_w / 2:.0f}' y='{height - 6}' font-size='15' "
                "text-anchor='middle'>minutes</text>")  # fmt: skip
     out.append("</svg>")
     return "".join(out)

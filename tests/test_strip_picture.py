@@ -12,7 +12,7 @@ import pytest
 
 from sim.area_panels import Panel, column_range, render_panels
 from sim.report import render_report
-from sim.strip_picture import ROW_H, TOP, Strip, StripPicture, column_peaks
+from sim.strip_picture import ROW_GAP, ROW_H, TOP, Strip, StripPicture, column_peaks
 
 from .test_report import planned  # noqa: F401  (the fixture: a real `sim plan`)
 
@@ -21,7 +21,7 @@ def _heights(svg: str) -> list[float]:
     """The height each strip's path reaches, in units of its row (1 = the top value)."""
     out = []
     for i, d in enumerate(re.findall(r"<path d='([^']*)'", svg)):
-        base = TOP + i * (ROW_H + 6) + ROW_H
+        base = TOP + i * (ROW_H + ROW_GAP) + ROW_H
         ys = [float(y) for y in re.findall(r"[ML][-\d.]+,([-\d.]+)", d)]
         out.append((base - min(ys)) / ROW_H)
     return out
