@@ -59,7 +59,7 @@ def test_the_units_command_line_is_one_suitctl_accepts() -> None:
     command = unit_settings()["ExecStart"].replace("$SUITCTL_CLASS", env["SUITCTL_CLASS"])
     argv = shlex.split(command.replace("%i", "room-1"))
     assert argv[0] == "/opt/suit-controller/bin/suitctl" and argv[1:3] == ["class", "run"]
-    group = suitctl.commands["class"]
+    group = suitctl.get_command(click.Context(suitctl), "class")
     assert isinstance(group, click.Group)
     run = group.commands["run"]
     ctx = run.make_context("run", argv[3:])

@@ -180,6 +180,8 @@ def test_the_serve_units_command_line_is_one_suitctl_accepts() -> None:
     """ExecStart, with the example environment file's values, parses as `suitctl serve`."""
     import shlex
 
+    import click
+
     from suit_controller.cli import suitctl
 
     env = {}
@@ -195,7 +197,8 @@ def test_the_serve_units_command_line_is_one_suitctl_accepts() -> None:
         command = command.replace("${" + key + "}", value)
     argv = shlex.split(command)
     assert argv[0] == "/opt/suit-controller/bin/suitctl" and argv[1] == "serve"
-    serve = suitctl.commands["serve"]
+    serve = suitctl.get_command(click.Context(suitctl), "serve")
+    assert serve is not None
     ctx = serve.make_context("serve", argv[2:])
     assert ctx.params["host"] == env["SUITCTL_HOST"]
     assert ctx.params["port"] == int(env["SUITCTL_PORT"])

@@ -1,37 +1,61 @@
-"""`suitctl`: the root command group. Subcommands live in their own modules."""
+"""`suitctl`: the root command group. Subcommands live in their own modules.
+
+Each subcommand's module is imported only when that command runs (or when
+`--help` lists them): `suitctl sim plan` need not load the studio's web
+server, SQLAlchemy or the Bluetooth stack, which took most of a second of
+start-up each (`python -X importtime`).
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
-from suit_controller.cli.workout import workout
+#: Command name -> "module:attribute"; imported when the command is asked for.
+LAZY_COMMANDS: dict[str, str] = {
+    "workout": "suit_controller.cli.workout:workout",
+    "sim": "suit_controller.cli.sim:sim",
+    "clients": "suit_controller.cli.clients:clients",
+    "suits": "suit_controller.cli.hardware:suits",
+    "class": "suit_controller.cli.hardware:class_",
+    "serve": "suit_controller.cli.serve:serve",
+    "users": "suit_controller.cli.serve:users",
+}
+
+#: Modules that add subcommands to a group defined elsewhere (imported with it).
+COMPANION_MODULES: dict[str, tuple[str, ...]] = {
+    "suits": ("suit_controller.cli.security",),  # `suits enroll`, `suits keys`
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command: Any = getattr(importlib.import_module(module_name), attribute)
+        for companion in COMPANION_MODULES.get(cmd_name, ()):
+            importlib.import_module(companion)
+        if not isinstance(command, click.Command):  # pragma: no cover - a wiring mistake
+            raise TypeError(f"{target} is not a click command")
+        self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="suit-controller")
 def suitctl() -> None:
     """Run whole-body EMS classes: workouts, simulated and real suits."""
-
-
-suitctl.add_command(workout)
-
-
-def _register_optional() -> None:
-    from suit_controller.cli.clients import clients
-    from suit_controller.cli.hardware import class_, suits
-    from suit_controller.cli.security import enroll  # noqa: F401  (adds suits' commands)
-    from suit_controller.cli.serve import serve, users
-    from suit_controller.cli.sim import sim
-
-    suitctl.add_command(sim)
-    suitctl.add_command(clients)
-    suitctl.add_command(suits)
-    suitctl.add_command(class_)
-    suitctl.add_command(serve)
-    suitctl.add_command(users)
-
-
-_register_optional()
 
 
 def main() -> None:

@@ -39,7 +39,6 @@ from suit_controller.cli.runner import (
     mqtt_tls_options,
     web_option,
 )
-from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.clients import ClientSpec
 from suit_controller.pace import Pace
 from workouts.plan import Plan
@@ -203,6 +202,9 @@ def run(
     out = (
         Path(out_dir) if out_dir else Path("out") / dt.datetime.now().strftime("sim-%Y%m%d-%H%M%S")
     )
+    # imported here: it brings the Bluetooth stack (bumble), which `sim plan` never needs
+    from suit_controller.cli.simclass import SimulatedClass
+
     simclass = SimulatedClass(
         plan,
         n_clients,
