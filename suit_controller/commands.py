@@ -524,6 +524,22 @@ class CommandDesk:
     def _allow(self, source: str) -> bool:
         return _spend(self._buckets, source, self.limit)
 
+    def rested(self, source: str) -> bool:
+        """True when `source`'s bucket is full (or it has none): forgetting it loses nothing."""
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            return True
+        refilled = bucket.tokens + (trio.current_time() - bucket.at) * self.limit.per_s
+        return refilled >= float(self.limit.burst)
+
+    def forget(self, source: str) -> None:
+        """Drop a rested source's bucket (its refusals not yet logged are logged now)."""
+        if not self.rested(source):
+            raise ValueError(f"{source} is still within its rate limit's window")
+        self._log_unlogged(source)
+        self._buckets.pop(source, None)
+        self._refusal_buckets.pop(source, None)
+
     # -- the desk's tasks ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Send e-stops the moment they are taken; carry out the queue in order. Until cancelled."""
