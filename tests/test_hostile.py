@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from suit_controller.cli.main import suitctl
 from suit_controller.cli.simclass import SimulatedClass
+from suit_controller.commands import SetIntensity
 from suit_controller.protocol import SuitState
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassState
@@ -636,6 +637,106 @@ async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path)
                 assert by_id[rid]["ok"] is False and "retained" in by_id[rid]["message"]
             await trio.sleep(1.0)
             assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+async def _until(check: Any, within: float = 30.0) -> None:
+    """Wait (polling) until `check()` is true; fail after `within` seconds."""
+    with trio.fail_after(within):
+        while not check():  # noqa: ASYNC110 - a test polls the bridge's flags
+            await trio.sleep(0.05)
+
+
+@needs_mosquitto
+async def test_class6_a_retained_command_is_refused_again_on_every_reconnect_never_executed(
+    tmp_path: Path,
+) -> None:
+    """The broker keeps retained messages across restarts (persistence): each time the
+    controller reconnects it is handed the retained command and e-stop again, and each
+    time it answers them with a refusal and carries out neither."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    broker = Broker(tmp_path, persistent=True)
+    broker.start()
+    try:
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            await tablet.publish(
+                tablet.commands_topic(),
+                {"id": "old", "do": "set_intensity", "client": 1, "mA": 33},
+                retain=True,
+            )
+            await tablet.publish("ems/studio/room-1/estop", {"id": "old-stop"}, retain=True)
+            tablet.stop()
+            sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+            bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+            sc.companions = [bridge.run]
+            nursery.start_soon(sc.run)
+
+            def refusals(source: str) -> int:
+                return sum(
+                    1
+                    for e in sc.session.events.of_kind("command_refused")
+                    if e.data.get("source") == source and "retained" in e.message
+                )
+
+            for connects in (1, 2, 3):  # the first connection, then two broker restarts
+                if connects > 1:
+                    broker.stop()
+                    await _until(lambda: not bridge.connected)
+                    broker.start()
+                await _until(lambda c=connects: bridge.connects == c and bridge.connected)
+                await _until(
+                    lambda c=connects: (
+                        refusals(f"mqtt:{tablet.client_id}") == c
+                        and refusals("mqtt:estop") == c
+                        and bridge.results_published == 2 * c
+                    )  # each refusal answered
+                )
+                assert sc.session.state is ClassState.RUNNING
+                assert sc.session.board.target_mA.max() == pytest.approx(20.0)
+                assert not sc.session.desk.queue and not sc.session.events.of_kind("estop")
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+@needs_mosquitto
+async def test_class6_a_reconnecting_controller_republishes_its_state_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Build 5: after the broker restarts (it forgot every retained message), the controller
+    publishes its retained state as soon as it is back, not at its next periodic update
+    (made an hour here, and nothing in the class changes meanwhile)."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt import bridge as bridge_module
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    monkeypatch.setattr(bridge_module, "STATE_EVERY_S", 3600.0)
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            nursery.start_soon(sc.run)
+            await _until(lambda: bridge.connected and sc.session.state is ClassState.RUNNING)
+            await sc.session.execute(SetIntensity(client=1, mA=25), source="test")
+            broker.stop()
+            await _until(lambda: not bridge.connected)
+            broker.start()
+            await _until(lambda: bridge.connects == 2 and bridge.connected)
+            late = await nursery.start(Probe(broker, "dashboard").run)  # subscribes after
+            retained = await late.wait_for(
+                lambda: [json.loads(p) for t, p, r in late.messages if t.endswith("/state") and r]
+            )
+            assert retained[0]["class_id"] == str(uuid.UUID(sc.session.session_id))
+            assert retained[0]["state"] == "running"
+            assert [json.loads(p) for t, p, r in late.messages if t.endswith("/online")] == [True]
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()
