@@ -13,6 +13,7 @@ import trio
 import trio_asyncio
 from click.testing import CliRunner
 
+from channels.limits import CHARGE_PER_PHASE_MAX_UC
 from suit_controller.cli.main import suitctl
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.commands import SetIntensity
@@ -131,6 +132,58 @@ async def test_class1_observer_errors_go_on_and_an_engine_bug_still_stops_first(
             await trio.sleep(5.0)
     assert caught.group_contains(AssertionError, match="engine itself")
     assert order == ["ended:True"] and sc.session.ending == "interrupted"
+
+
+# -- class 2 through the CLI: a lost SET_PROGRAM never puts too much charge through a client ---
+PROGRAM_CHANGE = """\
+name: Program change
+programs:
+  wide: {frequency_hz: 85, pulse_width_us: 450, continuous: true, ramp_up_s: 0.5}
+  narrow: {frequency_hz: 85, pulse_width_us: 100, continuous: true, ramp_up_s: 0.5}
+phases:
+  - {kind: warmup, duration: 10s}
+  - kind: suit
+    exercises:
+      - {name: Wide, duration: 40s, program: wide, channels: {quads: 1.0}}
+      - {name: Narrow, duration: 40s, program: narrow, channels: {quads: 1.0}}
+  - {kind: stretch, duration: 10s}
+"""
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "loss:client=all,at=49.99s,for=0.04s,pct=100",  # every frame lost for 40 ms
+        "drop:client=1,at=49.99s,for=0.04s",  # the link itself drops for 40 ms
+    ],
+)
+def test_class2_sim_run_a_40ms_drop_at_a_program_change_keeps_each_phase_under_45_uC(
+    tmp_path: Path, fault: str
+) -> None:
+    """Class 2 through `suitctl sim run --faults`: a radio loss of 40 ms at the boundary
+    between an exercise at 450 µs and one at 100 µs (120 mA asked: 54 µC at 450 µs).
+    The record's `max_uC_per_phase` is measured by the simulated firmware: what it applied
+    times its own active pulse width, at every change of its outputs."""
+    workout = tmp_path / "change.yaml"
+    workout.write_text(PROGRAM_CHANGE)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        suitctl,
+        [
+            "sim", "run", str(workout), "--clients", "2", "--virtual", "--intensity", "120",
+            "--faults", fault, "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rec = json.loads((out / "session.json").read_text())
+    assert rec["ended"] == "finished"
+    quads = [c["channels"]["quads"] for c in rec["clients"]]
+    assert all(q["max_uC_per_phase"] <= CHARGE_PER_PHASE_MAX_UC + 1e-9 for q in quads), quads
+    # the class did reach the limit at 450 µs (100 mA) and 120 mA at 100 µs: the check bites
+    assert all(q["max_uC_per_phase"] >= 44.9 and q["max_mA"] == 120.0 for q in quads), quads
+    assert all(c["outputs_zero_at_end"] for c in rec["clients"])
+    if fault.startswith("drop"):  # the fault did happen, at the boundary
+        assert rec["clients"][0]["link_drops"] >= 1 and rec["clients"][1]["link_drops"] == 0
 
 
 # -- class 4 (outside review): an e-stop is never refused for its form --------------------------
