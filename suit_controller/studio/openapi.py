@@ -87,6 +87,8 @@ def openapi_document(endpoints: Sequence[Endpoint], pages: Sequence[PageRoute]) 
             op["parameters"] = _params(e.path)
         if e.auth == "none":
             op["security"] = []
+        elif e.auth == "optional":  # anyone; a login sees more
+            op["security"] = [{}, {"login": []}, {"token": []}]
         else:
             op["responses"]["401"] = _problem("not logged in")
         if e.auth in ("change", "manager"):

@@ -286,6 +286,11 @@ class StudioSite:
         """
         if auth == "none":
             return None
+        if auth == "optional":  # answered to anyone; a valid login (any role) may see more
+            try:
+                return await self.authenticate(request, "read", csrf=False)
+            except Problem:
+                return None
         token, by_cookie = None, False
         header = request.headers.get("authorization", "")
         if header:
