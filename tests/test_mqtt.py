@@ -625,6 +625,26 @@ def test_tls_options_on_the_command_line_and_from_the_environment(tmp_path: Path
     assert r.exit_code == 2 and "needs mqtts://" in r.output, r.output
 
 
+def test_sim_run_with_mqtt_says_where_tablets_send_commands_and_estops(tmp_path: Path) -> None:
+    """The operator is told the per-client commands topic and that an e-stop needs no payload
+    (a payload above the broker's message_size_limit is dropped by the broker, unanswered)."""
+    from click.testing import CliRunner
+
+    from suit_controller.cli.main import suitctl as cli
+
+    (tmp_path / "short.yaml").write_text(SHORT)
+    r = CliRunner().invoke(
+        cli,
+        ["sim", "run", str(tmp_path / "short.yaml"), "--clients", "1", "--virtual",
+         "--out", str(tmp_path / "out"), "--mqtt", "mqtt://127.0.0.1:1", "--room", "gym-2"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())
+    assert "commands on ems/studio/gym-2/commands/from/<client id>" in said, r.output
+    assert "e-stops on ems/studio/gym-2/estop (an empty payload will do" in said, r.output
+    assert "message_size_limit never arrives" in said, r.output
+
+
 # -- MQTT v5 -------------------------------------------------------------------------------
 async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_still_see_results(
     broker: Broker,
