@@ -67,7 +67,7 @@ def run_estop_under_burst(n_suits: int = 20, trials: int = 20) -> dict[str, Any]
                             str(broker.port),
                             user,
                             password,
-                            topics.commands,
+                            topics.commands_from("tablet-1"),  # the tablet's client id
                             topics.estop,
                             str(BURST),
                             str(n_suits),

@@ -1,7 +1,8 @@
 """A trainer's tablet in a process of its own (as on a real tablet), for `estop_under_burst`.
 
-Reads trial numbers on stdin; for each, publishes BURST set_intensity commands on the commands
-topic at QoS 1, then an e-stop over its e-stop button's own connection, and prints the
+Reads trial numbers on stdin; for each, publishes BURST set_intensity commands on its own
+commands topic (…/commands/from/tablet-1, its client id) at QoS 1, then an e-stop over its
+e-stop button's own connection, and prints the
 system-wide monotonic time of the e-stop's publish. Usage: python -m benchmarks.tablet_burst
 PORT USER PASSWORD COMMANDS_TOPIC ESTOP_TOPIC BURST N_CLIENTS
 """

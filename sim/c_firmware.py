@@ -517,6 +517,8 @@ class CSuitFirmware:
         self.charge_uC = np.zeros(n_channels)
         self.stim_s = np.zeros(n_channels)
         self.max_seen_mA = np.zeros(n_channels)
+        #: the highest charge of one phase each output applied, at its active pulse width, µC
+        self.max_uC_per_phase = np.zeros(n_channels)
         self.contractions = np.zeros(n_channels, dtype=np.int64)
         self._since = 0.0
         self._outbox: list[bytes] = []
@@ -563,6 +565,7 @@ class CSuitFirmware:
         self.max_seen_mA[ch] = max(self.max_seen_mA[ch], mA)
         self.pulse_width_us[ch] = us
         self.frequency_hz[ch] = hz
+        self.max_uC_per_phase[ch] = max(self.max_uC_per_phase[ch], mA * us / 1000.0)
 
     def _on_notify(self, _ctx: object, frame: _Bytes, length: int) -> None:
         self._outbox.append(ctypes.string_at(frame, length))

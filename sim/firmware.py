@@ -164,6 +164,8 @@ class SuitFirmware:
         self.charge_uC = np.zeros(n_channels)
         self.stim_s = np.zeros(n_channels)
         self.max_seen_mA = np.zeros(n_channels)
+        #: the highest charge of one phase each output applied, at the active pulse width, µC
+        self.max_uC_per_phase = np.zeros(n_channels)
         self.contractions = np.zeros(n_channels, dtype=np.int64)
         self._since = power_on_s
         self._last_levels: tuple[float, ...] | None = None  # the frame behind applied_mA
@@ -217,6 +219,8 @@ class SuitFirmware:
         self.contractions += rising
         self.applied_mA = levels
         np.maximum(self.max_seen_mA, levels, out=self.max_seen_mA)
+        phase_uC = levels * (self.pulse_width_us / 1000.0)
+        np.maximum(self.max_uC_per_phase, phase_uC, out=self.max_uC_per_phase)
 
     def _zero(self, now: float) -> None:
         self._last_levels = None

@@ -326,8 +326,14 @@ class SimulatedClass:
                             "stim_s": round(t.stim_s, 4),
                             "max_mA": t.max_mA,
                             "contractions": t.contractions,
+                            "max_uC_per_phase": round(float(q), 3),
                         }
-                        for name, t in zip(self.plan.layout.names, totals, strict=True)
+                        for name, t, q in zip(
+                            self.plan.layout.names,
+                            totals,
+                            suit.firmware.max_uC_per_phase,
+                            strict=True,
+                        )
                     },
                     "watchdog_trips": suit.firmware.watchdog_trips,
                     "suit_state_at_end": suit.firmware.state.name,

@@ -271,8 +271,11 @@ def _no_constant(name: str) -> Any:
     raise CommandRefused(f"numbers must be finite (no {name})")
 
 
-#: Commands that only make a class safer are never rate-limited (the e-stop never is either).
-NEVER_LIMITED = frozenset({"stop", "pause"})
+#: Never refused for a source's rate: the e-stop (taken before any limit) and `stop`, which
+#: ends the class (it still spends from its source's limit). A pause is limited like any
+#: other command: a page or tablet flooding pauses gets refusals (logged as one counted line,
+#: never one audit entry each), and its e-stop is still obeyed at once.
+NEVER_LIMITED = frozenset({"stop"})
 _SAYS_ESTOP = re.compile(r'"do"\s*:\s*"estop"')
 
 
@@ -385,6 +388,9 @@ class Request:
     request_id: str | None
     command: Command | None
     result: CommandResult | None = None
+    #: taken when its source was over its rate limit (refused, or a stop carried out anyway):
+    #: interfaces do not audit such refusals one by one (the desk counts them)
+    over_limit: bool = False
     _done: trio.Event = field(default_factory=trio.Event, repr=False)
 
     @property
@@ -472,12 +478,14 @@ class CommandDesk:
                 return request
             command = parse_command(data)
         except CommandRefused as e:
-            self._allow(source)  # what cannot be carried out counts against the source's rate too
-            return self._refuse(Request(source, request_id, None), str(e))
+            # what cannot be carried out counts against the source's rate too
+            over = not self._allow(source)
+            return self._refuse(Request(source, request_id, None, over_limit=over), str(e))
         request = Request(source, request_id, command)
+        request.over_limit = not self._allow(source)  # every command spends, a stop too
         if self._closed:
             return self._refuse(request, "the class has ended")
-        if command.do not in NEVER_LIMITED and not self._allow(source):
+        if request.over_limit and command.do not in NEVER_LIMITED:
             self.rate_limited += 1
             return self._refuse(
                 request,
@@ -523,6 +531,22 @@ class CommandDesk:
 
     def _allow(self, source: str) -> bool:
         return _spend(self._buckets, source, self.limit)
+
+    def rested(self, source: str) -> bool:
+        """True when `source`'s bucket is full (or it has none): forgetting it loses nothing."""
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            return True
+        refilled = bucket.tokens + (trio.current_time() - bucket.at) * self.limit.per_s
+        return refilled >= float(self.limit.burst)
+
+    def forget(self, source: str) -> None:
+        """Drop a rested source's bucket (its refusals not yet logged are logged now)."""
+        if not self.rested(source):
+            raise ValueError(f"{source} is still within its rate limit's window")
+        self._log_unlogged(source)
+        self._buckets.pop(source, None)
+        self._refusal_buckets.pop(source, None)
 
     # -- the desk's tasks ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -49,6 +49,8 @@ class Broker:
     workdir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: keep retained messages across a restart (Mosquitto's persistence, saved on stop)
+    persistent: bool = False
 
     def write_config(self) -> Path:
         passwd = self.workdir / "passwd"
@@ -63,6 +65,8 @@ class Broker:
         conf = conf.replace(
             "/etc/mosquitto/suit-controller.acl", str(ROOT / "deploy" / "mosquitto" / "acl")
         )
+        if self.persistent:
+            conf += f"persistence true\npersistence_location {self.workdir}/\n"
         if os.getuid() == 0:  # mosquitto drops root for its own user, who cannot read tmp dirs
             conf += "user root\n"
         path = self.workdir / "mosquitto.conf"

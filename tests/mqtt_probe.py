@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,8 @@ from paho.mqtt.properties import Properties
 from suit_controller.mqtt.bridge import TrioSafeClient
 
 from .mqtt_broker import LOGINS, USERS, Broker
+
+_PROBES = itertools.count(1)
 
 
 def _bytes(payload: bytes | str | dict[str, Any]) -> bytes:
@@ -34,8 +37,11 @@ class Probe:
         inflight: int | None = None,
         protocol: aiomqtt.ProtocolVersion | None = None,
         subscribe: str | None = None,
+        client_id: str | None = None,
     ) -> None:
         self.broker, self.user, self.room = broker, user, room
+        #: the tablet's MQTT client id: commands go to `…/commands/from/<client id>`
+        self.client_id = client_id or f"probe-{next(_PROBES)}"
         self.inflight = inflight  # 0: no limit, so a burst leaves the tablet at once
         self.protocol = protocol
         self.subscription = subscribe or f"ems/studio/{room}/#"
@@ -53,6 +59,7 @@ class Probe:
             self.broker.port,
             username=LOGINS.get(self.user or "", self.user),
             password=USERS.get(LOGINS.get(self.user or "", self.user or ""), None),
+            identifier=self.client_id,
             timeout=5,
             max_inflight_messages=self.inflight,
             protocol=self.protocol,
@@ -123,6 +130,10 @@ class Probe:
                 await self._changed.wait()
             return value
 
+    def commands_topic(self, room: str | None = None) -> str:
+        """Where this tablet's commands are carried out: `…/commands/from/<its client id>`."""
+        return f"ems/studio/{room or self.room}/commands/from/{self.client_id}"
+
     async def command(
         self, doc: dict[str, Any] | bytes, request_id: str | None = None, room: str | None = None
     ) -> dict[str, Any]:
@@ -130,7 +141,7 @@ class Probe:
         rid = request_id or f"r{len(self.messages)}-{trio.current_time():.6f}"
         if isinstance(doc, dict):
             doc = {**doc, "id": rid}
-        await self.publish(f"ems/studio/{room or self.room}/commands", doc)
+        await self.publish(self.commands_topic(room), doc)
         result: dict[str, Any] = await self.wait_for(
             lambda: next(
                 (

@@ -42,7 +42,7 @@ def test_sim_run_writes_the_session_record(tmp_path: Path) -> None:
     assert code == 0, output
     assert rec is not None and rec["ended"] == "finished"
     quads = rec["clients"][0]["channels"]["quads"]  # type: ignore[index]
-    assert set(quads) == {"charge_uC", "stim_s", "max_mA", "contractions"}
+    assert set(quads) == {"charge_uC", "stim_s", "max_mA", "contractions", "max_uC_per_phase"}
     assert quads["contractions"] == 5 and quads["max_mA"] == 40.0  # the default intensity
     assert rec["clients"][0]["channels"]["calves"]["stim_s"] == 0  # type: ignore[index]
     kinds = {e["kind"] for e in rec["events"]}  # type: ignore[union-attr]

@@ -13,8 +13,10 @@ import trio
 import trio_asyncio
 from click.testing import CliRunner
 
+from channels.limits import CHARGE_PER_PHASE_MAX_UC
 from suit_controller.cli.main import suitctl
 from suit_controller.cli.simclass import SimulatedClass
+from suit_controller.commands import SetIntensity
 from suit_controller.protocol import SuitState
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassState
@@ -132,6 +134,58 @@ async def test_class1_observer_errors_go_on_and_an_engine_bug_still_stops_first(
     assert order == ["ended:True"] and sc.session.ending == "interrupted"
 
 
+# -- class 2 through the CLI: a lost SET_PROGRAM never puts too much charge through a client ---
+PROGRAM_CHANGE = """\
+name: Program change
+programs:
+  wide: {frequency_hz: 85, pulse_width_us: 450, continuous: true, ramp_up_s: 0.5}
+  narrow: {frequency_hz: 85, pulse_width_us: 100, continuous: true, ramp_up_s: 0.5}
+phases:
+  - {kind: warmup, duration: 10s}
+  - kind: suit
+    exercises:
+      - {name: Wide, duration: 40s, program: wide, channels: {quads: 1.0}}
+      - {name: Narrow, duration: 40s, program: narrow, channels: {quads: 1.0}}
+  - {kind: stretch, duration: 10s}
+"""
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "loss:client=all,at=49.99s,for=0.04s,pct=100",  # every frame lost for 40 ms
+        "drop:client=1,at=49.99s,for=0.04s",  # the link itself drops for 40 ms
+    ],
+)
+def test_class2_sim_run_a_40ms_drop_at_a_program_change_keeps_each_phase_under_45_uC(
+    tmp_path: Path, fault: str
+) -> None:
+    """Class 2 through `suitctl sim run --faults`: a radio loss of 40 ms at the boundary
+    between an exercise at 450 µs and one at 100 µs (120 mA asked: 54 µC at 450 µs).
+    The record's `max_uC_per_phase` is measured by the simulated firmware: what it applied
+    times its own active pulse width, at every change of its outputs."""
+    workout = tmp_path / "change.yaml"
+    workout.write_text(PROGRAM_CHANGE)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        suitctl,
+        [
+            "sim", "run", str(workout), "--clients", "2", "--virtual", "--intensity", "120",
+            "--faults", fault, "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rec = json.loads((out / "session.json").read_text())
+    assert rec["ended"] == "finished"
+    quads = [c["channels"]["quads"] for c in rec["clients"]]
+    assert all(q["max_uC_per_phase"] <= CHARGE_PER_PHASE_MAX_UC + 1e-9 for q in quads), quads
+    # the class did reach the limit at 450 µs (100 mA) and 120 mA at 100 µs: the check bites
+    assert all(q["max_uC_per_phase"] >= 44.9 and q["max_mA"] == 120.0 for q in quads), quads
+    assert all(c["outputs_zero_at_end"] for c in rec["clients"])
+    if fault.startswith("drop"):  # the fault did happen, at the boundary
+        assert rec["clients"][0]["link_drops"] >= 1 and rec["clients"][1]["link_drops"] == 0
+
+
 # -- class 4 (outside review): an e-stop is never refused for its form --------------------------
 HOSTILE_ESTOPS: list[object] = [
     '{"do": "estop", "id": 5}',  # an id of the wrong type
@@ -171,7 +225,7 @@ async def test_class4_an_estop_with_anything_odd_in_it_still_stops_every_suit(
         nursery.cancel_scope.cancel()
 
 
-async def test_class4_stop_and_pause_are_never_rate_limited_and_odd_input_never_raises(
+async def test_class4_stop_is_never_rate_limited_a_pause_is_and_odd_input_never_raises(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     from suit_controller.commands import submit
@@ -188,8 +242,10 @@ async def test_class4_stop_and_pause_are_never_rate_limited_and_odd_input_never_
         for _ in range(60):  # the tablet's bucket is empty after this
             await submit(sc.session, '{"do": "reset"}', "tablet")
         assert not (await submit(sc.session, '{"do": "skip"}', "tablet")).ok
-        assert (await submit(sc.session, '{"do": "pause"}', "tablet")).ok
-        assert (await submit(sc.session, '{"do": "stop"}', "tablet")).ok
+        paused = await submit(sc.session, '{"do": "pause"}', "tablet")  # limited like the rest
+        assert not paused.ok and "more than 40 commands" in paused.message, paused
+        assert sc.session.state is ClassState.RUNNING
+        assert (await submit(sc.session, '{"do": "stop"}', "tablet")).ok  # a stop never is
         assert stopped_and_zero(sc)
         nursery.cancel_scope.cancel()
 
@@ -289,7 +345,7 @@ async def test_class4_mqtt_estop_after_1000_commands_is_executed_before_them(
             await tablet.wait_for(lambda: bridge.connected and bridge.estop_connected)
             for k in range(1000):
                 tablet.publish_nowait(
-                    "ems/studio/room-1/commands",
+                    tablet.commands_topic(),
                     {"id": f"c{k}", "do": "set_intensity", "client": 1, "mA": 10 + k % 5},
                 )
             tablet.publish_nowait("ems/studio/room-1/estop", {"id": "stop"})
@@ -370,7 +426,7 @@ async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
             await tablet.wait_for(
                 lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
             )
-            await tablet.publish("ems/studio/room-1/commands", b"[" * 4000)
+            await tablet.publish(tablet.commands_topic(), b"[" * 4000)
             r = await tablet.wait_for(lambda: tablet.on("/commands/result"))
             assert r[0]["ok"] is False and "nested" in r[0]["message"]
             surrogate = await tablet.command({"do": "set_intensity", "client": "\ud800", "mA": 5})
@@ -384,25 +440,14 @@ async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
 
 
 @needs_mosquitto
-@pytest.mark.parametrize(
-    "shared",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="on the shared commands topic every tablet is source 'mqtt': one limit",
-            ),
-        ),
-    ],
-    ids=["commands-from-client-id", "shared-commands-topic"],
-)
 async def test_class4_mqtt_rate_limits_are_per_client_id_a_flooding_tablet_starves_no_other(
-    tmp_path: Path, shared: bool
+    tmp_path: Path,
 ) -> None:
-    """Precision of issue 12: rate limits are per interface connection (an MQTT client id),
-    on the per-client topic and on the shared commands topic the benchmark's tablet uses."""
+    """Precision of issue 12: rate limits are per interface connection (an MQTT client id).
+    Through Mosquitto with the shipped ACL: commands are carried out from
+    `…/commands/from/<client id>` only; one tablet flooding its own topic is refused above
+    its limit while another is still heard; the shared `…/commands` topic refuses commands
+    and says where to publish, but an e-stop there still stops every suit."""
     from suit_controller.mqtt import BrokerUrl, Topics
     from suit_controller.mqtt.bridge import MqttBridge
 
@@ -414,56 +459,70 @@ async def test_class4_mqtt_rate_limits_are_per_client_id_a_flooding_tablet_starv
         sc.companions = [bridge.run]
         room = "ems/studio/room-1"
         async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
-            flooder = await nursery.start(Probe(broker, "tablet-room-1", inflight=0).run)
-            other = await nursery.start(Probe(broker, "tablet-room-1").run)
+            flooder = await nursery.start(
+                Probe(broker, "tablet-room-1", inflight=0, client_id="tablet-a").run
+            )
+            other = await nursery.start(Probe(broker, "tablet-room-1", client_id="tablet-b").run)
             nursery.start_soon(sc.run)
             await other.wait_for(lambda: [s for s in other.on("/state") if s["state"] == "running"])
-            flooding = trio.CancelScope()
 
-            async def flood() -> None:  # one tablet sends far above its limit, on and on
-                with flooding:
-                    for k in range(3000):  # about 400 a second, for up to 7.5 s
-                        flooder.publish_nowait(
-                            f"{room}/commands" if shared else f"{room}/commands/from/tablet-a",
-                            {"id": f"a{k}", "do": "set_intensity", "client": 1, "mA": 10},
-                        )
-                        if k % 20 == 19:
-                            await trio.sleep(0.05)
+            def flood(ks: range) -> None:  # one tablet sends far above its limit
+                for k in ks:
+                    flooder.publish_nowait(
+                        flooder.commands_topic(),
+                        {"id": f"a{k}", "do": "set_intensity", "client": 1, "mA": 10},
+                    )
 
             def results() -> dict[str, Any]:
                 return {r.get("id"): r for r in other.on("/commands/result")}
 
-            nursery.start_soon(flood)
+            flood(range(120))  # three times its burst, at once
             await other.wait_for(
                 lambda: [r for i, r in results().items() if i[:1] == "a" and not r["ok"]],
                 within=30,
             )
-            for k in range(3):  # while the flood goes on, the other tablet is still heard
+            for k in range(3):  # while the flooder is held to its limit, the other is heard
                 await other.publish(
-                    f"{room}/commands" if shared else f"{room}/commands/from/tablet-b",
+                    f"{room}/commands/from/tablet-b",
                     {"id": f"b{k}", "do": "set_intensity", "client": 2, "mA": 12 + k},
                 )
+                flood(range(120 + 20 * k, 140 + 20 * k))
             got = await other.wait_for(
-                lambda: (r := results()) and all(f"b{k}" in r for k in range(3)) and r, within=30
+                lambda: (r := results()) and all(f"a{k}" in r for k in range(180)) and r, within=60
             )
-            flooding.cancel()
             assert all(got[f"b{k}"]["ok"] for k in range(3)), [got[f"b{k}"] for k in range(3)]
+            assert sc.session.desk.taken >= 183
             refused = [r for i, r in got.items() if i[:1] == "a" and not r["ok"]]
-            assert all("from mqtt" in r["message"] for r in refused), refused[0]
+            assert all("from mqtt:tablet-a;" in r["message"] for r in refused), refused[0]
+            assert sc.session.board.target_mA[1].max() == pytest.approx(14.0)
+            # the shared topic: a command is refused, with where to publish it instead
+            await other.publish(
+                f"{room}/commands", {"id": "s1", "do": "set_intensity", "client": 2, "mA": 30}
+            )
+            shared = await other.wait_for(lambda: results().get("s1"))
+            assert shared["ok"] is False and shared["command"] is None, shared
+            assert f"publish them on {room}/commands/from/<your client id>" in shared["message"]
+            assert sc.session.board.target_mA[1].max() == pytest.approx(14.0)
             assert sc.session.state is ClassState.RUNNING
+            # ... but an e-stop there is obeyed (safety over form)
+            await other.publish(f"{room}/commands", {"id": "s2", "do": "estop"})
+            stop = await other.wait_for(lambda: results().get("s2"))
+            assert stop["ok"] is True, stop
+            await other.wait_for(lambda: stopped_and_zero(sc), within=20)
+            assert sc.session.state is ClassState.ESTOPPED
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()
 
 
 @needs_mosquitto
-async def test_class4_a_tablet_inventing_client_ids_cannot_escape_its_rate_limit(
+async def test_class4_the_shipped_acl_lets_a_tablet_command_only_under_its_own_client_id(
     tmp_path: Path,
 ) -> None:
-    """A new `commands/from/<id>` for every command: past the first tablets seen, the
-    ids share one limit, and a tablet seen before the flood is still heard."""
+    """A tablet cannot escape its limit by inventing ids, nor spend another tablet's: the
+    shipped ACL drops a command on `commands/from/<an id not its own>` at the broker."""
     from suit_controller.mqtt import BrokerUrl, Topics
-    from suit_controller.mqtt.bridge import MAX_COMMAND_SOURCES, OTHER_SOURCES, MqttBridge
+    from suit_controller.mqtt.bridge import MqttBridge
 
     broker = Broker(tmp_path)
     broker.start()
@@ -473,36 +532,60 @@ async def test_class4_a_tablet_inventing_client_ids_cannot_escape_its_rate_limit
         sc.companions = [bridge.run]
         room = "ems/studio/room-1"
         async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
-            flooder = await nursery.start(Probe(broker, "tablet-room-1", inflight=0).run)
-            other = await nursery.start(Probe(broker, "tablet-room-1").run)
+            tablet = await nursery.start(Probe(broker, "tablet-room-1", client_id="tablet-a").run)
+            other = await nursery.start(Probe(broker, "tablet-room-1", client_id="tablet-b").run)
             nursery.start_soon(sc.run)
-            await other.wait_for(lambda: [s for s in other.on("/state") if s["state"] == "running"])
-
-            def results() -> dict[str, Any]:
-                return {r.get("id"): r for r in other.on("/commands/result")}
-
-            await other.publish(  # the trainer's tablet, in use before the flood
-                f"{room}/commands/from/tablet-b", {"id": "b0", "do": "set_intensity", "client": 2, "mA": 12}
-            )  # fmt: skip
-            await other.wait_for(lambda: "b0" in results())
-            n = MAX_COMMAND_SOURCES + 400
-            for k in range(n):  # every command from a new id, far above one tablet's limit
-                flooder.publish_nowait(
-                    f"{room}/commands/from/fake-{k}",
-                    {"id": f"a{k}", "do": "set_intensity", "client": 1, "mA": 10},
-                )
-            await other.wait_for(lambda: sum(1 for i in results() if i[:1] == "a") == n, within=60)
-            await other.publish(
-                f"{room}/commands/from/tablet-b", {"id": "b1", "do": "set_intensity", "client": 2, "mA": 13}
-            )  # fmt: skip
-            got = await other.wait_for(lambda: (r := results()) and "b1" in r and r, within=30)
-            refused = [r for i, r in got.items() if i[:1] == "a" and not r["ok"]]
-            assert refused and all(OTHER_SOURCES in r["message"] for r in refused), refused[:1]
-            assert got["b1"]["ok"], got["b1"]
+            await tablet.wait_for(lambda: bridge.connected)
+            taken = sc.session.desk.taken
+            for k, topic in enumerate([f"{room}/commands/from/fake-{k}" for k in range(5)]):
+                await tablet.publish(topic, {"id": f"f{k}", "do": "skip"})
+            await tablet.publish(other.commands_topic(), {"id": "spoof", "do": "pause"})
+            own = await tablet.command({"do": "set_intensity", "client": 1, "mA": 11})
+            assert own["ok"], own
+            assert sc.session.desk.taken == taken + 1  # only its own reached the controller
+            ids = {r.get("id") for r in tablet.on("/commands/result")}
+            assert not ids & {"spoof", *(f"f{k}" for k in range(5))}, ids
             assert sc.session.state is ClassState.RUNNING
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()
+
+
+async def test_class4_past_max_sources_a_new_client_id_takes_the_idlest_rested_place(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The first MAX_COMMAND_SOURCES tablets cannot squat every place: a newcomer takes
+    the place of the longest idle source whose limit has fully recovered; while every
+    source is still within its limit's window, newcomers share OTHER_SOURCES."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MAX_COMMAND_SOURCES, OTHER_SOURCES, MqttBridge
+
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+    bridge = MqttBridge(sc.session, BrokerUrl.parse("mqtt://127.0.0.1:1"), Topics.for_room())
+    desk = sc.session.desk
+    cmd = {"do": "set_intensity", "client": 1, "mA": 10}
+    for k in range(MAX_COMMAND_SOURCES):  # the early tablets each spend their whole burst
+        source = bridge.source_for(f"early-{k}")
+        assert source == f"mqtt:early-{k}"
+        for _ in range(desk.limit.burst):
+            assert desk.take(cmd, source).result is None  # queued, not refused
+        await trio.sleep(0.01)
+    assert bridge.source_for("late") == OTHER_SOURCES  # no place has recovered yet
+    assert "mqtt:late" not in bridge.sources
+    await trio.sleep(desk.limit.burst / desk.limit.per_s - 0.25)  # early-0..6 have recovered
+    bridge.source_for("early-3")  # ... and early-3 is busy again
+    assert bridge.source_for("late") == "mqtt:late"
+    assert "mqtt:early-0" not in bridge.sources  # the longest idle, rested, made room
+    assert {"mqtt:early-1", "mqtt:early-3", "mqtt:late"} <= set(bridge.sources)
+    assert len(bridge.sources) == MAX_COMMAND_SOURCES
+    assert desk.take(cmd, "mqtt:late").result is None  # the newcomer has a full limit
+    assert bridge.source_for("later") == "mqtt:later"  # next: early-1 (early-3 was used)
+    assert "mqtt:early-1" not in bridge.sources and "mqtt:early-3" in bridge.sources
+    # the evicted tablet comes back: a place of its own again, with its limit intact
+    assert bridge.source_for("early-0") == "mqtt:early-0"
+    for _ in range(desk.limit.burst):
+        assert desk.take(cmd, "mqtt:early-0").result is None
+    assert desk.take(cmd, "mqtt:early-0").result is not None  # and no more than its limit
 
 
 @needs_mosquitto
@@ -529,10 +612,10 @@ async def test_the_shipped_broker_drops_a_payload_over_its_message_size_limit(
                 lambda: [s for s in tablet.on("/state") if s["state"] == "running"]
             )
             taken = sc.session.desk.taken
+            assert (await tablet.command({"do": "set_intensity", "client": 1, "mA": 21}))["ok"]
+            taken = sc.session.desk.taken
             pad = "x" * (limit + 1)
-            await tablet.publish(
-                "ems/studio/room-1/commands", {"id": "big", "do": "pause", "pad": pad}
-            )
+            await tablet.publish(tablet.commands_topic(), {"id": "big", "do": "pause", "pad": pad})
             small = await tablet.command({"do": "set_intensity", "client": 1, "mA": 22})
             assert small["ok"]
             assert sc.session.desk.taken == taken + 1  # the big one never reached the controller
@@ -609,6 +692,106 @@ async def test_class6_a_retained_command_is_refused_and_answered(tmp_path: Path)
                 assert by_id[rid]["ok"] is False and "retained" in by_id[rid]["message"]
             await trio.sleep(1.0)
             assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+async def _until(check: Any, within: float = 30.0) -> None:
+    """Wait (polling) until `check()` is true; fail after `within` seconds."""
+    with trio.fail_after(within):
+        while not check():  # noqa: ASYNC110 - a test polls the bridge's flags
+            await trio.sleep(0.05)
+
+
+@needs_mosquitto
+async def test_class6_a_retained_command_is_refused_again_on_every_reconnect_never_executed(
+    tmp_path: Path,
+) -> None:
+    """The broker keeps retained messages across restarts (persistence): each time the
+    controller reconnects it is handed the retained command and e-stop again, and each
+    time it answers them with a refusal and carries out neither."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    broker = Broker(tmp_path, persistent=True)
+    broker.start()
+    try:
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
+            await tablet.publish(
+                tablet.commands_topic(),
+                {"id": "old", "do": "set_intensity", "client": 1, "mA": 33},
+                retain=True,
+            )
+            await tablet.publish("ems/studio/room-1/estop", {"id": "old-stop"}, retain=True)
+            tablet.stop()
+            sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+            bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+            sc.companions = [bridge.run]
+            nursery.start_soon(sc.run)
+
+            def refusals(source: str) -> int:
+                return sum(
+                    1
+                    for e in sc.session.events.of_kind("command_refused")
+                    if e.data.get("source") == source and "retained" in e.message
+                )
+
+            for connects in (1, 2, 3):  # the first connection, then two broker restarts
+                if connects > 1:
+                    broker.stop()
+                    await _until(lambda: not bridge.connected)
+                    broker.start()
+                await _until(lambda c=connects: bridge.connects == c and bridge.connected)
+                await _until(
+                    lambda c=connects: (
+                        refusals(f"mqtt:{tablet.client_id}") == c
+                        and refusals("mqtt:estop") == c
+                        and bridge.results_published == 2 * c
+                    )  # each refusal answered
+                )
+                assert sc.session.state is ClassState.RUNNING
+                assert sc.session.board.target_mA.max() == pytest.approx(20.0)
+                assert not sc.session.desk.queue and not sc.session.events.of_kind("estop")
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
+@needs_mosquitto
+async def test_class6_a_reconnecting_controller_republishes_its_state_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Build 5: after the broker restarts (it forgot every retained message), the controller
+    publishes its retained state as soon as it is back, not at its next periodic update
+    (made an hour here, and nothing in the class changes meanwhile)."""
+    from suit_controller.mqtt import BrokerUrl, Topics
+    from suit_controller.mqtt import bridge as bridge_module
+    from suit_controller.mqtt.bridge import MqttBridge
+
+    monkeypatch.setattr(bridge_module, "STATE_EVERY_S", 3600.0)
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            nursery.start_soon(sc.run)
+            await _until(lambda: bridge.connected and sc.session.state is ClassState.RUNNING)
+            await sc.session.execute(SetIntensity(client=1, mA=25), source="test")
+            broker.stop()
+            await _until(lambda: not bridge.connected)
+            broker.start()
+            await _until(lambda: bridge.connects == 2 and bridge.connected)
+            late = await nursery.start(Probe(broker, "dashboard").run)  # subscribes after
+            retained = await late.wait_for(
+                lambda: [json.loads(p) for t, p, r in late.messages if t.endswith("/state") and r]
+            )
+            assert retained[0]["class_id"] == str(uuid.UUID(sc.session.session_id))
+            assert retained[0]["state"] == "running"
+            assert [json.loads(p) for t, p, r in late.messages if t.endswith("/online")] == [True]
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()

@@ -226,7 +226,7 @@ async def test_malformed_and_fuzzed_commands_get_an_error_and_change_nothing(
         before = sc.session.board.target_mA.copy()
         for payload, why in MALFORMED:
             seen = len(tablet.on("/commands/result"))
-            await tablet.publish("ems/studio/room-1/commands", payload)
+            await tablet.publish(tablet.commands_topic(), payload)
             result = await tablet.wait_for(
                 lambda seen=seen: tablet.on("/commands/result")[seen:]  # type: ignore[misc]
             )
@@ -242,7 +242,7 @@ async def test_malformed_and_fuzzed_commands_get_an_error_and_change_nothing(
                         "mA": rng.choice([-1, 1e9, "a", None]),
                     }
                 ).encode()
-            await tablet.publish("ems/studio/room-1/commands", junk)
+            await tablet.publish(tablet.commands_topic(), junk)
         await tablet.wait_for(lambda: len(tablet.on("/commands/result")) >= len(MALFORMED) + 40)
         assert (before == sc.session.board.target_mA).all()
         assert sc.session.state in (ClassState.RUNNING, ClassState.ESTOPPED)
@@ -625,6 +625,26 @@ def test_tls_options_on_the_command_line_and_from_the_environment(tmp_path: Path
     assert r.exit_code == 2 and "needs mqtts://" in r.output, r.output
 
 
+def test_sim_run_with_mqtt_says_where_tablets_send_commands_and_estops(tmp_path: Path) -> None:
+    """The operator is told the per-client commands topic and that an e-stop needs no payload
+    (a payload above the broker's message_size_limit is dropped by the broker, unanswered)."""
+    from click.testing import CliRunner
+
+    from suit_controller.cli.main import suitctl as cli
+
+    (tmp_path / "short.yaml").write_text(SHORT)
+    r = CliRunner().invoke(
+        cli,
+        ["sim", "run", str(tmp_path / "short.yaml"), "--clients", "1", "--virtual",
+         "--out", str(tmp_path / "out"), "--mqtt", "mqtt://127.0.0.1:1", "--room", "gym-2"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())
+    assert "commands on ems/studio/gym-2/commands/from/<client id>" in said, r.output
+    assert "e-stops on ems/studio/gym-2/estop (an empty payload will do" in said, r.output
+    assert "message_size_limit never arrives" in said, r.output
+
+
 # -- MQTT v5 -------------------------------------------------------------------------------
 async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_still_see_results(
     broker: Broker,
@@ -660,7 +680,7 @@ async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_
 
         room = "ems/studio/room-1"
         doc = {"id": "v5-1", "do": "set_intensity", "client": 1, "channel": "quads", "mA": 25}
-        r = await ask(f"{room}/commands", doc, b"\x00corr-1\xff")
+        r = await ask(v5.commands_topic(), doc, b"\x00corr-1\xff")
         jsonschema.validate(r, SCHEMAS["result"])
         assert r["ok"] and r["id"] == "v5-1" and sc.session.board.target_mA[0, 9] == 25
         # the 3.1.1 tablet sees the same result on …/commands/result
@@ -668,11 +688,11 @@ async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_
             lambda: [x for x in old.on("/commands/result") if x.get("id") == "v5-1"]
         )
         assert seen[0] == r
-        refused = await ask(f"{room}/commands/from/tablet-7", {"id": "v5-2", "do": "x"}, b"c2")
+        refused = await ask(v5.commands_topic(), {"id": "v5-2", "do": "x"}, b"c2")
         assert refused["ok"] is False and refused["id"] == "v5-2"
         # a response topic the controller reads is never answered on: no command, no e-stop
         await v5.publish(
-            f"{room}/commands", {"id": "v5-3", "do": "pause"}, response_topic=f"{room}/estop"
+            v5.commands_topic(), {"id": "v5-3", "do": "pause"}, response_topic=f"{room}/estop"
         )
         await old.wait_for(lambda: [x for x in old.on("/commands/result") if x["id"] == "v5-3"])
         await trio.sleep(0.5)

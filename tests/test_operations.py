@@ -113,30 +113,39 @@ async def test_health_says_alive_and_ready_without_a_login_and_names_nobody(
                 "status": "ok",
                 "store": {"reachable": True, "backend": "sqlite"},
                 "rooms": [],
-                "brokers": {"configured": 0, "connected": {}},
+                "brokers": {"configured": 0, "connected": 0},
             }
 
             tess = await logged_in(site, "Tess")
             ana = await screened_client(tess, "Ana Weber")
             class_id = await a_class(tess, "Room 1", {ana: "SIM-01"})
             r = await plain.get("/api/v1/health")
-            assert r.json()["rooms"] == [
+            assert r.json()["rooms"] == [  # without a login: counted, not named
                 {
-                    "room": "Room 1",
                     "state": "ready",
                     "simulated": True,
                     "suits": 1,
                     "suits_linked": r.json()["rooms"][0]["suits_linked"],
                 }
             ]
-            for secret in ("Ana", "Tess", ana, class_id):
+            for secret in ("Ana", "Tess", ana, class_id, "Room 1"):
                 assert secret not in r.text
+            named = (await tess.get("/api/v1/health")).json()  # with a login: named
+            assert [room["room"] for room in named["rooms"]] == ["Room 1"]
+            for secret in ("Ana", ana, class_id):
+                assert secret not in json.dumps(named)
+            bad = client(site)  # a login that is not valid is no login: counts only
+            bad.headers["authorization"] = "Bearer not-a-token"
+            assert "room" not in (await bad.get("/api/v1/health")).json()["rooms"][0]
+            await bad.aclose()
 
             # a broker that is down makes the controller degraded, still ready
             site.metrics.brokers["studio"] = lambda: False
             r = await plain.get("/api/v1/health")
             assert r.status_code == 200 and r.json()["status"] == "degraded"
-            assert r.json()["brokers"] == {"configured": 1, "connected": {"studio": False}}
+            assert r.json()["brokers"] == {"configured": 1, "connected": 0}
+            named = (await tess.get("/api/v1/health")).json()
+            assert named["brokers"] == {"configured": 1, "connected": {"studio": False}}
             del site.metrics.brokers["studio"]
 
             # a store that does not answer: not ready (a real refused connection)

@@ -7,9 +7,11 @@ program gets SIGTERM, as `systemctl stop` sends it.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -29,7 +31,9 @@ UNIT = ROOT / "deploy" / "systemd" / "suitctl-serve.service"
 SUITCTL = Path(sys.executable).parent / "suitctl"
 
 
-def start_serve(tmp: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
+def start_serve(
+    tmp: Path, umask: int | None = None
+) -> tuple[subprocess.Popen[str], str, list[str]]:
     """`suitctl serve --simulated 2` on a free port: the process, its demo login link, its output."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "suit_controller", "serve", "--simulated", "2",
@@ -37,6 +41,7 @@ def start_serve(tmp: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        umask=-1 if umask is None else umask,
     )  # fmt: skip
     assert proc.stdout is not None
     lines: list[str] = []
@@ -203,3 +208,20 @@ def test_the_serve_units_command_line_is_one_suitctl_accepts() -> None:
     assert ctx.params["host"] == env["SUITCTL_HOST"]
     assert ctx.params["port"] == int(env["SUITCTL_PORT"])
     assert ctx.params["simulated"] is None  # real suits in a real studio
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_serve_run_by_hand_creates_the_studio_database_0600_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    """Run by hand (no systemd UMask=), with a permissive umask: the database, which holds
+    clients' health answers, and its WAL files are the owner's alone."""
+    proc, _, _ = start_serve(tmp_path, umask=0o002)
+    try:
+        db = tmp_path / "studio.db"
+        files = [db, *(p for p in tmp_path.glob("studio.db-*"))]
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in files}
+        assert modes[db.name] == 0o600 and all(m == 0o600 for m in modes.values()), modes
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

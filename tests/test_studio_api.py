@@ -429,6 +429,71 @@ async def test_the_console_of_a_class_steers_it_as_the_logged_in_trainer(tmp_pat
             nursery.cancel_scope.cancel()
 
 
+async def test_a_console_flooding_pauses_is_rate_limited_and_not_audited_past_its_limit(
+    tmp_path: Path,
+) -> None:
+    """Issue 12: the console's pause goes through its connection's rate limit like any
+    command; refusals past the limit are counted by the desk, never one audit write each;
+    the e-stop from the same page is still obeyed."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+    from trio_websocket import open_websocket_url
+
+    from suit_controller.commands import RateLimit
+
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            site, rack = await start_site(nursery, tmp_path)
+            config = Config()
+            config.bind = ["127.0.0.1:0"]
+            config.accesslog = config.errorlog = None
+            binds = await nursery.start(serve, site.app, config)
+            tess = await logged_in(site, "Tess")
+            ana = (await tess.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
+            await tess.post(f"/api/v1/clients/{ana}/screenings", json={})
+            klass = (
+                await tess.post(
+                    "/api/v1/classes",
+                    json={
+                        "workout": "classic_strength",
+                        "trainers": ["Tess"],
+                        "clients": [{"client": ana, "suit": "SIM-03"}],
+                    },
+                )
+            ).json()
+            cid = klass["id"]
+            ws_url = binds[0].replace("http", "ws") + f"/classes/{cid}/ws?token={cid}"
+            cookie = "suitctl_session=" + tess.cookies["suitctl_session"]
+            n = 120
+            async with open_websocket_url(ws_url, extra_headers=[("cookie", cookie)]) as ws:
+                await ws.send_message(json.dumps({"id": "go", "do": "start"}))
+                results: dict[str, Any] = {}
+                while "go" not in results:
+                    msg = json.loads(await ws.get_message())
+                    if msg["type"] == "result":
+                        results[msg["id"]] = msg
+                desk = site.consoles[cid].session.desk
+                desk.limit = RateLimit(per_s=0.001, burst=10)  # no refill during the test
+                for k in range(n):
+                    await ws.send_message(json.dumps({"id": f"p{k}", "do": "pause"}))
+                await ws.send_message(json.dumps({"id": "stop-now", "do": "estop"}))
+                while len(results) < n + 2:
+                    msg = json.loads(await ws.get_message())
+                    if msg["type"] == "result":
+                        results[msg["id"]] = msg
+            limited = [r for r in results.values() if "more than 10 commands" in r["message"]]
+            assert len(limited) == n - 10, len(limited)
+            assert results["stop-now"]["ok"], results["stop-now"]
+            await trio.sleep(0.2)
+            assert not rack.suit("SIM-03").firmware.applied_mA.any()
+            audit = site.accounts.audit_trail(subject=cid)
+            pauses = [e for e in audit if e["action"] == "command" and e["detail"]["do"] == "pause"]
+            assert len(pauses) == 10, len(pauses)  # the ones within the limit, and no more
+            assert [e for e in audit if e["action"] == "command" and e["detail"]["do"] == "estop"]
+            await tess.aclose()
+            nursery.cancel_scope.cancel()
+
+
 def test_the_summary_says_who_asked_for_less_in_body_area_words() -> None:
     from suit_controller.studio.api import client_summary
 

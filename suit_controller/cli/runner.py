@@ -276,6 +276,7 @@ def companions_for(
             ids, store = recorded_ids(records.location, records.opened.id), records.location
         out.append(MqttBridge(session, broker, topics, ids=ids, store=store).run)
         console.print(f"MQTT: {shown(str(broker))} under {shown(topics.prefix)}/", highlight=False)
+        console.print(f"MQTT: {topics.where_to_send()}", highlight=False, soft_wrap=True)
     return out
 
 

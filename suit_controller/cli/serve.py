@@ -198,6 +198,8 @@ async def _serve(
             console.print(f"studio: {url}/", highlight=False)
             if mqtt is not None:
                 console.print(f"MQTT: {mqtt.broker} under ems/{mqtt.site}/<room>/", highlight=False)
+                where = Topics(f"ems/{mqtt.site}/<room>").where_to_send()
+                console.print(f"MQTT: {where}", highlight=False, soft_wrap=True)
             if link is not None:
                 console.print(f"log in once as the demo manager: {url}{link}", highlight=False)
             async for _ in signals:

@@ -7,15 +7,19 @@ program knows asyncio exists, and a broker that goes away never touches the
 class. Nor does anything else that goes wrong in the bridge: it is reported
 once, and the bridge reconnects (an interface never ends a class).
 
-Two connections. The first publishes state, telemetry, events and results
-and reads `commands`, `commands/from/<client id>` and `events/replay`; every
-command is handed to the session's command desk the moment it arrives
-(`desk.take`: parsing, rate limits per client id, e-stop recognition), and
-the results are published as they come. The second connection reads only
-the `estop` topic, so no burst of commands can queue in front of an e-stop,
-neither in this program nor in the broker (which drops QoS 1 messages past
-its queue limit). A retained command is never executed: it is answered with
-a refusal.
+Two connections. The first publishes state, telemetry, events and results and
+reads `commands`, `commands/from/<client id>` and `events/replay`. Commands
+are carried out only from `commands/from/<client id>` (the shipped ACL lets a
+connection write there only under its own client id, so each tablet has a rate
+limit of its own); on the shared `commands` topic, where MQTT 3.1.1 does not
+say who published, only an e-stop is obeyed and anything else is answered with
+where to publish it. Every command is handed to the session's command desk the
+moment it arrives (`desk.take`: parsing, rate limits per client id, e-stop
+recognition), and the results are published as they come. The second
+connection reads only the `estop` topic, so no burst of commands can queue in
+front of an e-stop, neither in this program nor in the broker (which drops QoS
+1 messages past its queue limit). A retained command is never executed: it is
+answered with a refusal.
 
 Events are the class's event log itself: event number `seq` is the log's
 `seq`-th entry, published (QoS 1) once the broker has acknowledged the one
@@ -52,7 +56,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from suit_controller.backoff import Backoff
-from suit_controller.commands import Request, printable
+from suit_controller.commands import Request, printable, says_estop
 from suit_controller.mqtt.payloads import (
     REPLAY_BATCH,
     REPLAY_QUEUE,
@@ -82,12 +86,16 @@ STATE_EVERY_S = 1.0
 ESTOP_QOS = 0
 TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
-#: Tablets with a rate limit of their own per class; ids beyond these share one (a tablet
-#: that invents a new `commands/from/<id>` for every command cannot escape its limit).
+#: Client ids with a rate limit of their own at once. A new id past these takes the place of
+#: the longest idle one whose limit has fully recovered (forgetting it loses nothing); if none
+#: has, it shares one limit with the rest (so ids invented to escape a limit gain nothing).
 MAX_COMMAND_SOURCES = 32
 OTHER_SOURCES = "mqtt:commands/from/(others)"
 #: What any message on the e-stop topic is (the topic is the command).
 ESTOP: Mapping[str, Any] = MappingProxyType({"do": "estop"})
+#: The source of anything published on the shared `…/commands` topic (MQTT 3.1.1 does not say
+#: who published it, so it cannot be rate-limited per tablet): only e-stops are obeyed there.
+SHARED_SOURCE = "mqtt:commands"
 RETAINED_REFUSAL = (
     "a retained command is never executed (it would run again at every reconnect and in the "
     "next class); publish commands with retain=false"
@@ -174,8 +182,8 @@ class MqttBridge:
         self.ids = ids or ClassIds.one_off(len(session.clients), str(uuid.UUID(session.session_id)))
         self.store = store
         self._names = [c.name for c in session.clients]
-        #: `commands/from/<id>` sources with a rate limit of their own (the first ones seen)
-        self._sources: set[str] = set()
+        #: `commands/from/<id>` sources with a rate limit of their own, and when each last sent
+        self._sources: dict[str, float] = {}
         for i, refs in enumerate(zip(self.ids.client_ids, self.ids.session_ids, strict=True)):
             session.client_refs.update({ref: i for ref in refs if ref})  # commands may use ids
         self.broker = broker
@@ -406,16 +414,13 @@ class MqttBridge:
                 )
                 return
             prefix = self.topics.commands_from("")
-            # rate limits are per client id: the broker's ACL lets a tablet write only its own
-            source = "mqtt:" + topic[len(prefix) :] if topic.startswith(prefix) else "mqtt"
-            if source != "mqtt" and source not in self._sources:
-                if len(self._sources) < MAX_COMMAND_SOURCES:
-                    self._sources.add(source)
-                else:  # a tablet inventing ids to escape its limit shares one with the rest
-                    source = OTHER_SOURCES
-            self.handle(
-                _payload(message.payload), source, retained=bool(message.retain), route=route
-            )
+            raw = _payload(message.payload)
+            if topic.startswith(prefix):
+                # rate limits are per client id: the broker's ACL lets a tablet write only its own
+                source = self.source_for(topic[len(prefix) :])
+                self.handle(raw, source, retained=bool(message.retain), route=route)
+            else:
+                self.handle(raw, SHARED_SOURCE, retained=bool(message.retain), route=route)
         except Exception as e:  # inside paho's callback: report, never raise into the loop
             self._report("commands", e)
 
@@ -426,20 +431,62 @@ class MqttBridge:
     def handle(
         self,
         raw: bytes,
-        source: str = "mqtt",
+        source: str,
         *,
         retained: bool = False,
         route: tuple[str, bytes | None] | None = None,
     ) -> Request:
         """Take one command message now; its result is published when it is known.
 
-        `route`: an MQTT v5 response topic and correlation data to answer on too.
+        `source`: `mqtt:<client id>` (from `source_for`), or SHARED_SOURCE for the shared
+        `…/commands` topic, where only an e-stop is taken. `route`: an MQTT v5 response
+        topic and correlation data to answer on too.
         """
         self.commands_handled += 1
         desk = self.session.desk
-        request = desk.refuse(raw, source, RETAINED_REFUSAL) if retained else desk.take(raw, source)
+        if retained:
+            request = desk.refuse(raw, source, RETAINED_REFUSAL)
+        elif source == SHARED_SOURCE and not says_estop(raw):
+            request = desk.refuse(raw, source, self.shared_topic_refusal)
+        else:  # an e-stop is obeyed from anywhere, the shared topic included (safety over form)
+            request = desk.take(raw, source)
         self._answer(request, route)
         return request
+
+    @property
+    def shared_topic_refusal(self) -> str:
+        """Why a command on the shared `…/commands` topic is not carried out; where to send it."""
+        return (
+            f"commands on {self.topics.commands} are not carried out (the controller cannot tell "
+            f"which tablet sent them, so it cannot hold each tablet to its own rate limit): "
+            f"publish them on {self.topics.commands_from('<your client id>')}. An e-stop is "
+            f"obeyed from any topic, this one included"
+        )
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The `mqtt:<client id>` sources that have a rate limit of their own now."""
+        return tuple(self._sources)
+
+    def source_for(self, client_id: str) -> str:
+        """The rate-limited source of commands from `client_id` (`mqtt:<client id>`).
+
+        At most MAX_COMMAND_SOURCES at once: a new id takes the place of the longest
+        idle source whose limit has fully recovered; if none has, it shares
+        OTHER_SOURCES with the rest. No early tablet can squat a place.
+        """
+        source = "mqtt:" + client_id
+        now = trio.current_time()
+        if source not in self._sources and len(self._sources) >= MAX_COMMAND_SOURCES:
+            desk = self.session.desk
+            rested = [s for s in self._sources if desk.rested(s)]
+            if not rested:
+                return OTHER_SOURCES
+            idlest = min(rested, key=self._sources.__getitem__)
+            del self._sources[idlest]
+            desk.forget(idlest)
+        self._sources[source] = now
+        return source
 
     def _answer(self, request: Request, route: tuple[str, bytes | None] | None = None) -> None:
         self._unanswered.add(request)

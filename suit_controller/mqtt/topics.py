@@ -52,6 +52,14 @@ class Topics:
     def commands_from(self, client_id: str) -> str:
         return f"{self.prefix}/commands/from/{client_id}"
 
+    def where_to_send(self) -> str:
+        """Where tablets send commands and e-stops, for the operator (one line)."""
+        return (
+            f"commands on {self.commands_from('<client id>')}, e-stops on {self.estop} "
+            "(an empty payload will do: one above the broker's message_size_limit never "
+            "arrives, unanswered)"
+        )
+
     @property
     def estop(self) -> str:
         """The e-stop's own topic, read over a connection of its own: nothing queues before it."""

@@ -1,9 +1,11 @@
 """The studio controller's health: `/healthz` (alive) and `/api/v1/health` (ready, and how).
 
 Both answer without a login (a load balancer, systemd or a monitoring probe
-asks them) and say nothing about people: rooms, class states, suit counts,
-the store's reachability and the brokers' connection, never a client's name
-(nor a class's id: the API behind a login has those).
+asks them) and say nothing about people: class states, suit counts, the
+store's reachability and the brokers' connection, never a client's name (nor
+a class's id: the API behind a login has those). Without a login the rooms
+and brokers are counted, not named (a room's name can say whose studio and
+when); with one, each room and broker is named.
 
 `/api/v1/health` answers 200 while the controller can run classes (the
 store answers) and 503 when it cannot; `status` says `ok`, `degraded` (a
@@ -74,7 +76,7 @@ class StudioHealth:
                 degraded = True
             rooms.append(
                 {
-                    "room": k.room,
+                    **({"room": k.room} if call.login is not None else {}),
                     "state": k.state,
                     "simulated": k.simulated,
                     "suits": len(snap.clients),
@@ -88,8 +90,11 @@ class StudioHealth:
         body = {
             "status": status,
             "store": {"reachable": store_ok, "backend": self.studio.store.backend},
-            "rooms": sorted(rooms, key=lambda r: r["room"]),
-            "brokers": {"configured": len(brokers), "connected": brokers},
+            "rooms": sorted(rooms, key=lambda r: (r.get("room", ""), r["state"], r["suits"])),
+            "brokers": {
+                "configured": len(brokers),
+                "connected": brokers if call.login is not None else sum(brokers.values()),
+            },
         }
         return JSONResponse(body, status_code=200 if store_ok else 503)
 
@@ -110,10 +115,11 @@ class StudioHealth:
                 "GET",
                 "/api/v1/health",
                 "Readiness: the store answers; each room's class state and suits linked; "
-                "the MQTT brokers' connection (no login, no personal data; 503 if not ready)",
+                "the MQTT brokers' connection (no login: counts, no names; with a login: each "
+                "room and broker named; no personal data; 503 if not ready)",
                 self.ready,
                 "operations",
-                "none",
+                "optional",
                 refusals=(503,),
             ),
         ]

@@ -85,7 +85,7 @@ def openapi_document(endpoints: Sequence[Endpoint], pages: Sequence[PageRoute]) 
         }
         if _params(e.path):
             op["parameters"] = _params(e.path)
-        if e.auth == "none":
+        if e.auth in ("none", "optional"):  # optional: anyone; a login sees more (the summary)
             op["security"] = []
         else:
             op["responses"]["401"] = _problem("not logged in")

@@ -121,6 +121,8 @@ class StudioConsole(Console):
     async def on_result(self, request: CommandRequest, result: CommandResult) -> None:
         """Audit the command (bounded: a slow or locked records database never closes the
         console or delays its answer past a moment)."""
+        if request.over_limit and not result.ok:
+            return  # a flood: the desk counts these refusals; no audit write for each one
         who = console_user.get()
         sent = request.command.model_dump(exclude_none=True) if request.command else {}
         detail = {**sent, "ok": result.ok, "message": result.message}
@@ -284,6 +286,11 @@ class StudioSite:
         """
         if auth == "none":
             return None
+        if auth == "optional":  # answered to anyone; a valid login (any role) may see more
+            try:
+                return await self.authenticate(request, "read", csrf=False)
+            except Problem:
+                return None
         token, by_cookie = None, False
         header = request.headers.get("authorization", "")
         if header:

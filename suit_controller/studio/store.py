@@ -121,12 +121,29 @@ def default_location() -> str:
     return os.environ.get("SUITCTL_DB") or str(default_db_path())
 
 
+def create_private(path: Path) -> None:
+    """Create the database file readable and writable by its owner only (0600), whatever
+    the umask, if it does not exist yet; SQLite gives its -wal and -shm files the same
+    mode. An existing file is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)  # the umask may have taken bits away (never adds any)
+    finally:
+        os.close(fd)
+
+
 def database_url(location: str | Path) -> URL:
     """A file path means SQLite; `postgresql://…` means PostgreSQL (through psycopg 3)."""
     text = str(location)
     if "://" not in text:
         path = Path(text).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
+        if text not in ("", ":memory:"):
+            create_private(path)
         return URL.create("sqlite+pysqlite", database=str(path))
     try:
         url = make_url(text)
