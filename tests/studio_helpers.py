@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,18 @@ from suit_controller.studio.store import Store
 
 BASE = "http://studio.test"
 PASSWORDS = {"Mia": "manager-pass", "Tess": "trainer-pass"}
+
+
+async def eventually(condition: Callable[[], object], within_s: float = 20.0) -> None:
+    """Wait until `condition()` holds, polled every 20 ms (a loaded machine may be slow).
+
+    Fails with trio.TooSlowError after `within_s` seconds: a bound on a hang, never a timing claim.
+    """
+    with trio.fail_after(within_s):
+        while True:
+            if condition():
+                return
+            await trio.sleep(0.02)
 
 
 def make_site(tmp: Path, suits: int = 4) -> tuple[StudioSite, SimulatedRack]:

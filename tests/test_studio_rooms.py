@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ from sim.studio_suits import SimulatedRack
 from suit_controller.studio.rooms import Arrival, SetUpRefused, Studio
 from suit_controller.studio.screening import CONTRAINDICATIONS
 from suit_controller.studio.store import Store
+
+from .studio_helpers import eventually
 
 KEYS = [c.key for c in CONTRAINDICATIONS]
 
@@ -25,15 +26,6 @@ def screened(store: Store, *names: str) -> list[str]:
         ids.append(c.id)
     return ids
 
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> None:
-    """Wait until `condition` holds (polled every 20 ms); a loaded machine may be slow."""
-    with trio.fail_after(within_s):
-        while True:
-            if condition():
-                return
-            await trio.sleep(0.02)
 
 async def test_an_engine_error_in_one_room_never_touches_the_other(tmp_path: Path) -> None:
     store = Store(tmp_path / "studio.db")
