@@ -60,3 +60,18 @@ async def logged_in(site: StudioSite, name: str, *, csrf: bool = True) -> httpx.
     if csrf:
         c.headers[CSRF_HEADER] = r.json()["csrf"]
     return c
+
+
+async def started_class(tess: httpx.AsyncClient, suit: str = "SIM-01") -> str:
+    """The id of a started class (classic_strength) of one screened client, Ana, in `suit`."""
+    r = await tess.post("/api/v1/clients", json={"name": "Ana"})
+    assert r.status_code == 201, r.text
+    ana = r.json()["id"]
+    assert (await tess.post(f"/api/v1/clients/{ana}/screenings", json={})).status_code == 201
+    body = {"workout": "classic_strength", "trainers": ["Tess"],
+            "clients": [{"client": ana, "suit": suit}]}  # fmt: skip
+    r = await tess.post("/api/v1/classes", json=body)
+    assert r.status_code == 201, r.text
+    cid: str = r.json()["id"]
+    assert (await tess.post(f"/api/v1/classes/{cid}/start")).status_code == 200
+    return cid
