@@ -47,6 +47,9 @@ class LinkState(StrEnum):
     CONNECTED = "connected"
     LOST = "lost"
     CLOSED = "closed"
+    #: Linked, but the suit cannot be used (another key, an old version): nothing goes out.
+    #: Shown from the connection's state (`snapshot`); the driver's own state stays CONNECTED.
+    REFUSED = "refused"
 
 
 class SuitDriver:

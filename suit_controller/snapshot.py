@@ -15,14 +15,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import trio
 
-from suit_controller.driver import LinkState
+from suit_controller.driver import LinkState, SuitDriver
 from suit_controller.link_health import NOT_LINKED, LinkFigures
+from suit_controller.protocol.connection import ConnectionState
 
 if TYPE_CHECKING:
     from suit_controller.session import ClassSession, ClassState
 
 #: Class states in which the engine sends each ready suit a frame every tick.
 _FRAMES_EXPECTED = ("ready", "running", "paused")
+
+
+def _link_of(driver: SuitDriver) -> LinkState:
+    """The suit's link as the trainer sees it: a linked suit that refused us (a key mismatch,
+    an old version) is shown refused, not connected; it is sent nothing."""
+    if driver.state is LinkState.CONNECTED and driver.connection.state is ConnectionState.REFUSED:
+        return LinkState.REFUSED
+    return driver.state
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ class ClassSnapshot:
                 ClientSnapshot(
                     name=c.name,
                     suit=driver.link.address,
-                    link=driver.state,
+                    link=_link_of(driver),
                     battery_pct=view.battery_pct,
                     suit_state=view.state.name if view.state is not None else None,
                     faults=tuple(str(f.name) for f in type(view.faults) if f and f in view.faults),

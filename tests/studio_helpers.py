@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,18 @@ from suit_controller.studio.store import Store
 
 BASE = "http://studio.test"
 PASSWORDS = {"Mia": "manager-pass", "Tess": "trainer-pass"}
+
+
+async def eventually(condition: Callable[[], object], within_s: float = 20.0) -> None:
+    """Wait until `condition()` holds, polled every 20 ms (a loaded machine may be slow).
+
+    Fails with trio.TooSlowError after `within_s` seconds: a bound on a hang, never a timing claim.
+    """
+    with trio.fail_after(within_s):
+        while True:
+            if condition():
+                return
+            await trio.sleep(0.02)
 
 
 def make_site(tmp: Path, suits: int = 4) -> tuple[StudioSite, SimulatedRack]:
@@ -47,3 +60,18 @@ async def logged_in(site: StudioSite, name: str, *, csrf: bool = True) -> httpx.
     if csrf:
         c.headers[CSRF_HEADER] = r.json()["csrf"]
     return c
+
+
+async def started_class(tess: httpx.AsyncClient, suit: str = "SIM-01") -> str:
+    """The id of a started class (classic_strength) of one screened client, Ana, in `suit`."""
+    r = await tess.post("/api/v1/clients", json={"name": "Ana"})
+    assert r.status_code == 201, r.text
+    ana = r.json()["id"]
+    assert (await tess.post(f"/api/v1/clients/{ana}/screenings", json={})).status_code == 201
+    body = {"workout": "classic_strength", "trainers": ["Tess"],
+            "clients": [{"client": ana, "suit": suit}]}  # fmt: skip
+    r = await tess.post("/api/v1/classes", json=body)
+    assert r.status_code == 201, r.text
+    cid: str = r.json()["id"]
+    assert (await tess.post(f"/api/v1/classes/{cid}/start")).status_code == 200
+    return cid

@@ -8,7 +8,7 @@ import os
 import random
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import jsonschema
@@ -30,6 +30,7 @@ from suit_controller.studio.store import RosterEntry, Store
 from .mqtt_broker import MOSQUITTO, Broker
 from .mqtt_probe import Probe
 from .simclass_helpers import SHORT, short_plan
+from .studio_helpers import eventually
 
 pytestmark = pytest.mark.skipif(
     MOSQUITTO is None, reason="mosquitto is not installed (make system-deps)"
@@ -381,12 +382,6 @@ async def make_events(sc: SimulatedClass, n: int) -> None:
         await sc.session.execute(SetIntensity(client=1 + i % 2, mA=20 + i), source="test")
 
 
-async def until(check: Callable[[], object], within: float = 15.0) -> None:
-    with trio.fail_after(within):
-        while not check():  # noqa: ASYNC110 - polls the bridge's flags
-            await trio.sleep(0.02)
-
-
 def seqs_of(probe: Probe, class_id: str) -> list[int]:
     return [e["seq"] for e in probe.on("/events") if e["class_id"] == class_id]
 
@@ -424,14 +419,14 @@ async def test_a_consumer_offline_across_a_broker_restart_recovers_exactly_the_m
         assert had == list(range(1, len(had) + 1))
         consumer.stop()  # the consumer goes offline ...
         await make_events(sc, 3)  # ... and misses events the broker delivers meanwhile
-        await until(lambda: bridge.pending == 0)
+        await eventually(lambda: bridge.pending == 0)
         broker.stop()  # the broker goes down (no persistence) ...
         await make_events(sc, 4)  # ... while the class makes more
         assert bridge.pending >= 4
         broker.start()
-        await until(lambda: bridge.connected and bridge.pending == 0)
+        await eventually(lambda: bridge.connected and bridge.pending == 0)
         await make_events(sc, 2)  # and more, after the broker is back
-        await until(lambda: bridge.pending == 0)
+        await eventually(lambda: bridge.pending == 0)
         back = await nursery.start(Probe(broker, "dashboard").run)
         state = await back.wait_for(lambda: back.on("/state"))
         last_seq = state[-1]["last_seq"]
@@ -455,11 +450,11 @@ async def test_a_consumer_offline_across_a_broker_restart_recovers_exactly_the_m
         }
         # the class ends; the next class's controller replays it from the records
         assert (await sc.session.execute(Stop(), source="test")).ok
-        await until(lambda: sc.session.ended and not bridge.connected)
+        await eventually(lambda: sc.session.ended and not bridge.connected)
         published = [bridge.event_doc(s) for s in range(1, bridge.last_seq + 1)]
         sc2, bridge2 = recorded(broker, location, ("Ben",))
         nursery.start_soon(sc2.run)
-        await until(lambda: bridge2.connected)
+        await eventually(lambda: bridge2.connected)
         old = await replay(back, {"id": "earlier", "class_id": class_id, "after_seq": 0})
         assert [e for a in old for e in a["events"]] == published  # type: ignore[attr-defined]
         assert len(published) > 200 or len(old) == 1
@@ -596,7 +591,7 @@ async def test_client_certificates_a_client_without_one_is_refused_the_controlle
                     jsonschema.validate(state, SCHEMAS["state"])
                     break
             assert state["class_id"] == bridge.ids.class_id
-            await until(lambda: bridge.connected and bridge.estop_connected)
+            await eventually(lambda: bridge.connected and bridge.estop_connected)
             assert bridge.connects == 1 and bridge.broker.cert_file == files["room-1"]
             nursery.cancel_scope.cancel()
     finally:

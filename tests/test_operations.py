@@ -25,7 +25,7 @@ from suit_controller.studio.health import describe
 from suit_controller.studio.metrics import source_kind
 
 from .mqtt_broker import MOSQUITTO, Broker
-from .studio_helpers import client, logged_in, start_site
+from .studio_helpers import client, eventually, logged_in, start_site
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -318,15 +318,6 @@ async def test_the_broker_gauge_and_health_follow_a_real_mosquitto(tmp_path: Pat
                 nursery.cancel_scope.cancel()
     finally:
         broker.stop()
-
-
-async def eventually(condition: Any, within_s: float = 20.0) -> None:
-    """Wait until `condition()` holds (polled; a loaded machine may be slow)."""
-    with trio.fail_after(within_s):
-        while True:
-            if condition():
-                return
-            await trio.sleep(0.01)
 
 
 def test_a_room_name_becomes_a_topic_segment() -> None:

@@ -4,11 +4,15 @@ sends it nothing more; the suit's outputs stay at zero throughout."""
 
 from __future__ import annotations
 
+import re
+from importlib import resources
+
 import pytest
 import trio
 import trio.testing
 
 from sim.c_firmware import unavailable_reason
+from suit_controller.driver import LinkState
 from suit_controller.protocol import (
     ControllerConnection,
     Faults,
@@ -24,6 +28,7 @@ from suit_controller.records import SessionEvent
 from suit_controller.web.words import trainer_message
 
 from .simclass_helpers import short_plan
+from .studio_helpers import eventually
 
 needs_c = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
@@ -113,3 +118,37 @@ def test_the_trainer_message_names_the_client() -> None:
     e = SessionEvent(3.0, "suit_key_mismatch", "SIM-02: the suit does not accept …", "Ana")
     msg = trainer_message(e)
     assert msg is not None and msg.text.startswith("Ana's suit does not recognise this studio")
+
+
+async def test_a_suit_refused_for_its_key_is_shown_refused_not_connected(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The console's card (the snapshot's `link`) says the suit cannot be used, while the
+    other client's suit stays connected."""
+    from suit_controller.cli.simclass import SimulatedClass
+
+    sc = SimulatedClass(short_plan(), 2, intensity_mA=20.0, body=False, authenticated=True)
+    auth = sc.suits[0].firmware.auth
+    auth.factory_reset()
+    assert auth.handle(encode_enroll(new_studio_id(), new_suit_key())) is None
+
+    def links() -> list[str]:
+        return [c["link"] for c in sc.session.snapshot()["clients"]]
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sc.run)
+        await eventually(lambda: links() == ["refused", "connected"])
+        assert sc.session.drivers[0].connection.refusal  # the reason the trainer is told
+        assert sc.session.snapshot()["clients"][0]["link"] == LinkState.REFUSED.value
+        nursery.cancel_scope.cancel()
+    assert sc.suits[0].firmware.max_seen_mA.max() == 0.0
+
+
+def test_the_console_has_a_word_for_every_link_state() -> None:
+    """A link state the console's script has no word for would break its cards."""
+    script = resources.files("suit_controller.web").joinpath("static/app.js").read_text()
+    block = re.search(r"const LINK_WORDS = \{(.*?)\n\};", script, re.S)
+    assert block is not None
+    worded = set(re.findall(r"^\s*(\w+): \{ icon:", block.group(1), re.M))
+    assert {s.value for s in LinkState} <= worded, {s.value for s in LinkState} - worded
+    assert re.search(r'refused: \{ icon: "[^"]+", text: "Not usable', block.group(1))

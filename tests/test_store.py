@@ -472,6 +472,33 @@ def test_a_class_left_running_by_a_dead_process_is_marked_interrupted(db: str) -
     assert again.class_record(elsewhere.id)["status"] == "running"
 
 
+def test_a_class_that_never_started_is_discarded_not_left_running(db: str) -> None:
+    """Set-up failed after `open_class`: the class goes, and its client is free at once."""
+    store = screened_store(db, "Ana", "Ben")
+    never = store.open_class("Short", roster_of(store, "Ana"), simulated=False)
+    assert store.discard_class(never)
+    with pytest.raises(StoreError, match="no class"):
+        store.class_record(never.id)
+    assert store.sessions_of("Ana") == [] and store.history("Ana").last_session_at is None
+    with store.engine.begin() as c:  # nothing left `running` for the pages or a restart
+        assert c.execute(select(classes.c.status)).all() == []
+    specs, _, _ = check_in(  # not held by the rest-day rule for a class that never started
+        store, [CheckIn("Ana", "S1")], ["Tom"], DEFAULT_LAYOUT, default_intensity_mA=30
+    )
+    assert specs[0].first_session
+
+    # a class that recorded anything, or that ended, is never discarded
+    spoke = store.open_class("Short", roster_of(store, "Ana"), simulated=False)
+    store.record_progress(spoke, [{}], [SessionEvent(0.0, "note", "connected")], 0.0)
+    assert not store.discard_class(spoke)
+    assert store.class_record(spoke.id)["status"] == "running"
+    ended = store.open_class("Short", roster_of(store, "Ben"), simulated=False)
+    store.record_progress(ended, [{}], [], 0.0, ended="stopped")
+    assert not store.discard_class(ended)
+    assert store.class_record(ended.id)["status"] == "stopped"
+    assert len(store.sessions_of("Ana")) == 1 and len(store.sessions_of("Ben")) == 1
+
+
 # -- the recorder -----------------------------------------------------------------------
 async def run_recorded(
     db: str, names: list[str], *, simulated: bool = False

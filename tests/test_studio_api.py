@@ -21,7 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from suit_controller.studio.screening import CONTRAINDICATIONS
 
-from .studio_helpers import client, logged_in, make_site, start_site
+from .studio_helpers import client, logged_in, make_site, start_site, started_class
 
 NO_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -745,13 +745,8 @@ async def test_an_estop_is_latched_before_the_records_are_asked_and_whatever_its
         async with trio.open_nursery() as nursery:
             site, rack = await start_site(nursery, tmp_path)
             tess = await logged_in(site, "Tess")
-            ana = (await tess.post("/api/v1/clients", json={"name": "Ana"})).json()["id"]
-            await tess.post(f"/api/v1/clients/{ana}/screenings", json={})
-            body = {"workout": "classic_strength", "trainers": ["Tess"],
-                    "clients": [{"client": ana, "suit": "SIM-01"}]}  # fmt: skip
-            cid = (await tess.post("/api/v1/classes", json=body)).json()["id"]
+            cid = await started_class(tess)
             url = f"/api/v1/classes/{cid}/commands"
-            assert (await tess.post(f"/api/v1/classes/{cid}/start")).status_code == 200
             suit = rack.suit("SIM-01").firmware
 
             async def armed(reset: bool = True) -> None:

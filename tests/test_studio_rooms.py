@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ from sim.studio_suits import SimulatedRack
 from suit_controller.studio.rooms import Arrival, SetUpRefused, Studio
 from suit_controller.studio.screening import CONTRAINDICATIONS
 from suit_controller.studio.store import Store
+
+from .studio_helpers import eventually
 
 KEYS = [c.key for c in CONTRAINDICATIONS]
 
@@ -25,15 +26,6 @@ def screened(store: Store, *names: str) -> list[str]:
         ids.append(c.id)
     return ids
 
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 20.0) -> None:
-    """Wait until `condition` holds (polled every 20 ms); a loaded machine may be slow."""
-    with trio.fail_after(within_s):
-        while True:
-            if condition():
-                return
-            await trio.sleep(0.02)
 
 async def test_an_engine_error_in_one_room_never_touches_the_other(tmp_path: Path) -> None:
     store = Store(tmp_path / "studio.db")
@@ -209,3 +201,34 @@ async def test_only_the_last_ended_class_of_each_room_stays_in_memory(tmp_path: 
             assert set(studio.classes) == {ended[-1], other.id}
             nursery.cancel_scope.cancel()
     assert [store.class_record(i)["status"] for i in ended] == ["stopped"] * 3
+
+
+async def test_a_class_whose_session_cannot_be_built_is_not_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set-up fails after the records opened the class: the record goes, the room stays free."""
+    store = Store(tmp_path / "studio.db")
+    (ana,) = screened(store, "Ana")
+    rack = SimulatedRack(2)
+    studio = Studio(store, rack)
+    prepare = rack.prepare
+
+    def suit_gone(*_: object) -> None:
+        raise RuntimeError("the suit went away")
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(studio.run)
+            monkeypatch.setattr(rack, "prepare", suit_gone)
+            with pytest.raises(RuntimeError, match="went away"):
+                await studio.set_up_class(
+                    "Room 1", "classic_strength", [Arrival(ana, "SIM-01")], ["Tess"], by="tess"
+                )
+            assert store.session_records() == [] and studio.classes == {}
+            monkeypatch.setattr(rack, "prepare", prepare)
+            k = await studio.set_up_class(
+                "Room 1", "classic_strength", [Arrival(ana, "SIM-01")], ["Tess"], by="tess"
+            )
+            assert [s["class_id"] for s in store.session_records()] == [k.id]
+            assert store.class_record(k.id)["status"] == "running"
+            nursery.cancel_scope.cancel()

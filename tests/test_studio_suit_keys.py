@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -10,7 +9,7 @@ import trio
 from suit_controller.protocol.enrollment import encode_enroll, new_studio_id, new_suit_key
 from suit_controller.studio.suit_keys import suit_key
 
-from .studio_helpers import logged_in, start_site
+from .studio_helpers import eventually, logged_in, start_site
 
 
 async def test_a_manager_enrolls_rotates_and_forgets_a_suit(tmp_path: Path) -> None:
@@ -154,14 +153,6 @@ async def test_a_suit_in_a_class_that_has_not_ended_keeps_its_key(tmp_path: Path
             nursery.cancel_scope.cancel()
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait for `condition` (the test's fail_after bounds the wait; nothing is timed)."""
-    while True:
-        if condition():
-            return
-        await trio.sleep(0.1)
-
-
 async def test_a_key_changed_behind_a_running_class_is_told_to_the_trainer(
     tmp_path: Path,
 ) -> None:
@@ -192,7 +183,7 @@ async def test_a_key_changed_behind_a_running_class_is_told_to_the_trainer(
             cid = (await mia.post("/api/v1/classes", json=body)).json()["id"]
             assert (await mia.post(f"/api/v1/classes/{cid}/start")).status_code == 200
             await mia.post(f"/api/v1/classes/{cid}/commands", json={"do": "skip"})
-            await until(lambda: bool(fw.applied_mA.any()))  # the suit block: stimulated
+            await eventually(lambda: bool(fw.applied_mA.any()))  # the suit block: stimulated
             held = suit_key(store, "SIM-01")
             assert held is not None
             assert fw.auth.handle(encode_rotate(held, new_suit_key(held))) is None
@@ -200,7 +191,7 @@ async def test_a_key_changed_behind_a_running_class_is_told_to_the_trainer(
             def kinds() -> list[str]:
                 return [str(e["kind"]) for e in store.class_events(cid)]
 
-            await until(lambda: "suit_key_mismatch" in kinds())
+            await eventually(lambda: "suit_key_mismatch" in kinds())
             (told,) = [e for e in store.class_events(cid) if e["kind"] == "suit_key_mismatch"]
             assert (
                 "SIM-01" in told["message"]

@@ -35,7 +35,7 @@ _SHORT = {
     "calves": "cal",
 }
 _STATE_STYLE = {"estopped": "bold white on red", "running": "bold green", "paused": "bold yellow"}
-_LINK_STYLE = {"connected": "green", "lost": "bold red"}
+_LINK_STYLE = {"connected": "green", "lost": "bold red", "refused": "bold red"}
 #: Link health: quiet while good, loud when weak or lost.
 _HEALTH_STYLE = {"good": "dim", "weak": "bold yellow", "lost": "bold red"}
 RADIO_WIDTH = 23

@@ -320,11 +320,15 @@ class Studio:
             raise SetUpRefused(e.reasons) from None
         except StoreError as e:
             raise SetUpRefused([str(e)]) from None
-        links = [self._keyed_link(a.suit) for a in arrivals]
-        session = ClassSession(plan, specs, links)
-        # commands may name a client by id: two clients may share a name
-        session.client_refs.update({cid: i for i, cid in enumerate(ids) if cid})
-        self.rack.prepare(session, suits)
+        try:
+            links = [self._keyed_link(a.suit) for a in arrivals]
+            session = ClassSession(plan, specs, links)
+            # commands may name a client by id: two clients may share a name
+            session.client_refs.update({cid: i for i, cid in enumerate(ids) if cid})
+            self.rack.prepare(session, suits)
+        except BaseException:
+            await self._discard(opened)  # it never started: not left `running` in the records
+            raise
         klass = StudioClass(
             room,
             resolved.record_name,
@@ -343,6 +347,16 @@ class Studio:
         self.classes[klass.id] = klass
         await self._nursery.start(self._room, klass)
         return klass
+
+    async def _discard(self, opened: OpenedClass) -> None:
+        """Remove from the records a class whose session could not be built (shielded: it
+        runs on the way out of a cancelled set-up too). Its failure is logged, never raised
+        over the error that ended the set-up."""
+        with trio.CancelScope(shield=True):
+            try:
+                await trio.to_thread.run_sync(self.store.discard_class, opened)
+            except Exception as e:  # the records' failure: the set-up's own error goes on
+                log.error("class %s never started and is not discarded: %s", opened.id, e)
 
     async def _room(
         self, klass: StudioClass, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -14,7 +14,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import trio
@@ -71,6 +71,31 @@ STOPPING = frozenset({"estop", "stop"})
 #: How long an e-stop's answer waits for the records (who sent it, the audit line): the
 #: e-stop itself is latched before either is asked, so a locked database never delays it.
 ESTOP_RECORDS_WAIT_S = 2.0
+T = TypeVar("T")
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on a worker thread, left behind (not waited for) if the caller is cancelled."""
+    return await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+
+
+async def ask_the_records(what: str, work: Callable[[], Awaitable[T]], otherwise: T) -> T:
+    """`work()`'s answer, or `otherwise` if the records fail or do not answer in time.
+
+    For what only records a command or checks a login around it (who sent an
+    e-stop, its audit line): bounded by ESTOP_RECORDS_WAIT_S, and a records
+    failure (a locked or broken database) is logged under `what`, never raised,
+    so it can never fail or delay the command itself. A cancellation from outside
+    still goes through (only `Exception` is caught).
+    """
+    with trio.move_on_after(ESTOP_RECORDS_WAIT_S):
+        try:
+            return await work()
+        except Exception as e:  # the records' failure, never the command's
+            log.warning("%s: %s", what, e)
+            return otherwise
+    log.warning("%s: the records did not answer in time", what)
+    return otherwise
 
 
 def stops(data: Any, request: Request) -> bool:
@@ -107,16 +132,12 @@ class StudioConsole(Console):
         console: the login was checked when the socket opened.
         """
         token = console_login.get()
-        with trio.move_on_after(ESTOP_RECORDS_WAIT_S):
-            try:
-                login = await trio.to_thread.run_sync(
-                    self.accounts.login, token, abandon_on_cancel=True
-                )
-            except Exception as e:  # the records' failure, not the trainer's
-                log.warning("console login check failed: %s", e)
-                return True
+
+        async def alive() -> bool:
+            login = await in_thread(self.accounts.login, token)
             return login is not None and not login.read_only
-        return True
+
+        return await ask_the_records("console login check failed", alive, otherwise=True)
 
     async def on_result(self, request: CommandRequest, result: CommandResult) -> None:
         """Audit the command (bounded: a slow or locked records database never closes the
@@ -126,16 +147,12 @@ class StudioConsole(Console):
         who = console_user.get()
         sent = request.command.model_dump(exclude_none=True) if request.command else {}
         detail = {**sent, "ok": result.ok, "message": result.message}
-        with trio.move_on_after(ESTOP_RECORDS_WAIT_S) as waited:
-            try:
-                await trio.to_thread.run_sync(
-                    self.accounts.audit, who, "command", self.klass.id, detail,
-                    abandon_on_cancel=True,
-                )  # fmt: skip
-            except Exception as e:
-                log.warning("console command on class %s not audited: %s", self.klass.id, e)
-        if waited.cancelled_caught:
-            log.warning("console command on class %s: the records did not answer", self.klass.id)
+
+        async def audit() -> None:
+            await in_thread(self.accounts.audit, who, "command", self.klass.id, detail)
+
+        what = f"console command on class {self.klass.id} not audited"
+        await ask_the_records(what, audit, otherwise=None)
 
 
 class StudioSite:
@@ -248,25 +265,16 @@ class StudioSite:
         if klass is None:
             return None
         result = await self.studio.send_command(klass, {"do": "estop"}, source="studio:estop")
-        who = "not logged in"
         detail = {"do": "estop", "ok": result.ok, "message": result.message}
-        with trio.move_on_after(ESTOP_RECORDS_WAIT_S) as waited:
-            try:
-                token = self._token_of(request)
-                login = None
-                if token:
-                    login = await trio.to_thread.run_sync(
-                        self.accounts.login, token, abandon_on_cancel=True
-                    )
-                if login is not None:
-                    who = login.account.name
-                await trio.to_thread.run_sync(
-                    self.accounts.audit, who, "command", klass.id, detail, abandon_on_cancel=True
-                )
-            except Exception as e:  # the records' failure, never the e-stop's
-                log.warning("e-stop of class %s latched; not audited: %s", klass.id, e)
-        if waited.cancelled_caught:
-            log.warning("e-stop of class %s latched; the records did not answer in time", klass.id)
+        token = self._token_of(request)
+
+        async def audit() -> None:
+            login = await in_thread(self.accounts.login, token) if token else None
+            who = login.account.name if login is not None else "not logged in"
+            await in_thread(self.accounts.audit, who, "command", klass.id, detail)
+
+        what = f"e-stop of class {klass.id} latched; not audited"
+        await ask_the_records(what, audit, otherwise=None)
         if not result.ok:
             refused = Problem(409, "Command refused", result.message, command=result.command)
             return refused.response()

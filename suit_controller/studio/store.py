@@ -25,6 +25,9 @@ Every public id is a UUID (text); integer keys stay inside the store.
 A class left `running` by a process that no longer exists is marked
 `interrupted` the next time a store on the same host is opened (a class of
 another host, when it has not written for `STALE_AFTER_S`).
+A class whose session could not be built after `open_class` is removed
+(`discard_class`): it never started, so it is neither left `running` nor
+counted for the rest-day rule.
 """
 
 from __future__ import annotations
@@ -583,6 +586,44 @@ class Store:
         return OpenedClass(
             class_id, tuple(ids), tuple(r.name for r in roster), int(row), tuple(rows)
         )
+
+    def discard_class(self, opened: OpenedClass) -> bool:
+        """Remove a class that never started (its session could not be built): row and sessions.
+
+        Called when set-up fails after `open_class`, so the class is not left
+        `running` (and its clients are not held by the rest-day rule for a class
+        that stimulated nobody). Only a class still `running` with nothing
+        recorded (no event, no totals, no time) is removed; returns whether it was.
+        """
+        with self.engine.begin() as c:
+            row = c.execute(
+                select(classes.c.status, classes.c.class_s)
+                .where(classes.c.id == opened.row)
+                .with_for_update()
+            ).first()
+            if row is None or row.status != "running" or row.class_s:
+                return False
+            rows = list(opened.session_rows)
+            recorded = c.execute(
+                select(func.count())
+                .select_from(class_events)
+                .where(class_events.c.class_id == opened.row)
+            ).scalar_one()
+            recorded += c.execute(
+                select(func.count())
+                .select_from(session_channels)
+                .where(session_channels.c.session_id.in_(rows))
+            ).scalar_one()
+            recorded += c.execute(
+                select(func.count())
+                .select_from(calibrations)
+                .where(calibrations.c.session_id.in_(rows))
+            ).scalar_one()
+            if recorded:
+                return False
+            c.execute(sessions.delete().where(sessions.c.class_id == opened.row))
+            c.execute(classes.delete().where(classes.c.id == opened.row))
+        return True
 
     def record_progress(
         self,

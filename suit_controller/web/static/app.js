@@ -213,6 +213,7 @@ const LINK_WORDS = {
   connected: { icon: "●", text: "Connected" },
   connecting: { icon: "…", text: "Connecting" },
   lost: { icon: "✕", text: "Lost — reconnecting" },
+  refused: { icon: "⊘", text: "Not usable — give another suit" },
   closed: { icon: "○", text: "Off" },
   unknown: { icon: "?", text: "Unknown — controller lost" },
 };
