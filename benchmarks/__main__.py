@@ -438,11 +438,16 @@ def bench_metrics() -> None:
 
 def bench_loaded() -> None:
     """Tick lateness with every face on and two busy processes (benchmarks/loaded.py)."""
-    from benchmarks.loaded import run_loaded
+    from benchmarks.loaded import run_loaded, run_loaded_thread
 
+    fifo = os.environ.get("LOADED_FIFO", "1") != "0"
     emit("loaded", **run_loaded())
-    if os.environ.get("LOADED_FIFO", "1") != "0":
+    if fifo:
         emit("loaded", **run_loaded(fifo=True))
+    # the engine in a thread of its own (suit_controller/engine_thread.py), the faces behind it
+    emit("loaded", **run_loaded_thread())
+    if fifo:
+        emit("loaded", **run_loaded_thread(fifo=True))
 
 
 def bench_ble() -> None:

@@ -58,14 +58,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import trio
 
-from suit_controller.commands import CommandResult, Request
-from suit_controller.records import EventLog, SessionEvent
-from suit_controller.session import ClassSession
+from suit_controller.commands import CommandResult, Request, printable
+from suit_controller.records import EventLog, SessionEvent, callable_name
+from suit_controller.session import ClassSession, ClassState
 from suit_controller.snapshot import ClassSnapshot
 
 #: The snapshot's rate when nothing changes, Hz.
@@ -142,8 +143,10 @@ class EnginePort:
         *,
         publish_hz: float = PUBLISH_HZ,
         name: str = "class engine",
+        thread_setup: Callable[[], None] | None = None,
     ) -> None:
         self._session = session
+        self._thread_setup = thread_setup
         self._engine = engine
         self._period = 1.0 / publish_hz
         self.name = name
@@ -163,6 +166,7 @@ class EnginePort:
         self._engine_token: trio.lowlevel.TrioToken | None = None
         self._engine_nursery: trio.Nursery | None = None
         self._faces_token: trio.lowlevel.TrioToken | None = None
+        self._faces_nursery: trio.Nursery | None = None
         self._stop_requested = False
         self._wake: trio.Event | None = None  # the publisher's, in the engine loop
         self._started = trio.Event()  # faces' loop: the engine loop runs
@@ -214,6 +218,43 @@ class EnginePort:
         """Wait until the engine thread has ended (every suit stopped, links closed)."""
         await self._done.wait()
 
+    # -- faces beside the class ------------------------------------------------------------
+    async def start_companion(self, task: Callable[..., Awaitable[Any]], name: str = "") -> Any:
+        """Start a face (`nursery.start` target) in the faces' loop, beside the class.
+
+        Like `ClassSession.companion`: its failure is reported once as an
+        `interface_error` event and never ends the class. It is cancelled
+        once the class has ended and every suit has been stopped.
+        """
+        assert self._faces_nursery is not None, "only inside open_engine_thread"
+        return await self._faces_nursery.start(self._companion, name or callable_name(task), task)
+
+    async def _companion(
+        self,
+        name: str,
+        task: Callable[..., Awaitable[Any]],
+        *,
+        task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        started = False
+        try:
+            async with trio.open_nursery() as nursery:
+                value = await nursery.start(partial(task))
+                started = True
+                task_status.started(value)
+        except Exception as group:  # a face's failure, isolated: the class goes on
+            e: BaseException = group
+            while isinstance(e, BaseExceptionGroup) and e.exceptions:
+                e = e.exceptions[0]
+            self.emit(
+                "interface_error",
+                f"{name} stopped working ({type(e).__name__}: {printable(str(e))}); "
+                "the class goes on without it",
+                interface=name,
+            )
+        if not started:
+            task_status.started(None)
+
     # -- commands -------------------------------------------------------------------------
     async def submit(self, raw: bytes | str | Mapping[str, Any], source: str) -> CommandResult:
         """`commands.submit` across the boundary: take `raw` now, wait for its result."""
@@ -222,6 +263,11 @@ class EnginePort:
     def emit(self, kind: str, message: str, client: int | None = None, **data: Any) -> None:
         """Add an event to the class's log (a face reporting its own trouble), in the engine."""
         self._to_engine(lambda: self._session.emit(kind, message, client, **data))
+
+    def in_engine(self, fn: Callable[[], None]) -> bool:
+        """Run `fn()` soon in the engine's loop (a seam for simulators, tests, benchmarks:
+        e.g. `session.clock.seek`); False if the engine is gone. Its error fails the engine."""
+        return self._to_engine(fn)
 
     def _to_engine(self, fn: Callable[[], None]) -> bool:
         token = self._engine_token
@@ -279,6 +325,8 @@ class EnginePort:
     def _thread_main(self) -> None:
         self.native_id = threading.get_native_id()
         try:
+            if self._thread_setup is not None:
+                self._thread_setup()
             self.outcome = trio.run(self._engine_root)
         except BaseException as e:  # told to the faces, who raise it there
             self.error = e
@@ -366,6 +414,11 @@ class EnginePort:
         self._finished.set()
         self._done.set()
 
+    def _request_stop(self) -> None:
+        """From the faces' loop: end the class (interrupted) unless it has ended already."""
+        self._stop_requested = True  # seen by the engine loop if it has no token yet
+        self._to_engine(self._stop)
+
     def _stop(self) -> None:
         """In the engine loop: end the class now (its shielded close stops every suit)."""
         self._stop_requested = True
@@ -375,6 +428,104 @@ class EnginePort:
 
 def _nothing() -> None:
     pass
+
+
+@dataclass(frozen=True)
+class _Board:
+    target_mA: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Totals:
+    charge_uC: np.ndarray
+    stim_s: np.ndarray
+    max_mA: np.ndarray
+    contractions: np.ndarray
+
+
+class _Clock:
+    def __init__(self, port: EnginePort) -> None:
+        self._port = port
+
+    @property
+    def started_at(self) -> float | None:
+        """Not None once the class has started (the engine's clock is not the faces')."""
+        p = self._port.published
+        return p.at_monotonic - p.class_s if p is not None and p.started else None
+
+
+class FacesSession:
+    """What the faces read and call of a `ClassSession`, served from an `EnginePort`.
+
+    The existing faces (web console, MQTT bridge, session recorder, live view)
+    take a session; hand them this one and they run in the faces' thread
+    against the engine's publications: `events` is the port's mirror log,
+    `desk` the port's desk (`commands.submit` works as before), `snapshot()`,
+    `totals`, `board.target_mA`, `ending` and `state` are the latest
+    publication's, `closed` is set once the engine has stopped every suit
+    (or its thread has ended), `emit` adds an event in the engine. Static
+    facts (plan, layout, clients, ids, rate) are the session's own.
+    `client_refs` is the engine's dict itself: fill it before the class starts.
+    """
+
+    def __init__(self, port: EnginePort, session: ClassSession) -> None:
+        self.port = port
+        self.plan = session.plan
+        self.layout = session.layout
+        self.clients = list(session.clients)
+        self.session_id = session.session_id
+        self.rate_hz = session.rate_hz
+        self.client_refs = session.client_refs
+        self.events = port.events
+        self.desk = port.desk
+        self.clock = _Clock(port)
+        self.closed = port._finished
+
+    def _latest(self) -> Published:
+        p = self.port.published
+        if p is None:
+            raise RuntimeError("the engine has not published anything yet")
+        return p
+
+    def class_snapshot(self) -> ClassSnapshot:
+        return self.port.class_snapshot()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.port.snapshot()
+
+    def class_time(self) -> float:
+        """The class's time now: the last publication's, moved on by the wall clock since."""
+        p = self._latest()
+        if not p.started:
+            return 0.0
+        return p.class_s if p.ended else p.class_s + (time.monotonic() - p.at_monotonic)
+
+    @property
+    def totals(self) -> _Totals:
+        p = self._latest()
+        return _Totals(p.charge_uC, p.stim_s, p.max_mA, p.contractions)
+
+    @property
+    def board(self) -> _Board:
+        return _Board(self._latest().target_mA)
+
+    @property
+    def ending(self) -> str | None:
+        return self._latest().ending
+
+    @property
+    def state(self) -> ClassState:
+        return self._latest().snapshot.state
+
+    @property
+    def ended(self) -> bool:
+        return self.port.ended
+
+    async def wait_finished(self) -> None:
+        await self.port.wait_finished()
+
+    def emit(self, kind: str, message: str, client: int | None = None, **data: Any) -> None:
+        self.port.emit(kind, message, client, **data)
 
 
 class PortDesk:
@@ -408,6 +559,7 @@ async def open_engine_thread(
     *,
     publish_hz: float = PUBLISH_HZ,
     name: str = "class engine",
+    thread_setup: Callable[[], None] | None = None,
 ) -> AsyncIterator[EnginePort]:
     """Run `engine()` (which runs `session`'s class) in a thread of its own; yield its port.
 
@@ -417,11 +569,13 @@ async def open_engine_thread(
     here on except through the port. The block ends when the caller leaves it:
     the class, if still going, is interrupted (every suit stopped) and the
     engine thread waited for. If the engine thread fails, the block is
-    cancelled and `EngineFailed` raised.
+    cancelled and `EngineFailed` raised. `thread_setup` runs first in the
+    new thread, before its Trio loop (e.g. to raise its scheduling priority:
+    `os.sched_setscheduler(0, …)` there applies to that thread alone).
     """
     if not math.isfinite(publish_hz) or publish_hz <= 0:
         raise ValueError("publish_hz must be a positive number")
-    port = EnginePort(session, engine, publish_hz=publish_hz, name=name)
+    port = EnginePort(session, engine, publish_hz=publish_hz, name=name, thread_setup=thread_setup)
     port._faces_token = trio.lowlevel.current_trio_token()
     thread = port._thread = threading.Thread(target=port._thread_main, name=name, daemon=False)
     _hold_switch_interval()
@@ -430,6 +584,7 @@ async def open_engine_thread(
         body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
+                port._faces_nursery = nursery
                 nursery.start_soon(_raise_if_failed, port)
                 with trio.CancelScope(shield=True):
                     await _first_of(port._started, port._done)
@@ -439,7 +594,12 @@ async def open_engine_thread(
                     yield port
                 except BaseException as e:
                     body_error = e
+                    port._request_stop()  # stop first: before the faces are cancelled
                     raise
+                # leaving: the class ends first (every suit stopped), then its faces
+                port._request_stop()
+                with trio.CancelScope(shield=True):
+                    await port._finished.wait()
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             # the block's own exception comes out as itself, not wrapped by our nursery
@@ -448,8 +608,7 @@ async def open_engine_thread(
             raise
         finally:
             with trio.CancelScope(shield=True):
-                port._stop_requested = True  # seen by the engine loop if it has no token yet
-                port._to_engine(port._stop)
+                port._request_stop()
                 await port._done.wait()
                 thread.join()  # it has handed over its last callback: a moment at most
     finally:
@@ -477,6 +636,7 @@ __all__ = [
     "ENGINE_GONE",
     "EngineFailed",
     "EnginePort",
+    "FacesSession",
     "PortDesk",
     "Published",
     "open_engine_thread",
