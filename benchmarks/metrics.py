@@ -101,3 +101,4 @@ async def _run(tmp: Path, seconds: float) -> dict[str, Any]:
 def run_metrics(seconds: float = 5.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         return trio.run(_run, Path(tmp), seconds)
+
