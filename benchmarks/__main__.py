@@ -446,8 +446,9 @@ def bench_loaded() -> None:
         emit("loaded", **run_loaded(fifo=True))
     # the engine in a thread of its own (suit_controller/engine_thread.py), the faces behind it
     emit("loaded", **run_loaded_thread())
-    if fifo:
+    if fifo:  # the engine thread alone at SCHED_FIFO; then the faces' thread too, below it
         emit("loaded", **run_loaded_thread(fifo=True))
+        emit("loaded", **run_loaded_thread(fifo=True, faces_fifo=True))
 
 
 def bench_ble() -> None:

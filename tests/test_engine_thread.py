@@ -6,13 +6,18 @@ assertion: waits poll the published snapshot, each bounded only against a hang.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import cast
 
 import pytest
 import trio
+from trio_websocket import open_websocket_url
 
+from channels import DEFAULT_LAYOUT
 from sim.firmware import SuitState
 from sim.simclass import SimulatedClass
 from suit_controller.engine_thread import (
@@ -20,9 +25,16 @@ from suit_controller.engine_thread import (
     SWITCH_INTERVAL_S,
     EngineFailed,
     EnginePort,
+    FacesSession,
     open_engine_thread,
 )
 from suit_controller.records import SessionEvent
+from suit_controller.session import ClassSession
+from suit_controller.studio.checkin import CheckIn, check_in
+from suit_controller.studio.recorder import SessionRecorder
+from suit_controller.studio.screening import CONTRAINDICATIONS
+from suit_controller.studio.store import Store
+from suit_controller.web.app import serve_console
 from tests.simclass_helpers import contains, short_plan
 
 #: A class that stimulates from its first second (no warm-up), long enough never to end alone.
@@ -207,3 +219,94 @@ async def test_the_engine_threads_cpu_time_and_switch_interval() -> None:
     # than the whole process used
     assert 0.0 < cpu_mid <= port.engine_cpu_s <= time.process_time()
     assert port.engine_cpu_s != pytest.approx(faces_cpu0, abs=0.0)
+
+
+# -- the existing faces, in the faces' thread, served from the port ---------------------------
+async def test_the_recorder_in_the_faces_thread_keeps_the_engines_totals_and_events(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "studio.db")
+    store = Store(db)
+    names = ["Ana", "Ben"]
+    for n in names:
+        store.add_client(n)
+        store.add_screening(n, "Tom", set(), set(), [c.key for c in CONTRAINDICATIONS])
+    specs, roster, _ = check_in(
+        store,
+        [CheckIn(n, f"SIM-0{i + 1}") for i, n in enumerate(names)],
+        ["Tom"],
+        DEFAULT_LAYOUT,
+        default_intensity_mA=10,
+    )
+    opened = store.open_class("Suit first", roster, simulated=True)
+    sc = SimulatedClass(short_plan(SUIT_FIRST), 2, clients=specs, body=False)
+    async with open_engine_thread(sc.session, sc.run) as port:
+        faces = cast(ClassSession, FacesSession(port, sc.session))
+        recorder = SessionRecorder(db, faces, opened)
+        await port.start_companion(recorder.run)
+        await stimulating(port)
+        assert (await port.submit({"do": "stop"}, "tablet")).ok
+        assert await port.wait_finished() == "stopped"
+    assert store.class_record(opened.id)["status"] == "stopped"
+    totals = sc.session.totals
+    for i, name in enumerate(names):
+        [row] = store.sessions_of(name)
+        for j, ch in enumerate(DEFAULT_LAYOUT.names):
+            assert row["channels"][ch]["charge_uC"] == pytest.approx(totals.charge_uC[i, j])
+            assert row["channels"][ch]["stim_s"] == pytest.approx(totals.stim_s[i, j])
+    assert totals.charge_uC.sum() > 0
+    stored = [(e["kind"], e["message"]) for e in store.class_events(opened.id)]
+    assert stored == [(e.kind, e.message) for e in sc.session.events.events]
+    store.close()
+
+
+async def test_an_estop_from_a_console_page_in_the_faces_thread_stops_every_suit() -> None:
+    sc = make()
+    async with open_engine_thread(sc.session, sc.run) as port:
+        faces = cast(ClassSession, FacesSession(port, sc.session))
+
+        async def web(*, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+            await serve_console(faces, "127.0.0.1", 0, None, task_status=task_status)
+
+        url = await port.start_companion(web)
+        await stimulating(port)
+        ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws"
+        async with open_websocket_url(ws_url) as ws:
+            facts = json.loads(await ws.get_message())
+            assert facts["type"] == "class" and facts["workout"] == "Suit first"
+            state = json.loads(await ws.get_message())
+            assert state["type"] == "state" and state["state"] == "running"
+            assert any(state["clients"][0]["levels_mA"])  # the engine's publication
+            await ws.send_message(json.dumps({"do": "estop", "id": "page-1"}))
+            while True:
+                reply = json.loads(await ws.get_message())
+                if reply["type"] == "result":
+                    break
+            assert reply["ok"] and reply["id"] == "page-1" and reply["command"] == "estop"
+            assert stopped(sc)
+            while True:  # the page sees it on the next push from a later publication
+                state = json.loads(await ws.get_message())
+                if state["type"] == "state" and state["state"] == "estopped":
+                    break
+    assert sc.session.ending == "interrupted" and stopped(sc)
+
+
+async def test_a_face_companion_that_fails_is_reported_and_the_class_goes_on() -> None:
+    sc = make(2)
+
+    async def broken_face(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        raise RuntimeError("the console's bug")
+
+    reported = trio.Event()
+    async with open_engine_thread(sc.session, sc.run) as port:
+        port.events.subscribe(lambda e: reported.set() if e.kind == "interface_error" else None)
+        await port.start_companion(broken_face)
+        with trio.fail_after(HANG_S):
+            await reported.wait()
+        [report] = port.events.of_kind("interface_error")
+        assert "broken_face stopped working (RuntimeError: the console's bug)" in report.message
+        assert not port.ended
+        assert (await port.submit({"do": "stop"}, "tablet")).ok
+        assert await port.wait_finished() == "stopped"
+    assert report in sc.session.events.events and stopped(sc)
