@@ -542,7 +542,8 @@ class PortDesk:
     def take(self, raw: bytes | str | Mapping[str, Any], source: str) -> Request:
         """Hand one command from `source` to the engine now. Never raises."""
         request = Request(source, None, None)
-        self._port._take(request, raw, None)
+        # a mapping is read in the engine's thread later: hand it a copy the face cannot change
+        self._port._take(request, dict(raw) if isinstance(raw, Mapping) else raw, None)
         return request
 
     def refuse(self, raw: bytes | str, source: str, reason: str) -> Request:
