@@ -150,8 +150,9 @@ class EnginePort:
         self._engine = engine
         self._period = 1.0 / publish_hz
         self.name = name
-        #: The engine's events, in order, for the faces: subscribers run in the faces' thread.
-        self.events = EventLog()
+        #: The engine's events, in order, for the faces: subscribers run in the faces' thread;
+        #: a subscriber's failure is reported in the engine's log (and comes back here).
+        self.events = EventLog(report=self._report_subscriber_error)
         #: The command desk as a face sees it (`take`, `refuse`): see `PortDesk`.
         self.desk = PortDesk(self)
         #: The engine thread's native id (for `os.sched_setscheduler`), once it runs.
@@ -217,6 +218,9 @@ class EnginePort:
     async def wait_closed(self) -> None:
         """Wait until the engine thread has ended (every suit stopped, links closed)."""
         await self._done.wait()
+
+    def _report_subscriber_error(self, event: SessionEvent) -> None:
+        self.emit(event.kind, event.message, **event.data)
 
     # -- faces beside the class ------------------------------------------------------------
     async def start_companion(self, task: Callable[..., Awaitable[Any]], name: str = "") -> Any:

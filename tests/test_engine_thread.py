@@ -134,6 +134,11 @@ async def test_a_face_that_raises_never_ends_the_class() -> None:
         assert (await port.submit({"do": "stop"}, "tablet")).ok
         assert await port.wait_finished() == "stopped"
     assert stopped(sc)
+    # reported once, in the engine's log (the class's record), and mirrored back in order
+    [report] = [e for e in sc.session.events.events if e.kind == "subscriber_error"]
+    assert report.message.startswith("broken failed on a ") and "a face's bug" in report.message
+    assert report.data == {"subscriber": "broken"}
+    assert port.events.events == sc.session.events.events
 
 
 async def test_an_error_in_the_faces_block_interrupts_the_class_and_stops_every_suit() -> None:
