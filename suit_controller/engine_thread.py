@@ -161,6 +161,8 @@ class EnginePort:
         self.error: BaseException | None = None
         #: What the class returned (e.g. its ending), once the engine thread has ended.
         self.outcome: Any = None
+        #: Errors of callbacks handed to the engine after its class had ended (kept, not lost).
+        self.late_errors: list[Exception] = []
         self._published: Published | None = None
         self._pending: set[Request] = set()
         self._thread: threading.Thread | None = None
@@ -278,10 +280,25 @@ class EnginePort:
         if token is None:
             return False
         try:
-            token.run_sync_soon(fn)
+            token.run_sync_soon(self._in_engine_loop, fn)
         except trio.RunFinishedError:
             return False
         return True
+
+    def _in_engine_loop(self, fn: Callable[[], None]) -> None:
+        """Run a callback handed over by the faces. Trio would crash the whole run on its
+        error; instead the error fails the engine through its nursery, so the class ends
+        the ordinary way (STOP_ALL to every suit first) and the faces get `EngineFailed`."""
+        try:
+            fn()
+        except Exception as e:  # not swallowed: re-raised in the engine's nursery
+            nursery = self._engine_nursery
+            try:
+                if nursery is None:
+                    raise RuntimeError("no engine nursery yet")
+                nursery.start_soon(_reraise, e)
+            except RuntimeError:  # the engine's nursery is closed: the class is over
+                self.late_errors.append(e)
 
     def _take(
         self, request: Request, raw: bytes | str | Mapping[str, Any], refuse: str | None
@@ -432,6 +449,10 @@ class EnginePort:
 
 def _nothing() -> None:
     pass
+
+
+async def _reraise(error: Exception) -> None:
+    raise error
 
 
 @dataclass(frozen=True)

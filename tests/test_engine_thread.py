@@ -315,3 +315,22 @@ async def test_a_face_companion_that_fails_is_reported_and_the_class_goes_on() -
         assert (await port.submit({"do": "stop"}, "tablet")).ok
         assert await port.wait_finished() == "stopped"
     assert report in sc.session.events.events and stopped(sc)
+
+
+async def test_a_callback_that_fails_in_the_engine_fails_it_the_ordinary_way() -> None:
+    """Trio would crash the engine's run on an error in a handed-over callback; the port
+    turns it into an engine failure: every suit stopped first, the faces told."""
+    sc = make()
+
+    def bad_seek() -> None:
+        sc.session.clock.seek(1e9)  # outside the plan: ValueError
+
+    with pytest.raises(BaseException) as caught:  # EngineFailed, maybe grouped
+        async with open_engine_thread(sc.session, sc.run) as port:
+            await stimulating(port)
+            assert port.in_engine(bad_seek)
+            await trio.sleep_forever()
+    assert contains(caught.value, EngineFailed)
+    assert port.error is not None and contains(port.error, ValueError)
+    assert sc.session.ending == "interrupted" and stopped(sc)
+    assert not port.in_engine(bad_seek)  # the engine is gone: nothing runs
