@@ -230,7 +230,10 @@ def _bench_scale(seconds: float, *, fifo: bool) -> None:
 
 
 def bench_estop() -> None:
+    from benchmarks.estop import run_estop_thread
+
     emit("estop", **run_estop())
+    emit("estop", **run_estop_thread())  # the engine in its own thread, e-stop from the faces'
 
 
 def bench_soak(runs: int, firmware: str = "python") -> None:
