@@ -230,7 +230,10 @@ def _bench_scale(seconds: float, *, fifo: bool) -> None:
 
 
 def bench_estop() -> None:
+    from benchmarks.estop import run_estop_thread
+
     emit("estop", **run_estop())
+    emit("estop", **run_estop_thread())  # the engine in its own thread, e-stop from the faces'
 
 
 def bench_soak(runs: int, firmware: str = "python") -> None:
@@ -455,11 +458,17 @@ def bench_metrics() -> None:
 
 def bench_loaded() -> None:
     """Tick lateness with every face on and two busy processes (benchmarks/loaded.py)."""
-    from benchmarks.loaded import run_loaded
+    from benchmarks.loaded import run_loaded, run_loaded_thread
 
+    fifo = os.environ.get("LOADED_FIFO", "1") != "0"
     emit("loaded", **run_loaded())
-    if os.environ.get("LOADED_FIFO", "1") != "0":
+    if fifo:
         emit("loaded", **run_loaded(fifo=True))
+    # the engine in a thread of its own (suit_controller/engine_thread.py), the faces behind it
+    emit("loaded", **run_loaded_thread())
+    if fifo:  # the engine thread alone at SCHED_FIFO; then the faces' thread too, below it
+        emit("loaded", **run_loaded_thread(fifo=True))
+        emit("loaded", **run_loaded_thread(fifo=True, faces_fifo=True))
 
 
 def bench_ble() -> None:

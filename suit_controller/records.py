@@ -40,10 +40,13 @@ class EventLog:
     `subscriber_error` event; the other subscribers still get every event.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, report: Callable[[SessionEvent], None] | None = None) -> None:
+        """`report`: where a `subscriber_error` event goes (default: this log); a mirror of
+        another thread's log sends it to the original, whence it comes back in order."""
         self.events: list[SessionEvent] = []
         self._subscribers: list[Callable[[SessionEvent], None]] = []
         self.subscriber_errors: dict[str, int] = {}
+        self._report = report or self.add
 
     def subscribe(self, callback: Callable[[SessionEvent], None]) -> None:
         self._subscribers.append(callback)
@@ -62,7 +65,7 @@ class EventLog:
         name = callable_name(cb)
         n = self.subscriber_errors[name] = self.subscriber_errors.get(name, 0) + 1
         if n == 1:
-            self.add(
+            self._report(
                 SessionEvent(
                     event.t,
                     "subscriber_error",

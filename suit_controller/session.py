@@ -32,7 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import trio
@@ -63,6 +63,9 @@ from suit_controller.links.base import SuitLink
 from suit_controller.records import EventLog, SessionEvent, callable_name
 from suit_controller.ticks import TickSource
 from workouts.plan import Plan
+
+if TYPE_CHECKING:
+    from suit_controller.snapshot import ClassSnapshot
 
 DEFAULT_RATE_HZ = 40.0
 CLOSE_TIMEOUT_S = 1.0
@@ -635,9 +638,13 @@ class ClassSession:
     # -- what a screen shows ----------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The class as a screen or a broker shows it (plain JSON-able data)."""
+        return self.class_snapshot().as_json()
+
+    def class_snapshot(self) -> ClassSnapshot:
+        """The class now, as typed values (what a face reads; an engine thread's port too)."""
         from suit_controller.snapshot import ClassSnapshot  # it reads this module's names
 
-        return ClassSnapshot.of(self).as_json()
+        return ClassSnapshot.of(self)
 
 
 class ClassClock:

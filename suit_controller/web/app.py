@@ -37,7 +37,6 @@ from suit_controller.commands import CommandResult, says_estop, submit
 from suit_controller.commands import Request as CommandRequest
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
-from suit_controller.snapshot import ClassSnapshot
 from suit_controller.web.words import areas, regions, suit_fault_words, trainer_message
 
 PUSH_HZ = 10.0
@@ -118,7 +117,7 @@ class Console:
 
     def class_facts(self) -> dict[str, Any]:
         """What does not change during a class: the `class` message sent on connecting."""
-        snap = ClassSnapshot.of(self.session)
+        snap = self.session.class_snapshot()
         return {
             "type": "class",
             "workout": snap.workout,
@@ -132,7 +131,7 @@ class Console:
 
     def state(self) -> dict[str, Any]:
         """The `state` message: the snapshot's JSON form, plus what the page needs."""
-        snap = ClassSnapshot.of(self.session)
+        snap = self.session.class_snapshot()
         doc = snap.as_json()
         for c, client in zip(doc["clients"], snap.clients, strict=True):
             c["suit_levels_mA"] = list(client.suit_levels_mA)
