@@ -203,7 +203,7 @@ class SuitFirmware:
 
     def _account(self, now: float) -> None:
         dt = now - self._since
-        if dt > 0:
+        if dt > 0 and self.applied_mA.any():  # outputs at zero add nothing: skip the arithmetic
             on = self.applied_mA > 0
             self.stim_s += on * dt
             self.charge_uC += (
@@ -220,7 +220,7 @@ class SuitFirmware:
 
     def _zero(self, now: float) -> None:
         self._last_levels = None
-        if np.any(self.applied_mA):
+        if self.applied_mA.any():
             self._set_outputs(np.zeros(self.n_channels), now)
         else:
             self._account(now)
