@@ -220,10 +220,9 @@ class SuitFirmware:
 
     def _zero(self, now: float) -> None:
         self._last_levels = None
-        if self.applied_mA.any():
-            self._set_outputs(np.zeros(self.n_channels), now)
-        else:
-            self._account(now)
+        self._account(now)
+        if self.applied_mA.any():  # zeros start no contraction and raise no peak
+            self.applied_mA = np.zeros(self.n_channels)
 
     def check_watchdog(self, now: float) -> bool:
         """Trip the watchdog if its time is up; True if it tripped now."""
