@@ -230,10 +230,24 @@ def _bench_scale(seconds: float, *, fifo: bool) -> None:
 
 
 def bench_estop() -> None:
+    """`estop` under the ordinary policy, then under SCHED_FIFO 10 (`ESTOP_FIFO=0` skips it):
+    the path's own cost, without the wait for a core on a shared machine; then with the engine
+    in its own thread, the e-stop handed over from the faces' thread."""
     from benchmarks.estop import run_estop_thread
 
-    emit("estop", **run_estop())
-    emit("estop", **run_estop_thread())  # the engine in its own thread, e-stop from the faces'
+    emit("estop", sched="SCHED_OTHER", **run_estop())
+    emit("estop", sched="SCHED_OTHER", **run_estop_thread())  # carries engine="own thread"
+    if os.environ.get("ESTOP_FIFO", "1") == "0":
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (AttributeError, OSError) as e:
+        emit("estop", sched=f"SCHED_FIFO refused: {e}")
+        return
+    try:
+        emit("estop", sched="SCHED_FIFO 10", **run_estop())
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def bench_soak(runs: int, firmware: str = "python") -> None:

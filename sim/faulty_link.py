@@ -11,6 +11,8 @@ engine's private methods.
 
 from __future__ import annotations
 
+import trio
+
 from suit_controller.links.base import SuitLink
 from suit_controller.ticks import TickSource
 
@@ -24,6 +26,20 @@ class FaultyLink:
         self._receive_error: BaseException | None = None
         #: How many armed errors have been raised.
         self.raised = 0
+        self._hang: trio.Event | None = None
+        #: When the first write blocked since `hang_sends` (None before one did).
+        self.hung_since: float | None = None
+
+    def hang_sends(self) -> None:
+        """Make every `send` block (a write that never completes) until `release_sends`."""
+        self._hang = trio.Event()
+        self.hung_since = None
+
+    def release_sends(self) -> None:
+        """Writes complete again (the blocked ones go through)."""
+        if self._hang is not None:
+            self._hang.set()
+        self._hang = None
 
     def fail_next_send(self, error: BaseException) -> None:
         """Make the next `send` raise `error` (once) instead of sending."""
@@ -54,6 +70,10 @@ class FaultyLink:
         if error is not None:
             self.raised += 1
             raise error
+        if self._hang is not None:
+            if self.hung_since is None:
+                self.hung_since = trio.current_time()
+            await self._hang.wait()
         await self.link.send(frame)
 
     async def receive(self) -> bytes:

@@ -205,7 +205,7 @@ class SuitFirmware:
 
     def _account(self, now: float) -> None:
         dt = now - self._since
-        if dt > 0:
+        if dt > 0 and self.applied_mA.any():  # outputs at zero add nothing: skip the arithmetic
             on = self.applied_mA > 0
             self.stim_s += on * dt
             self.charge_uC += (
@@ -224,10 +224,9 @@ class SuitFirmware:
 
     def _zero(self, now: float) -> None:
         self._last_levels = None
-        if np.any(self.applied_mA):
-            self._set_outputs(np.zeros(self.n_channels), now)
-        else:
-            self._account(now)
+        self._account(now)
+        if self.applied_mA.any():  # zeros start no contraction and raise no peak
+            self.applied_mA = np.zeros(self.n_channels)
 
     def check_watchdog(self, now: float) -> bool:
         """Trip the watchdog if its time is up; True if it tripped now."""

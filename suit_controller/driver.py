@@ -94,13 +94,30 @@ class SuitDriver:
         self._on_program = on_program
         self._latest: bytes | None = None
         self._ready = trio.Event()
+        #: The link's non-blocking write, if it has one (`SendsAtOnce`): frames then go out
+        #: from the tick itself and the stop path writes STOP_ALL without a task.
+        self._send_nowait: Callable[[bytes], None] | None = getattr(link, "send_nowait", None)
+        #: A non-blocking write that failed: the sender task raises it (the link is lost).
+        self._failure: LinkError | None = None
         self._told_key_mismatch = False
 
     # -- called by the engine's tick ------------------------------------------------------
-    def offer_levels(self, codes: bytes) -> None:
-        """Hand over this tick's levels; an unsent older frame is replaced (latest wins)."""
+    def offer_levels(self, codes: bytes, now: float | None = None) -> None:
+        """Hand over this tick's levels; an unsent older frame is replaced (latest wins).
+
+        Over a link that writes at once (`sends_at_once`) they go out now, from the tick;
+        otherwise the driver's sender task sends them at its next turn. `now`: the tick's time.
+        """
         self._latest = codes
-        self._ready.set()
+        if self._send_nowait is not None:
+            self._send_burst_now(now)
+        else:
+            self._ready.set()
+
+    @property
+    def sends_at_once(self) -> bool:
+        """True if the link's write is a function call that cannot block (in-process)."""
+        return self._send_nowait is not None
 
     def set_program(self, frequency_hz: int, pulse_width_us: int) -> None:
         """The pulses this suit should apply from now on (confirmed by its status)."""
@@ -138,6 +155,8 @@ class SuitDriver:
         frame = self.connection.stop_frame()
         if frame is None:  # a refused suit is sent nothing
             return False
+        if self._send_nowait is not None:  # a function call: no task switch, no timeout
+            return self._write_now(frame)
         try:
             with trio.fail_after(STOP_TIMEOUT_S):
                 await self.link.send(frame)
@@ -158,6 +177,7 @@ class SuitDriver:
                 await self._lost(f"cannot connect: {e or 'timed out'}")
                 continue
             self.backoff.reset()
+            self._failure = None
             if self.ever_connected:
                 self.reconnects += 1
             self.ever_connected = True
@@ -195,10 +215,14 @@ class SuitDriver:
     async def _sender(self) -> None:
         # One cancel scope for the connection whose deadline is armed around each burst of
         # sends: the same guarantee as fail_after per write, without a scope per frame.
+        # Over a link that writes at once the tick sends; this task only raises a failed write.
         with trio.CancelScope() as deadline:
             while True:
                 await self._ready.wait()
                 self._ready = trio.Event()
+                if self._failure is not None:
+                    failure, self._failure = self._failure, None
+                    raise failure
                 deadline.deadline = trio.current_time() + SEND_TIMEOUT_S
                 await self._send_burst()
                 deadline.deadline = math.inf
@@ -209,20 +233,52 @@ class SuitDriver:
         """Send the offered frame now (pause, skip): bounded by the send timeout."""
         if self.state is not LinkState.CONNECTED:
             return
+        if self._send_nowait is not None:
+            await trio.lowlevel.checkpoint()
+            self._send_burst_now()
+            return
         try:
             with trio.fail_after(SEND_TIMEOUT_S):
                 await self._send_burst()
         except (LinkError, trio.TooSlowError):
             return  # the driver's own task notices the loss
 
-    async def _send_burst(self) -> None:
+    def _burst(self, now: float | None = None) -> tuple[list[bytes], float]:
+        """This turn's frames (ARM, SET_PROGRAM, levels, as the connection says), and now."""
         codes, self._latest = self._latest, None
+        if now is None:
+            now = trio.current_time()
         if self.held:
-            return
-        now = trio.current_time()
+            return [], now
         self._handle(self.connection.tick(now))
-        for frame in self.connection.frames_to_send(codes, now):
+        return self.connection.frames_to_send(codes, now), now
+
+    async def _send_burst(self) -> None:
+        frames, now = self._burst()
+        for frame in frames:
             await self._send(frame, now)
+
+    def _send_burst_now(self, now: float | None = None) -> None:
+        """The turn over a link that writes at once; a failed write ends it (link lost)."""
+        if self.state is not LinkState.CONNECTED or self._failure is not None:
+            return  # the sender task is about to report the loss
+        frames, now = self._burst(now)
+        for frame in frames:
+            if not self._write_now(frame):
+                return
+            self.health.sent(self.connection.last_counter, now)
+
+    def _write_now(self, frame: bytes) -> bool:
+        """Write through `send_nowait`; on failure wake the sender task to report the loss."""
+        assert self._send_nowait is not None
+        try:
+            self._send_nowait(frame)
+        except LinkError as e:
+            if self._failure is None:
+                self._failure = e
+                self._ready.set()
+            return False
+        return True
 
     async def _receiver(self) -> None:
         while True:

@@ -399,8 +399,20 @@ class ClassSession:
     async def _stop_all(self) -> None:
         """STOP_ALL to every suit at once, shielded, each bounded by the driver's stop timeout."""
         with trio.CancelScope(shield=True):
+            await self._send_stops()
+
+    async def _send_stops(self) -> None:
+        """STOP_ALL to every suit: first, in one pass, every suit whose link writes at once
+        (a function call each, no task, no scheduling round), then the others concurrently."""
+        later = []
+        for d in self.drivers:
+            if d.sends_at_once:
+                await d.send_stop_now()  # returns without yielding: nothing waits behind it
+            else:
+                later.append(d)
+        if later:
             async with trio.open_nursery() as nursery:
-                for d in self.drivers:
+                for d in later:
                     nursery.start_soon(d.send_stop_now)
 
     async def _push_now(self) -> None:
@@ -504,7 +516,7 @@ class ClassSession:
         self.totals.change(before, self.output_mA)
         for i, d in enumerate(self.drivers):
             if ready[i]:
-                d.offer_levels(codes[i].tobytes())
+                d.offer_levels(codes[i].tobytes(), now)
         for observer in self.tick_observers:
             self._observe(observer, now)
 
@@ -586,9 +598,7 @@ class ClassSession:
             self.ending = "interrupted"
             self.state = ClassState.STOPPED
         with trio.move_on_after(CLOSE_TIMEOUT_S):
-            async with trio.open_nursery() as nursery:
-                for d in self.drivers:
-                    nursery.start_soon(d.send_stop_now)
+            await self._send_stops()
         self._finished.set()
         self.desk.close()
         self._announce_end(

@@ -52,3 +52,14 @@ class SuitLink(Protocol):
     async def aclose(self) -> None:
         """Disconnect; never raises."""
         ...
+
+
+class SendsAtOnce(Protocol):
+    """A link whose write is a function call that cannot block (the in-process link).
+
+    The driver writes through `send_nowait` from the tick itself (no task switch per frame)
+    and the stop path stops such suits in one pass before any other; a write that cannot
+    block needs no send timeout. `send_nowait` raises LinkLost like `send`.
+    """
+
+    def send_nowait(self, frame: bytes) -> None: ...

@@ -84,6 +84,10 @@ class InProcessLink:
     async def send(self, frame: bytes) -> None:
         # Delivery is a function call: honour cancellation without a scheduling round trip.
         await trio.lowlevel.checkpoint_if_cancelled()
+        self.send_nowait(frame)
+
+    def send_nowait(self, frame: bytes) -> None:
+        """Deliver a frame now (a function call, it cannot block). Raises LinkLost."""
         if self._send_ch is None:
             raise LinkLost(f"{self.address}: link down")
         try:

@@ -61,6 +61,21 @@ CONTROL_OVERHEAD = _CONTROL_HEAD.size + TAG_LEN + 2
 STATUS_HEADER_LEN = _STATUS_HEAD.size + _STATUS.size + 2
 _NO_TAG = bytes(TAG_LEN)
 _NO_PAYLOAD = {FrameType.STOP_ALL, FrameType.HEARTBEAT, FrameType.ARM}
+#: Frame types by their 4-bit code (a dict lookup instead of an Enum call per frame).
+_FRAME_TYPES = {t.value: t for t in FrameType}
+#: Levels (mA) of the level codes seen lately: a suit mostly gets the same few frames again.
+_LEVELS: dict[bytes, tuple[float, ...]] = {}
+_LEVELS_KEPT = 4096
+
+
+def _levels_mA(codes: bytes) -> tuple[float, ...]:
+    """The levels of wire codes, mA (one shared tuple per distinct codes; bounded cache)."""
+    levels = _LEVELS.get(codes)
+    if levels is None:
+        if len(_LEVELS) >= _LEVELS_KEPT:
+            _LEVELS.clear()
+        levels = _LEVELS[codes] = tuple(c * LEVEL_UNIT_MA for c in codes)
+    return levels
 
 
 def crc16(data: bytes) -> int:
@@ -153,7 +168,7 @@ def _open(data: object, smallest: int) -> tuple[FrameType, bytes]:
     """Check type, length, CRC and version; the frame's type and its bytes without the CRC."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise RemoteProtocolError("a frame must be bytes")
-    raw = bytes(data)
+    raw = data if type(data) is bytes else bytes(data)
     if len(raw) < 3:
         raise RemoteProtocolError(f"frame of {len(raw)} bytes is too short")
     if crc16(raw[:-2]) != int.from_bytes(raw[-2:], "little"):
@@ -161,10 +176,9 @@ def _open(data: object, smallest: int) -> tuple[FrameType, bytes]:
     version = raw[0] >> 4
     if version != VERSION:
         raise UnsupportedVersion(version)
-    try:
-        kind = FrameType(raw[0] & 0x0F)
-    except ValueError:
-        raise RemoteProtocolError(f"unknown frame type {raw[0] & 0x0F:#x}") from None
+    kind = _FRAME_TYPES.get(raw[0] & 0x0F)
+    if kind is None:
+        raise RemoteProtocolError(f"unknown frame type {raw[0] & 0x0F:#x}")
     if len(raw) < smallest:
         raise RemoteProtocolError(f"{kind.name} frame of {len(raw)} bytes is too short")
     return kind, raw[:-2]
@@ -200,7 +214,7 @@ def decode_control(data: bytes, keys: Mapping[int, bytes] | None = None) -> Cont
         codes = payload[2:]
         if max(codes) > MAX_LEVEL_CODE:
             raise RemoteProtocolError("SET_LEVELS level code above 240")
-        return SetLevels(counter, payload[0], tuple(c * LEVEL_UNIT_MA for c in codes))
+        return SetLevels(counter, payload[0], _levels_mA(codes))
     if kind is FrameType.SET_PROGRAM:
         if len(payload) != _PROGRAM.size:
             raise RemoteProtocolError("SET_PROGRAM has the wrong length")
