@@ -23,6 +23,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from suit_controller.links.adapters import Adapter, AdapterPool
+from suit_controller.links.asyncio_loop import batch_current_loop
 from suit_controller.links.base import ConnectFailed, LinkLost
 from suit_controller.protocol import (
     CONTROL_UUID,
@@ -128,6 +129,7 @@ class BleLink:
                 self._send_ch.send_nowait(bytes(data))
 
     async def connect(self) -> None:
+        batch_current_loop()  # bleak's callbacks in batches, not a Trio round each
         await self.aclose()
         send, recv = trio.open_memory_channel[bytes](math.inf)
         self._send_ch, self._recv_ch = send, recv
