@@ -188,3 +188,21 @@ def test_a_loop_that_is_not_trio_asyncios_is_left_alone() -> None:
         assert not batch_callbacks(loop)
     finally:
         loop.close()
+
+
+async def test_a_coroutine_function_is_still_refused_as_a_callback() -> None:
+    async with trio_asyncio.open_loop() as loop:
+        batch_callbacks(loop)
+
+        async def coroutine_function() -> None:
+            pass
+
+        def plain() -> None:
+            pass
+
+        loop.call_soon(plain)
+        loop.call_soon(plain)  # remembered
+        with pytest.raises(TypeError, match="coroutines cannot be used"):
+            loop.call_soon(coroutine_function)
+        with pytest.raises(TypeError, match="coroutines cannot be used"):
+            loop.call_soon(coroutine_function)  # refused every time, not remembered

@@ -13,7 +13,9 @@ to `BATCH` of them) before it yields to Trio again, as asyncio's own loop runs
 every ready callback in one iteration. Order is unchanged (one FIFO, timers
 as before); only the checkpoints between callbacks that were ready together
 go. `BATCH` bounds how long the engine's tasks wait behind a burst
-(a callback here is tens of µs).
+(a callback here is tens of µs). It also remembers which callback functions
+passed asyncio's "not a coroutine function" check, which asyncio otherwise
+repeats through `inspect` on every callback.
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ def _ready(loop: Any) -> bool:
     return bool(timers) and timers[0]._when <= loop.time()
 
 
+def _remembering_check(check: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+    """asyncio's check that a callback is not a coroutine function, remembered per function.
+
+    asyncio asks `inspect` on every `call_soon` (a tenth of the loop's cost here);
+    a plain function or bound method whose code passed once passes again. Anything
+    else (partials, callable objects) is checked every time, as before.
+    """
+    passed: set[Any] = set()
+
+    def checked(callback: Any, method: str) -> None:
+        code = getattr(getattr(callback, "__func__", callback), "__code__", None)
+        if code is not None and code in passed:
+            return
+        check(callback, method)
+        if code is not None:
+            passed.add(code)
+
+    return checked
+
+
 def batch_callbacks(loop: Any) -> bool:
     """Make a trio-asyncio loop run ready callbacks in batches (once; see the module doc).
 
@@ -58,6 +80,9 @@ def batch_callbacks(loop: Any) -> bool:
                 await one(True)  # ready: no wait, no checkpoint for a plain callback
 
     loop._main_loop_one = main_loop_one
+    check = getattr(loop, "_check_callback", None)
+    if check is not None:
+        loop._check_callback = _remembering_check(check)
     loop._suit_controller_batches = True
     return True
 
