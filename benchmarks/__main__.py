@@ -497,6 +497,17 @@ def bench_ble_estop() -> None:
     emit("ble_estop", **run_ble_estop())
 
 
+def bench_ble_class() -> None:
+    """A full class over BLE in virtual time (benchmarks/ble_class.py): 8 suits on one
+    adapter, median of `BLE_CLASS_RUNS` (3); then 20 suits on 2 adapters once
+    (`BLE_CLASS_20=0` skips it)."""
+    from benchmarks.ble_class import median_of_runs
+
+    emit("ble_class", **median_of_runs(int(os.environ.get("BLE_CLASS_RUNS", "3"))))
+    if os.environ.get("BLE_CLASS_20", "1") != "0":
+        emit("ble_class", **median_of_runs(1, clients=20, adapters=2))
+
+
 BENCHES = [
     "virtual_class",
     "plan_mode",
@@ -513,6 +524,7 @@ BENCHES = [
     "loaded",
     "ble",
     "ble_estop",
+    "ble_class",
     "auth",
     "c_firmware",
     "store",
@@ -559,6 +571,8 @@ def main() -> None:
         bench_ble()
     if "ble_estop" in names:
         bench_ble_estop()
+    if "ble_class" in names:
+        bench_ble_class()
     if "auth" in names:
         bench_auth()
     if "c_firmware" in names:

@@ -41,14 +41,12 @@ import trio
 import trio_asyncio
 from bumble import gatt
 from bumble.att import ATT_INSUFFICIENT_AUTHENTICATION_ERROR, ATT_Error
-from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
-from bumble.device import Device
-from bumble.hci import Address
 from bumble.keys import MemoryKeyStore
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 
+from sim.quiet_bumble import QuietController, quiet_device
 from sim.suit import SimulatedSuit
 from suit_controller.protocol import CONTROL_UUID, DEFAULT_ATT_PAYLOAD, SERVICE_UUID, STATUS_UUID
 from suit_controller.protocol.enrollment import AUTH_TIMEOUT_S, ENROLL_UUID, STOP_UUID
@@ -87,10 +85,8 @@ class BumbleSuit:
     def __init__(self, suit: SimulatedSuit, link: LocalLink, address: str) -> None:
         self.suit = suit
         self.address = address
-        self.controller = Controller(f"ctrl-{suit.address}", link=link, public_address=address)
-        self.device = Device.with_hci(
-            suit.address, Address(address), self.controller, self.controller
-        )
+        self.controller = QuietController(f"ctrl-{suit.address}", link=link, public_address=address)
+        self.device = quiet_device(suit.address, address, self.controller)
         self.device.keystore = MemoryKeyStore()
         #: Pairing is refused until then (loop time), after a failed attempt.
         self.pairing_locked_until = -math.inf

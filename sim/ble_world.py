@@ -16,14 +16,15 @@ import trio
 import trio_asyncio
 from bumble.controller import Controller
 from bumble.device import Device
-from bumble.hci import Address
 from bumble.link import LocalLink
 
 from sim.ble_suit import BumbleSuit, suit_address
 from sim.bleak_bumble import BumbleClient, BumbleScanner
+from sim.quiet_bumble import QuietController, quiet_device
 from sim.radio import AdapterController, Radio, RadioLink
 from sim.suit import SimulatedSuit
 from suit_controller.links.adapters import Adapter, AdapterPool
+from suit_controller.links.asyncio_loop import batch_current_loop
 
 CENTRAL_ADDRESS = "F0:5C:0E:FF:FF:01"
 
@@ -147,8 +148,8 @@ class BleRoom:
         link = self._link
 
         async def build() -> Device:
-            controller = Controller(f"phone-{address}", link=link, public_address=address)
-            device = Device.with_hci(f"phone-{address}", Address(address), controller, controller)
+            controller = QuietController(f"phone-{address}", link=link, public_address=address)
+            device = quiet_device(f"phone-{address}", address, controller)
             await device.power_on()
             return device
 
@@ -157,6 +158,7 @@ class BleRoom:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Power everything on and serve the suits until cancelled (needs trio-asyncio's loop)."""
+        batch_current_loop()  # bumble's callbacks in batches, not a Trio round each
 
         async def build() -> None:
             link: LocalLink = (
@@ -171,7 +173,7 @@ class BleRoom:
             for adapter in self.adapters:
                 controller: Controller
                 if self.radio is None:
-                    controller = Controller(
+                    controller = QuietController(
                         f"adapter-{adapter.name}", link=link, public_address=adapter.address
                     )
                 else:
@@ -181,11 +183,8 @@ class BleRoom:
                         public_address=adapter.address,
                         radio=self.radio,
                     )
-                adapter._central = Device.with_hci(
-                    f"suit-controller-{adapter.name}",
-                    Address(adapter.address),
-                    controller,
-                    controller,
+                adapter._central = quiet_device(
+                    f"suit-controller-{adapter.name}", adapter.address, controller
                 )
                 await adapter._central.power_on()
 

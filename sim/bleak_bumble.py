@@ -104,7 +104,15 @@ def _prepare_pairing(central: Device) -> dict[str, int | None]:
 
 
 class _AdvertisementWatch:
-    """Keeps one bumble central scanning and remembers when each address last advertised."""
+    """Scans on one bumble central while someone waits for a suit, and remembers when each
+    address last advertised.
+
+    Like bleak on BlueZ (which scans to find the device, then stops), the central
+    scans only while a connection waits for its suit's advertisement or a
+    `BumbleScanner` runs: a central that scanned for the whole class received every
+    suit's advertisement every 20 ms for nothing (a third of a simulated class's
+    CPU, with the radio model's advertising filter).
+    """
 
     FRESH_S = 1.0
 
@@ -112,7 +120,10 @@ class _AdvertisementWatch:
         self.central = central
         self.last_seen: dict[str, float] = {}
         self.changed = asyncio.Event()
-        self.started = False
+        #: Connections waiting for an advertisement, and bleak scanners running.
+        self.waiters = 0
+        self.scanners = 0
+        self._switching = asyncio.Lock()
         central.on("advertisement", self._on_advertisement)
 
     @classmethod
@@ -128,21 +139,36 @@ class _AdvertisementWatch:
         self.changed.set()
         self.changed = asyncio.Event()
 
+    async def rescan(self, *, active: bool = True) -> None:
+        """Scan if anyone needs it, stop if nobody does (decided under a lock, from the
+        counts as they are then, so concurrent starts and stops end in the right state)."""
+        async with self._switching:
+            wanted = self.waiters > 0 or self.scanners > 0
+            if wanted and not self.central.is_scanning:
+                await self.central.start_scanning(active=active, filter_duplicates=False)
+            elif not wanted and self.central.is_scanning:
+                await self.central.stop_scanning()
+
     async def wait_for(self, address: str, within: float) -> bool:
-        if not self.started:
-            self.started = True
-            await self.central.start_scanning(filter_duplicates=False)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while loop.time() - self.last_seen.get(address, -1e9) > self.FRESH_S:
-            left = deadline - loop.time()
-            if left <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self.changed.wait(), left)
-            except TimeoutError:
-                return False
-        return True
+        self.waiters += 1
+        try:
+            await self.rescan()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + within
+            while loop.time() - self.last_seen.get(address, -1e9) > self.FRESH_S:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                try:
+                    await asyncio.wait_for(self.changed.wait(), left)
+                except TimeoutError:
+                    return False
+            return True
+        finally:
+            self.waiters -= 1
+            if self.waiters == 0 and self.scanners == 0:
+                with contextlib.suppress(Exception):  # bumble's: the central is going down
+                    await self.rescan()
 
 
 class BumbleClient(BaseBleakClient):
@@ -384,14 +410,15 @@ class BumbleScanner(BaseBleakScanner):
     async def start(self) -> None:
         self.seen_devices = {}
         self._central.on("advertisement", self._on_advertisement)
-        if not self._central.is_scanning:
-            await self._central.start_scanning(active=self._active, filter_duplicates=False)
+        watch = _AdvertisementWatch.of(self._central)
+        watch.scanners += 1
+        await watch.rescan(active=self._active)
 
     async def stop(self) -> None:
         self._central.remove_listener("advertisement", self._on_advertisement)
-        watch = getattr(self._central, "_suit_controller_watch", None)
-        if self._central.is_scanning and not (watch and watch.started):
-            await self._central.stop_scanning()
+        watch = _AdvertisementWatch.of(self._central)
+        watch.scanners = max(0, watch.scanners - 1)
+        await watch.rescan(active=self._active)
 
     def set_scanning_filter(self, **kwargs: Any) -> None:
         raise NotImplementedError("filters beyond service UUIDs are not served")

@@ -42,6 +42,8 @@ from bumble.controller import Controller
 from bumble.core import PhysicalTransport
 from bumble.link import LocalLink
 
+from sim.quiet_bumble import QuietController
+
 #: The shortest connection interval Bluetooth LE allows, ms (6 × 1.25 ms).
 MIN_INTERVAL_MS = 7.5
 #: LE 1M PHY: µs per byte on air; the inter-frame space, µs.
@@ -121,7 +123,7 @@ class _Connection:
     directions: dict[Controller, _Direction] = field(default_factory=dict)
 
 
-class AdapterController(Controller):
+class AdapterController(QuietController):
     """A bumble controller that refuses connections past its adapter's capacity."""
 
     def __init__(self, *args: Any, radio: Radio, **kwargs: Any) -> None:
@@ -155,6 +157,18 @@ class AdapterController(Controller):
         return super().on_hci_le_extended_create_connection_command(command)
 
 
+def _listening(controller: Controller) -> bool:
+    """Whether a controller acts on an advertising PDU (bumble's `on_advertising_pdu`):
+    scanning, initiating a connection (it connects on the advertiser's next PDU), or
+    following periodic advertising."""
+    return bool(
+        controller.le_scan_enable
+        or controller.pending_le_connection
+        or controller.pending_periodic_advertising_syncs
+        or controller.established_periodic_advertising_syncs
+    )
+
+
 class RadioLink(LocalLink):
     """A `LocalLink` whose LE connections deliver at connection events (see the module doc)."""
 
@@ -177,7 +191,19 @@ class RadioLink(LocalLink):
             peripheral = self.find_le_controller(packet.advertiser_address)
             if peripheral is not None:
                 self._open(sender_controller, peripheral, packet.interval)
-        super().send_advertising_pdu(sender_controller, packet)
+            super().send_advertising_pdu(sender_controller, packet)
+            return
+        if not isinstance(packet, ll.AdvInd | ll.AdvExtInd):
+            super().send_advertising_pdu(sender_controller, packet)
+            return
+        # An advertisement is heard by the controllers listening for one (scanning, or
+        # following periodic advertising); the others' radios are not on it, and bumble's
+        # controllers would drop it anyway. Every suit advertises every 20 ms to every
+        # controller in the room: delivering to all of them was most of a class's events.
+        loop = asyncio.get_running_loop()
+        for c in self.controllers:
+            if c is not sender_controller and _listening(c):
+                loop.call_soon(c.on_ll_advertising_pdu, packet)
 
     def send_acl_data(
         self,

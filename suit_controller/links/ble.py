@@ -23,6 +23,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from suit_controller.links.adapters import Adapter, AdapterPool
+from suit_controller.links.asyncio_loop import batch_current_loop
 from suit_controller.links.base import ConnectFailed, LinkLost
 from suit_controller.protocol import (
     CONTROL_UUID,
@@ -98,6 +99,10 @@ class BleLink:
         self._backend = backend
         self._backend_kwargs = backend_kwargs
         self._client: BleakClient | None = None
+        #: The control and stop characteristics as bleak found them at connect (bleak
+        #: otherwise looks a UUID up among the services on every write).
+        self._control: Any = CONTROL_UUID
+        self._stop: Any = STOP_UUID
         self._att_payload = DEFAULT_ATT_PAYLOAD
         self._send_ch: trio.MemorySendChannel[bytes] | None = None
         self._recv_ch: trio.MemoryReceiveChannel[bytes] | None = None
@@ -128,6 +133,7 @@ class BleLink:
                 self._send_ch.send_nowait(bytes(data))
 
     async def connect(self) -> None:
+        batch_current_loop()  # bleak's callbacks in batches, not a Trio round each
         await self.aclose()
         send, recv = trio.open_memory_channel[bytes](math.inf)
         self._send_ch, self._recv_ch = send, recv
@@ -155,6 +161,9 @@ class BleLink:
             via = f" via {adapter.name}" if adapter is not None else ""
             raise ConnectFailed(f"{self._address}{via}: {e or type(e).__name__}") from e
         self._client = client
+        services = client.services
+        self._control = services.get_characteristic(CONTROL_UUID) or CONTROL_UUID
+        self._stop = services.get_characteristic(STOP_UUID) or STOP_UUID
         if self._adapters is not None and adapter is not None:
             self._adapters.connected(self._address, adapter)
 
@@ -182,13 +191,13 @@ class BleLink:
             raise LinkLost(f"{self._address}: not connected")
         try:
             await trio_asyncio.aio_as_trio(client.write_gatt_char)(
-                CONTROL_UUID, frame, response=False
+                self._control, frame, response=False
             )
             if len(frame) > 0 and frame[0] & 0x0F == FrameType.STOP_ALL:
                 # also on the stop characteristic: it needs no bond and no key, so the stop
                 # arrives even if this controller's control writes would not be heard
                 await trio_asyncio.aio_as_trio(client.write_gatt_char)(
-                    STOP_UUID, frame, response=False
+                    self._stop, frame, response=False
                 )
         except BLE_ERRORS as e:
             raise LinkLost(f"{self._address}: {e or type(e).__name__}") from e

@@ -1,0 +1,208 @@
+"""What makes a class over bumble fast (issue 15) does not change what the radio does:
+bumble's packets formatted only for a log that prints them, advertisements heard only
+by listening controllers, a central that scans only while it looks for a suit, and
+trio-asyncio's ready callbacks run in order, in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+import trio_asyncio
+from bumble import hci
+from bumble.controller import Controller
+
+from sim.ble_world import BleRoom
+from sim.quiet_bumble import QuietController
+from sim.radio import Radio
+from sim.suit import SimulatedSuit
+from suit_controller.links.asyncio_loop import BATCH, batch_callbacks
+from suit_controller.links.base import LinkLost
+from suit_controller.links.ble import BleLink, scan_suits
+from suit_controller.protocol import ControllerConnection
+
+
+@asynccontextmanager
+async def room_of(n: int, radio: Radio | None = None) -> AsyncIterator[BleRoom]:
+    async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+        suits = [SimulatedSuit(f"SIM-{i + 1:02d}") for i in range(n)]
+        for s in suits:
+            s.firmware.watchdog_s = 1e6
+            await nursery.start(s.run)
+        room = BleRoom(suits, radio=radio)
+        await nursery.start(room.run)
+        yield room
+        nursery.cancel_scope.cancel()
+
+
+async def _ready(link: BleLink) -> ControllerConnection:
+    conn = ControllerConnection(12)
+    await link.connect()
+    conn.connected(link.att_payload)
+    while not conn.can_send:
+        conn.receive_data(await link.receive(), trio.current_time())
+    return conn
+
+
+def _refuse_formatting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make formatting any HCI packet fail the test (and count it)."""
+    formatted: list[str] = []
+
+    def fail(self: Any) -> str:
+        formatted.append(type(self).__name__)
+        raise AssertionError(f"{type(self).__name__} formatted for a log that is off")
+
+    for cls in (hci.HCI_Event, hci.HCI_Command, hci.HCI_AclDataPacket):
+        monkeypatch.setattr(cls, "__str__", fail)
+    return formatted
+
+
+async def test_a_connection_and_frames_format_no_packet_while_bumble_does_not_log(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logging.getLogger("bumble").setLevel(logging.INFO)
+    formatted = _refuse_formatting(monkeypatch)
+    async with room_of(1, Radio()) as room:
+        link = BleLink(room.addresses[0], **room.client_kwargs())
+        conn = await _ready(link)
+        before = room.suits[0].frames_received
+        for _ in range(5):
+            for frame in conn.frames_to_send(bytes(12), trio.current_time()):
+                await link.send(frame)
+            await trio.sleep(0.025)
+        await trio.sleep(0.05)
+        assert room.suits[0].frames_received - before >= 5  # delivered all the same
+        assert isinstance(room.adapters[0].central.host.controller, QuietController)
+        await link.aclose()
+    assert formatted == []
+
+
+async def test_with_bumble_debug_logging_on_packets_are_logged_as_bumble_does(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bumble")
+    async with room_of(1, Radio()) as room:
+        link = BleLink(room.addresses[0], **room.client_kwargs())
+        await _ready(link)
+        await link.aclose()
+    text = caplog.text
+    assert "CONTROLLER -> HOST" in text and "HOST -> CONTROLLER" in text
+    assert "HCI_LE_CONNECTION_COMPLETE_EVENT" in text
+
+
+async def test_only_listening_controllers_hear_advertisements(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: dict[str, int] = {}
+    original = Controller.on_ll_advertising_pdu
+
+    def counting(self: Controller, packet: Any) -> None:
+        heard[self.name] = heard.get(self.name, 0) + 1
+        original(self, packet)
+
+    monkeypatch.setattr(Controller, "on_ll_advertising_pdu", counting)
+    async with room_of(3, Radio()) as room:
+        await trio.sleep(1.0)  # three suits advertise every 20 ms; nobody scans
+        assert heard == {}
+        found = await scan_suits(0.5, **room.scanner_kwargs())  # the adapter scans
+        assert sorted(f.address for f in found) == sorted(room.addresses)
+        adapter = room.adapters[0].central.host.controller.name
+        assert set(heard) == {adapter}  # the suits' controllers are not listening
+        assert heard[adapter] >= 3 * 0.5 / 0.020 * 0.5
+
+
+async def test_the_central_scans_only_while_a_connection_looks_for_its_suit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with room_of(2, Radio()) as room:
+        central = room.adapters[0].central
+        links = [BleLink(a, **room.client_kwargs()) for a in room.addresses]
+        for link in links:
+            await _ready(link)
+        assert not central.is_scanning  # connected: not listening to advertisements
+        # a suit drops and comes back: the link finds it again (the central scans again)
+        await room.peripherals[0].drop_link(0.5)
+        await trio.sleep(0.1)
+        with pytest.raises(LinkLost):  # the statuses before the drop, then the drop
+            while True:
+                await links[0].receive()
+        await _ready(links[0])
+        assert not central.is_scanning
+        found = await scan_suits(0.3, **room.scanner_kwargs())  # a scan while connected
+        assert len(found) == 2
+        assert not central.is_scanning
+        for link in links:
+            await link.aclose()
+
+
+async def test_ready_callbacks_run_in_order_in_batches_of_at_most_batch() -> None:
+    async with trio_asyncio.open_loop() as loop:
+        assert batch_callbacks(loop)
+        assert batch_callbacks(loop)  # once
+        rounds = 0
+        seen: list[tuple[int, int]] = []
+        n = 2 * BATCH + 5
+        for i in range(n):
+            loop.call_soon(lambda i=i: seen.append((i, rounds)))
+        for _ in range(5 * n):  # a Trio task going round the scheduler meanwhile
+            if len(seen) == n:
+                break
+            rounds += 1
+            await trio.lowlevel.checkpoint()
+        assert [i for i, _ in seen] == list(range(n))  # FIFO kept
+        per_round: dict[int, int] = {}
+        for _, r in seen:
+            per_round[r] = per_round.get(r, 0) + 1
+        # batches, bounded: the loop's task runs at most twice between two of this task's
+        # checkpoints (Trio's scheduler may run it last in one round, first in the next)
+        assert BATCH <= max(per_round.values()) <= 2 * BATCH
+        assert len(per_round) <= 5  # 69 callbacks in a few rounds, not 69 rounds
+
+
+async def test_timers_keep_their_order_with_batches(autojump_clock: trio.testing.MockClock) -> None:
+    async with trio_asyncio.open_loop() as loop:
+        batch_callbacks(loop)
+        order: list[str] = []
+        loop.call_later(0.02, order.append, "late")
+        loop.call_later(0.01, order.append, "early")
+        loop.call_soon(order.append, "soon")
+        await trio.sleep(0.05)
+        assert order == ["soon", "early", "late"]
+
+        async def aio() -> str:
+            await asyncio.sleep(0.01)
+            return "asyncio ran"
+
+        assert await trio_asyncio.aio_as_trio(aio)() == "asyncio ran"
+
+
+def test_a_loop_that_is_not_trio_asyncios_is_left_alone() -> None:
+    loop = asyncio.SelectorEventLoop()
+    try:
+        assert not batch_callbacks(loop)
+    finally:
+        loop.close()
+
+
+async def test_a_coroutine_function_is_still_refused_as_a_callback() -> None:
+    async with trio_asyncio.open_loop() as loop:
+        batch_callbacks(loop)
+
+        async def coroutine_function() -> None:
+            pass
+
+        def plain() -> None:
+            pass
+
+        loop.call_soon(plain)
+        loop.call_soon(plain)  # remembered
+        with pytest.raises(TypeError, match="coroutines cannot be used"):
+            loop.call_soon(coroutine_function)
+        with pytest.raises(TypeError, match="coroutines cannot be used"):
+            loop.call_soon(coroutine_function)  # refused every time, not remembered
