@@ -12,7 +12,7 @@ from sim.faults import parse_faults
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.commands import EmergencyStop, Reset, Stop
 from suit_controller.driver import LinkState
-from suit_controller.protocol import SuitState
+from suit_controller.protocol import StopAll, SuitState, decode_control
 from suit_controller.session import ClassSession, ClassState
 
 from .simclass_helpers import SHORT, short_plan
@@ -228,12 +228,20 @@ async def test_a_stop_that_fails_on_a_suit_still_ends_as_stopped_not_interrupted
             session = await nursery.start(sc.session.run)
             await trio.sleep(20.0)
             assert session.output_mA.any()
-            sc.faulty_links[1].fail_next_send(RuntimeError("a bug in the adapter"))
+            link = sc.faulty_links[1]
+            pass_on = link.send
+
+            async def send(frame: bytes) -> None:  # the STOP_ALL fails, the levels go on
+                if isinstance(decode_control(frame), StopAll) and not link.raised:
+                    link.fail_next_send(RuntimeError("a bug in the adapter"))
+                await pass_on(frame)
+
+            link.send = send  # type: ignore[method-assign]
             try:
                 await session.execute(Stop(), "trainer")
             except* RuntimeError:
                 pass
-            assert sc.faulty_links[1].raised == 1
+            assert link.raised == 1
             assert session.ending == "stopped" and ended(sc) == []  # not announced yet
             nursery.cancel_scope.cancel()  # the class ends: `_close` stops and announces
         assert ended(sc) == ["class stopped"]
