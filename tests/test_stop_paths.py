@@ -12,8 +12,8 @@ from sim.faults import parse_faults
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.commands import EmergencyStop, Reset, Stop
 from suit_controller.driver import LinkState
-from suit_controller.protocol import SuitState
-from suit_controller.session import ClassState
+from suit_controller.protocol import StopAll, SuitState, decode_control
+from suit_controller.session import ClassSession, ClassState
 
 from .simclass_helpers import SHORT, short_plan
 
@@ -155,3 +155,95 @@ async def test_a_lost_link_records_that_client_at_zero_at_once_and_no_other(
         assert np.array_equal(session.output_mA[1], np.zeros_like(before[1]))
         assert np.array_equal(session.output_mA[0], before[0])  # the other client untouched
         nursery.cancel_scope.cancel()
+
+
+async def _between_two_ticks_while_stimulating(session: ClassSession, ticks: list[float]) -> float:
+    """Move to the middle of two ticks while some output is on; return the last tick's time."""
+    period = 1.0 / session.rate_hz
+    for _ in range(400):
+        await trio.sleep_until(ticks[-1] + period * 1.5)  # the next tick, then half a period
+        if session.output_mA.any():
+            break
+    assert session.output_mA.any() and ticks[-1] < trio.current_time() < ticks[-1] + period
+    return ticks[-1]
+
+
+async def test_an_estop_between_two_ticks_records_the_outputs_up_to_that_moment(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The delivery totals (the client's record of time and charge) are settled at the e-stop's
+    own moment: the half tick the outputs were on before it counts, the time after it does not."""
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        session = await nursery.start(sc.session.run)
+        ticks: list[float] = []
+        session.tick_observers.append(ticks.append)
+        await trio.sleep(20.0)
+        last_tick = await _between_two_ticks_while_stimulating(session, ticks)
+        on = session.output_mA > 0
+        stim_s, charge_uC = session.totals.stim_s.copy(), session.totals.charge_uC.copy()
+        held_s = trio.current_time() - last_tick
+        await session.emergency_stop()
+        await trio.sleep(1.0)  # forty ticks at zero: they add nothing
+        assert len(ticks) > 30
+        np.testing.assert_allclose(session.totals.stim_s, stim_s + on * held_s, rtol=0, atol=1e-9)
+        assert (session.totals.charge_uC[on] > charge_uC[on]).all()
+        assert np.array_equal(session.totals.charge_uC[~on], charge_uC[~on])
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_estop_whose_caller_is_cancelled_that_moment_still_stops_every_suit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The console connection that carried the e-stop closes as it is carried out (its task
+    is cancelled): the STOP_ALL still goes to every suit, and the trainer still sees it."""
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        session = await nursery.start(sc.session.run)
+        await trio.sleep(20.0)
+        assert session.output_mA.any()
+        assert not any(s.firmware.state is SuitState.STOPPED for s in sc.suits)
+        with trio.CancelScope() as caller:
+            caller.cancel()  # cancelled exactly while stopping
+            await session.emergency_stop()
+        assert every_suit_stopped(sc)  # STOPPED, not merely sent zeros
+        assert [e.kind for e in session.events.events].count("estop") == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_stop_that_fails_on_a_suit_still_ends_as_stopped_not_interrupted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A bug raises while the trainer's Stop sends a suit its STOP_ALL: the class ends through
+    its closing stop, and the record says what the trainer did ("class stopped")."""
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False, faulty=True)
+    async with trio.open_nursery() as suits:
+        for suit in sc.suits:
+            await suits.start(suit.run)
+        async with trio.open_nursery() as nursery:
+            session = await nursery.start(sc.session.run)
+            await trio.sleep(20.0)
+            assert session.output_mA.any()
+            link = sc.faulty_links[1]
+            pass_on = link.send
+
+            async def send(frame: bytes) -> None:  # the STOP_ALL fails, the levels go on
+                if isinstance(decode_control(frame), StopAll) and not link.raised:
+                    link.fail_next_send(RuntimeError("a bug in the adapter"))
+                await pass_on(frame)
+
+            link.send = send  # type: ignore[method-assign]
+            try:
+                await session.execute(Stop(), "trainer")
+            except* RuntimeError:
+                pass
+            assert link.raised == 1
+            assert session.ending == "stopped" and ended(sc) == []  # not announced yet
+            nursery.cancel_scope.cancel()  # the class ends: `_close` stops and announces
+        assert ended(sc) == ["class stopped"]
+        assert every_suit_stopped(sc) and not session.output_mA.any()
+        suits.cancel_scope.cancel()
