@@ -169,6 +169,7 @@ class SuitFirmware:
         self.contractions = np.zeros(n_channels, dtype=np.int64)
         self._since = power_on_s
         self._last_levels: tuple[float, ...] | None = None  # the frame behind applied_mA
+        self._last_clamped = False  # whether applying _last_levels was clamped
         #: Authentication (issue 18): the enrolled key; see sim/suit_auth.py.
         self.auth = SuitAuth()
 
@@ -295,6 +296,8 @@ class SuitFirmware:
             elif frame.levels_mA != self._last_levels:
                 self._last_levels = frame.levels_mA
                 self._apply_levels(frame.levels_mA, now)
+            elif self._last_clamped:  # the same levels again: clamped again, counted per frame
+                self.charge_clamps += 1
         return frame
 
     def receive_stop(self, data: bytes, now: float) -> bool:
@@ -337,7 +340,8 @@ class SuitFirmware:
             self.faults |= Faults.LEVEL_CLAMPED
         out = np.minimum(req, self.max_mA)
         limit = self.charge_limit_mA
-        if np.any(out > limit):
+        self._last_clamped = bool(np.any(out > limit))
+        if self._last_clamped:
             self.faults |= Faults.CHARGE_CLAMPED
             self.charge_clamps += 1
             out = np.minimum(out, limit)

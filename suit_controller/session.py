@@ -403,17 +403,33 @@ class ClassSession:
 
     async def _send_stops(self) -> None:
         """STOP_ALL to every suit: first, in one pass, every suit whose link writes at once
-        (a function call each, no task, no scheduling round), then the others concurrently."""
+        (a function call each, no task, no scheduling round), then the others concurrently.
+
+        One suit's failure (a bug in its link raising something other than a lost link)
+        never keeps STOP_ALL from another: every suit is tried, then the failure is raised.
+        """
+        failures: list[Exception] = []
+
+        async def stop(d: SuitDriver) -> None:
+            try:
+                await d.send_stop_now()
+            except Exception as e:  # re-raised below, once every suit has been told
+                failures.append(e)
+
         later = []
         for d in self.drivers:
             if d.sends_at_once:
-                await d.send_stop_now()  # returns without yielding: nothing waits behind it
+                await stop(d)  # returns without yielding: nothing waits behind it
             else:
                 later.append(d)
         if later:
             async with trio.open_nursery() as nursery:
                 for d in later:
-                    nursery.start_soon(d.send_stop_now)
+                    nursery.start_soon(stop, d)
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise ExceptionGroup("STOP_ALL failed on several suits", failures)
 
     async def _push_now(self) -> None:
         """Send this tick's levels to every suit now instead of at the drivers' next turn."""
@@ -428,9 +444,11 @@ class ClassSession:
         self.state = ClassState.STOPPED if ending != "finished" else ClassState.FINISHED
         self.ending = ending
         self._zero_outputs()
-        await self._stop_all()
-        self._finished.set()
-        self._announce_end(f"class {ending}")
+        try:
+            await self._stop_all()
+        finally:  # even if a suit's STOP_ALL failed: the class has ended, and says so once
+            self._finished.set()
+            self._announce_end(f"class {ending}")
 
     def _announce_end(self, message: str) -> None:
         """The "ended" event, once, and only after STOP_ALL went to every suit."""
@@ -592,25 +610,33 @@ class ClassSession:
         return self.ending or "interrupted"
 
     async def _close(self) -> None:
-        """Stop first: STOP_ALL to every suit, then the desk, the "ended" event, the links."""
+        """Stop first: STOP_ALL to every suit, then the desk, the "ended" event, the links.
+
+        A suit whose STOP_ALL fails (a bug in its link) does not keep the class from
+        closing: the others were told, the end is announced, the links are closed, and
+        then the failure is raised.
+        """
         self._zero_outputs()
-        if self.ending is None:
+        interrupted = self.ending is None
+        if interrupted:
             self.ending = "interrupted"
             self.state = ClassState.STOPPED
-        with trio.move_on_after(CLOSE_TIMEOUT_S):
-            await self._send_stops()
-        self._finished.set()
-        self.desk.close()
-        self._announce_end(
-            "class interrupted: every suit told to stop"
-            if self.ending == "interrupted"
-            else f"class {self.ending}"
-        )
-        for d in self.drivers:
-            d.state = LinkState.CLOSED
+        try:
             with trio.move_on_after(CLOSE_TIMEOUT_S):
-                await d.link.aclose()
-        self.closed.set()
+                await self._send_stops()
+        finally:
+            self._finished.set()
+            self.desk.close()
+            self._announce_end(
+                "class interrupted: every suit told to stop"
+                if interrupted
+                else f"class {self.ending}"
+            )
+            for d in self.drivers:
+                d.state = LinkState.CLOSED
+                with trio.move_on_after(CLOSE_TIMEOUT_S):
+                    await d.link.aclose()
+            self.closed.set()
 
     async def companion(
         self,

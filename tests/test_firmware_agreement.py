@@ -72,6 +72,7 @@ def test_python_and_c_firmware_report_the_same_after_every_frame() -> None:
             assert py.status_frames(64, now) == c.status_frames(64), (seed, step, frame.hex())
         counts = (py.watchdog_trips, py.mismatched_frames, py.stale_frames, py.bad_frames)
         assert counts == (c.watchdog_trips, c.mismatched_frames, c.stale_frames, c.bad_frames)
+        assert py.charge_clamps == c.charge_clamps, seed
         for name, n in zip(seen, (*counts, py.charge_clamps), strict=True):
             seen[name] += n
     # the runs went through the rules, not past them
@@ -108,15 +109,10 @@ def test_the_rules_the_two_were_reconciled_on() -> None:
         assert fw.last_counter == 9 and fw.faults & 0x10, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known divergence (docs/mutation.md, the firmware survivor): the Python firmware "
-    "counts a clamp once per change of levels, the C core once per clamped SET_LEVELS frame",
-)
 def test_both_count_a_charge_clamp_for_every_clamped_levels_frame() -> None:
     """`ems_suit_charge_clamps`: "SET_LEVELS frames the suit's own charge limit had to clamp".
     The controller re-sends the same levels every tick: three frames clamped are three clamps.
-    Strict: when the Python firmware is brought in line this fails; remove the mark then."""
+    (The Python firmware once counted a clamp per change of levels: 1 here.)"""
     counts = []
     for fw in (SuitFirmware(2), CSuitFirmware(2)):
         fw.receive(encode(Arm(1)), 0.0)

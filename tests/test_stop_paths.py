@@ -5,6 +5,7 @@ at zero; the e-stop announced once; the links closed."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import trio
 import trio.testing
 
@@ -218,32 +219,37 @@ async def test_an_estop_whose_caller_is_cancelled_that_moment_still_stops_every_
 async def test_a_stop_that_fails_on_a_suit_still_ends_as_stopped_not_interrupted(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A bug raises while the trainer's Stop sends a suit its STOP_ALL: the class ends through
-    its closing stop, and the record says what the trainer did ("class stopped")."""
+    """A bug raises while the trainer's Stop sends a suit its STOP_ALL: the other suit is
+    stopped all the same, the class ends at once and says what the trainer did ("class
+    stopped", once), and its closing stop reaches the suit that failed. (Before, `_end` left
+    before it set `_finished`: the class ticked on at zero in state STOPPED, refused another
+    Stop and never closed until something cancelled it.)"""
     sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False, faulty=True)
     async with trio.open_nursery() as suits:
         for suit in sc.suits:
             await suits.start(suit.run)
-        async with trio.open_nursery() as nursery:
-            session = await nursery.start(sc.session.run)
-            await trio.sleep(20.0)
-            assert session.output_mA.any()
-            link = sc.faulty_links[1]
-            pass_on = link.send
+        with trio.fail_after(60):  # the class closes on its own: nobody cancels it
+            async with trio.open_nursery() as nursery:
+                session = await nursery.start(sc.session.run)
+                await trio.sleep(20.0)
+                assert session.output_mA.any()
+                link = sc.faulty_links[1]
+                pass_on = link.send
 
-            async def send(frame: bytes) -> None:  # the STOP_ALL fails, the levels go on
-                if isinstance(decode_control(frame), StopAll) and not link.raised:
-                    link.fail_next_send(RuntimeError("a bug in the adapter"))
-                await pass_on(frame)
+                async def send(frame: bytes) -> None:  # the STOP_ALL fails, the levels go on
+                    if isinstance(decode_control(frame), StopAll) and not link.raised:
+                        link.fail_next_send(RuntimeError("a bug in the adapter"))
+                    await pass_on(frame)
 
-            link.send = send  # type: ignore[method-assign]
-            try:
-                await session.execute(Stop(), "trainer")
-            except* RuntimeError:
-                pass
-            assert link.raised == 1
-            assert session.ending == "stopped" and ended(sc) == []  # not announced yet
-            nursery.cancel_scope.cancel()  # the class ends: `_close` stops and announces
-        assert ended(sc) == ["class stopped"]
+                link.send = send  # type: ignore[method-assign]
+                with pytest.raises(RuntimeError, match="a bug in the adapter"):
+                    await session.execute(Stop(), "trainer")
+                assert link.raised == 1
+                assert session.ending == "stopped" and session.ended
+                assert ended(sc) == ["class stopped"]
+                first = sc.suits[0].firmware
+                assert first.state is SuitState.STOPPED and not first.applied_mA.any()
+        assert ended(sc) == ["class stopped"]  # once
         assert every_suit_stopped(sc) and not session.output_mA.any()
+        assert session.closed.is_set()
         suits.cancel_scope.cancel()
