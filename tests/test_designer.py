@@ -261,7 +261,9 @@ async def test_the_console_keeps_updating_while_a_simulation_runs(tmp_path: Path
                     gaps.append(now - last)
                     last = now
             assert run.result is not None, run.error
-            assert len(gaps) > 20  # the simulation took a while, and the pushes went on
+            # the simulation took a while (about 1 s of CPU since the body model runs in C), and
+            # the pushes went on all along
+            assert len(gaps) > 5
             assert max(gaps) <= 1.0, max(gaps)
             await tess.aclose()
             nursery.cancel_scope.cancel()

@@ -78,7 +78,7 @@ def _busy_class(tmp_path: Path, *, pace: bool) -> tuple[SimulatedClass, Store, P
     sc = SimulatedClass(plan, 2, clients=specs, body=False)
     sc.companions = [SessionRecorder(str(tmp_path / "studio.db"), sc.session, opened).run]
     clock = trio.testing.MockClock(rate=4.0)
-    sc.session.tick_observers.append(BusyFace(step_s=0.001, most_s=0.08))
+    sc.session.tick_observers.append(BusyFace(step_s=0.002, most_s=0.08))
     keeper = Pace(sc.session, clock) if pace else None
     if keeper is not None:
         sc.session.tick_observers.append(keeper)
