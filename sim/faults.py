@@ -43,8 +43,11 @@ class Fault:
         return float(self.params[key]) if key in self.params else default
 
 
-def parse_faults(spec: str) -> list[Fault]:
-    """Parse a fault spec; raises FaultSpecError naming the bad part."""
+def parse_faults(spec: str, clients: int | None = None) -> list[Fault]:
+    """Parse a fault spec; raises FaultSpecError naming the bad part.
+
+    With `clients` (the class size), a fault for a client the class does not have is
+    refused too: it would otherwise never happen, and the run would look clean."""
     faults = []
     for part in (p.strip() for p in spec.split(";")):
         if not part:
@@ -59,6 +62,8 @@ def parse_faults(spec: str) -> list[Fault]:
             if not eq or key.strip() not in KINDS[kind]:
                 allowed = ", ".join(sorted(KINDS[kind]))
                 raise FaultSpecError(f"'{part}': '{item}' is not one of {allowed} as key=value")
+            if key.strip() in params:
+                raise FaultSpecError(f"'{part}': {key.strip()} is given twice: give each key once")
             params[key.strip()] = value.strip()
         client_text = params.pop("client", "all")
         client: int | None
@@ -71,6 +76,10 @@ def parse_faults(spec: str) -> list[Fault]:
                 raise FaultSpecError(f"'{part}': client must be a number or 'all'") from None
             if client < 1:
                 raise FaultSpecError(f"'{part}': clients are numbered from 1")
+            if clients is not None and client > clients:
+                raise FaultSpecError(
+                    f"'{part}': the class has {clients} client(s), numbered 1 to {clients}"
+                )
         try:
             at = parse_duration(params.pop("at", "0"))
             for key in ("for",):

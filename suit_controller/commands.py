@@ -35,6 +35,9 @@ from pydantic import (
 )
 
 from channels.limits import DEVICE_MAX_MA
+from channels.showable import UNSHOWABLE_CATEGORIES as UNSHOWABLE_CATEGORIES
+from channels.showable import refuse_unshowable as refuse_unshowable
+from channels.showable import unshowable as unshowable
 
 if TYPE_CHECKING:
     from suit_controller.session import ClassSession
@@ -79,11 +82,6 @@ MAX_ID = 100
 _NUMBERS = ("mA", "delta_mA")
 
 
-#: Unicode categories a name may not hold: control (ESC, NUL, BEL), format (bidi overrides
-#: such as U+202E, zero-width), lone surrogates, and line/paragraph separators.
-UNSHOWABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-
-
 def _showable_pattern() -> str:
     """A regular expression (for documents such as OpenAPI) matching text without any
     character of UNSHOWABLE_CATEGORIES: the rule `unshowable` applies, as a pattern."""
@@ -109,26 +107,6 @@ SHOWABLE_PATTERN = (
     "ff\\ufff9-\\ufffb\\U000110bd\\U000110cd\\U00013430-\\U00013438\\U0001bca0-\\U0001bca3\\U0"
     "001d173-\\U0001d17a\\U000e0001\\U000e0020-\\U000e007f]*$"
 )
-
-
-def unshowable(text: str) -> str | None:
-    """The first character of `text` a terminal or page could not show as itself, as
-    U+XXXX (None when every character is showable): names must not hold one."""
-    for c in text:
-        if unicodedata.category(c) in UNSHOWABLE_CATEGORIES:
-            return f"U+{ord(c):04X}"
-    return None
-
-
-def refuse_unshowable(text: str, what: str = "a name") -> str:
-    """`text` unchanged, or ValueError saying which character cannot be in `what`."""
-    bad = unshowable(text)
-    if bad is not None:
-        raise ValueError(
-            f"{what} cannot contain control or invisible characters (found {bad}): "
-            "type it again with letters, digits and punctuation only"
-        )
-    return text
 
 
 def printable(text: str, limit: int = 500) -> str:

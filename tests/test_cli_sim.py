@@ -222,3 +222,35 @@ def test_a_pause_a_later_action_resumes_keeps_the_scripted_class(tmp_path: Path)
     code, output, rec = sim_run(tmp_path, "--actions", str(actions))
     assert code == 0, output
     assert rec is not None and rec["ended"] == "finished", output
+
+
+# Review of issue 12, F9: a fault for a client the class does not have, or a key given
+# twice, was accepted silently: the fault never happened and the run looked clean.
+@pytest.mark.parametrize(
+    ("faults", "why"),
+    [
+        (
+            "drop:client=99999999999999999999,at=1s,for=1s",
+            "the class has 3 client(s), numbered 1 to 3",
+        ),
+        ("drop:client=4,at=1s,for=1s", "the class has 3 client(s), numbered 1 to 3"),
+        ("drop:client=2,at=1s,for=1s,for=2s", "for is given twice"),
+        ("loss:client=1,pct=5,pct=90", "pct is given twice"),
+        ("drop:client=2,client=3,at=1s", "client is given twice"),
+    ],
+)
+def test_sim_run_refuses_a_fault_for_a_missing_client_or_a_repeated_key(
+    tmp_path: Path, faults: str, why: str
+) -> None:
+    code, output, rec = sim_run(tmp_path, "--faults", faults)
+    assert code == 1, output
+    assert why in " ".join(output.split()), output
+    assert "Traceback" not in output
+    assert rec is None  # refused before the class starts: nothing ran
+
+
+def test_a_fault_for_the_last_client_is_accepted() -> None:
+    (fault,) = parse_faults("drop:client=3,at=1s,for=1s", clients=3)
+    assert fault.client == 3
+    with pytest.raises(FaultSpecError, match="numbered 1 to 2"):
+        parse_faults("drop:client=3,at=1s,for=1s", clients=2)

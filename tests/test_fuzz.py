@@ -7,7 +7,7 @@ Run quickly in `make test`; `make bench` runs the same properties with the
 import contextlib
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from suit_controller.actions import ActionsError, load_actions_text
@@ -90,6 +90,44 @@ def test_arbitrary_text_only_raises_workout_error(text: str) -> None:
         load_workout_text(text)
     except WorkoutError as e:
         assert e.problems
+
+
+# Review of issue 12, F7: booleans and numeric text where the workout format wants a number
+# were read as numbers (`quads: true` ran at 1.0). Every number field, one explicit example
+# per kind of value (a boolean, a number as text), then whatever hypothesis draws.
+_NUMBER_FIELDS = {
+    "level": ("{quads: 1.0, glutes: 1.0", "{quads: 1.0, glutes: %s"),
+    "frequency": ("frequency_hz: 85", "frequency_hz: %s"),
+    "pulse width": ("pulse_width_us: 350", "pulse_width_us: %s"),
+    "impulse": ("impulse_s: 4", "impulse_s: %s"),
+}
+_NOT_NUMBERS = st.booleans().map(lambda b: "true" if b else "false") | st.one_of(
+    st.integers(0, 500).map(str), st.floats(0, 1, allow_nan=False).map(repr)
+).map(lambda n: f'"{n}"')
+
+
+@example("level", "true")
+@example("level", "false")
+@example("level", '"1"')
+@example("level", '"0.5"')
+@example("frequency", '"85"')
+@example("frequency", "true")
+@example("pulse width", '"350"')
+@example("pulse width", "true")
+@example("impulse", "true")
+@given(st.sampled_from(sorted(_NUMBER_FIELDS)), _NOT_NUMBERS)
+def test_a_boolean_or_text_is_never_read_as_a_number(field: str, value: str) -> None:
+    good, bad = _NUMBER_FIELDS[field]
+    assert good in GOOD
+    text = GOOD.replace(good, bad % value, 1)
+    # a duration may be text by design ("4s"); only a boolean is refused there
+    assume(field != "impulse" or not value.startswith('"'))
+    try:
+        load_workout_text(text)
+    except WorkoutError as e:
+        assert e.problems
+    else:
+        raise AssertionError(f"{field} {value} was read as a number")
 
 
 @given(st.integers(0, len(GOOD) - 1), st.integers(0, len(GOOD)), st.text(max_size=10))

@@ -43,7 +43,7 @@ def test_the_good_file_loads_without_warnings() -> None:
             "pulse_width_us: fast",
             "programs.strength.pulse_width_us",
             5,
-            "must be a number",
+            "must be a whole number of µs, not text (found 'fast')",
         ),
         (
             "ramp_down_s: 0.3",

@@ -20,11 +20,13 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from channels.muscles import parse_channel_key
 from channels.program import Program
+from channels.showable import unshowable
 from workouts.model import Exercise, Phase, PhaseKind, Problem, Workout, WorkoutError
 from workouts.rules import workout_problems
 from workouts.schema import ExerciseSpec, ProgramSpec, SuitSpec, WorkoutSpec
 
-_TAGS = {"warmup", "suit", "stretch", "name", "inline"}
+_PHASE_TAGS = {"warmup", "suit", "stretch"}
+_TAGS = _PHASE_TAGS | {"name", "inline"}
 
 
 def load_workout_file(path: str | Path) -> Workout:
@@ -87,7 +89,7 @@ def _validate(tree: object, source: str) -> Workout:
     try:
         spec = WorkoutSpec.model_validate(data, context={"programs": names})
     except ValidationError as e:
-        problems.extend(_pydantic_problems(e, tree))
+        problems.extend(_pydantic_problems(e, tree, data))
     rule_problems, warnings = workout_problems(data)
     problems.extend(_with_lines(rule_problems, tree))
     found_warnings = _with_lines(warnings, tree)
@@ -139,9 +141,11 @@ def _clean_loc(loc: Iterable[int | str]) -> tuple[int | str, ...]:
     for part in loc:
         if part == "[key]":
             continue
+        # the union tags pydantic puts in a path: a phase's kind after its index, and
+        # `name`/`inline` after `program` (an exercise's own `name` field stays)
         if isinstance(part, str) and part in _TAGS and out and out[-1] != "channels":
             prev = out[-1]
-            if isinstance(prev, int) or prev == "program":
+            if (isinstance(prev, int) and part in _PHASE_TAGS) or prev == "program":
                 continue
         out.append(part)
     return tuple(out)
@@ -241,14 +245,34 @@ def _allowed_fields(loc: tuple[int | str, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _pydantic_problems(e: ValidationError, tree: object) -> list[Problem]:
+def _pydantic_problems(e: ValidationError, tree: object, data: object) -> list[Problem]:
     out = []
     for err in e.errors(include_url=False):
         loc = _clean_loc(err["loc"])
         if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
             loc = (*loc, "kind")
-        out.append(Problem(format_path(loc), _line(tree, loc), _message(err, loc)))
+        message = _message(err, loc)
+        if err["type"] == "level_type" and len(loc) >= 2:
+            message = f"{_exercise(data, loc[:-2])}, channel {loc[-1]}: {message}"
+        out.append(Problem(format_path(loc), _line(tree, loc), message))
     return out
+
+
+def _exercise(data: object, loc: tuple[int | str, ...]) -> str:
+    """`exercise 'Squat'` for the exercise at `loc` (its number when the name is unusable)."""
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    name = node.get("name") if isinstance(node, dict) else None
+    if isinstance(name, str) and name and unshowable(name) is None:
+        return f"exercise '{name[:60]}'"
+    number = loc[-1] if loc and isinstance(loc[-1], int) else None
+    return f"exercise {number + 1}" if number is not None else "an exercise"
 
 
 def _with_lines(problems: list[tuple[tuple[int | str, ...], str]], tree: object) -> list[Problem]:

@@ -12,11 +12,13 @@ import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
     ValidationInfo,
     WithJsonSchema,
@@ -26,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from channels.limits import FREQUENCY_RANGE_HZ, PULSE_WIDTH_RANGE_US
 from channels.muscles import LocationError, parse_channel_key
+from channels.showable import unshowable
 from workouts.durations import DURATION_HELP, parse_duration
 
 
@@ -51,10 +54,25 @@ Duration = Annotated[
 ]
 
 
+def _not_a_number(value: object) -> str | None:
+    """What a YAML value is when it is not a number (None when it is one): a boolean or
+    a text such as "1" is never read as a number, whatever it looks like."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "text"
+    return None
+
+
 def _whole(unit: str) -> Any:
     def check(value: object) -> object:
-        if isinstance(value, bool):
-            raise PydanticCustomError("whole_number", f"must be a whole number of {unit}")
+        found = _not_a_number(value)
+        if found is not None:
+            raise PydanticCustomError(
+                "whole_number",
+                "must be a whole number of {unit}, not {found} (found {got})",
+                {"unit": unit, "found": found, "got": _shown(value)},
+            )
         if isinstance(value, float):
             if not math.isfinite(value) or not value.is_integer():
                 raise PydanticCustomError(
@@ -81,7 +99,59 @@ ChannelName = Annotated[
     BeforeValidator(_channel_key),
     WithJsonSchema({"type": "string", "description": "a muscle group, optionally _left/_right"}),
 ]
-Level = Annotated[float, Field(ge=0.0, le=1.0, description="relative level 0..1")]
+
+
+def _shown(value: object) -> str:
+    """A value found in the file as the trainer wrote it (YAML spelling for booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)[:60]
+
+
+def _level(value: object) -> object:
+    found = _not_a_number(value)
+    if found is not None:
+        # the loader adds the exercise's name and the channel (see loader._message)
+        raise PydanticCustomError(
+            "level_type",
+            "a level is a number from 0 to 1, not {found} (found {got})",
+            {"found": found, "got": _shown(value)},
+        )
+    return value
+
+
+Level = Annotated[
+    float,
+    BeforeValidator(_level),
+    Field(ge=0.0, le=1.0, description="relative level 0..1"),
+]
+
+
+def _showable(value: str) -> str:
+    bad = unshowable(value)
+    if bad is not None:
+        raise PydanticCustomError(
+            "unshowable",
+            "cannot contain control or invisible characters (found {bad}): a terminal would "
+            "run them instead of showing them; type it again with letters, digits and "
+            "punctuation only",
+            {"bad": bad},
+        )
+    return value
+
+
+#: A name or a cue as a screen shows it: no control, format or separator character
+#: (the rule `suit_controller.commands.refuse_unshowable` applies to client names).
+Shown = Annotated[str, AfterValidator(_showable)]
+
+
+def _description(value: str) -> str:
+    _showable(value.replace("\n", "").replace("\t", ""))
+    return value
+
+
+#: A description may run over several lines (YAML `|`): new lines and tabs are allowed.
+Description = Annotated[str, AfterValidator(_description)]
 
 
 class _Strict(BaseModel):
@@ -91,7 +161,10 @@ class _Strict(BaseModel):
 class ProgramSpec(_Strict):
     """A stimulation program: pulse parameters and the contraction rhythm."""
 
-    continuous: bool = Field(False, description="no pauses: ramps up once and stays on")
+    # strict: `continuous: 1` or `continuous: "no"` is refused, not read as true or false
+    continuous: Annotated[bool, Strict()] = Field(
+        False, description="no pauses: ramps up once and stays on"
+    )
     frequency_hz: Annotated[int, _whole("Hz")] = Field(
         ge=FREQUENCY_RANGE_HZ[0], le=FREQUENCY_RANGE_HZ[1], description="whole hertz"
     )
@@ -143,14 +216,14 @@ def _program_tag(v: Any) -> str:
 class ExerciseSpec(_Strict):
     """One exercise of the suit block."""
 
-    name: str = Field(min_length=1)
+    name: Shown = Field(min_length=1)
     duration: Duration
     program: Annotated[
         Annotated[str, Tag("name")] | Annotated[ProgramSpec, Tag("inline")],
         Discriminator(_program_tag),
     ] = Field(description="a name from programs:, or an inline program")
     channels: dict[ChannelName, Level] = Field(min_length=1)
-    cues: list[str] = Field(default_factory=list)
+    cues: list[Shown] = Field(default_factory=list)
 
     @field_validator("program")
     @classmethod
@@ -171,7 +244,7 @@ class WarmupSpec(_Strict):
 
     kind: Literal["warmup"]
     duration: Duration
-    cues: list[str] = Field(default_factory=list)
+    cues: list[Shown] = Field(default_factory=list)
 
 
 class StretchSpec(_Strict):
@@ -179,7 +252,7 @@ class StretchSpec(_Strict):
 
     kind: Literal["stretch"]
     duration: Duration
-    cues: list[str] = Field(default_factory=list)
+    cues: list[Shown] = Field(default_factory=list)
 
 
 class SuitSpec(_Strict):
@@ -187,7 +260,7 @@ class SuitSpec(_Strict):
 
     kind: Literal["suit"]
     exercises: list[ExerciseSpec] = Field(min_length=1)
-    cues: list[str] = Field(default_factory=list)
+    cues: list[Shown] = Field(default_factory=list)
 
 
 PhaseSpec = Annotated[WarmupSpec | SuitSpec | StretchSpec, Field(discriminator="kind")]
@@ -202,9 +275,9 @@ class WorkoutSpec(_Strict):
         json_schema_extra={"title": "suit-controller workout", "$id": "suit-controller/workout"},
     )
 
-    name: str = Field(min_length=1)
-    description: str = ""
-    programs: dict[str, ProgramSpec] = Field(default_factory=dict)
+    name: Shown = Field(min_length=1)
+    description: Description = ""
+    programs: dict[Shown, ProgramSpec] = Field(default_factory=dict)
     phases: list[PhaseSpec] = Field(min_length=1)
 
 
