@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -26,6 +27,7 @@ from suit_controller.session import ClassState
 from suit_controller.web.app import CONSOLES, MAX_STEERING, Console
 
 from .simclass_helpers import SHORT, short_plan
+from .studio_helpers import logged_in, start_site, started_class
 from .test_web import free_port
 
 GUARD_S = 60.0  # a hang guard, not a speed check
@@ -130,8 +132,13 @@ async def test_thirty_consoles_carry_out_no_more_than_the_shared_ceiling_and_all
     assert list(desk._ceilings) == [CONSOLES]  # one shared bucket, however many connections
 
 
-async def _open(url: str, *, task_status: trio.TaskStatus[WebSocketConnection]) -> None:
-    async with open_websocket_url(url) as ws:
+async def _open(
+    url: str,
+    headers: list[tuple[str, str]] | None = None,
+    *,
+    task_status: trio.TaskStatus[WebSocketConnection],
+) -> None:
+    async with open_websocket_url(url, extra_headers=headers) as ws:
         task_status.started(ws)
         await trio.sleep_forever()
 
@@ -160,3 +167,52 @@ async def test_a_closed_consoles_rate_limit_is_forgotten() -> None:
                 await class_message(ws)
                 assert "web:2" not in desk._buckets
                 assert "web:2" not in desk._refusal_buckets
+
+
+async def test_the_studio_console_caps_steering_shares_one_ceiling_and_any_page_estops(
+    tmp_path: Path,
+) -> None:
+    """The same through the studio (`suitctl serve`): logged-in trainers' console sockets."""
+    async with trio.open_nursery() as nursery:
+        site, _rack = await start_site(nursery, tmp_path)
+        config = Config()
+        config.bind = ["127.0.0.1:0"]
+        config.accesslog = config.errorlog = None
+        binds = await nursery.start(hypercorn_serve, site.app, config)
+        tess = await logged_in(site, "Tess")
+        cid = await started_class(tess)
+        url = binds[0].replace("http", "ws") + f"/classes/{cid}/ws?token={cid}"
+        cookie = [("cookie", "suitctl_session=" + tess.cookies["suitctl_session"])]
+        steering: list[bool] = []
+        answers: list[dict[str, Any]] = []
+        with trio.fail_after(GUARD_S):
+            async with trio.open_nursery() as conns:
+                opened = []
+                for _ in range(MAX_STEERING + 1):
+                    ws = await conns.start(_open, url, cookie)
+                    steering.append((await class_message(ws))["steering"])
+                    opened.append(ws)
+                for i, ws in enumerate(opened[:4]):  # 4 x 40 at once: over the shared 80
+                    for k in range(40):
+                        await ws.send_message(json.dumps({"id": f"p{i}-{k}", "do": "pause"}))
+                for ws in opened[:4]:
+                    answers += await results(ws, 40)
+                last = opened[-1]
+                await last.send_message(json.dumps({"id": "r", "do": "resume"}))
+                [watched] = await results(last, 1)
+                await last.send_message(json.dumps({"id": "e", "do": "estop"}))
+                [stopped] = await results(last, 1)
+                state = site.studio.classes[cid].session.state
+                conns.cancel_scope.cancel()
+            console = site.consoles[cid]
+            await until(lambda: console.steering == 0)
+        await tess.aclose()
+        nursery.cancel_scope.cancel()
+    assert steering == [True] * MAX_STEERING + [False]
+    assert any(f"from {CONSOLES} together" in r["message"] for r in answers), answers
+    assert watched["ok"] is False and "only watches" in watched["message"]
+    assert stopped["ok"] is True and state is ClassState.ESTOPPED
+    audit = site.accounts.audit_trail(subject=cid)
+    assert ("Tess", "estop") in [
+        (e["who"], e["detail"]["do"]) for e in audit if "do" in e["detail"]
+    ]
