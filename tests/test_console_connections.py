@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from trio_websocket import WebSocketConnection, open_websocket_url
@@ -216,3 +217,22 @@ async def test_the_studio_console_caps_steering_shares_one_ceiling_and_any_page_
     assert ("Tess", "estop") in [
         (e["who"], e["detail"]["do"]) for e in audit if "do" in e["detail"]
     ]
+
+
+async def test_the_shared_ceiling_is_two_connections_worth_one_flooder_starves_no_other(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Desk level, in virtual time: one source at its own burst leaves another its whole burst;
+    a third finds the ceiling spent; a `stop` is carried out over it; it refills at 40 a second."""
+    desk = SimulatedClass(short_plan(LONG), 2, body=False).session.desk
+
+    def carried(source: str, n: int, do: str = "pause") -> int:
+        taken = [desk.take(json.dumps({"do": do}), source, ceiling=CONSOLES) for _ in range(n)]
+        return sum(r.result is None for r in taken)  # queued, not refused
+
+    assert carried("web:1", 45) == 40  # its own burst
+    assert carried("web:2", 45) == 40  # the ceiling's other half
+    assert carried("web:3", 5) == 0  # the ceiling spent
+    assert carried("web:3", 1, "stop") == 1  # never refused for rate
+    await trio.sleep(1.0)
+    assert carried("web:3", 45) == 40  # 40 a second refilled into the ceiling
