@@ -421,13 +421,24 @@ class CommandDesk:
         self.taken = 0
         self.rate_limited = 0
         self._buckets: dict[str, _Bucket] = {}
+        #: limits shared by several sources (`take(..., ceiling=)`): two sources' worth, so
+        #: one source flooding at its own limit never starves one other sharing the ceiling
+        self.ceiling_limit = RateLimit(per_s=2 * self.limit.per_s, burst=2 * self.limit.burst)
+        self._ceilings: dict[str, _Bucket] = {}
         self._work = trio.Event()
         self._stop = trio.Event()
         self._closed = False
 
     # -- the synchronous half: parse, recognise an e-stop, rate-limit, queue ----------------
-    def take(self, raw: bytes | str | Mapping[str, Any], source: str) -> Request:
-        """Read one command from `source` now. Never raises; the Request says what became of it."""
+    def take(
+        self, raw: bytes | str | Mapping[str, Any], source: str, *, ceiling: str | None = None
+    ) -> Request:
+        """Read one command from `source` now. Never raises; the Request says what became of it.
+
+        `ceiling` names a limit `source` shares with others (e.g. every console connection
+        of the class): a command spends from its source's bucket and from that shared one,
+        so opening more connections cannot multiply the rate. E-stops spend from neither.
+        """
         self.taken += 1
         request_id: str | None = None
         if says_estop(raw):  # recognised before anything else is checked: stop first
@@ -457,19 +468,16 @@ class CommandDesk:
             command = parse_command(data)
         except CommandRefused as e:
             # what cannot be carried out counts against the source's rate too
-            over = not self._allow(source)
-            return self._refuse(Request(source, request_id, None, over_limit=over), str(e))
+            spent = self._over(source, ceiling) is not None
+            return self._refuse(Request(source, request_id, None, over_limit=spent), str(e))
         request = Request(source, request_id, command)
-        request.over_limit = not self._allow(source)  # every command spends, a stop too
+        why = self._over(source, ceiling)  # every command spends, a stop too
+        request.over_limit = why is not None
         if self._closed:
             return self._refuse(request, "the class has ended")
-        if request.over_limit and command.do not in NEVER_LIMITED:
+        if why is not None and command.do not in NEVER_LIMITED:
             self.rate_limited += 1
-            return self._refuse(
-                request,
-                f"more than {self.limit.burst} commands at once or {self.limit.per_s:g} a second "
-                f"from {source}; this one was not carried out",
-            )
+            return self._refuse(request, why)
         self.queue.append(request)
         self._work.set()
         return request
@@ -507,8 +515,20 @@ class CommandDesk:
                 count=n,
             )
 
-    def _allow(self, source: str) -> bool:
-        return _spend(self._buckets, source, self.limit)
+    def _over(self, source: str, ceiling: str | None = None) -> str | None:
+        """Spend one command from `source` (and its shared `ceiling`); why not, when over."""
+        if not _spend(self._buckets, source, self.limit):
+            return (
+                f"more than {self.limit.burst} commands at once or {self.limit.per_s:g} a second "
+                f"from {source}; this one was not carried out"
+            )
+        if ceiling is not None and not _spend(self._ceilings, ceiling, self.ceiling_limit):
+            return (
+                f"more than {self.ceiling_limit.burst} commands at once or "
+                f"{self.ceiling_limit.per_s:g} a second from {ceiling} together; "
+                "this one was not carried out"
+            )
+        return None
 
     def rested(self, source: str) -> bool:
         """True when `source`'s bucket is full (or it has none): forgetting it loses nothing."""

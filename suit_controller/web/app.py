@@ -43,6 +43,14 @@ PUSH_HZ = 10.0
 #: Warnings kept for a page that connects late, and sent in each state (newest first).
 KEEP_WARNINGS = 50
 SEND_WARNINGS = 20
+#: Console connections that may steer one class at once. A room has one or two trainers'
+#: tablets; eight leaves room for a phone, a spare and tabs reloaded before their old socket
+#: has closed. Further connections watch: the state is pushed to them and their e-stop is
+#: obeyed (from anyone who reaches the console), every other command is refused.
+MAX_STEERING = 8
+#: The one rate limit every steering connection of a class shares (`CommandDesk.ceiling_limit`,
+#: two connections' worth), on top of each connection's own: more connections, no more rate.
+CONSOLES = "the class's consoles"
 
 
 def is_loopback(host: str) -> bool:
@@ -65,6 +73,8 @@ class Console:
         self._epoch = secrets.token_hex(4)
         self._lost: set[str | None] = set()  # clients whose suit was lost: "connected" is news
         self.connections = 0
+        self.steering = 0  # connections open now that may steer (at most MAX_STEERING)
+        self._closed_sources: list[str] = []  # closed, their rate limit not yet rested
         session.events.subscribe(self._on_event)
         self.app = Starlette(
             routes=[
@@ -148,8 +158,12 @@ class Console:
         await ws.accept()
         self.connections += 1
         source = self.source_of(self.connections)  # rate limits are per WebSocket connection
+        steers = self.steering < MAX_STEERING
+        self.steering += steers
+        self._forget_closed()
+        desk = self.session.desk
         try:
-            await ws.send_text(json.dumps(self.class_facts()))
+            await ws.send_text(json.dumps({**self.class_facts(), "steering": steers}))
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._push, ws)
                 while True:
@@ -158,14 +172,44 @@ class Console:
                         await ws.close(code=4401)  # logged out: an e-stop alone still goes in
                         nursery.cancel_scope.cancel()
                         break
-                    # taken at once (an e-stop is latched here); answered when carried out
-                    nursery.start_soon(self._reply, ws, self.session.desk.take(text, source))
+                    if steers:
+                        # taken at once (an e-stop is latched here); answered when carried out
+                        request = desk.take(text, source, ceiling=CONSOLES)
+                    elif says_estop(text):  # an e-stop is obeyed from every connection
+                        request = desk.take(text, source)
+                    else:  # refusals logged by the desk (bounded), not audited one by one
+                        request = desk.refuse(text, source, self.watching_only())
+                        nursery.start_soon(self._reply, ws, request, False)
+                        continue
+                    nursery.start_soon(self._reply, ws, request)
         except WebSocketDisconnect:
             pass
+        finally:
+            self.steering -= steers
+            self._closed_sources.append(source)
+            self._forget_closed()
 
-    async def _reply(self, ws: WebSocket, request: CommandRequest) -> None:
+    def watching_only(self) -> str:
+        return (
+            f"this console only watches: {MAX_STEERING} consoles already steer this class "
+            "(close one to steer from here); an e-stop from here is still obeyed"
+        )
+
+    def _forget_closed(self) -> None:
+        """Drop the rate limits of closed connections once rested (memory stays bounded)."""
+        desk = self.session.desk
+        waiting = []
+        for source in self._closed_sources:
+            if desk.rested(source):
+                desk.forget(source)
+            else:  # spent within the last seconds: forgotten at a later open or close
+                waiting.append(source)
+        self._closed_sources = waiting
+
+    async def _reply(self, ws: WebSocket, request: CommandRequest, audit: bool = True) -> None:
         result = await request.wait()
-        await self.on_result(request, result)
+        if audit:
+            await self.on_result(request, result)
         await ws.send_text(json.dumps({"type": "result", **result.as_dict()}))
 
     async def still_allowed(self) -> bool:
