@@ -443,6 +443,8 @@ class CommandDesk:
         self.taken = 0
         self.rate_limited = 0
         self._buckets: dict[str, _Bucket] = {}
+        #: sources held to another limit than `limit` (`limit_source`)
+        self._limits: dict[str, RateLimit] = {}
         self._work = trio.Event()
         self._stop = trio.Event()
         self._closed = False
@@ -487,9 +489,10 @@ class CommandDesk:
             return self._refuse(request, "the class has ended")
         if request.over_limit and command.do not in NEVER_LIMITED:
             self.rate_limited += 1
+            limit = self.limit_of(source)
             return self._refuse(
                 request,
-                f"more than {self.limit.burst} commands at once or {self.limit.per_s:g} a second "
+                f"more than {limit.burst} commands at once or {limit.per_s:g} a second "
                 f"from {source}; this one was not carried out",
             )
         self.queue.append(request)
@@ -530,15 +533,28 @@ class CommandDesk:
             )
 
     def _allow(self, source: str) -> bool:
-        return _spend(self._buckets, source, self.limit)
+        return _spend(self._buckets, source, self.limit_of(source))
+
+    def limit_of(self, source: str) -> RateLimit:
+        """The rate limit `source` is held to (the desk's `limit` unless `limit_source` said)."""
+        return self._limits.get(source, self.limit)
+
+    def limit_source(self, source: str, limit: RateLimit) -> None:
+        """Hold `source` to `limit` from now on, until it is forgotten (what it has spent
+        stays spent: a new limit never refills a bucket)."""
+        bucket = self._buckets.get(source)
+        if bucket is not None:
+            bucket.tokens = min(bucket.tokens, float(limit.burst))
+        self._limits[source] = limit
 
     def rested(self, source: str) -> bool:
         """True when `source`'s bucket is full (or it has none): forgetting it loses nothing."""
         bucket = self._buckets.get(source)
         if bucket is None:
             return True
-        refilled = bucket.tokens + (trio.current_time() - bucket.at) * self.limit.per_s
-        return refilled >= float(self.limit.burst)
+        limit = self.limit_of(source)
+        refilled = bucket.tokens + (trio.current_time() - bucket.at) * limit.per_s
+        return refilled >= float(limit.burst)
 
     def forget(self, source: str) -> None:
         """Drop a rested source's bucket (its refusals not yet logged are logged now)."""
@@ -546,6 +562,7 @@ class CommandDesk:
             raise ValueError(f"{source} is still within its rate limit's window")
         self._log_unlogged(source)
         self._buckets.pop(source, None)
+        self._limits.pop(source, None)
         self._refusal_buckets.pop(source, None)
 
     # -- the desk's tasks ---------------------------------------------------------------------
