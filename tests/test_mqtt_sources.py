@@ -1,13 +1,16 @@
 """Rate-limit sources for MQTT client ids when one login invents many (review of issue 12,
 F2): the ids a flood invents past the places are refused on limits of their own, so a
-quiet newcomer is neither starved nor blamed. At the desk, in virtual time: the broker adds
-nothing here (that a connection writes only under its own client id is tested through
-Mosquitto in test_hostile.py)."""
+quiet newcomer is neither starved nor blamed. At the desk in virtual time, and once end to
+end through Mosquitto with the shipped ACL (each flooding id a connection of its own)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import trio
 import trio.testing
+import trio_asyncio
 
 from suit_controller.cli.simclass import SimulatedClass
 from suit_controller.mqtt import BrokerUrl, Topics
@@ -19,10 +22,14 @@ from suit_controller.mqtt.bridge import (
     MqttBridge,
 )
 
+from .mqtt_broker import MOSQUITTO, Broker
+from .mqtt_probe import Probe
 from .simclass_helpers import SHORT, short_plan
+from .studio_helpers import eventually
 
 LONG = SHORT.replace("duration: 40s", "duration: 5m")
 CMD = {"do": "set_intensity", "client": 1, "mA": 10}
+ROOM = "ems/studio/room-1"
 
 
 def flood(bridge: MqttBridge, ids: list[str], n: int) -> dict[str, list[str | None]]:
@@ -96,3 +103,65 @@ async def test_an_overflow_id_gets_a_full_place_once_rested_and_the_residual_lim
     assert all(a[-1] is not None and f"from mqtt:{cid}" in a[-1] for cid, a in answers.items())
     assert len(bridge.overflow_sources) == MAX_OVERFLOW_SOURCES
     assert bridge.source_for("one-too-many") == OTHER_SOURCES
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (make system-deps)")
+async def test_through_mosquitto_a_tablet_arriving_during_a_flood_of_33_ids_is_obeyed(
+    tmp_path: Path,
+) -> None:
+    """The review's F2 end to end: 33 connections of the room's account, each under its own
+    client id, send 45 commands at once; then a tablet that has sent nothing sends one. It
+    is carried out under its own name (before: refused as `(others)`, never carried out)."""
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+        bridge = MqttBridge(sc.session, BrokerUrl.parse(broker.url()), Topics.for_room())
+        sc.companions = [bridge.run]
+        desk = sc.session.desk
+        n_ids, burst = MAX_COMMAND_SOURCES + 1, 45
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            newcomer = await nursery.start(
+                Probe(broker, "tablet-room-1", client_id="trainer-b", subscribe=f"{ROOM}/state").run
+            )
+            nursery.start_soon(sc.run)
+            await newcomer.wait_for(
+                lambda: [s for s in newcomer.on("/state") if s["state"] == "running"]
+            )
+            await newcomer.wait_for(lambda: bridge.connected and bridge.estop_connected)
+            flooders = []
+            for k in range(n_ids):  # quiet subscriptions: results are not what is measured
+                flooders.append(
+                    await nursery.start(
+                        Probe(
+                            broker,
+                            "tablet-room-1",
+                            inflight=0,
+                            client_id=f"flood-{k}",
+                            subscribe=f"{ROOM}/replies/flood-{k}",
+                        ).run
+                    )
+                )
+            for f in flooders:
+                for _ in range(burst):
+                    f.publish_nowait(f.commands_topic(), CMD)
+            await eventually(lambda: desk.taken >= n_ids * burst, within_s=120)
+            assert desk.rate_limited > 0  # the flood was over its limits
+            await newcomer.publish(newcomer.commands_topic(), {**CMD, "id": "legit"})
+            await eventually(  # a deadline for a hang, not a speed requirement
+                lambda: [
+                    e
+                    for e in sc.session.events.events
+                    if e.kind == "command" and e.data.get("source") == "mqtt:trainer-b"
+                ],
+                within_s=120,
+            )
+            assert "mqtt:flood-32" in bridge.overflow_sources
+            assert not any(
+                "trainer-b" in e.message
+                for e in sc.session.events.events
+                if e.kind == "command_refused"
+            )
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
