@@ -88,3 +88,43 @@ async def test_a_tablet_cannot_forge_what_the_controller_publishes_the_controlle
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()
+
+
+async def test_an_account_per_tablet_as_docs_mqtt_describes_names_the_source_at_the_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/mqtt.md's real fix for invented client ids: a tablet account with fixed topic
+    lines may command only under its account's name, whatever client id it picks."""
+    from . import mqtt_broker
+
+    tablet = "room-1-tablet-7"
+    monkeypatch.setitem(mqtt_broker.USERS, tablet, "t7-secret")
+    broker = Broker(tmp_path)
+    conf = broker.write_config()
+    acl = tmp_path / "acl"
+    acl.write_text(
+        (Path(mqtt_broker.ROOT) / "deploy" / "mosquitto" / "acl").read_text() + f"\nuser {tablet}\n"
+        f"topic read {ROOM}/#\n"
+        f"topic write {ROOM}/commands/from/{tablet}\n"
+        f"topic write {ROOM}/estop\n"
+        f"topic write {ROOM}/events/replay\n"
+    )
+    text = conf.read_text()
+    shipped_acl = str(Path(mqtt_broker.ROOT) / "deploy" / "mosquitto" / "acl")
+    assert shipped_acl in text
+    conf.write_text(text.replace(shipped_acl, str(acl)))
+    broker.start()
+    try:
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            watcher = await nursery.start(Probe(broker, "dashboard", client_id="dash").run)
+            t7 = await nursery.start(Probe(broker, tablet, client_id="made-up-id").run)
+            await t7.publish(f"{ROOM}/commands/from/made-up-id", {"id": "invented"})
+            await t7.publish(f"{ROOM}/commands/from/{tablet}", {"id": "named"})
+            await t7.publish(f"{ROOM}/state", {"state": "forged"})
+            await t7.publish(f"{ROOM}/events/replay", {"id": "marker"})
+            await watcher.wait_for(lambda: watcher.on("/events/replay"))
+            seen = [t for t, _, _ in watcher.messages]
+            assert seen == [f"{ROOM}/commands/from/{tablet}", f"{ROOM}/events/replay"], seen
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
