@@ -543,8 +543,10 @@ class CommandDesk:
         """Hold `source` to `limit` from now on, until it is forgotten (what it has spent
         stays spent: a new limit never refills a bucket)."""
         bucket = self._buckets.get(source)
-        if bucket is not None:
-            bucket.tokens = min(bucket.tokens, float(limit.burst))
+        if bucket is not None:  # refilled at the old rate until now, then the new limit
+            now, old = trio.current_time(), self.limit_of(source)
+            refilled = min(float(old.burst), bucket.tokens + (now - bucket.at) * old.per_s)
+            bucket.tokens, bucket.at = min(refilled, float(limit.burst)), now
         self._limits[source] = limit
 
     def rested(self, source: str) -> bool:

@@ -74,12 +74,12 @@ async def test_ids_invented_past_the_places_do_not_starve_or_blame_a_quiet_newco
     assert refused and not any("trainer-b" in e.message for e in refused)
 
 
-async def test_an_overflow_id_gets_a_full_place_once_rested_and_the_residual_limit(
+async def test_an_overflow_id_gets_a_full_place_once_one_is_free_and_the_residual_limit(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """An id past the places becomes a full place once its small limit has recovered and a
-    place has; only a login busy under MAX_COMMAND_SOURCES + MAX_OVERFLOW_SOURCES ids at
-    once makes new ids share OTHER_SOURCES (the residual risk docs/mqtt.md states)."""
+    """An id past the places gets a full place as soon as a place has recovered, keeping
+    what it has spent; only a login busy under MAX_COMMAND_SOURCES + MAX_OVERFLOW_SOURCES
+    ids at once makes new ids share OTHER_SOURCES (the residual risk docs/mqtt.md states)."""
     sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
     bridge = MqttBridge(sc.session, BrokerUrl.parse("mqtt://127.0.0.1:1"), Topics.for_room())
     desk = sc.session.desk
@@ -88,16 +88,22 @@ async def test_an_overflow_id_gets_a_full_place_once_rested_and_the_residual_lim
     assert bridge.source_for("late") == "mqtt:late"
     assert "mqtt:late" in bridge.overflow_sources
     assert desk.limit_of("mqtt:late") == OVERFLOW_LIMIT
-    assert bridge.source_for("late") == "mqtt:late"  # no place has recovered yet: still small
-    assert "mqtt:late" not in bridge.sources
-    await trio.sleep(desk.limit.burst / desk.limit.per_s + 0.5)  # every place has recovered
+    late = [desk.take(CMD, bridge.source_for("late")) for _ in range(OVERFLOW_LIMIT.burst + 1)]
+    assert [r.result is None for r in late].count(True) == OVERFLOW_LIMIT.burst  # small
+    assert "mqtt:late" not in bridge.sources  # no place has recovered yet
+    await trio.sleep(desk.limit.burst / desk.limit.per_s + 0.1)  # every place has recovered
+    flood(bridge, places[1:], 1)  # ... and is busy again, but p-0
     assert bridge.source_for("late") == "mqtt:late"
+    # the only rested place, p-0's, went to "late": a full limit now, but what it spent
+    # stays spent (2.1 s at 1 a second refilled 2, not 2.1 s at 20 a second)
     assert "mqtt:late" in bridge.sources and "mqtt:late" not in bridge.overflow_sources
-    assert desk.limit_of("mqtt:late") == desk.limit  # a full limit now
-    assert "mqtt:p-0" not in bridge.sources  # the longest idle, rested, made room
+    assert "mqtt:p-0" not in bridge.sources
+    assert desk.limit_of("mqtt:late") == desk.limit
+    more = [desk.take(CMD, "mqtt:late") for _ in range(desk.limit.burst)]
+    assert [r.result is None for r in more].count(True) == 2
 
-    # a login busy under every place and every overflow id: new ids share one limit
-    flood(bridge, [f"q-{k}" for k in range(MAX_COMMAND_SOURCES)], desk.limit.burst)
+    # a login busy under every place (so far) and every overflow id: new ids share one limit
+    assert not any(desk.rested(s) for s in bridge.sources)
     overflow = [f"o-{k}" for k in range(MAX_OVERFLOW_SOURCES)]
     answers = flood(bridge, overflow, OVERFLOW_LIMIT.burst + 1)
     assert all(a[-1] is not None and f"from mqtt:{cid}" in a[-1] for cid, a in answers.items())

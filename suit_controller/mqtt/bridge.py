@@ -485,8 +485,8 @@ class MqttBridge:
 
         At most MAX_COMMAND_SOURCES at once: a new id takes the place of the longest
         idle source whose limit has fully recovered. If none has, the id gets a limit of
-        its own, OVERFLOW_LIMIT, among at most MAX_OVERFLOW_SOURCES (a place again once
-        that limit has recovered and a place is free); only past those does it share
+        its own, OVERFLOW_LIMIT, among at most MAX_OVERFLOW_SOURCES (a full place as soon
+        as one is free, keeping what it has spent); only past those does it share
         OTHER_SOURCES with the rest. No early tablet can squat a place, and ids a flood
         invents are refused on their own limits, not on a newcomer's.
         """
@@ -497,11 +497,11 @@ class MqttBridge:
             self._sources[source] = now
             return source
         if source in self._overflow:
-            if not (desk.rested(source) and self._free_place(self._sources, MAX_COMMAND_SOURCES)):
+            if not self._free_place(self._sources, MAX_COMMAND_SOURCES):
                 self._overflow[source] = now
                 return source
-            del self._overflow[source]  # rested: it loses nothing by taking a full place
-            desk.forget(source)
+            del self._overflow[source]  # a full place; what it has spent stays spent
+            desk.limit_source(source, desk.limit)
             self._sources[source] = now
             return source
         if self._free_place(self._sources, MAX_COMMAND_SOURCES):
