@@ -425,6 +425,8 @@ class CommandDesk:
         #: one source flooding at its own limit never starves one other sharing the ceiling
         self.ceiling_limit = RateLimit(per_s=2 * self.limit.per_s, burst=2 * self.limit.burst)
         self._ceilings: dict[str, _Bucket] = {}
+        #: sources held to another limit than `limit` (`limit_source`)
+        self._limits: dict[str, RateLimit] = {}
         self._work = trio.Event()
         self._stop = trio.Event()
         self._closed = False
@@ -517,9 +519,10 @@ class CommandDesk:
 
     def _over(self, source: str, ceiling: str | None = None) -> str | None:
         """Spend one command from `source` (and its shared `ceiling`); why not, when over."""
-        if not _spend(self._buckets, source, self.limit):
+        limit = self.limit_of(source)
+        if not _spend(self._buckets, source, limit):
             return (
-                f"more than {self.limit.burst} commands at once or {self.limit.per_s:g} a second "
+                f"more than {limit.burst} commands at once or {limit.per_s:g} a second "
                 f"from {source}; this one was not carried out"
             )
         if ceiling is not None and not _spend(self._ceilings, ceiling, self.ceiling_limit):
@@ -530,13 +533,28 @@ class CommandDesk:
             )
         return None
 
+    def limit_of(self, source: str) -> RateLimit:
+        """The rate limit `source` is held to (the desk's `limit` unless `limit_source` said)."""
+        return self._limits.get(source, self.limit)
+
+    def limit_source(self, source: str, limit: RateLimit) -> None:
+        """Hold `source` to `limit` from now on, until it is forgotten (what it has spent
+        stays spent: a new limit never refills a bucket)."""
+        bucket = self._buckets.get(source)
+        if bucket is not None:  # refilled at the old rate until now, then the new limit
+            now, old = trio.current_time(), self.limit_of(source)
+            refilled = min(float(old.burst), bucket.tokens + (now - bucket.at) * old.per_s)
+            bucket.tokens, bucket.at = min(refilled, float(limit.burst)), now
+        self._limits[source] = limit
+
     def rested(self, source: str) -> bool:
         """True when `source`'s bucket is full (or it has none): forgetting it loses nothing."""
         bucket = self._buckets.get(source)
         if bucket is None:
             return True
-        refilled = bucket.tokens + (trio.current_time() - bucket.at) * self.limit.per_s
-        return refilled >= float(self.limit.burst)
+        limit = self.limit_of(source)
+        refilled = bucket.tokens + (trio.current_time() - bucket.at) * limit.per_s
+        return refilled >= float(limit.burst)
 
     def forget(self, source: str) -> None:
         """Drop a rested source's bucket (its refusals not yet logged are logged now)."""
@@ -544,6 +562,7 @@ class CommandDesk:
             raise ValueError(f"{source} is still within its rate limit's window")
         self._log_unlogged(source)
         self._buckets.pop(source, None)
+        self._limits.pop(source, None)
         self._refusal_buckets.pop(source, None)
 
     # -- the desk's tasks ---------------------------------------------------------------------

@@ -15,17 +15,20 @@ MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 )
 PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-#: Accounts: the username carries the room (the shipped ACL's patterns need it).
+#: Accounts: a tablet's username carries the room (the shipped ACL's patterns need it);
+#: every room's controller logs in as `suitctl`, the only account that may write what a
+#: controller publishes (state, online, results).
 USERS = {
+    "suitctl": "c-secret",
     "room-1": "r1-secret",
     "room-2": "r2-secret",
     "dashboard": "d-secret",
 }
-#: Who logs in as which account: a room's controller and tablets share the room's.
+#: Who logs in as which account: tablets with the room's, controllers with `suitctl`.
 LOGINS = {
-    "controller-room-1": "room-1",
+    "controller-room-1": "suitctl",
     "tablet-room-1": "room-1",
-    "controller-room-2": "room-2",
+    "controller-room-2": "suitctl",
     "tablet-room-2": "room-2",
 }
 

@@ -65,7 +65,7 @@ def test_the_units_command_line_is_one_suitctl_accepts() -> None:
     ctx = run.make_context("run", argv[3:])
     assert ctx.params["room"] == "room-1" and ctx.params["trainers"] == ("Tom",)
     assert ctx.params["client_suits"] == ("M-1001=C4:7F:51:00:00:01", "M-1002=C4:7F:51:00:00:02")
-    assert ctx.params["mqtt_url"].startswith("mqtt://controller-room-1:")
+    assert ctx.params["mqtt_url"].startswith("mqtt://suitctl:")
 
 
 def test_the_container_recipe_says_it_is_not_built_here_and_its_files_exist() -> None:

@@ -556,9 +556,10 @@ async def test_class4_past_max_sources_a_new_client_id_takes_the_idlest_rested_p
 ) -> None:
     """The first MAX_COMMAND_SOURCES tablets cannot squat every place: a newcomer takes
     the place of the longest idle source whose limit has fully recovered; while every
-    source is still within its limit's window, newcomers share OTHER_SOURCES."""
+    source is still within its limit's window, a newcomer gets a small limit of its own
+    (OVERFLOW_LIMIT; more in test_mqtt_sources.py)."""
     from suit_controller.mqtt import BrokerUrl, Topics
-    from suit_controller.mqtt.bridge import MAX_COMMAND_SOURCES, OTHER_SOURCES, MqttBridge
+    from suit_controller.mqtt.bridge import MAX_COMMAND_SOURCES, OVERFLOW_LIMIT, MqttBridge
 
     sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
     bridge = MqttBridge(sc.session, BrokerUrl.parse("mqtt://127.0.0.1:1"), Topics.for_room())
@@ -570,8 +571,9 @@ async def test_class4_past_max_sources_a_new_client_id_takes_the_idlest_rested_p
         for _ in range(desk.limit.burst):
             assert desk.take(cmd, source).result is None  # queued, not refused
         await trio.sleep(0.01)
-    assert bridge.source_for("late") == OTHER_SOURCES  # no place has recovered yet
-    assert "mqtt:late" not in bridge.sources
+    assert bridge.source_for("late") == "mqtt:late"  # no place has recovered yet:
+    assert "mqtt:late" not in bridge.sources  # a small limit of its own, no place
+    assert desk.limit_of("mqtt:late") == OVERFLOW_LIMIT
     await trio.sleep(desk.limit.burst / desk.limit.per_s - 0.25)  # early-0..6 have recovered
     bridge.source_for("early-3")  # ... and early-3 is busy again
     assert bridge.source_for("late") == "mqtt:late"

@@ -475,8 +475,8 @@ async def test_a_consumer_offline_across_a_broker_restart_recovers_exactly_the_m
 
 # -- client certificates ------------------------------------------------------------------
 def _certificates(where: Path) -> dict[str, str]:
-    """A throw-away CA, a server certificate for 127.0.0.1, client certificates for
-    `room-1` and `dashboard` (the common name is the account), and a stranger's."""
+    """A throw-away CA, a server certificate for 127.0.0.1, client certificates for the
+    controller `suitctl` and `dashboard` (the common name is the account), and a stranger's."""
     import datetime as dt
     import ipaddress
 
@@ -528,10 +528,10 @@ def _certificates(where: Path) -> dict[str, str]:
 
     ca_key, ca = issue("suit-controller test CA", None)
     write("ca", ca_key, ca)
-    for cn, server in (("server", True), ("room-1", False), ("dashboard", False)):
+    for cn, server in (("server", True), ("suitctl", False), ("dashboard", False)):
         write(cn, *issue(cn, (ca_key, ca.subject), server=server))
     other_key, other_ca = issue("another CA", None)
-    write("stranger", *issue("room-1", (other_key, other_ca.subject)))
+    write("stranger", *issue("suitctl", (other_key, other_ca.subject)))
     return files
 
 
@@ -575,7 +575,7 @@ async def test_client_certificates_a_client_without_one_is_refused_the_controlle
                         pass
             url = (
                 f"mqtts://127.0.0.1:{broker.port}/?ca={files['ca']}"
-                f"&cert={files['room-1']}&key={files['room-1.key']}"
+                f"&cert={files['suitctl']}&key={files['suitctl.key']}"
             )
             sc = SimulatedClass(short_plan(LONG), 1, intensity_mA=20.0, body=False)
             bridge = MqttBridge(sc.session, BrokerUrl.parse(url), Topics.for_room())
@@ -592,7 +592,7 @@ async def test_client_certificates_a_client_without_one_is_refused_the_controlle
                     break
             assert state["class_id"] == bridge.ids.class_id
             await eventually(lambda: bridge.connected and bridge.estop_connected)
-            assert bridge.connects == 1 and bridge.broker.cert_file == files["room-1"]
+            assert bridge.connects == 1 and bridge.broker.cert_file == files["suitctl"]
             nursery.cancel_scope.cancel()
     finally:
         broker.stop()

@@ -56,7 +56,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from suit_controller.backoff import Backoff
-from suit_controller.commands import Request, printable, says_estop
+from suit_controller.commands import RateLimit, Request, printable, says_estop
 from suit_controller.mqtt.payloads import (
     REPLAY_BATCH,
     REPLAY_QUEUE,
@@ -88,8 +88,13 @@ TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
 #: Client ids with a rate limit of their own at once. A new id past these takes the place of
 #: the longest idle one whose limit has fully recovered (forgetting it loses nothing); if none
-#: has, it shares one limit with the rest (so ids invented to escape a limit gain nothing).
+#: has, it gets a small limit of its own (OVERFLOW_LIMIT), among at most MAX_OVERFLOW_SOURCES:
+#: one login busy under 32 invented ids cannot make a quiet newcomer share its flood's limit.
+#: Only past both do new ids share one limit (OTHER_SOURCES). docs/mqtt.md, "Rate limits and
+#: invented client ids", says what that leaves and what the real fix is.
 MAX_COMMAND_SOURCES = 32
+MAX_OVERFLOW_SOURCES = 256
+OVERFLOW_LIMIT = RateLimit(per_s=1.0, burst=5)
 OTHER_SOURCES = "mqtt:commands/from/(others)"
 #: What any message on the e-stop topic is (the topic is the command).
 ESTOP: Mapping[str, Any] = MappingProxyType({"do": "estop"})
@@ -184,6 +189,8 @@ class MqttBridge:
         self._names = [c.name for c in session.clients]
         #: `commands/from/<id>` sources with a rate limit of their own, and when each last sent
         self._sources: dict[str, float] = {}
+        #: sources past MAX_COMMAND_SOURCES, each held to OVERFLOW_LIMIT, by when each last sent
+        self._overflow: dict[str, float] = {}
         for i, refs in enumerate(zip(self.ids.client_ids, self.ids.session_ids, strict=True)):
             session.client_refs.update({ref: i for ref in refs if ref})  # commands may use ids
         self.broker = broker
@@ -468,25 +475,56 @@ class MqttBridge:
         """The `mqtt:<client id>` sources that have a rate limit of their own now."""
         return tuple(self._sources)
 
+    @property
+    def overflow_sources(self) -> tuple[str, ...]:
+        """The sources past MAX_COMMAND_SOURCES, each with a small limit (OVERFLOW_LIMIT)."""
+        return tuple(self._overflow)
+
     def source_for(self, client_id: str) -> str:
         """The rate-limited source of commands from `client_id` (`mqtt:<client id>`).
 
         At most MAX_COMMAND_SOURCES at once: a new id takes the place of the longest
-        idle source whose limit has fully recovered; if none has, it shares
-        OTHER_SOURCES with the rest. No early tablet can squat a place.
+        idle source whose limit has fully recovered. If none has, the id gets a limit of
+        its own, OVERFLOW_LIMIT, among at most MAX_OVERFLOW_SOURCES (a full place as soon
+        as one is free, keeping what it has spent); only past those does it share
+        OTHER_SOURCES with the rest. No early tablet can squat a place, and ids a flood
+        invents are refused on their own limits, not on a newcomer's.
         """
         source = "mqtt:" + client_id
         now = trio.current_time()
-        if source not in self._sources and len(self._sources) >= MAX_COMMAND_SOURCES:
-            desk = self.session.desk
-            rested = [s for s in self._sources if desk.rested(s)]
-            if not rested:
-                return OTHER_SOURCES
-            idlest = min(rested, key=self._sources.__getitem__)
-            del self._sources[idlest]
-            desk.forget(idlest)
-        self._sources[source] = now
-        return source
+        desk = self.session.desk
+        if source in self._sources:
+            self._sources[source] = now
+            return source
+        if source in self._overflow:
+            if not self._free_place(self._sources, MAX_COMMAND_SOURCES):
+                self._overflow[source] = now
+                return source
+            del self._overflow[source]  # a full place; what it has spent stays spent
+            desk.limit_source(source, desk.limit)
+            self._sources[source] = now
+            return source
+        if self._free_place(self._sources, MAX_COMMAND_SOURCES):
+            self._sources[source] = now
+            return source
+        if self._free_place(self._overflow, MAX_OVERFLOW_SOURCES):
+            desk.limit_source(source, OVERFLOW_LIMIT)
+            self._overflow[source] = now
+            return source
+        return OTHER_SOURCES
+
+    def _free_place(self, places: dict[str, float], most: int) -> bool:
+        """Make room for one more in `places` by forgetting the longest idle rested source."""
+        if len(places) < most:
+            return True
+        desk = self.session.desk
+        rested = [s for s in places if desk.rested(s)]
+        if not rested:
+            return False
+        idlest = min(rested, key=places.__getitem__)
+        del places[idlest]
+        desk.forget(idlest)
+        return True
 
     def _answer(self, request: Request, route: tuple[str, bytes | None] | None = None) -> None:
         self._unanswered.add(request)
