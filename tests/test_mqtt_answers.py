@@ -186,6 +186,53 @@ async def test_an_estops_result_overtakes_a_flood_and_refusals_are_summarised(
         broker.stop()
 
 
+async def test_a_flood_on_the_shared_topic_is_answered_within_its_limit_then_summarised(
+    tmp_path: Path,
+) -> None:
+    """Refusals on the shared `…/commands` topic count against its rate limit: past it they
+    are summarised. Failed before the fix: each of the K commands was answered one by one."""
+    k = 200
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc, bridge = _class(broker)
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tab = await nursery.start(
+                Probe(broker, "tablet-room-1", client_id="flood-s", inflight=0).run
+            )
+            nursery.start_soon(sc.run)
+            await tab.wait_for(lambda: [s for s in tab.on("/state") if s["state"] == "running"])
+            await _until(lambda: bridge.connected and bridge.estop_connected)
+            for i in range(k):
+                tab.publish_nowait(f"{ROOM}/commands", {"id": f"s{i}", "do": "skip"})
+
+            def results() -> list[dict[str, Any]]:
+                return [r for r in tab.on("/commands/result") if isinstance(r, dict)]
+
+            def one_by_one() -> list[dict[str, Any]]:
+                return [r for r in results() if str(r.get("id")).startswith("s")]
+
+            def summaries() -> list[dict[str, Any]]:
+                return [r for r in results() if "commands refused" in r["message"]]
+
+            await tab.wait_for(
+                lambda: (
+                    len(one_by_one()) + sum(int(r["message"].split()[0]) for r in summaries()) == k
+                ),
+                within=30,
+            )
+            assert all(not r["ok"] and "not carried out" in r["message"] for r in one_by_one())
+            assert len(one_by_one()) <= k // 2, len(one_by_one())  # ~41, never all k
+            assert summaries() and all(
+                "from mqtt:commands;" in r["message"] and "publish them on" in r["message"]
+                for r in summaries()
+            )
+            assert sc.session.state is ClassState.RUNNING
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
 def test_the_summary_says_how_many_and_why() -> None:
     """The summary is a command result like any other: {"id", "ok", "command", "message"}."""
     from suit_controller.mqtt.bridge import MqttBridge

@@ -61,6 +61,7 @@ from suit_controller.backoff import Backoff
 from suit_controller.commands import (
     CommandRefused,
     CommandResult,
+    RateLimit,
     Request,
     decode,
     printable,
@@ -429,7 +430,7 @@ class MqttBridge:
             source = "mqtt:estop"
             if message.retain:
                 request = self.session.desk.refuse(
-                    _payload(message.payload), source, RETAINED_REFUSAL
+                    _payload(message.payload), source, RETAINED_REFUSAL, limited=True
                 )
             else:
                 request = self.session.desk.take(ESTOP, source)  # latched when this returns
@@ -486,10 +487,11 @@ class MqttBridge:
         """
         self.commands_handled += 1
         desk = self.session.desk
+        # refusals count against the source's rate too, so a flood of them is summarised
         if retained:
-            request = desk.refuse(raw, source, RETAINED_REFUSAL)
+            request = desk.refuse(raw, source, RETAINED_REFUSAL, limited=True)
         elif source == SHARED_SOURCE and not _is_estop(raw):
-            request = desk.refuse(raw, source, self.shared_topic_refusal)
+            request = desk.refuse(raw, source, self.shared_topic_refusal, limited=True)
         else:  # an e-stop is obeyed from anywhere, the shared topic included (safety over form)
             request = desk.take(raw, source)
         self._answer(request, route)
@@ -537,8 +539,6 @@ class MqttBridge:
         source's first for REFUSAL_SUMMARY_EVERY_S; the others are counted and
         answered together by one summary (`_queue_due_summaries`).
         """
-        if self._summarised(request):
-            return
         self._unanswered.add(request)
         if route is not None:
             self._reply_to[request] = route
@@ -548,6 +548,11 @@ class MqttBridge:
             self._queue_answer(request)
 
     def _queue_answer(self, request: Request) -> None:
+        """Queue a request whose result is known (unless it is summarised)."""
+        if self._summarised(request):
+            self._unanswered.discard(request)
+            self._reply_to.pop(request, None)
+            return
         (self._estop_out if request.is_estop else self._out).append(request)
         self._out_wake.set()
 
@@ -567,12 +572,14 @@ class MqttBridge:
         return True
 
     def _summary(self, source: str, n: int) -> bytes:
-        limit = self.session.desk.limit
+        limit = getattr(self.session.desk, "limit", RateLimit())  # (a port's desk has none)
         message = (
             f"{n} commands refused: more than {limit.burst} commands at once or "
             f"{limit.per_s:g} a second from {printable(source, 200)}; none of them was carried "
             "out (past the limit, refusals are answered together, not one by one)"
         )
+        if source == SHARED_SOURCE:
+            message += f". {self.shared_topic_refusal}"
         self.refusals_summarised += n
         return _dumps(CommandResult(False, "", message).as_dict())
 
