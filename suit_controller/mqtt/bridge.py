@@ -224,6 +224,7 @@ class MqttBridge:
         self._estop_out: deque[Request] = deque()
         self._out: deque[Request | bytes] = deque()
         self._out_wake = trio.Event()
+        self._estop_wake = trio.Event()
         #: per source, when a refusal past its rate limit was last answered (or summarised),
         #: and how many since then were not answered one by one
         self._refusal_answered_at: dict[str, float] = {}
@@ -280,6 +281,7 @@ class MqttBridge:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stay connected (both connections) until cancelled; never raises into the class."""
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._queue_when_done)  # whichever connection is up, or none
             nursery.start_soon(self._stay_connected, self._main_link, "commands")
             nursery.start_soon(self._stay_connected, self._estop_link, "e-stop")
             task_status.started()
@@ -336,10 +338,38 @@ class MqttBridge:
                 await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.estop, qos=ESTOP_QOS)
                 self.estop_connected = True
                 backoff.reset()
-                async for _ in trio_asyncio.aio_as_trio(client.messages):
-                    pass  # every message was taken as it was parsed; this notices a disconnect
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._estop_result_publisher, client)
+                    async for _ in trio_asyncio.aio_as_trio(client.messages):
+                        pass  # every message was taken as it was parsed; this notices a disconnect
+                    nursery.cancel_scope.cancel()
         finally:
             self.estop_connected = False
+
+    async def _estop_result_publisher(self, client: aiomqtt.Client) -> None:
+        """Publish e-stops' results on the e-stop's own connection.
+
+        Its stream from the broker carries nothing but e-stops, so the
+        acknowledgement of each result comes back at once; on the command
+        connection it would wait behind every message of a flood the broker is
+        still delivering there (one at a time, results wait for each other).
+        """
+        while True:
+            self._estop_wake = trio.Event()
+            await self._publish_estop_results(client)
+            await self._estop_wake.wait()
+
+    async def _publish_estop_results(self, client: aiomqtt.Client) -> None:
+        """Publish every queued e-stop result (each taken by one connection only)."""
+        while self._estop_out:
+            request = self._estop_out.popleft()
+            published = False
+            try:
+                await self._publish_result(client, request)
+                published = True
+            finally:
+                if not published:  # the other connection (or the next one) will send it
+                    self._estop_out.appendleft(request)
 
     async def _publish(
         self, client: aiomqtt.Client, topic: str, payload: bytes, qos: int = 0, retain: bool = False
@@ -555,6 +585,7 @@ class MqttBridge:
             return
         (self._estop_out if request.is_estop else self._out).append(request)
         self._out_wake.set()
+        self._estop_wake.set()
 
     def _summarised(self, request: Request) -> bool:
         """True if `request` is a refusal past its source's rate limit, to be summarised."""
@@ -658,28 +689,26 @@ class MqttBridge:
 
         One publish in flight at a time keeps paho's own queue short, so an
         e-stop's result, which goes ahead of every result still waiting here,
-        is never behind a flood's answers.
+        is never behind a flood's answers. (The e-stop's connection publishes
+        e-stops' results too, and usually first: `_estop_result_publisher`.)
         """
-        async with trio.open_nursery() as waiting:
-            waiting.start_soon(self._queue_when_done)
-            while True:
-                self._out_wake = trio.Event()
-                self._queue_due_summaries()
-                if self._estop_out:
-                    await self._publish_result(client, self._estop_out[0])
-                    self._estop_out.popleft()
-                elif self._out:
-                    item = self._out[0]
-                    if isinstance(item, bytes):
-                        with trio.CancelScope(shield=True):
-                            await self._publish(client, self.topics.results, item, qos=1)
-                        self.results_published += 1
-                    else:
-                        await self._publish_result(client, item)
-                    self._out.popleft()
+        while True:
+            self._out_wake = trio.Event()
+            self._queue_due_summaries()
+            if self._estop_out:
+                await self._publish_estop_results(client)
+            elif self._out:
+                item = self._out[0]
+                if isinstance(item, bytes):
+                    with trio.CancelScope(shield=True):
+                        await self._publish(client, self.topics.results, item, qos=1)
+                    self.results_published += 1
                 else:
-                    with trio.move_on_at(self._next_summary_at()):
-                        await self._out_wake.wait()
+                    await self._publish_result(client, item)
+                self._out.popleft()
+            else:
+                with trio.move_on_at(self._next_summary_at()):
+                    await self._out_wake.wait()
 
     async def _queue_when_done(self) -> None:
         async with trio.open_nursery() as nursery:
