@@ -233,6 +233,41 @@ async def test_a_flood_on_the_shared_topic_is_answered_within_its_limit_then_sum
         broker.stop()
 
 
+async def test_an_estops_result_goes_out_on_the_estop_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command connection's results are held (as behind a flood's acknowledgements):
+    the e-stop's result still arrives, published by the e-stop's own connection. Failed
+    before: e-stops' results went out only on the command connection."""
+    from suit_controller.mqtt import bridge as bridge_module
+
+    async def held(self: Any, client: Any) -> None:
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(bridge_module.MqttBridge, "_result_publisher", held)
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc, bridge = _class(broker)
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tab = await nursery.start(
+                Probe(
+                    broker, "tablet-room-1", client_id="t-e", subscribe=f"{ROOM}/commands/result"
+                ).run
+            )
+            nursery.start_soon(sc.run)
+            await _until(lambda: bridge.connected and bridge.estop_connected)
+            await _until(lambda: sc.session.state is ClassState.RUNNING)
+            await tab.publish(tab.commands_topic(), {"id": "held", "do": "pause"})
+            await tab.publish(f"{ROOM}/estop", {"id": "E2"})
+            res = await tab.wait_for(lambda: [r for r in tab.on("/commands/result")])
+            assert [r["id"] for r in res] == ["E2"] and res[0]["ok"] is True, res
+            assert sc.session.state is ClassState.ESTOPPED
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
 def test_the_summary_says_how_many_and_why() -> None:
     """The summary is a command result like any other: {"id", "ok", "command", "message"}."""
     from suit_controller.mqtt.bridge import MqttBridge
