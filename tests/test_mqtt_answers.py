@@ -268,6 +268,51 @@ async def test_an_estops_result_goes_out_on_the_estop_connection(
         broker.stop()
 
 
+async def test_a_result_that_fails_on_the_estop_connection_never_ends_that_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The e-stop's connection exists to hear e-stops: a result it fails to publish goes out
+    on the command connection instead, and the e-stop connection stays up, error-free."""
+    import aiomqtt
+
+    from suit_controller.mqtt import bridge as bridge_module
+
+    original = bridge_module.MqttBridge._publish_result
+    tried: list[str] = []
+
+    async def fails_on_estop(self: Any, client: aiomqtt.Client, request: Any) -> None:
+        if client.identifier.endswith("-estop"):
+            tried.append(str(request.request_id))
+            raise aiomqtt.MqttError("publishing failed")
+        await original(self, client, request)
+
+    monkeypatch.setattr(bridge_module.MqttBridge, "_publish_result", fails_on_estop)
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc, bridge = _class(broker)
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tab = await nursery.start(
+                Probe(
+                    broker, "tablet-room-1", client_id="t-f", subscribe=f"{ROOM}/commands/result"
+                ).run
+            )
+            nursery.start_soon(sc.run)
+            await _until(lambda: bridge.connected and bridge.estop_connected)
+            await _until(lambda: sc.session.state is ClassState.RUNNING)
+            await tab.publish(f"{ROOM}/estop", {"id": "E3"})
+            res = await tab.wait_for(lambda: [r for r in tab.on("/commands/result")])
+            assert [r["id"] for r in res] == ["E3"] and res[0]["ok"] is True, res
+            # a second e-stop is heard on the same, still open, e-stop connection
+            await tab.publish(f"{ROOM}/estop", {"id": "E4"})
+            await tab.wait_for(lambda: [r for r in tab.on("/commands/result") if r["id"] == "E4"])
+            assert tried == ["E3"]
+            assert bridge.estop_connected and bridge.last_error is None and not bridge.errors
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+
+
 def test_the_summary_says_how_many_and_why() -> None:
     """The summary is a command result like any other: {"id", "ok", "command", "message"}."""
     from suit_controller.mqtt.bridge import MqttBridge

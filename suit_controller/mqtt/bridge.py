@@ -353,10 +353,17 @@ class MqttBridge:
         acknowledgement of each result comes back at once; on the command
         connection it would wait behind every message of a flood the broker is
         still delivering there (one at a time, results wait for each other).
+        A publish that fails never ends this connection (it exists to hear
+        e-stops): the result is put back for the command connection, and this
+        one stops publishing; if it is broken, its reader notices.
         """
         while True:
             self._estop_wake = trio.Event()
-            await self._publish_estop_results(client)
+            try:
+                await self._publish_estop_results(client)
+            except (aiomqtt.MqttError, OSError, trio.TooSlowError):
+                self._out_wake.set()  # the command connection sends what is left
+                return
             await self._estop_wake.wait()
 
     async def _publish_estop_results(self, client: aiomqtt.Client) -> None:
