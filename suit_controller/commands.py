@@ -484,12 +484,20 @@ class CommandDesk:
         self._work.set()
         return request
 
-    def refuse(self, raw: bytes | str, source: str, reason: str) -> Request:
-        """Answer input an interface will not carry out (e.g. a retained MQTT message)."""
+    def refuse(
+        self, raw: bytes | str, source: str, reason: str, *, limited: bool = False
+    ) -> Request:
+        """Answer input an interface will not carry out (e.g. a retained MQTT message).
+
+        `limited`: the refusal spends from `source`'s rate limit like a command
+        (past it the Request is `over_limit`, so an interface may answer such
+        refusals together).
+        """
         request_id = None
         with contextlib.suppress(CommandRefused):
             request_id = _request_id(decode(raw))
-        return self._refuse(Request(source, request_id, None), reason)
+        over = limited and self._over(source) is not None
+        return self._refuse(Request(source, request_id, None, over_limit=over), reason)
 
     def _refuse(self, request: Request, reason: str) -> Request:
         name = request.command.do if request.command is not None else None

@@ -301,7 +301,11 @@ class EnginePort:
                 self.late_errors.append(e)
 
     def _take(
-        self, request: Request, raw: bytes | str | Mapping[str, Any], refuse: str | None
+        self,
+        request: Request,
+        raw: bytes | str | Mapping[str, Any],
+        refuse: str | None,
+        limited: bool = False,
     ) -> None:
         """Hand one command to the engine's desk now; its answer comes back to `request`."""
         self._pending.add(request)
@@ -312,7 +316,7 @@ class EnginePort:
                 done = self._session.desk.take(raw, source)
             else:
                 assert not isinstance(raw, Mapping)
-                done = self._session.desk.refuse(raw, source, refuse)
+                done = self._session.desk.refuse(raw, source, refuse, limited=limited)
             if done.result is not None:
                 self._to_faces(self._answer, request, done)
             else:
@@ -334,6 +338,7 @@ class EnginePort:
             return
         request.request_id = done.request_id
         request.command = done.command
+        request.over_limit = done.over_limit
         request.finish(done.result)
 
     # -- the engine thread ----------------------------------------------------------------
@@ -571,10 +576,15 @@ class PortDesk:
         self._port._take(request, dict(raw) if isinstance(raw, Mapping) else raw, None)
         return request
 
-    def refuse(self, raw: bytes | str, source: str, reason: str) -> Request:
-        """Answer input a face will not carry out, in the engine's log like every refusal."""
+    def refuse(
+        self, raw: bytes | str, source: str, reason: str, *, limited: bool = False
+    ) -> Request:
+        """Answer input a face will not carry out, in the engine's log like every refusal.
+
+        `limited`: as `CommandDesk.refuse` (the refusal spends from the source's limit).
+        """
         request = Request(source, None, None)
-        self._port._take(request, raw, reason)
+        self._port._take(request, raw, reason, limited)
         return request
 
 

@@ -104,10 +104,10 @@ def test_sigterm_stops_every_suit_ends_the_class_and_records_its_duration(
                     s.get(("suitctl_suit_frames_sent_total", (("room", "Room 1"), ("suit", a))), 0)
                     for a in ("SIM-01", "SIM-02")
                 ]
-                if min(sent) > 40 or time.monotonic() > deadline:
+                if min(sent) > 80 or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
-            assert min(sent) > 40, sent
+            assert min(sent) > 80, sent  # 2 s of frames: the duration below is over 1 s
             assert s[("suitctl_classes", (("state", "running"),))] == 1
             health = web.get("/api/v1/health").json()
             assert health["rooms"][0]["state"] == "running"

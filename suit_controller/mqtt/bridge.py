@@ -43,6 +43,7 @@ import socket
 import ssl
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
@@ -54,9 +55,18 @@ import trio_asyncio
 from paho.mqtt.client import MQTTMessage
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from suit_controller.backoff import Backoff
-from suit_controller.commands import RateLimit, Request, printable, says_estop
+from suit_controller.commands import (
+    CommandRefused,
+    CommandResult,
+    RateLimit,
+    Request,
+    decode,
+    printable,
+    says_estop,
+)
 from suit_controller.mqtt.payloads import (
     REPLAY_BATCH,
     REPLAY_QUEUE,
@@ -105,6 +115,10 @@ RETAINED_REFUSAL = (
     "a retained command is never executed (it would run again at every reconnect and in the "
     "next class); publish commands with retain=false"
 )
+#: Refusals past a source's rate limit are not answered one by one (a flood must not build a
+#: backlog of answers in front of everyone else's): the first is answered, then at most one
+#: summary ("N commands refused: …") per source every this many seconds.
+REFUSAL_SUMMARY_EVERY_S = 1.0
 #: Events after which the retained state is re-published at once.
 STATE_CHANGING = {
     "started",
@@ -211,7 +225,18 @@ class MqttBridge:
         self.errors: dict[str, int] = {}
         self._wake = trio.Event()
         self._state_due = True
-        self._answers_in, self._answers = trio.open_memory_channel[Request](math.inf)
+        #: requests whose result is not known yet (each is queued for publishing when it is)
+        self._pending_in, self._pending = trio.open_memory_channel[Request](math.inf)
+        #: results to publish: e-stops' first, then the rest (and refusal summaries) in order
+        self._estop_out: deque[Request] = deque()
+        self._out: deque[Request | bytes] = deque()
+        self._out_wake = trio.Event()
+        self._estop_wake = trio.Event()
+        #: per source, when a refusal past its rate limit was last answered (or summarised),
+        #: and how many since then were not answered one by one
+        self._refusal_answered_at: dict[str, float] = {}
+        self._refusals_unanswered: dict[str, int] = {}
+        self.refusals_summarised = 0
         self._unanswered: set[Request] = set()
         #: v5 requests' response topic and correlation data, until answered
         self._reply_to: dict[Request, tuple[str, bytes | None]] = {}
@@ -263,6 +288,7 @@ class MqttBridge:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stay connected (both connections) until cancelled; never raises into the class."""
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._queue_when_done)  # whichever connection is up, or none
             nursery.start_soon(self._stay_connected, self._main_link, "commands")
             nursery.start_soon(self._stay_connected, self._estop_link, "e-stop")
             task_status.started()
@@ -319,10 +345,45 @@ class MqttBridge:
                 await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.estop, qos=ESTOP_QOS)
                 self.estop_connected = True
                 backoff.reset()
-                async for _ in trio_asyncio.aio_as_trio(client.messages):
-                    pass  # every message was taken as it was parsed; this notices a disconnect
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._estop_result_publisher, client)
+                    async for _ in trio_asyncio.aio_as_trio(client.messages):
+                        pass  # every message was taken as it was parsed; this notices a disconnect
+                    nursery.cancel_scope.cancel()
         finally:
             self.estop_connected = False
+
+    async def _estop_result_publisher(self, client: aiomqtt.Client) -> None:
+        """Publish e-stops' results on the e-stop's own connection.
+
+        Its stream from the broker carries nothing but e-stops, so the
+        acknowledgement of each result comes back at once; on the command
+        connection it would wait behind every message of a flood the broker is
+        still delivering there (one at a time, results wait for each other).
+        A publish that fails never ends this connection (it exists to hear
+        e-stops): the result is put back for the command connection, and this
+        one stops publishing; if it is broken, its reader notices.
+        """
+        while True:
+            self._estop_wake = trio.Event()
+            try:
+                await self._publish_estop_results(client)
+            except (aiomqtt.MqttError, OSError, trio.TooSlowError):
+                self._out_wake.set()  # the command connection sends what is left
+                return
+            await self._estop_wake.wait()
+
+    async def _publish_estop_results(self, client: aiomqtt.Client) -> None:
+        """Publish every queued e-stop result (each taken by one connection only)."""
+        while self._estop_out:
+            request = self._estop_out.popleft()
+            published = False
+            try:
+                await self._publish_result(client, request)
+                published = True
+            finally:
+                if not published:  # the other connection (or the next one) will send it
+                    self._estop_out.appendleft(request)
 
     async def _publish(
         self, client: aiomqtt.Client, topic: str, payload: bytes, qos: int = 0, retain: bool = False
@@ -334,9 +395,12 @@ class MqttBridge:
         client.take_now = self._take_command  # type: ignore[attr-defined]
         await self._publish(client, self.topics.online, b"true", qos=1, retain=True)
         await self._publish_state(client)  # a reconnecting controller says where it is at once
-        await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.commands, qos=1)
-        await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.commands_from_any, qos=1)
-        await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.events_replay, qos=1)
+        for topic in (
+            self.topics.commands,
+            self.topics.commands_from_any,
+            self.topics.events_replay,
+        ):
+            await self._subscribe_keeping_retain(client, topic)
         self.connected = True  # publishing, and reading commands
         broken = False
         try:
@@ -352,6 +416,22 @@ class MqttBridge:
             if not broken:  # leaving on purpose (the class ended): say goodbye
                 with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                     await self._farewell(client)
+
+    async def _subscribe_keeping_retain(self, client: aiomqtt.Client, topic: str) -> None:
+        """Subscribe at QoS 1; with MQTT v5, "retain as published".
+
+        A broker forwards a retained message published while the controller is
+        subscribed with retain=0 unless the subscription asks to keep the flag
+        (MQTT v5 only): then a retained command published live is recognised,
+        and refused, like one handed over at subscribe time. MQTT 3.1.1 cannot
+        ask, so there a live retained command cannot be told from any other.
+        """
+        subscribe = trio_asyncio.aio_as_trio(client.subscribe)
+        if self.protocol is aiomqtt.ProtocolVersion.V5:
+            options = SubscribeOptions(qos=1, retainAsPublished=True)
+            await subscribe(topic, options=options)
+        else:
+            await subscribe(topic, qos=1)
 
     async def _flush_events(self, client: aiomqtt.Client) -> None:
         while self.published_events < self.last_seq:
@@ -394,7 +474,7 @@ class MqttBridge:
             source = "mqtt:estop"
             if message.retain:
                 request = self.session.desk.refuse(
-                    _payload(message.payload), source, RETAINED_REFUSAL
+                    _payload(message.payload), source, RETAINED_REFUSAL, limited=True
                 )
             else:
                 request = self.session.desk.take(ESTOP, source)  # latched when this returns
@@ -451,10 +531,11 @@ class MqttBridge:
         """
         self.commands_handled += 1
         desk = self.session.desk
+        # refusals count against the source's rate too, so a flood of them is summarised
         if retained:
-            request = desk.refuse(raw, source, RETAINED_REFUSAL)
-        elif source == SHARED_SOURCE and not says_estop(raw):
-            request = desk.refuse(raw, source, self.shared_topic_refusal)
+            request = desk.refuse(raw, source, RETAINED_REFUSAL, limited=True)
+        elif source == SHARED_SOURCE and not _is_estop(raw):
+            request = desk.refuse(raw, source, self.shared_topic_refusal, limited=True)
         else:  # an e-stop is obeyed from anywhere, the shared topic included (safety over form)
             request = desk.take(raw, source)
         self._answer(request, route)
@@ -527,10 +608,72 @@ class MqttBridge:
         return True
 
     def _answer(self, request: Request, route: tuple[str, bytes | None] | None = None) -> None:
+        """Queue `request`'s result for publishing (now, or once it is known).
+
+        A refusal past its source's rate limit is answered only if it is the
+        source's first for REFUSAL_SUMMARY_EVERY_S; the others are counted and
+        answered together by one summary (`_queue_due_summaries`).
+        """
         self._unanswered.add(request)
         if route is not None:
             self._reply_to[request] = route
-        self._answers_in.send_nowait(request)
+        if request.result is None:
+            self._pending_in.send_nowait(request)
+        else:
+            self._queue_answer(request)
+
+    def _queue_answer(self, request: Request) -> None:
+        """Queue a request whose result is known (unless it is summarised)."""
+        if self._summarised(request):
+            self._unanswered.discard(request)
+            self._reply_to.pop(request, None)
+            return
+        (self._estop_out if request.is_estop else self._out).append(request)
+        self._out_wake.set()
+        self._estop_wake.set()
+
+    def _summarised(self, request: Request) -> bool:
+        """True if `request` is a refusal past its source's rate limit, to be summarised."""
+        result = request.result
+        if not request.over_limit or result is None or result.ok:
+            return False
+        source = request.source
+        now = trio.current_time()
+        if source not in self._refusals_unanswered:
+            last = self._refusal_answered_at.get(source)
+            if last is None or now - last >= REFUSAL_SUMMARY_EVERY_S:
+                self._refusal_answered_at[source] = now  # the first past the limit: answered
+                return False
+        self._refusals_unanswered[source] = self._refusals_unanswered.get(source, 0) + 1
+        return True
+
+    def _summary(self, source: str, n: int) -> bytes:
+        limit = getattr(self.session.desk, "limit", RateLimit())  # (a port's desk has none)
+        message = (
+            f"{n} commands refused: more than {limit.burst} commands at once or "
+            f"{limit.per_s:g} a second from {printable(source, 200)}; none of them was carried "
+            "out (past the limit, refusals are answered together, not one by one)"
+        )
+        if source == SHARED_SOURCE:
+            message += f". {self.shared_topic_refusal}"
+        self.refusals_summarised += n
+        return _dumps(CommandResult(False, "", message).as_dict())
+
+    def _queue_due_summaries(self, *, all_now: bool = False) -> None:
+        """Queue a summary for each source whose refusals are due (every one with `all_now`)."""
+        now = trio.current_time()
+        for source, n in list(self._refusals_unanswered.items()):
+            if all_now or now - self._refusal_answered_at[source] >= REFUSAL_SUMMARY_EVERY_S:
+                del self._refusals_unanswered[source]
+                self._refusal_answered_at[source] = now
+                self._out.append(self._summary(source, n))
+        for source, at in list(self._refusal_answered_at.items()):  # forget quiet sources
+            if now - at >= REFUSAL_SUMMARY_EVERY_S and source not in self._refusals_unanswered:
+                del self._refusal_answered_at[source]
+
+    def _next_summary_at(self) -> float:
+        due = [self._refusal_answered_at[s] for s in self._refusals_unanswered]
+        return min(due) + REFUSAL_SUMMARY_EVERY_S if due else math.inf
 
     def _response_route(
         self, message: aiomqtt.Message | MQTTMessage
@@ -587,17 +730,39 @@ class MqttBridge:
             )
 
     async def _result_publisher(self, client: aiomqtt.Client) -> None:
-        """Publish each result as soon as it is known (an e-stop's does not wait for others)."""
-        async with trio.open_nursery() as waiting:
-            async for request in self._answers:
-                if request.result is not None:
-                    await self._publish_result(client, request)
-                else:
-                    waiting.start_soon(self._publish_when_done, client, request)
+        """Publish each result once it is known, one at a time: e-stops' ahead of the rest.
 
-    async def _publish_when_done(self, client: aiomqtt.Client, request: Request) -> None:
+        One publish in flight at a time keeps paho's own queue short, so an
+        e-stop's result, which goes ahead of every result still waiting here,
+        is never behind a flood's answers. (The e-stop's connection publishes
+        e-stops' results too, and usually first: `_estop_result_publisher`.)
+        """
+        while True:
+            self._out_wake = trio.Event()
+            self._queue_due_summaries()
+            if self._estop_out:
+                await self._publish_estop_results(client)
+            elif self._out:
+                item = self._out[0]
+                if isinstance(item, bytes):
+                    with trio.CancelScope(shield=True):
+                        await self._publish(client, self.topics.results, item, qos=1)
+                    self.results_published += 1
+                else:
+                    await self._publish_result(client, item)
+                self._out.popleft()
+            else:
+                with trio.move_on_at(self._next_summary_at()):
+                    await self._out_wake.wait()
+
+    async def _queue_when_done(self) -> None:
+        async with trio.open_nursery() as nursery:
+            async for request in self._pending:
+                nursery.start_soon(self._queue_answer_when_done, request)
+
+    async def _queue_answer_when_done(self, request: Request) -> None:
         await request.wait()
-        await self._publish_result(client, request)
+        self._queue_answer(request)
 
     async def _publish_result(self, client: aiomqtt.Client, request: Request) -> None:
         assert request.result is not None
@@ -721,13 +886,34 @@ class MqttBridge:
 
     async def _farewell(self, client: aiomqtt.Client) -> None:
         try:
-            for request in [r for r in self._unanswered if r.result is not None]:
+            answered = [r for r in self._unanswered if r.result is not None]
+            for request in sorted(answered, key=lambda r: not r.is_estop):  # e-stops first
                 await self._publish_result(client, request)
+            self._queue_due_summaries(all_now=True)
+            for item in [i for i in self._out if isinstance(i, bytes)]:
+                await self._publish(client, self.topics.results, item, qos=1)
+                self.results_published += 1
             await self._flush_events(client)
             await self._publish_state(client)
             await self._publish(client, self.topics.online, b"false", qos=1, retain=True)
         except (aiomqtt.MqttError, OSError, trio.TooSlowError):
             pass  # the broker is gone: the last will says we are offline
+
+
+def _is_estop(raw: bytes) -> bool:
+    """True if `raw` is an e-stop: in its literal spelling, or once fully parsed.
+
+    The text pattern (`says_estop`) catches `"do": "estop"` in anything, however
+    malformed; the parse catches an e-stop spelled otherwise (`"\\u0065stop"`).
+    A payload over the desk's size bound is not parsed, so only the literal
+    spelling counts there.
+    """
+    if says_estop(raw):
+        return True
+    try:
+        return decode(raw).get("do") == "estop"
+    except (CommandRefused, TypeError, ValueError, RecursionError):
+        return False
 
 
 def _protocol_refused(error: BaseException) -> bool:
