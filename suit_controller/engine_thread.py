@@ -306,6 +306,7 @@ class EnginePort:
         raw: bytes | str | Mapping[str, Any],
         refuse: str | None,
         limited: bool = False,
+        ceiling: str | None = None,
     ) -> None:
         """Hand one command to the engine's desk now; its answer comes back to `request`."""
         self._pending.add(request)
@@ -313,7 +314,7 @@ class EnginePort:
 
         def take() -> None:  # in the engine loop, at once: an e-stop is latched right here
             if refuse is None:
-                done = self._session.desk.take(raw, source)
+                done = self._session.desk.take(raw, source, ceiling=ceiling)
             else:
                 assert not isinstance(raw, Mapping)
                 done = self._session.desk.refuse(raw, source, refuse, limited=limited)
@@ -325,6 +326,23 @@ class EnginePort:
 
         if not self._to_engine(take):
             self._answer(request, None)
+
+    def _forget(self, source: str) -> None:
+        """In the engine loop: forget `source`'s rate limit once it has rested."""
+
+        async def when_rested() -> None:
+            desk = self._session.desk
+            limit = desk.limit_of(source)
+            if not desk.rested(source):  # a closed connection spends no more: full by then
+                await trio.sleep(limit.burst / limit.per_s)
+            if desk.rested(source):
+                desk.forget(source)
+
+        def start() -> None:
+            assert self._engine_nursery is not None
+            self._engine_nursery.start_soon(when_rested)
+
+        self._to_engine(start)
 
     async def _await_answer(self, request: Request, done: Request) -> None:
         await done.wait()
@@ -569,12 +587,25 @@ class PortDesk:
     def __init__(self, port: EnginePort) -> None:
         self._port = port
 
-    def take(self, raw: bytes | str | Mapping[str, Any], source: str) -> Request:
-        """Hand one command from `source` to the engine now. Never raises."""
+    def take(
+        self, raw: bytes | str | Mapping[str, Any], source: str, *, ceiling: str | None = None
+    ) -> Request:
+        """Hand one command from `source` (and its shared `ceiling`) to the engine now.
+        Never raises."""
         request = Request(source, None, None)
         # a mapping is read in the engine's thread later: hand it a copy the face cannot change
-        self._port._take(request, dict(raw) if isinstance(raw, Mapping) else raw, None)
+        raw = dict(raw) if isinstance(raw, Mapping) else raw
+        self._port._take(request, raw, None, ceiling=ceiling)
         return request
+
+    def rested(self, source: str) -> bool:
+        """Always True here: `forget` hands the forgetting to the engine, which waits there
+        until `source` has rested (the face need not keep it)."""
+        return True
+
+    def forget(self, source: str) -> None:
+        """Drop `source`'s rate limit in the engine's desk once it has rested."""
+        self._port._forget(source)
 
     def refuse(
         self, raw: bytes | str, source: str, reason: str, *, limited: bool = False

@@ -334,3 +334,26 @@ async def test_a_callback_that_fails_in_the_engine_fails_it_the_ordinary_way() -
     assert port.error is not None and contains(port.error, ValueError)
     assert sc.session.ending == "interrupted" and stopped(sc)
     assert not port.in_engine(bad_seek)  # the engine is gone: nothing runs
+
+
+async def test_a_consoles_shared_ceiling_and_forgetting_reach_the_engines_desk() -> None:
+    """The console's `take(..., ceiling=)`, `rested` and `forget` work through the port too
+    (a console behind the port once closed its connection on the ceiling keyword)."""
+    sc = make()
+    async with open_engine_thread(sc.session, sc.run) as port:
+        await stimulating(port)
+        engine_desk = sc.session.desk
+        ceiling = engine_desk.ceiling_limit.burst
+        results = []
+        for i in range(ceiling + 5):  # from fresh sources: only the shared ceiling can refuse
+            request = port.desk.take('{"do": "pause"}', f"web:{i}", ceiling="web:(all)")
+            results.append(await request.wait())
+        refused = [r for r in results if not r.ok and "together" in r.message]
+        assert refused and len(refused) <= 5, [r.message for r in results]
+        assert port.desk.rested("web:0")
+        port.desk.forget("web:0")  # handed to the engine, which forgets it once rested
+        with trio.fail_after(HANG_S):
+            while True:
+                if "web:0" not in engine_desk._buckets:
+                    break
+                await trio.sleep(0.05)
