@@ -127,12 +127,24 @@ def test_without_the_pace_the_same_busy_face_trips_every_suit(tmp_path: Path) ->
 
 
 def test_a_machine_that_keeps_up_is_not_slowed_down() -> None:
+    """Ticks on time, and gaps up to the margin (40 % of the watchdog), never slow a class.
+
+    Fed its ticks' times directly: run against the real clock, one stall of the shared
+    machine (50 ms of wall time at 2x) would slow it down, rightly, and fail the test."""
     sc = SimulatedClass(short_plan(TINY), 1, body=False)
     clock = trio.testing.MockClock(rate=2.0)
     pace = Pace(sc.session, clock)
-    sc.session.tick_observers.append(pace)
-    assert trio.run(sc.run, clock=clock) == "finished"
-    assert pace.speed == 2.0 and not sc.session.events.of_kind("slowed_down")
+    t = 0.0
+    for _ in range(400):  # 10 s of class at 40 Hz
+        pace(t)
+        t += 0.025
+    for gap in (0.05, 0.099, pace.limit_s):  # late ticks, within the margin
+        t += gap
+        pace(t)
+    assert pace.speed == 2.0 and not pace.changes
+    assert not sc.session.events.of_kind("slowed_down")
+    pace(t + pace.limit_s + 0.001)  # just past it: the test above could fail
+    assert pace.speed == 1.0 and len(pace.changes) == 1
 
 
 def test_pace_never_goes_below_real_time_nor_below_the_speed_asked() -> None:
