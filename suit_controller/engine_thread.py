@@ -408,7 +408,7 @@ class EnginePort:
         started = s.clock.started_at is not None
         t = s.totals
         self._published = Published(
-            snapshot=ClassSnapshot.of(s),
+            snapshot=s.class_snapshot(),
             class_s=s.class_time() if started else 0.0,
             at_monotonic=time.monotonic(),
             started=started,

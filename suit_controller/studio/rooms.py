@@ -141,7 +141,7 @@ class StudioClass:
         return self.session.state.value
 
     def snapshot(self) -> ClassSnapshot:
-        return ClassSnapshot.of(self.session)
+        return self.session.class_snapshot()
 
 
 def room_segment(room: str) -> str:
