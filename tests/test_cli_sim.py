@@ -254,3 +254,42 @@ def test_a_fault_for_the_last_client_is_accepted() -> None:
     assert fault.client == 3
     with pytest.raises(FaultSpecError, match="numbered 1 to 2"):
         parse_faults("drop:client=3,at=1s,for=1s", clients=2)
+
+
+def test_a_class_that_fails_after_check_in_leaves_no_running_record(tmp_path: Path) -> None:
+    """The class is opened in the records at check-in; a set-up error after it (a bad
+    `--mqtt` URL) must not leave it `running`, holding its client by the rest-day rule."""
+    from sqlalchemy import select
+
+    from suit_controller.studio import schema
+    from suit_controller.studio.store import Store
+
+    db = str(tmp_path / "studio.db")
+    runner = CliRunner()
+    for args in (["clients", "add", "Ana", "--member-id", "A1"], ["clients", "screen", "A1"]):
+        extra = ["--by", "Tom", "--none"] if "screen" in args else []
+        r = runner.invoke(suitctl, [*args, *extra, "--db", db])
+        assert r.exit_code == 0, r.output
+    workout = tmp_path / "short.yaml"
+    workout.write_text(SHORT)
+    run = ["sim", "run", str(workout), "--client", "A1", "--trainer", "Tom", "--virtual"]
+    run += ["--db", db]
+    r = runner.invoke(
+        suitctl,
+        [*run, "--mqtt", "ftp://nowhere", "--out", str(tmp_path / "o")],
+    )
+    assert r.exit_code != 0 and "Traceback" not in r.output, r.output
+    assert "mqtt" in r.output.lower(), r.output
+    store = Store(db)
+    try:
+        assert store.sessions_of("A1") == []
+        with store.engine.connect() as c:
+            assert c.execute(select(schema.classes.c.status)).all() == []
+    finally:
+        store.close()
+    # and the same client can take a class at once
+    r = runner.invoke(
+        suitctl,
+        [*run, "--out", str(tmp_path / "o2")],
+    )
+    assert r.exit_code == 0, r.output

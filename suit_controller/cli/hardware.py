@@ -20,6 +20,7 @@ from suit_controller.cli.runner import (
     console,
     drive,
     mqtt_tls_options,
+    unstarted_class_discarded,
     web_option,
 )
 from suit_controller.clients import ClientSpec
@@ -218,17 +219,18 @@ def run(
             "[yellow]warning[/]: clients without records: no history, first-session "
             "cap on every channel, session not saved to the studio's records"
         )
-    from suit_controller.cli.security import keys_for_class
+    with unstarted_class_discarded(records):  # not left `running` if it never starts
+        from suit_controller.cli.security import keys_for_class
 
-    keys = keys_for_class(db_path)  # enrolled suits: every frame signed with the suit's key
-    klass = RealClass(plan, specs, addresses, rate_hz=rate_hz, keys=keys, adapters=pool)
-    klass.companions = companions_for(klass.session, records, mqtt_url, site, room, web)
-    out = (
-        Path(out_dir)
-        if out_dir
-        else Path("out") / dt.datetime.now().strftime("class-%Y%m%d-%H%M%S")
-    )
-    code = drive(klass, out, clock=None, mode="real suits", refresh_s=0.25, asyncio_loop=True)
+        keys = keys_for_class(db_path)  # enrolled suits: every frame signed with the suit's key
+        klass = RealClass(plan, specs, addresses, rate_hz=rate_hz, keys=keys, adapters=pool)
+        klass.companions = companions_for(klass.session, records, mqtt_url, site, room, web)
+        out = (
+            Path(out_dir)
+            if out_dir
+            else Path("out") / dt.datetime.now().strftime("class-%Y%m%d-%H%M%S")
+        )
+        code = drive(klass, out, clock=None, mode="real suits", refresh_s=0.25, asyncio_loop=True)
     if code:
         sys.exit(code)
 

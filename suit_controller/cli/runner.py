@@ -5,11 +5,12 @@ Shared by `suitctl sim run` (simulated suits) and `suitctl class run` (real suit
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,6 +80,37 @@ class ClassRecords:
 
     location: str
     opened: OpenedClass
+
+    def discard_if_unstarted(self) -> bool:
+        """Remove the class from the records if it never started; whether it was.
+
+        `Store.discard_class` removes only a class still `running` with nothing
+        recorded, so this is a no-op for a class that ran (closed, or interrupted
+        with its record kept up to its last write).
+        """
+        store = Store(self.location)
+        try:
+            return store.discard_class(self.opened)
+        finally:
+            store.close()
+
+
+@contextlib.contextmanager
+def unstarted_class_discarded(records: ClassRecords | None) -> Iterator[None]:
+    """Run a class's set-up and run; a class that failed before it started leaves no record.
+
+    Without it, a command that opens the class in the records and then fails
+    (a bad `--mqtt` URL, a console address in use) left the class `running` and
+    its clients held by the rest-day rule for a class that stimulated nobody.
+    """
+    try:
+        yield
+    finally:
+        if records is not None:
+            try:
+                records.discard_if_unstarted()
+            except StoreError as e:
+                err_console.print(f"[yellow]note[/]: {shown(str(e))}", highlight=False)
 
 
 def keep_version(store: Store, ref: str, title: str, trainers: Sequence[str]) -> str:

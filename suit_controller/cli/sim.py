@@ -37,6 +37,7 @@ from suit_controller.cli.runner import (
     companions_for,
     drive,
     mqtt_tls_options,
+    unstarted_class_discarded,
     web_option,
 )
 from suit_controller.clients import ClientSpec
@@ -199,45 +200,48 @@ def run(
             simulated=True,
             room=room,
         )
-    out = (
-        Path(out_dir) if out_dir else Path("out") / dt.datetime.now().strftime("sim-%Y%m%d-%H%M%S")
-    )
-    # imported here: it brings the Bluetooth stack (bumble), which `sim plan` never needs
-    from suit_controller.cli.simclass import SimulatedClass
+    with unstarted_class_discarded(records):  # not left `running` if it never starts
+        out = (
+            Path(out_dir)
+            if out_dir
+            else Path("out") / dt.datetime.now().strftime("sim-%Y%m%d-%H%M%S")
+        )
+        # imported here: it brings the Bluetooth stack (bumble), which `sim plan` never needs
+        from suit_controller.cli.simclass import SimulatedClass
 
-    simclass = SimulatedClass(
-        plan,
-        n_clients,
-        intensity_mA=intensity_mA,
-        rate_hz=rate_hz,
-        seed=seed,
-        actions=actions,
-        faults=faults,
-        clients=specs,
-        link=link,
-        adapters=adapters or ("sim-hci0",),
-        authenticated=enrolled,
-        actions_source=f"actions:{Path(actions_file).name}" if actions_file else "actions",
-    )
-    simclass.companions = companions_for(simclass.session, records, mqtt_url, site, room, web)
-    if virtual:
-        clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
-        mode, refresh_s = "virtual time", 1.0
-    elif speed is not None:
-        clock = trio.testing.MockClock(rate=speed)
-        mode, refresh_s = f"{speed:g}× speed", 0.25 * speed
-        # slows the clock down, and says so, when this computer cannot keep up (issue 15)
-        simclass.session.tick_observers.append(Pace(simclass.session, clock))
-    else:
-        clock, mode, refresh_s = None, "real time", 0.25
-    exit_code = drive(
-        simclass,
-        out,
-        clock=clock,
-        mode=mode,
-        refresh_s=refresh_s,
-        asyncio_loop=bool(mqtt_url) or link == "ble",
-    )
+        simclass = SimulatedClass(
+            plan,
+            n_clients,
+            intensity_mA=intensity_mA,
+            rate_hz=rate_hz,
+            seed=seed,
+            actions=actions,
+            faults=faults,
+            clients=specs,
+            link=link,
+            adapters=adapters or ("sim-hci0",),
+            authenticated=enrolled,
+            actions_source=f"actions:{Path(actions_file).name}" if actions_file else "actions",
+        )
+        simclass.companions = companions_for(simclass.session, records, mqtt_url, site, room, web)
+        if virtual:
+            clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
+            mode, refresh_s = "virtual time", 1.0
+        elif speed is not None:
+            clock = trio.testing.MockClock(rate=speed)
+            mode, refresh_s = f"{speed:g}× speed", 0.25 * speed
+            # slows the clock down, and says so, when this computer cannot keep up (issue 15)
+            simclass.session.tick_observers.append(Pace(simclass.session, clock))
+        else:
+            clock, mode, refresh_s = None, "real time", 0.25
+        exit_code = drive(
+            simclass,
+            out,
+            clock=clock,
+            mode=mode,
+            refresh_s=refresh_s,
+            asyncio_loop=bool(mqtt_url) or link == "ble",
+        )
     _write_report(out)
     if exit_code:
         sys.exit(exit_code)
