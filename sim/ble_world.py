@@ -21,7 +21,7 @@ from bumble.link import LocalLink
 from sim.ble_suit import BumbleSuit, suit_address
 from sim.bleak_bumble import BumbleClient, BumbleScanner
 from sim.quiet_bumble import QuietController, quiet_device
-from sim.radio import AdapterController, Radio, RadioLink
+from sim.radio import AdapterController, Loss, Radio, RadioLink
 from sim.suit import SimulatedSuit
 from suit_controller.links.adapters import Adapter, AdapterPool
 from suit_controller.links.asyncio_loop import batch_current_loop
@@ -85,6 +85,9 @@ class BleRoom:
     adapter_names: Sequence[str] = ("sim-hci0",)
     #: The air's model; None: bumble's `LocalLink` (every packet at once, no limits).
     radio: Radio | None = None
+    #: Losses on the air (needs `radio`): the radio model's own list, so a rule added
+    #: before or during the run acts from then on (see `sim.radio.Loss`).
+    losses: list[Loss] = field(default_factory=list)
     peripherals: list[BumbleSuit] = field(init=False, default_factory=list)
     adapters: list[SimulatedAdapter] = field(init=False, default_factory=list)
     _link: LocalLink | None = field(init=False, default=None)
@@ -166,6 +169,10 @@ class BleRoom:
                 if self.radio is None
                 else RadioLink(self.radio)
             )
+            if isinstance(link, RadioLink):
+                link.losses = self.losses
+            elif self.losses:
+                raise ValueError("losses on the air need the radio model (radio=Radio())")
             self._link = link
             self.peripherals = [
                 self.peripheral(s, link, a) for s, a in zip(self.suits, self.addresses, strict=True)

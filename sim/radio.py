@@ -22,7 +22,19 @@ is limited by exactly those, so `RadioLink` adds them (theory of operation):
   refused with "Connection Limit Exceeded" (HCI 0x09), as a real controller
   answers.
 
-Not modelled: packet loss and retransmission (the simulated suit has its own
+Loss, at a chosen moment (`Loss`, in `RadioLink.losses`): a rule loses the
+packets (whole L2CAP PDUs: an ATT write, a notification) due on air within its
+window, in both directions: every packet (`blackout`, the air is gone) or
+only those whose ATT value it `matches` (e.g. the one SET_PROGRAM). The window
+opens at a time, or at the first packet the rule matches ("exactly at the
+program change"). A lost packet still spends its air time; it never arrives.
+That is harsher than a real link layer, which re-sends an unacknowledged PDU
+at the next connection events (a loss shows as delay, or, past the
+supervision timeout, as a dropped link): the host never learning of a lost
+write is the case the controller must survive. LL control PDUs and advertising
+are never lost.
+
+Not modelled: random loss and retransmission (the simulated suit has its own
 `loss`), the controller's ACL buffer flow control (nothing builds up at 40 Hz:
 one event carries `pdus_per_event` PDUs and a frame is one PDU), advertising
 air time, 2M/coded PHYs.
@@ -57,6 +69,21 @@ EMPTY_PDU_BYTES = 10
 #: L2CAP basic header in front of every ATT PDU, bytes; ATT write command / notification header.
 L2CAP_HEADER_BYTES = 4
 ATT_HEADER_BYTES = 3
+#: The L2CAP channel of ATT, and the ATT opcodes that carry a value after a 2-byte handle:
+#: write request, write command, notification, indication.
+ATT_CID = 0x0004
+ATT_VALUE_OPCODES = frozenset({0x12, 0x52, 0x1B, 0x1D})
+
+
+def att_value(l2cap_pdu: bytes) -> bytes | None:
+    """The attribute value an L2CAP PDU carries (a write or a notification), or None."""
+    if len(l2cap_pdu) < L2CAP_HEADER_BYTES + ATT_HEADER_BYTES:
+        return None
+    if int.from_bytes(l2cap_pdu[2:4], "little") != ATT_CID:
+        return None
+    if l2cap_pdu[4] not in ATT_VALUE_OPCODES:
+        return None
+    return bytes(l2cap_pdu[L2CAP_HEADER_BYTES + ATT_HEADER_BYTES :])
 
 
 @dataclass(frozen=True)
@@ -101,6 +128,57 @@ class Radio:
         """Connections one adapter holds at this interval: its limit, and the air time."""
         interval_us = 1000.0 * (interval_ms or self.interval_ms)
         return max(1, min(self.max_connections, int(interval_us // self.pair_us)))
+
+
+@dataclass
+class Loss:
+    """A loss on the air, at a chosen moment: one rule of `RadioLink.losses`.
+
+    Its window of `for_s` seconds opens at `at_s` (the loop's time, which is
+    `trio.current_time()` under trio-asyncio) or, without `at_s`, at the air
+    time of the first packet `matches` accepts (that packet is lost: "a loss
+    that begins with the SET_PROGRAM"). `for_s=0` is that one packet only;
+    `math.inf`, for ever. Within the window it loses every packet with
+    `blackout`, else those `matches` accepts (None matches every packet).
+    `suit`: only on the connection of the suit at this address.
+    """
+
+    #: Which packets, by their ATT value (None: every packet).
+    matches: Callable[[bytes], bool] | None = None
+    for_s: float = 0.0
+    at_s: float | None = None
+    blackout: bool = False
+    suit: str | None = None
+    #: When the window opened (loop time; None: not yet), and the packets it lost.
+    opened_at: float | None = None
+    lost: int = 0
+    #: The ATT values it lost (None for a packet that carried none), in order.
+    lost_values: list[bytes | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.for_s >= 0:
+            raise ValueError(f"a loss lasts 0 s or more, not {self.for_s}")
+        if self.at_s is None and self.matches is None:
+            raise ValueError("a loss opens at a time (at_s) or at a packet it matches")
+
+    def takes(self, suit: str, value: bytes | None, at: float) -> bool:
+        """Whether this rule loses a packet of `suit`'s connection due on air at `at`."""
+        if self.suit is not None and self.suit.upper() != suit.upper():
+            return False
+        matched = self.matches is None or (value is not None and self.matches(value))
+        if self.opened_at is None:
+            if self.at_s is not None and at >= self.at_s:
+                self.opened_at = self.at_s
+            elif self.at_s is None and matched:
+                self.opened_at = at
+            else:
+                return False
+        inside = self.opened_at <= at < self.opened_at + self.for_s or at == self.opened_at
+        if not inside or not (self.blackout or matched):
+            return False
+        self.lost += 1
+        self.lost_values.append(value)
+        return True
 
 
 @dataclass
@@ -179,6 +257,10 @@ class RadioLink(LocalLink):
         #: Packets delivered through the model, and their total wait for air, s.
         self.delivered = 0
         self.waited_s = 0.0
+        #: Losses on the air (see `Loss`); rules may be added at any time.
+        self.losses: list[Loss] = []
+        #: Packets lost on the air.
+        self.lost = 0
 
     def interval_s(self, a: Controller, b: Controller) -> float | None:
         """The connection interval between two controllers, s (None: not connected)."""
@@ -231,6 +313,7 @@ class RadioLink(LocalLink):
             sender_controller,
             len(data),
             lambda: destination.on_link_acl_data(source_address, transport, data),
+            lost=(lambda at: self._lost(conn, data, at)) if self.losses else None,
         )
 
     def send_ll_control_pdu(
@@ -271,9 +354,24 @@ class RadioLink(LocalLink):
                 d.event, d.used = -1, 0
         self._connections[key] = conn
 
+    def _lost(self, conn: _Connection, data: bytes, at: float) -> bool:
+        """Whether a rule of `losses` loses this L2CAP PDU, due on air at `at`."""
+        suit = conn.peripheral.public_address.to_string(False)
+        value = att_value(data)
+        if any(loss.takes(suit, value, at) for loss in self.losses):
+            self.lost += 1
+            return True
+        return False
+
     def _schedule(
-        self, conn: _Connection, sender: Controller, n_bytes: int, deliver: Callable[[], None]
+        self,
+        conn: _Connection,
+        sender: Controller,
+        n_bytes: int,
+        deliver: Callable[[], None],
+        lost: Callable[[float], bool] | None = None,
     ) -> None:
+        """Queue a packet for its connection event; `lost(at)`: whether the air loses it."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         d = conn.directions.setdefault(sender, _Direction())
@@ -289,6 +387,8 @@ class RadioLink(LocalLink):
             d.used += take
             pdus -= take
         at = conn.anchor_s + d.event * conn.interval_s + d.used * self.radio.pair_us / 1e6
+        if lost is not None and lost(at):
+            return  # its air time is spent (the PDUs above); nothing arrives
         self.waited_s += max(0.0, at - now)
         d.queue.append((at, deliver))
         loop.call_at(at, self._drain, d)
