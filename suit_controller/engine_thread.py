@@ -93,6 +93,8 @@ class Published:
     #: The class's engine-clock time at publishing, and `time.monotonic()` then.
     class_s: float
     at_monotonic: float
+    #: How fast the engine's clock runs against the wall clock (`sim run --speed`), then.
+    clock_rate: float
     started: bool
     ended: bool
     ending: str | None
@@ -144,9 +146,11 @@ class EnginePort:
         publish_hz: float = PUBLISH_HZ,
         name: str = "class engine",
         thread_setup: Callable[[], None] | None = None,
+        clock: trio.abc.Clock | None = None,
     ) -> None:
         self._session = session
         self._thread_setup = thread_setup
+        self._clock = clock
         self._engine = engine
         self._period = 1.0 / publish_hz
         self.name = name
@@ -371,7 +375,7 @@ class EnginePort:
         try:
             if self._thread_setup is not None:
                 self._thread_setup()
-            self.outcome = trio.run(self._engine_root)
+            self.outcome = trio.run(self._engine_root, clock=self._clock)
         except BaseException as e:  # told to the faces, who raise it there
             self.error = e
         finally:
@@ -411,6 +415,7 @@ class EnginePort:
             snapshot=s.class_snapshot(),
             class_s=s.class_time() if started else 0.0,
             at_monotonic=time.monotonic(),
+            clock_rate=float(getattr(trio.lowlevel.current_clock(), "rate", 1.0)),
             started=started,
             ended=s.ended,
             ending=s.ending,
@@ -542,11 +547,14 @@ class FacesSession:
         return self.port.snapshot()
 
     def class_time(self) -> float:
-        """The class's time now: the last publication's, moved on by the wall clock since."""
+        """The class's time now: the last publication's, moved on by the wall clock since
+        (at the engine clock's rate: `sim run --speed 3` moves it 3 s a second)."""
         p = self._latest()
         if not p.started:
             return 0.0
-        return p.class_s if p.ended else p.class_s + (time.monotonic() - p.at_monotonic)
+        if p.ended:
+            return p.class_s
+        return p.class_s + (time.monotonic() - p.at_monotonic) * p.clock_rate
 
     @property
     def totals(self) -> _Totals:
@@ -627,6 +635,7 @@ async def open_engine_thread(
     publish_hz: float = PUBLISH_HZ,
     name: str = "class engine",
     thread_setup: Callable[[], None] | None = None,
+    clock: trio.abc.Clock | None = None,
 ) -> AsyncIterator[EnginePort]:
     """Run `engine()` (which runs `session`'s class) in a thread of its own; yield its port.
 
@@ -639,10 +648,14 @@ async def open_engine_thread(
     cancelled and `EngineFailed` raised. `thread_setup` runs first in the
     new thread, before its Trio loop (e.g. to raise its scheduling priority:
     `os.sched_setscheduler(0, …)` there applies to that thread alone).
+    `clock` is the engine loop's clock (e.g. `MockClock(rate=3)` for `sim run
+    --speed 3`); the faces keep the real one.
     """
     if not math.isfinite(publish_hz) or publish_hz <= 0:
         raise ValueError("publish_hz must be a positive number")
-    port = EnginePort(session, engine, publish_hz=publish_hz, name=name, thread_setup=thread_setup)
+    port = EnginePort(
+        session, engine, publish_hz=publish_hz, name=name, thread_setup=thread_setup, clock=clock
+    )
     port._faces_token = trio.lowlevel.current_trio_token()
     thread = port._thread = threading.Thread(target=port._thread_main, name=name, daemon=False)
     _hold_switch_interval()

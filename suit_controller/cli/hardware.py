@@ -220,17 +220,27 @@ def run(
             "cap on every channel, session not saved to the studio's records"
         )
     with unstarted_class_discarded(records):  # not left `running` if it never starts
+        faces = companions_for(records, mqtt_url, site, room, web)
         from suit_controller.cli.security import keys_for_class
 
         keys = keys_for_class(db_path)  # enrolled suits: every frame signed with the suit's key
         klass = RealClass(plan, specs, addresses, rate_hz=rate_hz, keys=keys, adapters=pool)
-        klass.companions = companions_for(klass.session, records, mqtt_url, site, room, web)
         out = (
             Path(out_dir)
             if out_dir
             else Path("out") / dt.datetime.now().strftime("class-%Y%m%d-%H%M%S")
         )
-        code = drive(klass, out, clock=None, mode="real suits", refresh_s=0.25, asyncio_loop=True)
+        code = drive(
+            klass,
+            out,
+            clock=None,
+            mode="real suits",
+            refresh_s=0.25,
+            asyncio_loop=bool(mqtt_url),
+            faces=faces,
+            own_thread=True,  # the engine keeps time whatever the console and MQTT are doing
+            engine_asyncio=True,  # bleak
+        )
     if code:
         sys.exit(code)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
 import click
@@ -66,6 +66,8 @@ class RunnableClass(Protocol):
     """What `drive` needs: a session, a run coroutine, and a record writer."""
 
     session: ClassSession
+    #: The tasks beside the class its `run` starts (none when the engine has a thread of its own).
+    companions: Sequence[Callable[..., Awaitable[Any]]]
 
     async def run(self) -> str: ...
 
@@ -284,32 +286,45 @@ def web_companion(session: ClassSession, bind: str) -> Callable[..., Awaitable[N
     return run
 
 
+Faces = Callable[[ClassSession], list[Callable[..., Awaitable[None]]]]
+
+
 def companions_for(
-    session: ClassSession,
     records: ClassRecords | None,
     mqtt_url: str | None,
     site: str,
     room: str,
     web: str | None = None,
-) -> list[Callable[..., Awaitable[None]]]:
-    """The tasks that run beside a class: the session recorder, the MQTT bridge, the console."""
-    out: list[Callable[..., Awaitable[None]]] = []
-    if web is not None:
-        out.append(web_companion(session, web))
-    if records is not None:
-        out.append(SessionRecorder(records.location, session, records.opened).run)
+) -> Faces:
+    """The tasks that run beside a class (the session recorder, the MQTT bridge, the
+    console), made for the session they serve: the class's own, or the faces' stand-in
+    when the engine has a thread of its own (`drive`). A bad `--mqtt` is told here, before
+    anything runs."""
+    mqtt: tuple[BrokerUrl, Topics] | None = None
     if mqtt_url:
         try:
-            broker, topics = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
+            mqtt = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
         except MqttConfigError as e:
             raise click.UsageError(str(e)) from None
-        ids, store = None, None
-        if records is not None:  # ids the records know, and earlier classes to replay
-            ids, store = recorded_ids(records.location, records.opened.id), records.location
-        out.append(MqttBridge(session, broker, topics, ids=ids, store=store).run)
-        console.print(f"MQTT: {shown(str(broker))} under {shown(topics.prefix)}/", highlight=False)
-        console.print(f"MQTT: {topics.where_to_send()}", highlight=False, soft_wrap=True)
-    return out
+        console.print(
+            f"MQTT: {shown(str(mqtt[0]))} under {shown(mqtt[1].prefix)}/", highlight=False
+        )
+        console.print(f"MQTT: {mqtt[1].where_to_send()}", highlight=False, soft_wrap=True)
+
+    def faces(session: ClassSession) -> list[Callable[..., Awaitable[None]]]:
+        out: list[Callable[..., Awaitable[None]]] = []
+        if web is not None:
+            out.append(web_companion(session, web))
+        if records is not None:
+            out.append(SessionRecorder(records.location, session, records.opened).run)
+        if mqtt is not None:
+            ids, store = None, None
+            if records is not None:  # ids the records know, and earlier classes to replay
+                ids, store = recorded_ids(records.location, records.opened.id), records.location
+            out.append(MqttBridge(session, mqtt[0], mqtt[1], ids=ids, store=store).run)
+        return out
+
+    return faces
 
 
 async def _cancel_on_signal(scope: trio.CancelScope, terminated: dict[str, int]) -> None:
@@ -329,8 +344,22 @@ def drive(
     mode: str,
     refresh_s: float,
     asyncio_loop: bool,
+    faces: Faces | None = None,
+    own_thread: bool = False,
+    engine_asyncio: bool = False,
 ) -> int:
-    """Run a class with the live view (or event lines), write its record; the exit code."""
+    """Run a class with the live view (or event lines), write its record; the exit code.
+
+    `faces(session)` makes the tasks that run beside the class (console, recorder,
+    MQTT bridge: `companions_for`). With `own_thread` the engine (the session, its
+    drivers and links, the simulated suits) runs in a thread of its own with its own
+    Trio loop and `clock` (`open_engine_thread`), and the faces and the terminal view
+    in this one, served from the engine's publications: a busy console or a slow
+    terminal never delays a tick (issue 15). `engine_asyncio` opens an asyncio loop
+    in the engine's thread (bleak's links); `asyncio_loop` one in the faces' (aiomqtt).
+    Without `own_thread` everything shares one loop (virtual time: nothing waits for
+    the wall clock, so nothing is gained).
+    """
     view = ClassView(mode)
     live = console.is_terminal
 
@@ -345,20 +374,22 @@ def drive(
         else:
             console.print(line, highlight=False, markup=False)
 
-    klass.session.events.subscribe(on_event)
     live_display: Live | None = None
+    shown_from: list[ClassSession] = [
+        klass.session
+    ]  # what the view reads: the session or its faces
 
     async def refresher() -> None:
-        # Render in the engine's thread, at most 4 times a second of wall time: a render
-        # thread would fight the engine for the GIL and make ticks late.
+        # At most 4 times a second of wall time, in the faces' loop (the engine's own when
+        # they share one): a render thread of its own would fight the engine for the GIL.
         last = 0.0
         while True:
             wall = time.monotonic()
             if live_display is not None and wall - last >= 0.25:
                 last = wall
-                view.snapshot = klass.session.snapshot()
+                view.snapshot = shown_from[0].snapshot()
                 live_display.refresh()
-            await trio.sleep(refresh_s)
+            await trio.sleep(refresh_s if not own_thread else 0.25)
 
     async def screen(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -367,6 +398,9 @@ def drive(
     terminated = {"by": 0}
 
     async def class_with_companions() -> None:
+        klass.session.events.subscribe(on_event)
+        if faces is not None:
+            klass.companions = faces(klass.session)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
             if live:  # the screen is an interface: its failure never ends the class
@@ -374,12 +408,37 @@ def drive(
             await klass.run()
             nursery.cancel_scope.cancel()
 
+    async def engine() -> str:  # in the engine's thread
+        if engine_asyncio:
+            async with trio_asyncio.open_loop():
+                return await klass.run()
+        return await klass.run()
+
+    async def class_in_its_own_thread() -> None:
+        from suit_controller.engine_thread import FacesSession, open_engine_thread
+
+        klass.companions = ()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
+            async with open_engine_thread(klass.session, engine, clock=clock) as port:
+                # the faces take a session: this stand-in serves them from the port
+                seen = cast(ClassSession, FacesSession(port, klass.session))
+                shown_from[0] = seen
+                port.events.subscribe(on_event)
+                if live:  # the screen is an interface: its failure never ends the class
+                    await port.start_companion(screen, "the terminal screen")
+                for face in faces(seen) if faces is not None else ():
+                    await port.start_companion(face)
+                await port.wait_finished()
+            nursery.cancel_scope.cancel()
+
     async def main() -> None:
+        run = class_in_its_own_thread if own_thread else class_with_companions
         if asyncio_loop:  # bleak and aiomqtt are asyncio libraries: a loop on top of Trio
             async with trio_asyncio.open_loop():
-                await class_with_companions()
+                await run()
         else:
-            await class_with_companions()
+            await run()
 
     interrupted = False
     try:
@@ -388,10 +447,10 @@ def drive(
                 settled_memory(),  # no 100 ms garbage collection in the middle of the class
                 Live(view, console=console, auto_refresh=False, transient=False) as live_display,
             ):
-                trio.run(main, clock=clock)
+                trio.run(main, clock=None if own_thread else clock)
         else:
             with settled_memory():
-                trio.run(main, clock=clock)
+                trio.run(main, clock=None if own_thread else clock)
     except* KeyboardInterrupt:  # Trio raises it inside an exception group
         interrupted = True
     finally:

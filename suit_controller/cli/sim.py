@@ -201,6 +201,7 @@ def run(
             room=room,
         )
     with unstarted_class_discarded(records):  # not left `running` if it never starts
+        faces = companions_for(records, mqtt_url, site, room, web)
         out = (
             Path(out_dir)
             if out_dir
@@ -223,7 +224,6 @@ def run(
             authenticated=enrolled,
             actions_source=f"actions:{Path(actions_file).name}" if actions_file else "actions",
         )
-        simclass.companions = companions_for(simclass.session, records, mqtt_url, site, room, web)
         if virtual:
             clock: trio.abc.Clock | None = trio.testing.MockClock(autojump_threshold=0)
             mode, refresh_s = "virtual time", 1.0
@@ -240,7 +240,11 @@ def run(
             clock=clock,
             mode=mode,
             refresh_s=refresh_s,
-            asyncio_loop=bool(mqtt_url) or link == "ble",
+            asyncio_loop=bool(mqtt_url) or (link == "ble" and virtual),
+            faces=faces,
+            # in real time and at --speed the engine keeps time in a thread of its own
+            own_thread=not virtual,
+            engine_asyncio=link == "ble" and not virtual,
         )
     _write_report(out)
     if exit_code:
