@@ -82,6 +82,9 @@ def run_mqtt_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[
             for suit in sc.suits:
                 suit.on_change = watch
 
+            def estops() -> int:  # e-stops announced (by the desk's stopper, after STOP_ALL)
+                return sum(e.kind == "estop" for e in session.events.events)
+
             async def main() -> None:
                 async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
                     nursery.start_soon(sc.run)
@@ -115,6 +118,9 @@ def run_mqtt_estop(n_suits: int = 20, trials: int = 100, seed: int = 1) -> dict[
                             seen = time.monotonic()
                             t0 = float(await lines.next())
                         zero = max(stopped_at.get(s.address, seen) for s in sc.suits)
+                        with trio.fail_after(5.0):  # the desk's stopper done, then reset
+                            while estops() <= trial:  # noqa: ASYNC110
+                                await trio.sleep(0.001)
                         polled.append(seen - zero)
                         total.append(zero - t0)
                         to_latch.append(latched_at[0] - t0)
