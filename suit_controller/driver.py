@@ -149,20 +149,34 @@ class SuitDriver:
         Held, the driver sends the suit nothing else (no ARM, no levels), even
         after a reconnect, until `release`.
         """
+        if self._send_nowait is not None:  # a function call: no task switch, no timeout
+            return self.stop_at_once()
         self.connection.hold()
         if self.state is not LinkState.CONNECTED:
             return False
         frame = self.connection.stop_frame()
         if frame is None:  # a refused suit is sent nothing
             return False
-        if self._send_nowait is not None:  # a function call: no task switch, no timeout
-            return self._write_now(frame)
         try:
             with trio.fail_after(STOP_TIMEOUT_S):
                 await self.link.send(frame)
         except (LinkError, trio.TooSlowError):
             return False
         return True
+
+    def stop_at_once(self) -> bool:
+        """The stop path, synchronous: hold the suit and, over a link that writes at once
+        (`sends_at_once`), write STOP_ALL now. True if it went out.
+
+        Over another link it only holds the suit (False): `send_stop_now` sends its STOP_ALL.
+        """
+        self.connection.hold()
+        if self.state is not LinkState.CONNECTED or self._send_nowait is None:
+            return False
+        frame = self.connection.stop_frame()
+        if frame is None:  # a refused suit is sent nothing
+            return False
+        return self._write_now(frame)
 
     # -- the task -----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -30,7 +30,7 @@ once), and companions (console, MQTT bridge, recorder) run through
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +155,10 @@ class ClassSession:
         self.closed = trio.Event()
         self._ended_announced = False
         self._estop_to_announce = False
+        #: Suits told STOP_ALL by the latch itself (`latch_estop`), whose e-stop's own pass
+        #: (`emergency_stop`) skips them; failures of those writes, raised by that pass.
+        self._stopped_at_latch: set[SuitDriver] = set()
+        self._latch_failures: list[Exception] = []
         #: Where every interface's commands arrive (see `commands.submit`).
         self.desk = CommandDesk(self)
 
@@ -283,6 +287,7 @@ class ClassSession:
             if self.state is not ClassState.ESTOPPED:
                 raise CommandRefused("there is no emergency stop to reset")
             self.state = ClassState.PAUSED
+            self._stopped_at_latch.clear()  # released: a later e-stop tells each suit again
             for d in self.drivers:
                 d.release()
             return "emergency stop cleared; the class is paused — resume to continue"
@@ -376,39 +381,63 @@ class ClassSession:
         return f"{who}, {what}: target {how} (moves in 1 mA steps)"
 
     def latch_estop(self) -> None:
-        """The e-stop's first half, synchronous: latch and zero every output now.
+        """The e-stop's first half, synchronous: latch, zero every output and stop every suit
+        whose link writes at once, now.
 
         Called the moment an e-stop's bytes are parsed; from here on no tick
-        offers anything but zero. `emergency_stop` sends the STOP_ALL frames.
+        offers anything but zero. Every suit whose link writes at once
+        (in-process; `SuitDriver.sends_at_once`) is held and sent STOP_ALL
+        right here, a function call each: no task, no scheduling round, no
+        tick's spin between the latch and its firmware at zero. The other suits
+        get theirs from `emergency_stop` (the desk's stopper), which also
+        raises any failure of the writes made here.
         """
         if self.state in (ClassState.RUNNING, ClassState.PAUSED, ClassState.READY):
             self._freeze(trio.current_time())
             self.state = ClassState.ESTOPPED
             self._estop_to_announce = True
         self.board.restart_from_zero()
+        for d in self.drivers:
+            if d.sends_at_once and d not in self._stopped_at_latch:
+                self._stopped_at_latch.add(d)  # held now: nothing but STOP_ALL until reset
+                try:
+                    d.stop_at_once()
+                except Exception as e:  # a bug in this suit's link: raised by emergency_stop
+                    self._latch_failures.append(e)
         self._zero_outputs()
 
     async def emergency_stop(self) -> None:
         """S3: zero every output and send STOP_ALL to every suit now; latch until reset."""
         self.latch_estop()
-        await self._stop_all()
+        told, self._stopped_at_latch = self._stopped_at_latch, set()
+        failures, self._latch_failures = self._latch_failures, []
+        await self._stop_all(skip=told, failures=failures)
         if self._estop_to_announce:
             self._estop_to_announce = False
             self.emit("estop", "EMERGENCY STOP: every output is zero")
 
-    async def _stop_all(self) -> None:
-        """STOP_ALL to every suit at once, shielded, each bounded by the driver's stop timeout."""
-        with trio.CancelScope(shield=True):
-            await self._send_stops()
+    async def _stop_all(
+        self, skip: Collection[SuitDriver] = (), failures: list[Exception] | None = None
+    ) -> None:
+        """STOP_ALL to every suit at once, shielded, each bounded by the driver's stop timeout.
 
-    async def _send_stops(self) -> None:
-        """STOP_ALL to every suit: first, in one pass, every suit whose link writes at once
-        (a function call each, no task, no scheduling round), then the others concurrently.
+        `skip`: suits told already (by the latch); `failures`: earlier ones to raise too.
+        """
+        with trio.CancelScope(shield=True):
+            await self._send_stops(skip, failures)
+
+    async def _send_stops(
+        self, skip: Collection[SuitDriver] = (), failures: list[Exception] | None = None
+    ) -> None:
+        """STOP_ALL to every suit (but those in `skip`): first, in one pass, every suit whose
+        link writes at once (a function call each, no task, no scheduling round), then the
+        others concurrently.
 
         One suit's failure (a bug in its link raising something other than a lost link)
-        never keeps STOP_ALL from another: every suit is tried, then the failure is raised.
+        never keeps STOP_ALL from another: every suit is tried, then the failure is raised
+        (with `failures`, those of earlier writes of this stop).
         """
-        failures: list[Exception] = []
+        failures = list(failures or ())
 
         async def stop(d: SuitDriver) -> None:
             try:
@@ -418,6 +447,8 @@ class ClassSession:
 
         later = []
         for d in self.drivers:
+            if d in skip:
+                continue
             if d.sends_at_once:
                 await stop(d)  # returns without yielding: nothing waits behind it
             else:

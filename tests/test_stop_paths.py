@@ -253,3 +253,60 @@ async def test_a_stop_that_fails_on_a_suit_still_ends_as_stopped_not_interrupted
         assert every_suit_stopped(sc) and not session.output_mA.any()
         assert session.closed.is_set()
         suits.cancel_scope.cancel()
+
+
+async def test_the_desks_latch_itself_stops_every_in_process_suit_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An e-stop taken by the desk (as MQTT, the console and the studio hand it over) has
+    every in-process suit's firmware STOPPED at zero when `take` returns: no task, no
+    scheduling round, no tick's spin between the latch and the suits. The desk's stopper
+    then announces it without sending those suits a second STOP_ALL."""
+    sc = SimulatedClass(short_plan(LONG), 3, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        session = await nursery.start(sc.session.run)
+        await trio.sleep(20.0)
+        assert all(s.firmware.applied_mA.any() for s in sc.suits)
+        before = [s.frames_received for s in sc.suits]
+        request = session.desk.take(b'{"do": "estop"}', "tablet")
+        assert every_suit_stopped(sc)  # before anything else ran
+        assert [s.frames_received - b for s, b in zip(sc.suits, before, strict=True)] == [1] * 3
+        assert "estop" not in [e.kind for e in session.events.events]  # stop first
+        result = await request.wait()
+        assert result.ok and session.state is ClassState.ESTOPPED
+        await trio.sleep(1.0)  # held: nothing more goes out, not even a second STOP_ALL
+        assert [s.frames_received - b for s, b in zip(sc.suits, before, strict=True)] == [1] * 3
+        assert [e.kind for e in session.events.events].count("estop") == 1
+        assert (await session.execute(Reset(), "trainer")).ok  # released: told again next time
+        await session.emergency_stop()
+        assert [s.frames_received - b for s, b in zip(sc.suits, before, strict=True)] == [2] * 3
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_suit_whose_stop_fails_at_the_latch_does_not_keep_it_from_the_others(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A bug in one suit's link as the latch writes its STOP_ALL: the latch does not raise
+    (it runs inside an interface's parser), every other suit is stopped right there, and
+    the e-stop's own pass raises the failure once every suit has been told."""
+    sc = SimulatedClass(short_plan(LONG), 3, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        session = await nursery.start(sc.session.run)
+        await trio.sleep(20.0)
+
+        def broken(frame: bytes) -> None:
+            raise RuntimeError("a bug in the link")
+
+        works, session.drivers[1]._send_nowait = session.drivers[1]._send_nowait, broken
+        session.latch_estop()  # does not raise
+        firmwares = [s.firmware for s in sc.suits]
+        assert [f.state is SuitState.STOPPED for f in firmwares] == [True, False, True]
+        with pytest.raises(RuntimeError, match="a bug in the link"):
+            await session.emergency_stop()
+        assert session.drivers[1].held and session.state is ClassState.ESTOPPED
+        session.drivers[1]._send_nowait = works  # (else the class's closing stop raises it too)
+        nursery.cancel_scope.cancel()
