@@ -30,6 +30,7 @@ from suit_controller.clients import ClientSpec
 from suit_controller.commands import printable, refuse_unshowable
 from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
 from suit_controller.mqtt.bridge import MqttBridge, recorded_ids
+from suit_controller.mqtt.broker_check import broker_refuses_v5
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 from suit_controller.studio.library import Library
@@ -271,6 +272,9 @@ def companions_for(
             broker, topics = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
         except MqttConfigError as e:
             raise click.UsageError(str(e)) from None
+        refused = broker_refuses_v5(broker)
+        if refused is not None:  # no class on a broker that would run retained commands (F1)
+            raise click.ClickException(refused)
         ids, store = None, None
         if records is not None:  # ids the records know, and earlier classes to replay
             ids, store = recorded_ids(records.location, records.opened.id), records.location
