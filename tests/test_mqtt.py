@@ -810,13 +810,19 @@ def test_a_class_with_mqtt_refuses_to_start_on_a_broker_that_refuses_v5(
         r = CliRunner().invoke(
             cli, [*args, "--out", str(tmp_path / "out"), "--mqtt", f"mqtt://127.0.0.1:{fake.port}"]
         )
-    said = " ".join(r.output.split())
-    assert r.exit_code == 1, r.output
-    assert f"the MQTT broker at 127.0.0.1:{fake.port} refused MQTT v5" in said, said
-    assert "unsupported protocol version, code 132" in said, said  # paho: v5 name
-    assert "Mosquitto 1.6 or later" in said and "Traceback" not in said, said
-    assert fake.levels == [5], fake.levels
-    assert not (tmp_path / "out").exists()
+        said = " ".join(r.output.split())
+        assert r.exit_code == 1, r.output
+        assert f"the MQTT broker at 127.0.0.1:{fake.port} refused MQTT v5" in said, said
+        assert "unsupported protocol version, code 132" in said, said  # paho: v5 name
+        assert "Mosquitto 1.6 or later" in said and "Traceback" not in said, said
+        assert fake.levels == [5], fake.levels
+        r = CliRunner().invoke(
+            cli,
+            ["serve", "--mqtt", f"mqtt://127.0.0.1:{fake.port}", "--db", str(tmp_path / "s.db")],
+        )
+        assert r.exit_code == 1 and "refused MQTT v5" in r.output, r.output
+        assert fake.levels == [5, 5], fake.levels
+    assert not (tmp_path / "out").exists() and not (tmp_path / "s.db").exists()
     assert broker_refuses_v5(BrokerUrl.parse(broker.url())) is None
 
 
