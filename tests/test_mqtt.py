@@ -788,7 +788,7 @@ async def test_the_controller_never_falls_back_to_311_it_says_why_and_the_class_
     [event] = refusals()  # said once, not at every retry
     said = event.message
     assert f"broker at 127.0.0.1:{fake.port} refused MQTT v5" in said, said
-    assert "protocol version" in said and "code 1" in said, said  # the broker's answer
+    assert "(its CONNACK: unsupported protocol version, code 132)" in said, said
     assert "Mosquitto 1.6 or later" in said and "retained command" in said, said
     assert "the class goes on" in said, said
     assert bridge.v5_refused is not None and bridge.v5_refused in said

@@ -69,7 +69,11 @@ from suit_controller.commands import (
     printable,
     says_estop,
 )
-from suit_controller.mqtt.broker_check import protocol_refused, v5_refused_message
+from suit_controller.mqtt.broker_check import (
+    describe_answer,
+    protocol_refused,
+    v5_refused_message,
+)
 from suit_controller.mqtt.payloads import (
     REPLAY_BATCH,
     REPLAY_QUEUE,
@@ -321,7 +325,7 @@ class MqttBridge:
         console and Ctrl-C still stop every suit.
         """
         rc = getattr(error, "rc", None)
-        answer = f"{printable(str(error))}" + (f", code {getattr(rc, 'value', rc)}" if rc else "")
+        answer = describe_answer(rc) if rc is not None else printable(str(error))
         self.v5_refused = v5_refused_message(self.broker, answer)
         if not self._v5_refusal_reported:
             self._v5_refusal_reported = True

@@ -67,6 +67,7 @@ def broker_refuses_v5(broker: BrokerUrl, timeout_s: float = CHECK_TIMEOUT_S) -> 
         protocol=MQTTv5,
     )
     client.on_connect = on_connect
+    client.connect_timeout = timeout_s
     if broker.username is not None:
         client.username_pw_set(broker.username, broker.password)
     if broker.tls:
@@ -85,14 +86,19 @@ def broker_refuses_v5(broker: BrokerUrl, timeout_s: float = CHECK_TIMEOUT_S) -> 
         client.disconnect()
         client.loop_stop()
     if answer and protocol_refused(answer[0]):
-        return v5_refused_message(broker, _describe(answer[0]))
+        return v5_refused_message(broker, describe_answer(answer[0]))
     return None
 
 
-def _describe(reason: Any) -> str:
-    """A CONNACK code as people read it, with its number."""
+def describe_answer(reason: Any) -> str:
+    """A CONNACK code (paho's ReasonCode, or a bare number) as people read it, with its number."""
     value = getattr(reason, "value", reason)
-    name = str(getattr(reason, "getName", lambda: reason)())
-    if value == 1:  # 3.1.1's code, which paho's v5 parser names as a v5 reason code
+    if hasattr(reason, "getName"):
+        name = str(reason.getName())
+    elif value == 1:  # MQTT 3.1.1's code
         name = "unacceptable protocol version"
+    elif value == 132:
+        name = "unsupported protocol version"
+    else:
+        name = "refused"
     return f"{name.lower()}, code {value}"
