@@ -43,6 +43,7 @@ class TickSource:
             time.sleep(min(left, SPIN_STEP_S))  # noqa: ASYNC251 - bounded by SPIN_MARGIN_S
 
 
+
 @contextmanager
 def settled_memory() -> Iterator[None]:
     """Around a program's classes: collect once, then leave what exists out of later scans.
