@@ -713,25 +713,40 @@ async def test_v5_requests_are_answered_on_their_response_topic_and_311_clients_
         nursery.cancel_scope.cancel()
 
 
-async def test_the_controller_falls_back_to_311_when_a_broker_refuses_v5() -> None:
-    """A broker that speaks only MQTT 3.1.1 answers a v5 CONNECT with return code 1
-    (unacceptable protocol version); the controller then connects with 3.1.1."""
-    import socket
-    import threading
+class Broker311:
+    """Just enough of an MQTT 3.1.1-only broker, on a real socket: it answers a v5 CONNECT
+    with CONNACK code 1 (unacceptable protocol version) and accepts a 3.1.1 one, so a
+    controller that fell back to 3.1.1 would be let in. `levels`: each CONNECT's level."""
 
-    levels: list[int] = []
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    port = server.getsockname()[1]
-    done = threading.Event()
-    held: list[socket.socket] = []
+    def __init__(self) -> None:
+        import socket
+        import threading
 
-    def serve() -> None:  # just enough of an MQTT 3.1.1 broker: CONNECT and CONNACK
-        while not done.is_set():
+        self.levels: list[int] = []
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.server.settimeout(0.2)
+        self.port = int(self.server.getsockname()[1])
+        self._done = threading.Event()
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> Broker311:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.server.close()
+        for conn in self._held:
+            conn.close()
+
+    def _serve(self) -> None:
+        while not self._done.is_set():
             try:
-                conn, _ = server.accept()
+                conn, _ = self.server.accept()
             except TimeoutError:
                 continue
             conn.settimeout(2)
@@ -742,29 +757,73 @@ async def test_the_controller_falls_back_to_311_when_a_broker_refuses_v5() -> No
                 continue
             # fixed header (1 byte + 1-byte length here), then "\0\4MQTT" and the level
             level = data[8] if len(data) > 8 else -1
-            levels.append(level)
+            self.levels.append(level)
             conn.sendall(bytes([0x20, 0x02, 0x00, 0x00 if level == 4 else 0x01]))
-            held.append(conn)
+            self._held.append(conn)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        async with trio_asyncio.open_loop():
-            sc = SimulatedClass(short_plan(), 1, body=False)
+
+async def test_the_controller_never_falls_back_to_311_it_says_why_and_the_class_goes_on() -> None:
+    """Review F1: with MQTT 3.1.1 a retained command published during a class is carried
+    out, so a broker that refuses v5 is not used. The controller keeps asking with v5 (never
+    3.1.1: the fake broker would let that in), says once what the broker answered and what
+    to do, and the class goes on. Before: it fell back to 3.1.1 and this test failed."""
+    from suit_controller.session import ClassState
+
+    with Broker311() as fake:
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            sc = SimulatedClass(short_plan(LONG), 1, body=False)
             bridge = MqttBridge(
-                sc.session, BrokerUrl.parse(f"mqtt://127.0.0.1:{port}"), Topics.for_room()
+                sc.session, BrokerUrl.parse(f"mqtt://127.0.0.1:{fake.port}"), Topics.for_room()
             )
             sc.companions = [bridge.run]
-            with trio.move_on_after(4.0):
-                await sc.run()
-    finally:
-        done.set()
-        thread.join()
-        server.close()
-        for conn in held:
-            conn.close()
-    assert levels[0] == 5 and 4 in levels, levels
-    assert bridge.protocol.value == 4  # paho's MQTTv311
+            nursery.start_soon(sc.run)
+            refusals = lambda: [  # noqa: E731
+                e for e in sc.session.events.events if e.kind == "interface_error"
+            ]
+            await eventually(lambda: refusals() and len(fake.levels) >= 3)
+            assert sc.session.state not in (ClassState.ESTOPPED, ClassState.STOPPED)
+            nursery.cancel_scope.cancel()
+    assert fake.levels and set(fake.levels) == {5}, fake.levels  # asked again, never with 3.1.1
+    assert bridge.protocol.value == 5 and not bridge.connected
+    [event] = refusals()  # said once, not at every retry
+    said = event.message
+    assert f"broker at 127.0.0.1:{fake.port} refused MQTT v5" in said, said
+    assert "(its CONNACK: unsupported protocol version, code 132)" in said, said
+    assert "Mosquitto 1.6 or later" in said and "retained command" in said, said
+    assert "the class goes on" in said, said
+    assert bridge.v5_refused is not None and bridge.v5_refused in said
+
+
+def test_a_class_with_mqtt_refuses_to_start_on_a_broker_that_refuses_v5(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """`sim run --mqtt` on a 3.1.1-only broker: exit 1, the broker's answer and what to do,
+    and no class (no output written). A v5 broker (the real Mosquitto) passes the check."""
+    from click.testing import CliRunner
+
+    from suit_controller.cli.main import suitctl as cli
+    from suit_controller.mqtt.broker_check import broker_refuses_v5
+
+    (tmp_path / "short.yaml").write_text(SHORT)
+    args = ["sim", "run", str(tmp_path / "short.yaml"), "--clients", "1", "--virtual"]
+    with Broker311() as fake:
+        r = CliRunner().invoke(
+            cli, [*args, "--out", str(tmp_path / "out"), "--mqtt", f"mqtt://127.0.0.1:{fake.port}"]
+        )
+        said = " ".join(r.output.split())
+        assert r.exit_code == 1, r.output
+        assert f"the MQTT broker at 127.0.0.1:{fake.port} refused MQTT v5" in said, said
+        assert "unsupported protocol version, code 132" in said, said  # paho: v5 name
+        assert "Mosquitto 1.6 or later" in said and "Traceback" not in said, said
+        assert fake.levels == [5], fake.levels
+        r = CliRunner().invoke(
+            cli,
+            ["serve", "--mqtt", f"mqtt://127.0.0.1:{fake.port}", "--db", str(tmp_path / "s.db")],
+        )
+        assert r.exit_code == 1 and "refused MQTT v5" in r.output, r.output
+        assert fake.levels == [5, 5], fake.levels
+    assert not (tmp_path / "out").exists() and not (tmp_path / "s.db").exists()
+    assert broker_refuses_v5(BrokerUrl.parse(broker.url())) is None
 
 
 async def test_v5_response_topics_outside_the_rooms_replies_are_refused_with_a_reason(

@@ -22,6 +22,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "class": "suit_controller.cli.hardware:class_",
     "serve": "suit_controller.cli.serve:serve",
     "users": "suit_controller.cli.serve:users",
+    "mqtt": "suit_controller.cli.tablets:mqtt",
 }
 
 #: Modules that add subcommands to a group defined elsewhere (imported with it).

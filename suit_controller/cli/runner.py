@@ -31,6 +31,7 @@ from suit_controller.clients import ClientSpec
 from suit_controller.commands import printable, refuse_unshowable
 from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
 from suit_controller.mqtt.bridge import MqttBridge, recorded_ids
+from suit_controller.mqtt.broker_check import broker_refuses_v5
 from suit_controller.records import SessionEvent
 from suit_controller.session import ClassSession
 from suit_controller.studio.library import Library
@@ -306,6 +307,9 @@ def companions_for(
             mqtt = BrokerUrl.parse(mqtt_url), Topics.for_room(site, room)
         except MqttConfigError as e:
             raise click.UsageError(str(e)) from None
+        refused = broker_refuses_v5(mqtt[0])
+        if refused is not None:  # no class on a broker that would run retained commands (F1)
+            raise click.ClickException(refused)
         console.print(
             f"MQTT: {shown(str(mqtt[0]))} under {shown(mqtt[1].prefix)}/", highlight=False
         )

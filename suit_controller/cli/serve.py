@@ -17,6 +17,7 @@ from suit_controller.cli.clients import db_option, open_store
 from suit_controller.cli.errors import EXIT_INVALID, err_console
 from suit_controller.cli.runner import mqtt_tls_options
 from suit_controller.mqtt import BrokerUrl, MqttConfigError, Topics
+from suit_controller.mqtt.broker_check import broker_refuses_v5
 from suit_controller.studio.accounts import ROLES, Accounts
 from suit_controller.studio.rooms import Studio, StudioMqtt, SuitRack
 from suit_controller.studio.store import Store, StoreError
@@ -141,6 +142,9 @@ def serve(
             Topics.for_room(site, "room")  # the site must be a topic segment
         except MqttConfigError as e:
             raise click.UsageError(str(e)) from None
+        refused = broker_refuses_v5(mqtt.broker)
+        if refused is not None:  # MQTT v5 only: 3.1.1 would run retained commands (F1)
+            raise click.ClickException(refused)
     store = open_store(db_path)
     link = first_manager(store, simulated or 0, host, port)
     rack: SuitRack

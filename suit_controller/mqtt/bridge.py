@@ -29,7 +29,9 @@ event for good. The records keep the same events in the same order, so a
 consumer that missed some asks on `…/events/replay` and gets them again:
 from this class's log, or for an earlier class from the store.
 
-With a broker that speaks MQTT v5 the controller uses it: a command (or a
+The controller speaks MQTT v5 only (a broker that refuses it is reported and not used:
+with MQTT 3.1.1 a retained command published during a class would be carried out). A
+command (or a
 replay request) with a response topic and correlation data is answered on
 that topic with the same correlation data, and still on `…/commands/result`
 (or `…/events/replay/result`) for MQTT 3.1.1 clients.
@@ -66,6 +68,11 @@ from suit_controller.commands import (
     decode,
     printable,
     says_estop,
+)
+from suit_controller.mqtt.broker_check import (
+    describe_answer,
+    protocol_refused,
+    v5_refused_message,
 )
 from suit_controller.mqtt.payloads import (
     REPLAY_BATCH,
@@ -211,8 +218,11 @@ class MqttBridge:
         self.topics = topics
         self.client_id = client_id or f"suit-controller-{socket.gethostname()}-{id(self):x}"
         self.telemetry_hz = telemetry_hz
-        #: The MQTT version the controller speaks (v5 unless the broker refused it).
+        #: The MQTT version the controller speaks: v5 only, never 3.1.1 (docs/mqtt.md, F1).
         self.protocol = aiomqtt.ProtocolVersion.V5
+        #: Why the broker is not used, when it refused MQTT v5 (for the operator).
+        self.v5_refused: str | None = None
+        self._v5_refusal_reported = False
         self.published_events = 0
         self.replays_answered = 0
         self.commands_handled = 0
@@ -300,11 +310,30 @@ class MqttBridge:
                 await link(backoff)
             except (aiomqtt.MqttError, OSError) as e:
                 self.last_error = str(e)
-                if _protocol_refused(e) and self.protocol is aiomqtt.ProtocolVersion.V5:
-                    self.protocol = aiomqtt.ProtocolVersion.V311  # an MQTT 3.1.1 broker
+                if protocol_refused(e):  # an MQTT 3.1.1 broker: no fallback (F1)
+                    self._refuse_v311(e)
             except Exception as e:  # not the broker's: report once, reconnect, the class goes on
                 self._report(name, e)
             await trio.sleep(backoff.next())
+
+    def _refuse_v311(self, error: BaseException) -> None:
+        """The broker refused MQTT v5: say so once, and never fall back to MQTT 3.1.1.
+
+        With 3.1.1 a retained command published during a class would be carried out
+        (nothing tells it from a live one). So the bridge keeps asking for v5 (the broker
+        may be upgraded) while the class goes on without MQTT commands; the trainer's
+        console and Ctrl-C still stop every suit.
+        """
+        rc = getattr(error, "rc", None)
+        answer = describe_answer(rc) if rc is not None else printable(str(error))
+        self.v5_refused = v5_refused_message(self.broker, answer)
+        if not self._v5_refusal_reported:
+            self._v5_refusal_reported = True
+            self.session.emit(
+                "interface_error",
+                f"{self.v5_refused}. MQTT commands and e-stops are off; the class goes on",
+                interface="mqtt",
+            )
 
     def _report(self, link: str, error: BaseException) -> None:
         while isinstance(error, BaseExceptionGroup) and error.exceptions:
@@ -418,20 +447,16 @@ class MqttBridge:
                     await self._farewell(client)
 
     async def _subscribe_keeping_retain(self, client: aiomqtt.Client, topic: str) -> None:
-        """Subscribe at QoS 1; with MQTT v5, "retain as published".
+        """Subscribe at QoS 1 with MQTT v5's "retain as published".
 
         A broker forwards a retained message published while the controller is
         subscribed with retain=0 unless the subscription asks to keep the flag
         (MQTT v5 only): then a retained command published live is recognised,
         and refused, like one handed over at subscribe time. MQTT 3.1.1 cannot
-        ask, so there a live retained command cannot be told from any other.
+        ask, which is why the controller never speaks it.
         """
-        subscribe = trio_asyncio.aio_as_trio(client.subscribe)
-        if self.protocol is aiomqtt.ProtocolVersion.V5:
-            options = SubscribeOptions(qos=1, retainAsPublished=True)
-            await subscribe(topic, options=options)
-        else:
-            await subscribe(topic, qos=1)
+        options = SubscribeOptions(qos=1, retainAsPublished=True)
+        await trio_asyncio.aio_as_trio(client.subscribe)(topic, options=options)
 
     async def _flush_events(self, client: aiomqtt.Client) -> None:
         while self.published_events < self.last_seq:
@@ -914,13 +939,6 @@ def _is_estop(raw: bytes) -> bool:
         return decode(raw).get("do") == "estop"
     except (CommandRefused, TypeError, ValueError, RecursionError):
         return False
-
-
-def _protocol_refused(error: BaseException) -> bool:
-    """True when the broker refused the connection for its MQTT version (a 3.1.1 broker)."""
-    rc = getattr(error, "rc", None)
-    value = getattr(rc, "value", rc)
-    return value in (1, 132) or "protocol version" in str(error).lower()
 
 
 def recorded_ids(location: str, class_id: str) -> ClassIds:
