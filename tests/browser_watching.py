@@ -19,7 +19,9 @@ from browser import ARGS, CHROMIUM  # type: ignore[import-not-found]
 from browser_console import SIZES, WAIT, axe, checkpoint, state_is  # type: ignore[import-not-found]
 from playwright.sync_api import Page, sync_playwright
 
-ENABLED = """() => [...document.querySelectorAll('button')].filter(b => !b.disabled && !b.hidden)
+#: Every button that acts on the class and is on (a message's Dismiss acts on this screen only).
+ENABLED = """() => [...document.querySelectorAll('button:not(.dismiss)')]
+  .filter(b => !b.disabled && !b.hidden)
   .map(b => b.id || b.dataset.do || b.getAttribute('aria-label'))"""
 
 
