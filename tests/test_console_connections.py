@@ -21,11 +21,11 @@ import trio
 import trio.testing
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from sim.simclass import SimulatedClass
 from suit_controller.session import ClassState
-from suit_controller.web.app import CONSOLES, MAX_STEERING, Console
+from suit_controller.web.app import CLOSE_FULL, CONSOLES, MAX_STEERING, MAX_WATCHING, Console
 
 from .simclass_helpers import SHORT, short_plan
 from .studio_helpers import logged_in, start_site, started_class
@@ -44,20 +44,28 @@ async def until(check: Callable[[], bool]) -> None:
 
 
 @asynccontextmanager
-async def served_class() -> AsyncIterator[tuple[SimulatedClass, str]]:
-    """A running simulated class and its console's WebSocket URL."""
+async def served_console() -> AsyncIterator[tuple[SimulatedClass, Console, str]]:
+    """A running simulated class, its console and the console's WebSocket URL."""
     sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False)
+    console = Console(sc.session, None)
     port = free_port()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sc.run)
         config = Config()
         config.bind = [f"127.0.0.1:{port}"]
         config.accesslog = config.errorlog = None
-        await nursery.start(hypercorn_serve, Console(sc.session, None).app, config)
+        await nursery.start(hypercorn_serve, console.app, config)
         with trio.fail_after(GUARD_S):
             await until(lambda: sc.session.state is ClassState.RUNNING)
-        yield sc, f"ws://127.0.0.1:{port}/ws"
+        yield sc, console, f"ws://127.0.0.1:{port}/ws"
         nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def served_class() -> AsyncIterator[tuple[SimulatedClass, str]]:
+    """A running simulated class and its console's WebSocket URL."""
+    async with served_console() as (sc, _console, url):
+        yield sc, url
 
 
 async def class_message(ws: WebSocketConnection) -> dict[str, Any]:
@@ -236,3 +244,63 @@ async def test_the_shared_ceiling_is_two_connections_worth_one_flooder_starves_n
     assert carried("web:3", 1, "stop") == 1  # never refused for rate
     await trio.sleep(1.0)
     assert carried("web:3", 45) == 40  # 40 a second refilled into the ceiling
+
+
+async def closed_with(ws: WebSocketConnection) -> tuple[list[dict[str, Any]], int, str]:
+    """Every message until the server closes `ws`, and the close's code and reason
+    (code 0 at once if the class's facts came: the connection was let in)."""
+    got: list[dict[str, Any]] = []
+    try:
+        while True:
+            got.append(json.loads(await ws.get_message()))
+            if got[-1]["type"] == "class":
+                return got, 0, ""
+    except ConnectionClosed as e:
+        return got, e.reason.code, str(e.reason.reason)
+
+
+async def test_watchers_are_capped_a_closed_one_frees_its_place_and_steering_still_estops() -> None:
+    async with served_console() as (sc, console, url):
+        with trio.fail_after(GUARD_S):
+            async with trio.open_nursery() as conns:
+                opened = []
+                for _ in range(MAX_STEERING + MAX_WATCHING):
+                    ws = await conns.start(_open, url)
+                    opened.append((ws, (await class_message(ws))["steering"]))
+                assert [s for _, s in opened].count(False) == MAX_WATCHING
+                assert (console.steering, console.watching) == (MAX_STEERING, MAX_WATCHING)
+                # one more: closed at once with words the page shows; no place taken
+                async with open_websocket_url(url) as extra:
+                    full = await closed_with(extra)
+                    assert full[1] == CLOSE_FULL, "let in past the cap"
+                # one more that asks for an e-stop as it connects: stopped, then closed
+                async with open_websocket_url(url + "?estop=1") as extra:
+                    full_estop = await closed_with(extra)
+                stopped_by_refused = sc.session.state
+                assert (console.steering, console.watching) == (MAX_STEERING, MAX_WATCHING)
+                # a steering console, with the cap reached: reset, then its own e-stop
+                steering = opened[0][0]
+                await steering.send_message(json.dumps({"id": "r", "do": "reset"}))
+                [reset] = await results(steering, 1)
+                await until(lambda: sc.session.state is ClassState.PAUSED)
+                await steering.send_message(json.dumps({"id": "e", "do": "estop"}))
+                [estop] = await results(steering, 1)
+                stopped_by_steering = sc.session.state
+                # a watcher closes: its place is free for the next connection
+                await opened[-1][0].aclose()
+                await until(lambda: console.watching == MAX_WATCHING - 1)
+                async with open_websocket_url(url) as again:
+                    assert (await class_message(again))["steering"] is False
+                    assert console.watching == MAX_WATCHING
+                conns.cancel_scope.cancel()
+            await until(lambda: console.steering == console.watching == 0)
+    messages, code, reason = full
+    assert messages == [] and code == CLOSE_FULL  # never pushed the class or its state
+    assert reason == console.full() and "40 screens already show this class" in reason
+    assert len(reason.encode()) <= 123  # what a WebSocket close can carry
+    messages, code, _ = full_estop
+    assert [(m["type"], m["command"], m["ok"]) for m in messages] == [("result", "estop", True)]
+    assert code == CLOSE_FULL and stopped_by_refused is ClassState.ESTOPPED
+    assert reset["ok"] is True
+    assert estop["ok"] is True and estop["command"] == "estop"
+    assert stopped_by_steering is ClassState.ESTOPPED

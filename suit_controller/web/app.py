@@ -48,6 +48,19 @@ SEND_WARNINGS = 20
 #: has closed. Further connections watch: the state is pushed to them and their e-stop is
 #: obeyed (from anyone who reaches the console), every other command is refused.
 MAX_STEERING = 8
+#: Console connections that may watch one class at once (past the steering ones). Every
+#: watching connection is pushed the state ten times a second by the class's own process, so
+#: without a cap one browser opening thousands of WebSockets could load it. A room's watchers
+#: are a wall screen, the trainers' spare tablets and phones, a manager's laptop: a dozen at
+#: the most; 32 is more than a gym ever opens, and small enough that 8 steering + 32 watching
+#: connections' pushes stay a small share of the class's one core (a push of the state of 12
+#: clients takes about 0.4 ms of CPU: 40 x 10 a second is some 17 % of a core, 2026-12-02;
+#: a thousand connections would need several cores). Past it a connection is
+#: closed at once with `CLOSE_FULL` and a reason the page shows (its e-stop, if it asked for
+#: one on connecting, is carried out first).
+MAX_WATCHING = 32
+#: The close code of a connection refused because the class has `MAX_WATCHING` watchers.
+CLOSE_FULL = 4429
 #: The one rate limit every steering connection of a class shares (`CommandDesk.ceiling_limit`,
 #: two connections' worth), on top of each connection's own: more connections, no more rate.
 CONSOLES = "the class's consoles"
@@ -74,6 +87,7 @@ class Console:
         self._lost: set[str | None] = set()  # clients whose suit was lost: "connected" is news
         self.connections = 0
         self.steering = 0  # connections open now that may steer (at most MAX_STEERING)
+        self.watching = 0  # connections open now that only watch (at most MAX_WATCHING)
         self._closed_sources: list[str] = []  # closed, their rate limit not yet rested
         session.events.subscribe(self._on_event)
         self.app = Starlette(
@@ -159,11 +173,18 @@ class Console:
         self.connections += 1
         source = self.source_of(self.connections)  # rate limits are per WebSocket connection
         steers = self.steering < MAX_STEERING
+        watches = not steers and self.watching < MAX_WATCHING
+        if not steers and not watches:
+            await self._refuse_full(ws, source)
+            return
         self.steering += steers
+        self.watching += watches
         self._forget_closed()
         desk = self.session.desk
         try:
-            await ws.send_text(json.dumps({**self.class_facts(), "steering": steers}))
+            await ws.send_text(
+                json.dumps({**self.class_facts(), "steering": steers, "max_steering": MAX_STEERING})
+            )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._push, ws)
                 while True:
@@ -186,8 +207,33 @@ class Console:
             pass
         finally:
             self.steering -= steers
+            self.watching -= watches
             self._closed_sources.append(source)
             self._forget_closed()
+
+    async def _refuse_full(self, ws: WebSocket, source: str) -> None:
+        """Close a connection past `MAX_WATCHING` watchers with words the page shows.
+
+        A page that is sending an e-stop says so in its URL (`?estop=1`): the e-stop is
+        carried out and answered before the close, so a screen that cannot watch still stops
+        the class. The connection is never pushed the state, and holds no place."""
+        try:
+            if ws.query_params.get("estop") == "1":
+                request = self.session.desk.take(json.dumps({"id": "estop", "do": "estop"}), source)
+                await self._reply(ws, request)
+            await ws.close(code=CLOSE_FULL, reason=self.full())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._closed_sources.append(source)
+            self._forget_closed()
+
+    def full(self) -> str:
+        """The close reason past `MAX_WATCHING` (a WebSocket close reason: at most 123 bytes)."""
+        return (
+            f"Not shown here: {MAX_STEERING + MAX_WATCHING} screens already show this class. "
+            "Close one, or use a trainer's tablet."
+        )
 
     def watching_only(self) -> str:
         return (

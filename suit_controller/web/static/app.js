@@ -11,11 +11,16 @@
 const params = new URLSearchParams(location.search);
 const token = params.get("token");
 const RETRY_MS = 1000;
+const FULL_RETRY_MS = 5000;  // a class with every place taken: try again now and then
+const CLOSE_FULL = 4429;     // the controller's close code when every place is taken
 
 let ws = null;
 let facts = null;          // the `class` message: areas, regions, timeline
 let state = null;          // the last `state` message
 let online = false;
+let watching = false;      // this connection only watches: the class's steering places are taken
+let maxSteering = 8;       // how many consoles steer at once (from the `class` message)
+let full = null;           // the controller's words when it had no place for this screen
 let nextId = 1;
 let reconnectTimer = null;
 let attempts = 0;
@@ -53,7 +58,11 @@ function setText(node, text) {
 function wsUrl() {
   const url = new URL("ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  url.search = token ? "?token=" + encodeURIComponent(token) : "";
+  const query = new URLSearchParams();
+  if (token) { query.set("token", token); }
+  // a screen the controller has no place for still gets its STOP carried out
+  if (estopWanted) { query.set("estop", "1"); }
+  url.search = query.toString();
   return url.href;
 }
 
@@ -74,19 +83,30 @@ function connect() {
   };
   sock.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
-    if (msg.type === "class") { facts = msg; buildCards(); }
+    if (msg.type === "class") {
+      facts = msg;
+      watching = msg.steering === false;
+      maxSteering = msg.max_steering || maxSteering;
+      full = null;
+      buildCards();
+    }
     else if (msg.type === "state") { state = msg; render(); }
     else if (msg.type === "result") { onResult(msg); }
   };
-  sock.onclose = () => {
+  sock.onclose = (ev) => {
     if (ws !== sock) { return; }
-    const was = online;
+    const refused = ev.code === CLOSE_FULL;
+    const was = online && !refused && !full;
     online = false;
     ws = null;
+    if (refused) {
+      if (full === null) { say("alert", ev.reason); }
+      full = ev.reason;
+    }
     for (const [id, where] of pending) { showResult(where, false, "not sent: the controller is not answering"); pending.delete(id); }
     render();
     if (was) { say("alert", "Controller lost. The suits stop by themselves. Reconnecting."); }
-    reconnectTimer = setTimeout(connect, estopWanted ? 200 : RETRY_MS);
+    reconnectTimer = setTimeout(connect, estopWanted ? 200 : refused ? FULL_RETRY_MS : RETRY_MS);
   };
 }
 
@@ -346,6 +366,7 @@ function render() {
   setText(badge.querySelector(".icon"), words.icon);
   setText($("state-text"), words.text);
   renderBanner(classState);
+  renderRole();
   renderButtons(classState);
   if (!s) { return; }
   if (facts) { setText($("workout"), facts.workout); }
@@ -370,7 +391,10 @@ function renderBanner(classState) {
   const banner = $("banner");
   let title = "", text = "";
   let kind = "lost";
-  if (classState === "offline" || classState === "connecting" && attempts > 1) {
+  if (full !== null && !online) {
+    title = "Not shown on this screen";
+    text = full + " STOP here still stops every suit.";
+  } else if (classState === "offline" || classState === "connecting" && attempts > 1) {
     title = "Controller lost";
     text = "This screen cannot reach the controller; the suits stop by themselves within " +
       "¼ s. Reconnecting" + (attempts > 1 ? " (try " + attempts + ")" : "") + "…";
@@ -393,6 +417,16 @@ function renderBanner(classState) {
   setText($("banner-text"), text);
 }
 
+/** A console that only watches says so from across the room; its STOP still works. */
+function renderRole() {
+  const shown = online && watching;
+  $("role").hidden = !shown;
+  setText($("role-title"), shown ? "Watching only — " + maxSteering + " consoles already steer this class" : "");
+  setText($("role-text"), shown ? "The buttons here are off; STOP still stops every suit. " +
+    "To steer from here, close another console, then reload this page." : "");
+  document.body.classList.toggle("watching", shown);
+}
+
 function renderButtons(classState) {
   const enabled = {
     start: classState === "ready",
@@ -402,11 +436,11 @@ function renderButtons(classState) {
     reset: classState === "estopped",
   };
   document.querySelectorAll(".controls button").forEach((b) => {
-    b.disabled = !enabled[b.dataset.do];
+    b.disabled = watching || !enabled[b.dataset.do];
   });
   document.querySelector("button[data-do=start]").hidden = classState !== "ready";
   const ended = classState === "finished" || classState === "stopped";
-  const canSet = online && !ended;
+  const canSet = online && !ended && !watching;
   document.querySelectorAll("main button, #class-minus, #class-plus").forEach((b) => {
     b.disabled = !canSet;
   });
