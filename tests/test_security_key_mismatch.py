@@ -22,7 +22,12 @@ from suit_controller.protocol import (
     SuitState,
     encode_status,
 )
-from suit_controller.protocol.connection import NOT_HEARD_REPORTS, ConnectionState
+from suit_controller.protocol.connection import (
+    KEY_MISMATCH_TEXT,
+    NOT_ENROLLED_HERE_TEXT,
+    NOT_HEARD_REPORTS,
+    ConnectionState,
+)
 from suit_controller.protocol.enrollment import encode_enroll, new_studio_id, new_suit_key
 from suit_controller.records import SessionEvent
 from suit_controller.web.words import trainer_message
@@ -66,7 +71,7 @@ def test_a_suit_that_never_counts_our_arm_is_refused_after_a_few_reports(signed:
     events = conn.receive_data(status(7, flag), 0.2 * NOT_HEARD_REPORTS)
     assert events == [SuitKeyMismatch(signed)]
     assert conn.state is ConnectionState.REFUSED and not conn.frames_to_send(bytes([20]), 1.0)
-    assert "key" in (conn.refusal or "")
+    assert conn.refusal == (KEY_MISMATCH_TEXT if signed else NOT_ENROLLED_HERE_TEXT)
     stop = conn.stop_frame()  # a stop still goes out, unsigned: any suit honours that
     assert stop is not None and stop[0] == 0x23 and stop[5] == 0
 
