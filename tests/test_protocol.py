@@ -308,3 +308,14 @@ def test_the_same_level_codes_decode_to_one_shared_tuple() -> None:
     assert isinstance(first, SetLevels) and decode_control(encode(b)) == b
     again = decode_control(encode(SetLevels(3, 1, (10.0, 20.0))))
     assert isinstance(again, SetLevels) and again.levels_mA is first.levels_mA
+
+
+def test_the_levels_cache_is_emptied_when_full_and_never_grows_past_its_bound() -> None:
+    from suit_controller.protocol import codec
+
+    codec._LEVELS.clear()
+    for n in range(codec._LEVELS_KEPT + 1):
+        codes = bytes([n % 240, n // 240])
+        assert codec._levels_mA(codes) == (0.5 * (n % 240), 0.5 * (n // 240))
+        assert len(codec._LEVELS) <= codec._LEVELS_KEPT
+    assert len(codec._LEVELS) == 1  # emptied when full, then the new one kept
