@@ -329,6 +329,12 @@ def test_a_clamped_frame_repeated_counts_its_clamp_again_an_unclamped_one_does_n
     for t in (0.03, 0.04):
         fw.receive(ctl.levels(bytes([100]), program_id=4), t)  # 50 mA: not clamped
     assert fw.charge_clamps == 2 and fw.applied_mA.tolist() == [50.0]
+    fw.receive(ctl.stop_all(), 0.05)
+    fw.receive(ctl.arm(), 0.06)  # clears the fault
+    for t in (0.07, 0.08):
+        fw.receive(ctl.levels(bytes([200]), program_id=4), t)  # exactly the 100 mA limit
+    assert fw.charge_clamps == 2 and fw.applied_mA.tolist() == [100.0]
+    assert Faults.CHARGE_CLAMPED not in fw.faults
 
 
 def test_zero_outputs_after_a_stop_add_no_time_charge_or_contraction() -> None:
@@ -340,3 +346,11 @@ def test_zero_outputs_after_a_stop_add_no_time_charge_or_contraction() -> None:
     assert (t.stim_s, t.max_mA, t.contractions) == (1.0, 20.0, 1)
     assert t.charge_uC == pytest.approx(7.0 * 85 * 1.0)
     assert not fw.applied_mA.any()
+
+
+def test_a_call_stamped_earlier_than_the_last_takes_no_time_or_charge_away() -> None:
+    fw, ctl = armed(1, watchdog_s=10.0)
+    fw.receive(ctl.levels(bytes([40])), 1.0)  # 20 mA from 1 s
+    fw.receive(ctl.levels(bytes([80])), 0.5)  # 40 mA, by a call whose clock is behind
+    t = fw.totals(2.0)[0]
+    assert t.stim_s == 1.0 and t.charge_uC == pytest.approx(14.0 * 85 * 1.0)
