@@ -186,7 +186,7 @@ class Score:
 def equivalents(doc: Path = EQUIVALENTS_DOC) -> set[tuple[str, str, str, str]]:
     """The excluded mutants of docs/mutation.md's table: module, operator, code before, after.
 
-    A row is ``| module | operator | `before` | `after` | why |``.
+    A row is ``| module | operator | `before` | `after` | why |``; a `|` in the code is `\\|`.
     """
     out: set[tuple[str, str, str, str]] = set()
     if not doc.exists():
@@ -195,7 +195,9 @@ def equivalents(doc: Path = EQUIVALENTS_DOC) -> set[tuple[str, str, str, str]]:
     for line in doc.read_text(encoding="utf-8").splitlines():
         m = row.match(line)
         if m:
-            out.add((m[1], m[2], m[3].strip(), m[4].strip()))
+            # a `|` inside a cell is written `\|` (a table would split there)
+            before, after = (g.strip().replace("\\|", "|") for g in (m[3], m[4]))
+            out.add((m[1], m[2], before, after))
     return out
 
 

@@ -11,7 +11,7 @@ import trio.testing
 
 from sim.faults import parse_faults
 from suit_controller.cli.simclass import SimulatedClass
-from suit_controller.commands import EmergencyStop, Reset, Stop
+from suit_controller.commands import CommandRefused, EmergencyStop, Reset, Stop
 from suit_controller.driver import LinkState
 from suit_controller.protocol import StopAll, SuitState, decode_control
 from suit_controller.session import ClassSession, ClassState
@@ -253,3 +253,15 @@ async def test_a_stop_that_fails_on_a_suit_still_ends_as_stopped_not_interrupted
         assert every_suit_stopped(sc) and not session.output_mA.any()
         assert session.closed.is_set()
         suits.cancel_scope.cancel()
+
+
+def test_a_client_is_named_by_number_by_id_or_by_name_and_an_unknown_one_is_refused() -> None:
+    """The studio and the MQTT bridge name clients by id (`client_refs`): a stop or a turn
+    down for one client must reach that client, not another and not an error."""
+    sc = SimulatedClass(short_plan(), 3, intensity_mA=20.0, body=False)
+    s = sc.session
+    s.client_refs.update({"c-7f3a": 2, "s-19b2": 2})
+    assert s.client_index("c-7f3a") == 2 and s.client_index("s-19b2") == 2
+    assert s.client_index(s.clients[1].name) == 1 and s.client_index(1) == 0
+    with pytest.raises(CommandRefused, match="no client named 'c-0000'"):
+        s.client_index("c-0000")
