@@ -31,6 +31,7 @@ no longer exists (the code changed: look at it again).
     python scripts/mutation.py --changed-since 8ec5032 sim/firmware.py
         # only the mutants on lines changed since that commit (`git diff`), in any
         # function, `functions=` or not: every changed line's mutants, few of the rest
+        # (with --survivors too, to re-run such a run's survivors)
 """
 
 from __future__ import annotations
