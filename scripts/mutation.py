@@ -347,7 +347,8 @@ def run_target(
             )
             if result.worker_outcome is not WorkerOutcome.NORMAL:
                 score.incompetent += 1  # the mutant could not be made or run
-            elif mutant.key in excluded:
+            elif result.test_outcome is TestOutcome.SURVIVED and mutant.key in excluded:
+                # only a survivor is excluded: the same line elsewhere may be a kill
                 used.add(mutant.key)
                 score.equivalent += 1
             elif result.test_outcome is TestOutcome.SURVIVED:
