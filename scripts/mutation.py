@@ -28,6 +28,10 @@ no longer exists (the code changed: look at it again).
     python scripts/mutation.py --survivors channels/limits.py
         # only the last run's survivors again (after writing the tests that kill
         # them); the other results of that run are kept and the score is recomputed
+    python scripts/mutation.py --changed-since 8ec5032 sim/firmware.py
+        # only the mutants on lines changed since that commit (`git diff`), in any
+        # function, `functions=` or not: every changed line's mutants, few of the rest
+        # (with --survivors too, to re-run such a run's survivors)
 """
 
 from __future__ import annotations
@@ -81,13 +85,26 @@ TARGETS: tuple[Target, ...] = (
     # levels, STOP_ALL always possible); the whole package is 1289 mutants (docs/mutation.md)
     Target(
         "suit_controller/protocol",
-        ("tests/test_protocol.py", "tests/test_connection.py"),
+        (
+            "tests/test_protocol.py",
+            "tests/test_connection.py",
+            # the sans-I/O tests of a suit that holds another key (`_not_heard`)
+            "tests/test_security_key_mismatch.py::"
+            "test_a_suit_that_never_counts_our_arm_is_refused_after_a_few_reports",
+            "tests/test_security_key_mismatch.py::"
+            "test_a_late_status_or_a_signed_frame_only_delayed_is_not_a_mismatch",
+            "tests/test_security_key_mismatch.py::"
+            "test_an_unsigned_suit_is_refused_no_sooner_than_400_ms_after_the_arm",
+            "tests/test_security_key_mismatch.py::"
+            "test_a_suit_refused_for_another_reason_after_a_reconnect_is_sent_no_stop",
+        ),
         functions=(
             "level_code",
             "_open",
             "_counter",
             "stop_frame",
             "receive_data",
+            "_not_heard",
             "tick",
             "frames_to_send",
         ),
@@ -106,6 +123,7 @@ TARGETS: tuple[Target, ...] = (
             "emergency_stop",
             "latch_estop",
             "_stop_all",
+            "_send_stops",
             "_end",
             "_close",
             "run",
@@ -169,7 +187,7 @@ class Score:
 def equivalents(doc: Path = EQUIVALENTS_DOC) -> set[tuple[str, str, str, str]]:
     """The excluded mutants of docs/mutation.md's table: module, operator, code before, after.
 
-    A row is ``| module | operator | `before` | `after` | why |``.
+    A row is ``| module | operator | `before` | `after` | why |``; a `|` in the code is `\\|`.
     """
     out: set[tuple[str, str, str, str]] = set()
     if not doc.exists():
@@ -178,7 +196,9 @@ def equivalents(doc: Path = EQUIVALENTS_DOC) -> set[tuple[str, str, str, str]]:
     for line in doc.read_text(encoding="utf-8").splitlines():
         m = row.match(line)
         if m:
-            out.add((m[1], m[2], m[3].strip(), m[4].strip()))
+            # a `|` inside a cell is written `\|` (a table would split there)
+            before, after = (g.strip().replace("\\|", "|") for g in (m[3], m[4]))
+            out.add((m[1], m[2], before, after))
     return out
 
 
@@ -192,6 +212,27 @@ def _diff_lines(diff: str | None) -> tuple[str, str]:
         elif line.startswith("+"):
             added.append(line[1:].strip())
     return " / ".join(removed), " / ".join(added)
+
+
+def changed_lines(commit: str, path: str) -> dict[str, set[int]]:
+    """The lines (of the file as it is now) that `git diff commit` adds or changes in path."""
+    diff = subprocess.run(
+        ["git", "diff", "-U0", commit, "--", path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    out: dict[str, set[int]] = {}
+    current = ""
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            current = line.removeprefix("+++ ").removeprefix("b/")
+        m = re.match(r"@@ -\S+ \+(\d+)(?:,(\d+))? @@", line)
+        if m and current:
+            start, count = int(m[1]), int(m[2] or 1)
+            out.setdefault(current, set()).update(range(start, start + count))
+    return out
 
 
 def copy_tree() -> None:
@@ -229,6 +270,7 @@ def run_target(
     excluded: set[tuple[str, str, str, str]],
     used: set[tuple[str, str, str, str]],
     survivors_only: bool = False,
+    changed_since: str | None = None,
 ) -> Score:
     """Mutate one target in the copy and run its tests against every mutant."""
     from cosmic_ray.commands import execute, init
@@ -269,11 +311,15 @@ def run_target(
     with use_db(str(db_path), WorkDB.Mode.open if survivors_only else WorkDB.Mode.create) as db:
         if not survivors_only:
             init(sorted(find_modules([Path(target.path)])), db, {})
+        changed = changed_lines(changed_since, target.path) if changed_since else {}
         for item in [] if survivors_only else db.work_items:
             spec = item.mutations[0]
-            skip = EXCLUDED_OPERATORS.match(spec.operator_name) or (
-                target.functions and spec.definition_name not in target.functions
-            )
+            if changed_since:  # only the mutants on a changed line, whatever the function
+                lines = set(range(spec.start_pos[0], spec.end_pos[0] + 1))
+                off = not lines & changed.get(Path(spec.module_path).as_posix(), set())
+            else:
+                off = bool(target.functions) and spec.definition_name not in target.functions
+            skip = EXCLUDED_OPERATORS.match(spec.operator_name) or off
             if skip:
                 db.set_result(
                     item.job_id,
@@ -301,7 +347,8 @@ def run_target(
             )
             if result.worker_outcome is not WorkerOutcome.NORMAL:
                 score.incompetent += 1  # the mutant could not be made or run
-            elif mutant.key in excluded:
+            elif result.test_outcome is TestOutcome.SURVIVED and mutant.key in excluded:
+                # only a survivor is excluded: the same line elsewhere may be a kill
                 used.add(mutant.key)
                 score.equivalent += 1
             elif result.test_outcome is TestOutcome.SURVIVED:
@@ -370,7 +417,16 @@ def report(scores: Sequence[Score], stale: Iterable[tuple[str, str, str, str]]) 
 
 def main(argv: Sequence[str]) -> int:
     survivors_only = "--survivors" in argv
-    wanted = [a.rstrip("/") for a in argv if a != "--survivors"]
+    argv = [a for a in argv if a != "--survivors"]
+    changed_since = None
+    if "--changed-since" in argv:
+        at = argv.index("--changed-since")
+        if at + 1 >= len(argv):
+            print("mutation: --changed-since needs a commit", file=sys.stderr)
+            return 2
+        changed_since = argv[at + 1]
+        argv = argv[:at] + argv[at + 2 :]
+    wanted = [a.rstrip("/") for a in argv]
     targets = [t for t in TARGETS if not wanted or t.path in wanted]
     if wanted and len(targets) != len(wanted):
         known = ", ".join(t.path for t in TARGETS)
@@ -382,8 +438,9 @@ def main(argv: Sequence[str]) -> int:
     mine = {k for k in excluded if any(k[0].startswith(t.path) for t in targets)}
     os.chdir(TREE)
     used: set[tuple[str, str, str, str]] = set()
-    scores = [run_target(t, mine, used, survivors_only) for t in targets]
-    return 0 if report(scores, mine - used) else 1
+    scores = [run_target(t, mine, used, survivors_only, changed_since) for t in targets]
+    # a partial run (changed lines only) cannot tell that a listed equivalent is gone
+    return 0 if report(scores, set() if changed_since else mine - used) else 1
 
 
 if __name__ == "__main__":

@@ -317,3 +317,14 @@ def test_after_a_reconnect_the_confirmation_clock_starts_again_and_the_program_g
     assert SetProgram in [type(f) for f in frames(conn, 3.03)]  # at once, not after 0.1 s
     assert conn.tick(3.02 + PROGRAM_CONFIRM_TIMEOUT_S - 0.01) == []  # counted from the status
     assert conn.tick(3.03 + PROGRAM_CONFIRM_TIMEOUT_S) != []
+
+
+def test_last_counter_is_the_counter_of_the_last_frame_numbered() -> None:
+    conn = ControllerConnection(2)
+    conn.connected()
+    conn.receive_data(status(5), 0.0)  # numbered from 6 on
+    assert conn.last_counter == 5  # nothing numbered yet: the suit's own counter
+    sent = frames(conn)  # ARM 6, SET_LEVELS 7
+    assert [f.counter for f in sent] == [6, 7] and conn.last_counter == 7
+    stop = conn.stop_frame()
+    assert stop is not None and decode_control(stop).counter == conn.last_counter == 8

@@ -305,3 +305,52 @@ def test_counters_count_one_each() -> None:
     assert not fw.check_watchdog(deadline + 1.0) and fw.watchdog_trips == 1
     assert not fw.receive_stop(b"\x00" * 16, 0.0) and fw.bad_frames == 1
     assert not fw.receive_stop(ctl.arm(), 0.0) and fw.auth.refused_frames == 1
+
+
+def test_the_highest_charge_of_one_phase_is_kept_per_output() -> None:
+    fw, ctl = armed(2)  # the power-on 350 µs
+    fw.receive(ctl.levels(bytes([160, 40])), 0.0)  # 80 mA, 20 mA
+    assert fw.max_uC_per_phase.tolist() == pytest.approx([28.0, 7.0])
+    fw.receive(ctl.levels(bytes([80, 0])), 0.1)  # lower: the peaks stay
+    fw.receive(ctl.stop_all(), 0.2)
+    assert fw.max_uC_per_phase.tolist() == pytest.approx([28.0, 7.0])
+    fw.receive(ctl.arm(), 0.3)
+    fw.receive(ctl.program(4, 85, 450), 0.3)
+    fw.receive(ctl.levels(bytes([160, 200]), program_id=4), 0.4)  # 80 mA, 100 mA at 450 µs
+    assert fw.max_uC_per_phase.tolist() == pytest.approx([36.0, 45.0])
+
+
+def test_a_clamped_frame_repeated_counts_its_clamp_again_an_unclamped_one_does_not() -> None:
+    fw, ctl = armed(1)
+    fw.receive(ctl.program(4, 85, 450), 0.0)
+    for t in (0.01, 0.02):
+        fw.receive(ctl.levels(bytes([240]), program_id=4), t)  # 120 mA: clamped to 100
+    assert fw.charge_clamps == 2 and fw.applied_mA.tolist() == [100.0]
+    for t in (0.03, 0.04):
+        fw.receive(ctl.levels(bytes([100]), program_id=4), t)  # 50 mA: not clamped
+    assert fw.charge_clamps == 2 and fw.applied_mA.tolist() == [50.0]
+    fw.receive(ctl.stop_all(), 0.05)
+    fw.receive(ctl.arm(), 0.06)  # clears the fault
+    for t in (0.07, 0.08):
+        fw.receive(ctl.levels(bytes([200]), program_id=4), t)  # exactly the 100 mA limit
+    assert fw.charge_clamps == 2 and fw.applied_mA.tolist() == [100.0]
+    assert Faults.CHARGE_CLAMPED not in fw.faults
+
+
+def test_zero_outputs_after_a_stop_add_no_time_charge_or_contraction() -> None:
+    fw, ctl = armed(1, watchdog_s=10.0)
+    fw.receive(ctl.levels(bytes([40])), 0.0)  # 20 mA for 1 s
+    fw.receive(ctl.stop_all(), 1.0)
+    fw.receive(ctl.stop_all(), 3.0)  # zero again: nothing more
+    t = fw.totals(5.0)[0]
+    assert (t.stim_s, t.max_mA, t.contractions) == (1.0, 20.0, 1)
+    assert t.charge_uC == pytest.approx(7.0 * 85 * 1.0)
+    assert not fw.applied_mA.any()
+
+
+def test_a_call_stamped_earlier_than_the_last_takes_no_time_or_charge_away() -> None:
+    fw, ctl = armed(1, watchdog_s=10.0)
+    fw.receive(ctl.levels(bytes([40])), 1.0)  # 20 mA from 1 s
+    fw.receive(ctl.levels(bytes([80])), 0.5)  # 40 mA, by a call whose clock is behind
+    t = fw.totals(2.0)[0]
+    assert t.stim_s == 1.0 and t.charge_uC == pytest.approx(14.0 * 85 * 1.0)

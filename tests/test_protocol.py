@@ -285,3 +285,37 @@ def test_what_a_broken_frame_is_told_apart_by() -> None:
     assert one_mA < 1.0 and level_code(one_mA) == 2
     with pytest.raises(LocalProtocolError, match=r"above the protocol's 120\.0 mA$"):
         level_code(120.5)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_a_frame_decodes_the_same_from_bytes_bytearray_or_memoryview(kind: type) -> None:
+    """A link may hand over any bytes-like buffer: the frame and its levels are the same."""
+    frame = SetLevels(9, 3, (0.5, 20.0, 120.0))
+    data = encode(frame)
+    assert decode_control(kind(bytearray(data))) == frame
+    levels = decode_control(kind(bytearray(data)))
+    assert isinstance(levels, SetLevels) and levels.levels_mA == (0.5, 20.0, 120.0)
+
+
+def test_the_same_level_codes_decode_to_one_shared_tuple() -> None:
+    """A suit mostly gets the same few frames again: their levels are not rebuilt each time
+    (another frame in between does not empty the cache; it is emptied only when full)."""
+    from suit_controller.protocol import codec
+
+    codec._LEVELS.clear()  # another test may have left it one short of full
+    a, b = SetLevels(1, 1, (10.0, 20.0)), SetLevels(2, 1, (30.0, 40.0))
+    first = decode_control(encode(a))
+    assert isinstance(first, SetLevels) and decode_control(encode(b)) == b
+    again = decode_control(encode(SetLevels(3, 1, (10.0, 20.0))))
+    assert isinstance(again, SetLevels) and again.levels_mA is first.levels_mA
+
+
+def test_the_levels_cache_is_emptied_when_full_and_never_grows_past_its_bound() -> None:
+    from suit_controller.protocol import codec
+
+    codec._LEVELS.clear()
+    for n in range(codec._LEVELS_KEPT + 1):
+        codes = bytes([n % 240, n // 240])
+        assert codec._levels_mA(codes) == (0.5 * (n % 240), 0.5 * (n // 240))
+        assert len(codec._LEVELS) <= codec._LEVELS_KEPT
+    assert len(codec._LEVELS) == 1  # emptied when full, then the new one kept

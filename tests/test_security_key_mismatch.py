@@ -4,6 +4,7 @@ sends it nothing more; the suit's outputs stay at zero throughout."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from importlib import resources
 
@@ -22,13 +23,21 @@ from suit_controller.protocol import (
     SuitState,
     encode_status,
 )
-from suit_controller.protocol.connection import NOT_HEARD_REPORTS, ConnectionState
+from suit_controller.protocol.connection import (
+    KEY_MISMATCH_TEXT,
+    NOT_ENROLLED_HERE_TEXT,
+    NOT_HEARD_REPORTS,
+    ConnectionState,
+)
 from suit_controller.protocol.enrollment import encode_enroll, new_studio_id, new_suit_key
 from suit_controller.records import SessionEvent
 from suit_controller.web.words import trainer_message
 
 from .simclass_helpers import short_plan
 from .studio_helpers import eventually
+
+#: A version 1 status (tests/test_connection.py).
+OLD_VERSION_STATUS = bytes.fromhex("18070001570000051428283200ff0b14f0fe56a3")
 
 needs_c = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
@@ -66,7 +75,7 @@ def test_a_suit_that_never_counts_our_arm_is_refused_after_a_few_reports(signed:
     events = conn.receive_data(status(7, flag), 0.2 * NOT_HEARD_REPORTS)
     assert events == [SuitKeyMismatch(signed)]
     assert conn.state is ConnectionState.REFUSED and not conn.frames_to_send(bytes([20]), 1.0)
-    assert "key" in (conn.refusal or "")
+    assert conn.refusal == (KEY_MISMATCH_TEXT if signed else NOT_ENROLLED_HERE_TEXT)
     stop = conn.stop_frame()  # a stop still goes out, unsigned: any suit honours that
     assert stop is not None and stop[0] == 0x23 and stop[5] == 0
 
@@ -86,6 +95,39 @@ def test_a_late_status_or_a_signed_frame_only_delayed_is_not_a_mismatch() -> Non
     for i in range(NOT_HEARD_REPORTS - 1):
         assert conn.receive_data(status(9, Faults.BAD_FRAME, SuitState.ARMED), 4 + 0.2 * i) == []
     assert conn.state is ConnectionState.ARMED
+
+
+def test_an_unsigned_suit_is_refused_no_sooner_than_400_ms_after_the_arm() -> None:
+    """Status comes at least every 200 ms: three reports that do not count the ARM (not
+    two) before the suit is refused, so a suit only slow to report is not refused. The
+    event is a record that cannot be changed after the fact."""
+    conn = ControllerConnection(1)
+    conn.connected()
+    conn.receive_data(status(7), 0.0)
+    conn.frames_to_send(bytes([20]), 0.0)  # ARM 8 at 0 s
+    assert conn.receive_data(status(7), 0.01) == []
+    assert conn.receive_data(status(7), 0.21) == []
+    assert conn.state is ConnectionState.ARMED and conn.stop_frame() is not None
+    (event,) = conn.receive_data(status(7), 0.41)
+    assert event == SuitKeyMismatch(signed=False) and conn.state is ConnectionState.REFUSED
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.signed = True  # type: ignore[misc]
+
+
+def test_a_suit_refused_for_another_reason_after_a_reconnect_is_sent_no_stop() -> None:
+    """Only a suit refused for its key gets the unsigned STOP_ALL; after a reconnect the
+    count starts again, so a suit then refused for its protocol version is sent nothing."""
+    conn = ControllerConnection(1)
+    conn.connected()
+    conn.receive_data(status(7), 0.0)
+    conn.frames_to_send(bytes([20]), 0.0)
+    for i in range(NOT_HEARD_REPORTS):
+        conn.receive_data(status(7), 0.2 * (i + 1))
+    assert conn.state is ConnectionState.REFUSED and conn.stop_frame() is not None
+    conn.lost()
+    conn.connected()
+    assert conn.receive_data(OLD_VERSION_STATUS, 2.0) != []
+    assert conn.state is ConnectionState.REFUSED and conn.stop_frame() is None
 
 
 @pytest.mark.parametrize("firmware", ["python", pytest.param("c", marks=needs_c)])

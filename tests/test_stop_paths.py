@@ -11,7 +11,7 @@ import trio.testing
 
 from sim.faults import parse_faults
 from suit_controller.cli.simclass import SimulatedClass
-from suit_controller.commands import EmergencyStop, Reset, Stop
+from suit_controller.commands import CommandRefused, EmergencyStop, Reset, Stop
 from suit_controller.driver import LinkState
 from suit_controller.protocol import StopAll, SuitState, decode_control
 from suit_controller.session import ClassSession, ClassState
@@ -242,8 +242,9 @@ async def test_a_stop_that_fails_on_a_suit_still_ends_as_stopped_not_interrupted
                     await pass_on(frame)
 
                 link.send = send  # type: ignore[method-assign]
-                with pytest.raises(RuntimeError, match="a bug in the adapter"):
+                with pytest.raises(RuntimeError, match="a bug in the adapter") as raised:
                     await session.execute(Stop(), "trainer")
+                assert type(raised.value) is RuntimeError  # one suit's error, not a group
                 assert link.raised == 1
                 assert session.ending == "stopped" and session.ended
                 assert ended(sc) == ["class stopped"]
@@ -310,3 +311,52 @@ async def test_a_suit_whose_stop_fails_at_the_latch_does_not_keep_it_from_the_ot
         assert session.drivers[1].held and session.state is ClassState.ESTOPPED
         session.drivers[1]._send_nowait = works  # (else the class's closing stop raises it too)
         nursery.cancel_scope.cancel()
+
+
+def test_a_client_is_named_by_number_by_id_or_by_name_and_an_unknown_one_is_refused() -> None:
+    """The studio and the MQTT bridge name clients by id (`client_refs`): a stop or a turn
+    down for one client must reach that client, not another and not an error."""
+    sc = SimulatedClass(short_plan(), 3, intensity_mA=20.0, body=False)
+    s = sc.session
+    s.client_refs.update({"c-7f3a": 2, "s-19b2": 2})
+    assert s.client_index("c-7f3a") == 2 and s.client_index("s-19b2") == 2
+    assert s.client_index(s.clients[1].name) == 1 and s.client_index(1) == 0
+    with pytest.raises(CommandRefused, match="no client named 'c-0000'"):
+        s.client_index("c-0000")
+
+
+async def test_a_stop_goes_to_every_slow_suit_at_once_and_every_failure_is_raised(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Links that are not a function call (a radio) get their STOP_ALL concurrently, not one
+    after the other; when several fail, each failure is raised (a group), none hidden."""
+    sc = SimulatedClass(short_plan(LONG), 2, intensity_mA=20.0, body=False, faulty=True)
+    async with trio.open_nursery() as suits:
+        for suit in sc.suits:
+            await suits.start(suit.run)
+        async with trio.open_nursery() as nursery:
+            session = await nursery.start(sc.session.run)
+            await trio.sleep(20.0)
+            assert not any(d.sends_at_once for d in session.drivers)
+            failed: list[int] = []
+            for i, link in enumerate(sc.faulty_links):
+
+                async def send(frame: bytes, i: int = i, pass_on=link.send) -> None:  # type: ignore[no-untyped-def]
+                    if isinstance(decode_control(frame), StopAll) and i not in failed:
+                        failed.append(i)  # the first STOP_ALL: 100 ms, then the adapter fails
+                        await trio.sleep(0.1)
+                        raise RuntimeError(f"a bug in adapter {i}")
+                    await pass_on(frame)
+
+                link.send = send  # type: ignore[method-assign]
+            started = trio.current_time()
+            with pytest.raises(ExceptionGroup) as raised:
+                await session.execute(Stop(), "trainer")
+            assert trio.current_time() - started == pytest.approx(0.1)  # both at once
+            assert sorted(str(e) for e in raised.value.exceptions) == [
+                "a bug in adapter 0",
+                "a bug in adapter 1",
+            ]
+            assert session.ending == "stopped" and ended(sc) == ["class stopped"]
+        assert every_suit_stopped(sc)  # the closing stop reached both
+        suits.cancel_scope.cancel()

@@ -75,3 +75,17 @@ def test_enrollment_messages_rotation_forget_and_factory_reset() -> None:
     assert not fw.auth.enrolled and fw.auth.keys == {}
     msg = decode_message(encode_enroll(STUDIO, KEY))
     assert repr(msg).count("bytes>") == 1 and KEY.key.hex() not in repr(msg)
+
+
+def test_an_open_suits_counter_moves_on_the_control_characteristic_never_on_the_stop_one() -> None:
+    """Anyone may write the stop characteristic: a stop there must not lock the studio out
+    of an open suit by numbering itself 0xFFFFFFFF (as the C core)."""
+    fw = SuitFirmware()
+    fw.receive(encode(Arm(5)), 0.0)
+    assert fw.receive_stop(encode(StopAll(2**32 - 1)), 0.01)
+    assert fw.state is SuitState.STOPPED and fw.last_counter == 5
+    assert fw.receive(encode(Arm(6)), 0.02) is not None and fw.state is SuitState.ARMED
+    assert fw.receive(encode(StopAll(9)), 0.03) is not None  # on control, unsigned: it counts
+    assert fw.state is SuitState.STOPPED and fw.last_counter == 9
+    fw = enrolled()  # a signed stop on the stop characteristic counts
+    assert fw.receive_stop(encode(StopAll(4), KEY.key, 1), 0.0) and fw.last_counter == 4
