@@ -387,7 +387,7 @@ class SuitFirmware:
             self.faults,
             self.program,
             0,
-            tuple(float(v) for v in self.applied_mA),
+            tuple(self.applied_mA.tolist()),  # Python floats, as float(v) each
             tuple(self.impedance_ohm),
         )
 
