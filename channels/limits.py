@@ -140,8 +140,10 @@ def level_codes(requested_mA: FloatArray, cap_mA: FloatArray) -> npt.NDArray[np.
 
     The one calculation shared by the engine and the planning mode.
     """
-    out = limit_output(requested_mA, cap_mA)
-    return np.clip(np.floor(out / LEVEL_STEP_MA + 1e-9), 0, MAX_LEVEL_CODE).astype(np.uint8)
+    out = limit_output(requested_mA, cap_mA)  # in [0, cap]: no lower clip needed below
+    codes = np.floor(out / LEVEL_STEP_MA + 1e-9)
+    np.minimum(codes, MAX_LEVEL_CODE, out=codes)
+    return codes.astype(np.uint8)
 
 
 def limit_output(requested_mA: FloatArray, cap_mA: FloatArray) -> FloatArray:
@@ -149,5 +151,8 @@ def limit_output(requested_mA: FloatArray, cap_mA: FloatArray) -> FloatArray:
 
     NaN (a computation gone wrong) becomes 0, never the cap.
     """
-    out = np.nan_to_num(np.asarray(requested_mA, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(out, 0.0, np.maximum(cap_mA, 0.0))
+    out = np.asarray(requested_mA, dtype=np.float64)
+    if not np.isfinite(out).all():  # rare: the slow, general path only then (40 Hz engine)
+        out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    # maximum/minimum rather than np.clip: the same values, a third of the time per tick
+    return np.minimum(np.maximum(out, 0.0), np.maximum(cap_mA, 0.0))

@@ -85,6 +85,27 @@ class Program:
             return 0
         return math.ceil(duration_s / self.period_s - 1e-9)
 
+    def level_at(self, t: float) -> float:
+        """`envelope` at one time, in plain floats (the engine's tick calls it 40 times a second).
+
+        The same arithmetic as `envelope` (numpy's mod is C's fmod for t ≥ 0), without
+        the cost of numpy on a scalar; a test holds the two equal.
+        """
+        if not math.isfinite(t):  # never from a plan: whatever `envelope` says
+            return float(self.envelope(t))
+        if t < 0:
+            return 0.0
+        up = self.ramp_up_s if self.ramp_up_s > 1e-9 else 0.0
+        if self.continuous:
+            return 1.0 if up <= 0 else min(max(t / up, 0.0), 1.0)
+        phase = math.fmod(t, self.period_s)
+        if not phase < self.impulse_s:
+            return 0.0
+        down = self.ramp_down_s if self.ramp_down_s > 1e-9 else 0.0
+        rise = 1.0 if up <= 0 else min(phase / up, 1.0)
+        fall = 1.0 if down <= 0 else min((self.impulse_s - phase) / down, 1.0)
+        return min(max(min(rise, fall), 0.0), 1.0)
+
     def envelope(self, t: float | FloatArray) -> FloatArray:
         """Relative level 0..1 at time `t` since the segment start (scalar or array).
 

@@ -336,11 +336,11 @@ class SuitFirmware:
         req = np.zeros(self.n_channels)
         n = min(len(levels_mA), self.n_channels)
         req[:n] = levels_mA[:n]
-        if np.any(req > self.max_mA):
+        if (req > self.max_mA).any():  # methods, not np.any: this runs per level change
             self.faults |= Faults.LEVEL_CLAMPED
         out = np.minimum(req, self.max_mA)
         limit = self.charge_limit_mA
-        self._last_clamped = bool(np.any(out > limit))
+        self._last_clamped = bool((out > limit).any())
         if self._last_clamped:
             self.faults |= Faults.CHARGE_CLAMPED
             self.charge_clamps += 1
@@ -387,7 +387,7 @@ class SuitFirmware:
             self.faults,
             self.program,
             0,
-            tuple(float(v) for v in self.applied_mA),
+            tuple(self.applied_mA.tolist()),  # Python floats, as float(v) each
             tuple(self.impedance_ohm),
         )
 

@@ -264,7 +264,9 @@ class SuitDriver:
             now = trio.current_time()
         if self.held:
             return [], now
-        self._handle(self.connection.tick(now))
+        events = self.connection.tick(now)
+        if events:  # mostly none: no call for nothing, 40 times a second per suit
+            self._handle(events)
         return self.connection.frames_to_send(codes, now), now
 
     async def _send_burst(self) -> None:

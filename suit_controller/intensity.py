@@ -32,16 +32,16 @@ class IntensityBoard:
         """Move every set intensity one step towards its target where its time has come."""
         diff = self.target_mA - self.set_mA
         rise = (diff > 0) & (now >= self._next_rise)
-        if np.any(rise):
+        if rise.any():  # the method, not np.any: a tick calls these 40 times a second
             self.set_mA[rise] += np.minimum(diff[rise], INTENSITY_STEP_MAX_MA)
             self._next_rise[rise] = now + INTENSITY_RISE_STEP_S
         fall = diff < 0
-        if np.any(fall):
+        if fall.any():
             self.set_mA[fall] -= np.minimum(-diff[fall], INTENSITY_STEP_MAX_MA)
 
     def hold_at_zero(self, clients: np.ndarray) -> None:
         """Keep the set intensity of these clients (a boolean mask) at zero."""
-        if np.any(clients):
+        if clients.any():
             self.set_mA[clients] = 0.0
             self._next_rise[clients] = -np.inf
 

@@ -63,3 +63,30 @@ def test_contractions_match_the_rising_edges_of_the_envelope(p: Program, duratio
     n = p.contractions(duration)
     assume(duration - (n - 1) * p.period_s > 2 * dt)  # the last impulse is visible on the grid
     assert edges == n
+
+
+@given(
+    st.floats(0.5, 10),
+    st.floats(0, 10),
+    st.sampled_from([0.0, 1e-10, 0.3, 0.5, 2.0]),
+    st.sampled_from([0.0, 1e-10, 0.2, 0.3, 1.0]),
+    st.booleans(),
+    st.lists(st.floats(-5, 2000, allow_nan=False), min_size=1, max_size=20),
+)
+def test_level_at_is_the_envelope_bit_for_bit(
+    impulse: float, pause: float, up: float, down: float, continuous: bool, times: list[float]
+) -> None:
+    """The tick's scalar `level_at` gives exactly `envelope`'s value (the engine's totals
+    must not move by a bit when it takes the fast path)."""
+    assume(up + down <= impulse)
+    p = Program(
+        impulse_s=impulse,
+        pause_s=0.0 if continuous else pause,
+        ramp_up_s=up,
+        ramp_down_s=down,
+        continuous=continuous,
+    )
+    for t in [*times, 0.0, impulse, impulse + pause, float("inf"), float("nan")]:
+        with np.errstate(invalid="ignore"):  # inf mod a period: NaN, as envelope says
+            fast, slow = p.level_at(t), float(p.envelope(t))
+        assert fast == slow or (np.isnan(fast) and np.isnan(slow)), t

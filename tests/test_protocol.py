@@ -319,3 +319,30 @@ def test_the_levels_cache_is_emptied_when_full_and_never_grows_past_its_bound() 
         assert codec._levels_mA(codes) == (0.5 * (n % 240), 0.5 * (n // 240))
         assert len(codec._LEVELS) <= codec._LEVELS_KEPT
     assert len(codec._LEVELS) == 1  # emptied when full, then the new one kept
+
+
+def test_status_channel_caches_repeat_bytes_and_errors_and_follow_new_values() -> None:
+    """The codec caches a status's channel bytes both ways (a suit repeats itself five
+    times a second): a repeat gives the same bytes and the same report, another value
+    gives other bytes, a list of levels still encodes, and a bad level raises every
+    time (only what encoded is kept)."""
+
+    def report(levels: Any, imps: Any) -> StatusReport:
+        return StatusReport(
+            7, 1000, SuitState.ARMED, 90, Faults.NONE, PulseProgram(3, 85, 350), 0, levels, imps
+        )
+
+    a = report((10.0, 0.0, 5.5), (800.0, None, 400.0))
+    first, again = encode_status(a), encode_status(a)
+    assert first == again
+    assert decode_status(first) == decode_status(again) == a
+    b = report((10.5, 0.0, 5.5), (800.0, None, 400.0))
+    assert encode_status(b) != first and decode_status(encode_status(b)) == b
+    assert encode_status(report([10.0, 0.0, 5.5], [800.0, None, 400.0])) == first
+    bad = report((10.0, -1.0, 5.5), (800.0, None, 400.0))
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError):
+            encode_status(bad)
+    flagged = report((10.0, 0.0, 5.5), (800.0, None, 400.0))
+    flagged = StatusReport(**{**flagged.__dict__, "faults": Faults.WATCHDOG | Faults.BAD_FRAME})
+    assert decode_status(encode_status(flagged)).faults == Faults.WATCHDOG | Faults.BAD_FRAME

@@ -8,6 +8,7 @@ evaluates a whole class at once. Warm-up and stretching are always 0 (S8).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import overload
@@ -85,6 +86,7 @@ class Plan:
         self.layout = layout
         self.segments = tuple(segments)
         self._starts = np.array([s.start_s for s in segments], dtype=np.float64)
+        self._start_list = [s.start_s for s in segments]  # bisect: a tick's scalar look-up
         self.total_s = segments[-1].end_s if segments else 0.0
         self._zeros = np.zeros(len(layout), dtype=np.float64)
 
@@ -96,7 +98,7 @@ class Plan:
         """Index of the segment running at time `t`, or None outside the class."""
         if not 0.0 <= t < self.total_s:
             return None
-        return int(np.searchsorted(self._starts, t, side="right")) - 1
+        return bisect.bisect_right(self._start_list, t) - 1  # np.searchsorted side="right"
 
     def segment_at(self, t: float) -> Segment | None:
         """The segment running at time `t`, or None before the start and after the end."""
@@ -121,7 +123,7 @@ class Plan:
             seg = self.segment_at(tf) if math.isfinite(tf) else None
             if seg is None or seg.program is None:
                 return self._zeros.copy()
-            return seg.weights * float(seg.program.envelope(tf - seg.start_s))
+            return seg.weights * seg.program.level_at(tf - seg.start_s)
         times = np.asarray(t, dtype=np.float64)
         out = np.zeros((times.shape[0], self.n_channels), dtype=np.float64)
         idx = np.searchsorted(self._starts, times, side="right") - 1

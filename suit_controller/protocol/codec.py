@@ -233,6 +233,33 @@ def decode_control(data: bytes, keys: Mapping[int, bytes] | None = None) -> Cont
     return Arm(counter)
 
 
+#: Status channel bytes (level, impedance pairs) of the channel values seen lately, and
+#: the reverse: a suit reports the same few levels and contacts again and again, five
+#: times a second. Bounded like `_LEVELS`; only values that encoded (or decoded) without
+#: an error are kept, so a bad value raises every time.
+_PAIRS_OUT: dict[tuple[tuple[float, ...], tuple[float | None, ...]], bytes] = {}
+_PAIRS_IN: dict[bytes, tuple[tuple[float, ...], tuple[float | None, ...]]] = {}
+_STATES = {s.value: s for s in SuitState}
+_FAULTS: dict[int, Faults] = {}
+
+
+def _status_pairs(levels_mA: tuple[float, ...], impedance_ohm: tuple[float | None, ...]) -> bytes:
+    """The (level code, impedance code) bytes of a status's channels."""
+    cacheable = type(levels_mA) is tuple and type(impedance_ohm) is tuple
+    key = (levels_mA, impedance_ohm)
+    pairs = _PAIRS_OUT.get(key) if cacheable else None
+    if pairs is None:
+        out = bytearray()
+        for lvl, imp in zip(levels_mA, impedance_ohm, strict=True):
+            out += bytes((min(level_code(lvl), MAX_LEVEL_CODE), _impedance_code(imp)))
+        pairs = bytes(out)
+        if cacheable:
+            if len(_PAIRS_OUT) >= _LEVELS_KEPT:
+                _PAIRS_OUT.clear()
+            _PAIRS_OUT[key] = pairs
+    return pairs
+
+
 def _impedance_code(ohm: float | None) -> int:
     if ohm is None:
         return IMPEDANCE_OPEN
@@ -265,10 +292,7 @@ def encode_status(report: StatusReport) -> bytes:
         report.first_channel,
         n,
     )
-    pairs = bytearray()
-    for lvl, imp in zip(report.levels_mA, report.impedance_ohm, strict=True):
-        pairs += bytes((min(level_code(lvl), MAX_LEVEL_CODE), _impedance_code(imp)))
-    return _seal(body + bytes(pairs))
+    return _seal(body + _status_pairs(report.levels_mA, report.impedance_ohm))
 
 
 def status_channels_per_frame(att_payload: int = REQUIRED_ATT_PAYLOAD) -> int:
@@ -281,6 +305,8 @@ def encode_status_chunks(
 ) -> list[bytes]:
     """Split a whole-suit status report into notifications that fit the ATT payload."""
     per = status_channels_per_frame(att_payload)
+    if len(report.levels_mA) <= per:  # one notification holds it all (ATT MTU 67 and up)
+        return [encode_status(report)]
     out = []
     for start in range(0, len(report.levels_mA), per):
         out.append(
@@ -315,25 +341,34 @@ def decode_status(data: bytes) -> StatusReport:
     pairs = body[_STATUS_HEAD.size + _STATUS.size :]
     if len(pairs) != 2 * n or first + n > MAX_CHANNELS:
         raise RemoteProtocolError("status channel count does not match its length")
-    try:
-        st = SuitState(state)
-    except ValueError:
-        raise RemoteProtocolError(f"unknown suit state {state}") from None
+    st = _STATES.get(state)
+    if st is None:
+        raise RemoteProtocolError(f"unknown suit state {state}")
     if battery > 100 or faults & ~KNOWN_FAULTS:
         raise RemoteProtocolError("status battery or fault flags out of range")
     if not _check_program(pid, f, pw, sent=False):
         raise RemoteProtocolError(f"status program out of range: id {pid}, {f} Hz, {pw} µs")
-    levels = tuple(min(pairs[2 * i], MAX_LEVEL_CODE) * LEVEL_UNIT_MA for i in range(n))
-    imps = tuple(
-        None if pairs[2 * i + 1] == IMPEDANCE_OPEN else pairs[2 * i + 1] * IMPEDANCE_UNIT_OHM
-        for i in range(n)
-    )
+    values = _PAIRS_IN.get(pairs)
+    if values is None:
+        if len(_PAIRS_IN) >= _LEVELS_KEPT:
+            _PAIRS_IN.clear()
+        values = _PAIRS_IN[pairs] = (
+            tuple(min(pairs[2 * i], MAX_LEVEL_CODE) * LEVEL_UNIT_MA for i in range(n)),
+            tuple(
+                None if code == IMPEDANCE_OPEN else code * IMPEDANCE_UNIT_OHM
+                for code in pairs[1::2]
+            ),
+        )
+    levels, imps = values
+    flags = _FAULTS.get(faults)
+    if flags is None:  # checked above: known flags only, at most 256 values
+        flags = _FAULTS[faults] = Faults(faults)
     return StatusReport(
         counter,
         clock_ms,
         st,
         battery,
-        Faults(faults),
+        flags,
         PulseProgram(pid, f, pw),
         first,
         levels,
