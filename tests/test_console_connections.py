@@ -304,3 +304,35 @@ async def test_watchers_are_capped_a_closed_one_frees_its_place_and_steering_sti
     assert reset["ok"] is True
     assert estop["ok"] is True and estop["command"] == "estop"
     assert stopped_by_steering is ClassState.ESTOPPED
+
+
+async def test_every_page_gets_one_shared_state_message_per_push_period() -> None:
+    """Forty open pages cost one `state` built and encoded per push, not forty: the
+    pages' messages are the same text, and the state is built again only when its
+    period has passed (what a page sees is never older than half a push period)."""
+    async with served_console() as (_sc, console, url):
+        built = [0]
+        state = console.state
+
+        def counting() -> dict[str, Any]:
+            built[0] += 1
+            return state()
+
+        console.state = counting  # type: ignore[method-assign]
+        async with (
+            open_websocket_url(url) as a,
+            open_websocket_url(url) as b,
+            open_websocket_url(url) as c,
+        ):
+            got: list[list[str]] = [[], [], []]
+            with trio.fail_after(GUARD_S):
+                while min(len(g) for g in got) < 5:
+                    for ws, g in zip((a, b, c), got, strict=True):
+                        text = await ws.get_message()
+                        assert isinstance(text, str)
+                        if json.loads(text).get("type") == "state":
+                            g.append(text)
+            sent = sum(len(g) for g in got)
+            assert built[0] < sent / 2, (built[0], sent)  # three pages, about one build a push
+            shared = set(got[0]) & set(got[1]) & set(got[2])
+            assert shared, "no state message was the same text for the three pages"
