@@ -162,3 +162,37 @@ async def test_the_estop_is_latched_before_its_puback_is_sent(
     finally:
         broker.stop()
     assert seen == [ClassState.ESTOPPED]
+
+
+async def test_clearing_a_retained_command_is_ignored_quietly_and_counted(
+    tmp_path: Path,
+) -> None:
+    """The review's L6: an empty retained message on `commands/from/<id>` (the standard way to
+    clear a retained one) is not a command: neither logged as refused nor answered, counted.
+    Before: logged and answered as a refused command."""
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        sc, bridge = _class(broker)
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            tab = await nursery.start(Probe(broker, "tablet-room-1", client_id="tablet-c").run)
+            nursery.start_soon(sc.run)
+            await _until(lambda: bridge.connected and bridge.estop_connected)
+            command = {"id": "ret", "do": "set_intensity", "client": 1, "mA": 33}
+            await tab.publish(tab.commands_topic(), command, retain=True)
+            await tab.publish(tab.commands_topic(), b"", retain=True)  # cleared
+            live = await tab.command({"do": "set_intensity", "client": 2, "mA": 25}, "live")
+            results = [r["id"] for r in tab.on("/commands/result")]
+            refused = [
+                e.message
+                for e in sc.session.events.of_kind("command_refused")
+                if e.data.get("source") == "mqtt:tablet-c"
+            ]
+            state = sc.session.state
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+    assert live["ok"] is True and state is ClassState.RUNNING
+    assert results == ["ret", "live"]  # the retained command refused and answered, the clear not
+    assert len(refused) == 1 and "retained" in refused[0]
+    assert bridge.retained_clears == 1

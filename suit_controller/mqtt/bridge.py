@@ -120,6 +120,10 @@ RETAINED_REFUSAL = (
     "a retained command is never executed (it would run again at every reconnect and in the "
     "next class); publish commands with retain=false"
 )
+#: What an empty retained message is: a tablet clearing a retained one, the standard way (the
+#: broker forwards the clear to subscribers). Not a command: ignored quietly, counted
+#: (`MqttBridge.retained_clears`), neither logged nor answered.
+RETAINED_CLEAR = "an empty retained message clears a retained one: not a command"
 #: Refusals past a source's rate limit are not answered one by one (a flood must not build a
 #: backlog of answers in front of everyone else's): the first is answered, then at most one
 #: summary ("N commands refused: …") per source every this many seconds.
@@ -221,6 +225,8 @@ class MqttBridge:
         self.published_events = 0
         self.replays_answered = 0
         self.commands_handled = 0
+        #: empty retained messages (a tablet clearing a retained one): ignored, not answered
+        self.retained_clears = 0
         self.results_published = 0
         self.connects = 0
         self.connected = False
@@ -557,6 +563,11 @@ class MqttBridge:
         """
         self.commands_handled += 1
         desk = self.session.desk
+        if retained and not raw:  # the standard way to clear a retained message: no command
+            self.retained_clears += 1
+            cleared = Request(source, None, None)
+            cleared.finish(CommandResult(False, "", RETAINED_CLEAR))  # (for the caller alone)
+            return cleared
         # refusals count against the source's rate too, so a flood of them is summarised
         if retained:
             request = desk.refuse(raw, source, RETAINED_REFUSAL, limited=True)
