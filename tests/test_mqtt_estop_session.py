@@ -75,7 +75,13 @@ async def test_an_estop_published_while_the_estop_connection_is_down_is_obeyed_o
         bridge._estop_link = held_back
         async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
             nursery.start_soon(sc.run)
-            await _until(lambda: bridge.estop_connected and sc.session.state is ClassState.RUNNING)
+            await _until(
+                lambda: (
+                    bridge.connected
+                    and bridge.estop_connected
+                    and sc.session.state is ClassState.RUNNING
+                )
+            )
             # the e-stop connection goes (the command connection stays)
             [estop_client] = [c for c in clients if c.identifier.endswith("-estop")]
             estop_client._client.disconnect()
@@ -115,7 +121,7 @@ async def test_the_first_estop_connection_starts_clean_nothing_from_an_earlier_c
                     await first_bridge.run()
 
             nursery.start_soon(run_first)
-            await _until(lambda: first_bridge.estop_connected)
+            await _until(lambda: first_bridge.connected and first_bridge.estop_connected)
             scope.cancel()
             await _until(lambda: not first_bridge.estop_connected)
             tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
@@ -123,7 +129,13 @@ async def test_the_first_estop_connection_starts_clean_nothing_from_an_earlier_c
             sc, bridge = _class(broker)
             bridge.client_id = "room-1-controller"
             nursery.start_soon(sc.run)
-            await _until(lambda: bridge.estop_connected and sc.session.state is ClassState.RUNNING)
+            await _until(
+                lambda: (
+                    bridge.connected
+                    and bridge.estop_connected
+                    and sc.session.state is ClassState.RUNNING
+                )
+            )
             await trio.sleep(1.0)  # what a resumed session would have handed over by now
             state = sc.session.state
             nursery.cancel_scope.cancel()
@@ -154,7 +166,13 @@ async def test_the_estop_is_latched_before_its_puback_is_sent(
     try:
         async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
             nursery.start_soon(sc.run)
-            await _until(lambda: bridge.estop_connected and sc.session.state is ClassState.RUNNING)
+            await _until(
+                lambda: (
+                    bridge.connected
+                    and bridge.estop_connected
+                    and sc.session.state is ClassState.RUNNING
+                )
+            )
             tablet = await nursery.start(Probe(broker, "tablet-room-1").run)
             await tablet.publish(f"{ROOM}/estop", b"")
             await _until(lambda: seen)
