@@ -52,7 +52,8 @@ class Broker:
     workdir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
-    #: keep retained messages across a restart (Mosquitto's persistence, saved on stop)
+    #: keep retained messages and sessions across a restart (the shipped config's persistence,
+    #: saved on stop); off unless asked, in a working directory of the test's own
     persistent: bool = False
 
     def write_config(self) -> Path:
@@ -68,8 +69,11 @@ class Broker:
         conf = conf.replace(
             "/etc/mosquitto/suit-controller.acl", str(ROOT / "deploy" / "mosquitto" / "acl")
         )
+        assert "\npersistence true\n" in conf  # the shipped config keeps sessions (M3)
         if self.persistent:
-            conf += f"persistence true\npersistence_location {self.workdir}/\n"
+            conf += f"persistence_location {self.workdir}/\n"
+        else:
+            conf = conf.replace("\npersistence true\n", "\npersistence false\n")
         if os.getuid() == 0:  # mosquitto drops root for its own user, who cannot read tmp dirs
             conf += "user root\n"
         path = self.workdir / "mosquitto.conf"

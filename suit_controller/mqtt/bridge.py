@@ -95,12 +95,17 @@ MAX_RESPONSE_TOPIC = 256
 REPLAY_BYTES = 64 * 1024
 STATE_EVERY_S = 1.0
 #: The QoS the broker delivers e-stops to the controller with. Tablets publish at QoS 1 (the
-#: broker acknowledges each e-stop to its tablet); the controller subscribes at QoS 0. Its
-#: e-stop connection starts a clean session every time, so QoS 1 would buy no redelivery:
-#: an e-stop in flight when that connection breaks is lost either way (the tablet hears no
-#: result and must press again). QoS 1 would only add a PUBACK to write, inside the
-#: callback that latches, ahead of the STOP_ALL frames (docs/mqtt.md, "The e-stop's path").
-ESTOP_QOS = 0
+#: broker acknowledges each e-stop to its tablet), and the e-stop connection keeps a persistent
+#: session (`_estop_session`): at QoS 1 the broker queues an e-stop published while that
+#: connection is down (a broker restart, a network cut) and hands it over when it is back,
+#: instead of dropping it after acknowledging it to the tablet (session-5 review, M3). paho
+#: sends the PUBACK only after the callback that latches has returned (docs/mqtt.md, "The
+#: e-stop's path").
+ESTOP_QOS = 1
+#: How long the broker keeps the e-stop connection's session (and the e-stops queued in it)
+#: while that connection is down (MQTT v5 session expiry): far longer than any reconnect
+#: (the backoff waits at most 5 s), short enough that a crashed controller's sessions go.
+ESTOP_SESSION_EXPIRY_S = 600
 TELEMETRY_HZ = 4.0
 PUBLISH_TIMEOUT_S = 5.0
 #: Client ids with a rate limit of their own at once. A new id past these takes the place of
@@ -122,6 +127,10 @@ RETAINED_REFUSAL = (
     "a retained command is never executed (it would run again at every reconnect and in the "
     "next class); publish commands with retain=false"
 )
+#: What an empty retained message is: a tablet clearing a retained one, the standard way (the
+#: broker forwards the clear to subscribers). Not a command: ignored quietly, counted
+#: (`MqttBridge.retained_clears`), neither logged nor answered.
+RETAINED_CLEAR = "an empty retained message clears a retained one: not a command"
 #: Refusals past a source's rate limit are not answered one by one (a flood must not build a
 #: backlog of answers in front of everyone else's): the first is answered, then at most one
 #: summary ("N commands refused: …") per source every this many seconds.
@@ -226,10 +235,14 @@ class MqttBridge:
         self.published_events = 0
         self.replays_answered = 0
         self.commands_handled = 0
+        #: empty retained messages (a tablet clearing a retained one): ignored, not answered
+        self.retained_clears = 0
         self.results_published = 0
         self.connects = 0
         self.connected = False
         self.estop_connected = False
+        #: e-stop connections made (the first starts its session clean)
+        self.estop_connects = 0
         self.last_error: str | None = None
         #: Errors that were not the broker's (a bug here); each kind reported once.
         self.errors: dict[str, int] = {}
@@ -293,7 +306,24 @@ class MqttBridge:
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             tls_context=tls,
             protocol=self.protocol,
+            **(self._estop_session() if estop else {}),
         )
+
+    def _estop_session(self) -> dict[str, Any]:
+        """The e-stop connection's session: kept by the broker while the connection is down.
+
+        Same client id on every reconnect (`client_id` + "-estop"). With MQTT v5 the first
+        connection starts clean (nothing queued for an earlier class under the same id is
+        obeyed), every reconnect resumes it, and the broker keeps it ESTOP_SESSION_EXPIRY_S
+        after a disconnect; an MQTT 3.1.1 broker keeps it with clean_session off. The
+        broker must persist sessions to keep them over its own restart (the shipped
+        Mosquitto config sets `persistence true`).
+        """
+        if self.protocol is not aiomqtt.ProtocolVersion.V5:
+            return {"clean_session": False}
+        expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        expiry.SessionExpiryInterval = ESTOP_SESSION_EXPIRY_S
+        return {"clean_start": self.estop_connects == 0, "properties": expiry}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stay connected (both connections) until cancelled; never raises into the class."""
@@ -368,9 +398,11 @@ class MqttBridge:
         inside that call (no task, no queue, no JSON before the latch).
         """
         client = self._client(estop=True)
+        # before connecting: an e-stop queued in the session comes right after the CONNACK
+        client.take_paho = self._take_estop  # type: ignore[attr-defined]
         try:
             async with trio_asyncio.aio_as_trio(client):
-                client.take_paho = self._take_estop  # type: ignore[attr-defined]
+                self.estop_connects += 1
                 await trio_asyncio.aio_as_trio(client.subscribe)(self.topics.estop, qos=ESTOP_QOS)
                 self.estop_connected = True
                 backoff.reset()
@@ -556,6 +588,11 @@ class MqttBridge:
         """
         self.commands_handled += 1
         desk = self.session.desk
+        if retained and not raw:  # the standard way to clear a retained message: no command
+            self.retained_clears += 1
+            cleared = Request(source, None, None)
+            cleared.finish(CommandResult(False, "", RETAINED_CLEAR))  # (for the caller alone)
+            return cleared
         # refusals count against the source's rate too, so a flood of them is summarised
         if retained:
             request = desk.refuse(raw, source, RETAINED_REFUSAL, limited=True)
