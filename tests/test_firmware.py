@@ -354,3 +354,15 @@ def test_a_call_stamped_earlier_than_the_last_takes_no_time_or_charge_away() -> 
     fw.receive(ctl.levels(bytes([80])), 0.5)  # 40 mA, by a call whose clock is behind
     t = fw.totals(2.0)[0]
     assert t.stim_s == 1.0 and t.charge_uC == pytest.approx(14.0 * 85 * 1.0)
+
+
+def test_a_level_at_or_under_the_suits_maximum_is_no_clamp() -> None:
+    """LEVEL_CLAMPED says the suit cut a level down: a level at its maximum, or under it,
+    is applied as asked and flags nothing."""
+    for code, mA in ((100, 50.0), (40, 20.0), (0, 0.0)):
+        fw = SuitFirmware(1, max_mA=50.0)
+        ctl = Ctl()
+        fw.receive(ctl.arm(), 0)
+        fw.receive(ctl.levels(bytes([code])), 0)
+        assert fw.applied_mA[0] == mA
+        assert Faults.LEVEL_CLAMPED not in fw.faults, code

@@ -360,3 +360,24 @@ async def test_a_stop_goes_to_every_slow_suit_at_once_and_every_failure_is_raise
             assert session.ending == "stopped" and ended(sc) == ["class stopped"]
         assert every_suit_stopped(sc)  # the closing stop reached both
         suits.cancel_scope.cancel()
+
+
+async def test_a_stop_that_skips_the_suits_told_at_the_latch_still_tells_every_other(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """`_send_stops(skip=...)` leaves out only the suits already told (by the e-stop's
+    latch) and goes on to every suit after them: skipping the first suit must not end the
+    pass (a `break` for its `continue` would leave the others stimulating)."""
+    sc = SimulatedClass(short_plan(LONG), 3, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        session = await nursery.start(sc.session.run)
+        await trio.sleep(20.0)
+        assert all(s.firmware.applied_mA.any() for s in sc.suits)
+        await session._send_stops(skip={session.drivers[0]})
+        first, *others = sc.suits
+        assert first.firmware.state is SuitState.ARMED  # skipped: not told by this pass
+        assert all(s.firmware.state is SuitState.STOPPED for s in others)
+        assert not any(s.firmware.applied_mA.any() for s in others)
+        nursery.cancel_scope.cancel()
