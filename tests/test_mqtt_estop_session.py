@@ -62,8 +62,8 @@ async def test_an_estop_published_while_the_estop_connection_is_down_is_obeyed_o
         link, make = bridge._estop_link, bridge._client
         clients: list[Any] = []
 
-        def recorded(*, estop: bool = False) -> Any:
-            clients.append(make(estop=estop))
+        def recorded(*, estop: bool = False, clean: bool = False) -> Any:
+            clients.append(make(estop=estop, clean=clean))
             return clients[-1]
 
         async def held_back(backoff: Any) -> None:
@@ -83,7 +83,7 @@ async def test_an_estop_published_while_the_estop_connection_is_down_is_obeyed_o
                 )
             )
             # the e-stop connection goes (the command connection stays)
-            [estop_client] = [c for c in clients if c.identifier.endswith("-estop")]
+            *_clean, estop_client = [c for c in clients if c.identifier.endswith("-estop")]
             estop_client._client.disconnect()
             await _until(lambda: not bridge.estop_connected)
             tablet = await nursery.start(
@@ -214,3 +214,53 @@ async def test_clearing_a_retained_command_is_ignored_quietly_and_counted(
     assert results == ["ret", "live"]  # the retained command refused and answered, the clear not
     assert len(refused) == 1 and "retained" in refused[0]
     assert bridge.retained_clears == 1
+
+
+async def test_an_estop_published_while_the_broker_restarts_is_obeyed_on_reconnect(
+    tmp_path: Path,
+) -> None:
+    """The review's M3 as it found it: the broker restarts (the shipped config's
+    persistence on), a tablet reconnects first and presses its e-stop (QoS 1, acknowledged)
+    before the controller's e-stop connection is back: the session the broker restored
+    queues it, and the controller obeys and answers it when it reconnects. It failed while
+    the e-stop connection's first real connection started clean: Mosquitto 2.0 does not
+    restore over its restart a v5 session begun with a clean start."""
+    broker = Broker(tmp_path, persistent=True)
+    broker.start()
+    try:
+        sc, bridge = _class(broker)
+        may_reconnect = trio.Event()
+        link = bridge._estop_link
+
+        async def held_back(backoff: Any) -> None:
+            if bridge.estop_connects:  # a reconnect: only once the tablet has pressed
+                await may_reconnect.wait()
+            await link(backoff)
+
+        bridge._estop_link = held_back  # type: ignore[method-assign]
+        async with trio_asyncio.open_loop(), trio.open_nursery() as nursery:
+            nursery.start_soon(sc.run)
+            await _until(
+                lambda: (
+                    bridge.connected
+                    and bridge.estop_connected
+                    and sc.session.state is ClassState.RUNNING
+                )
+            )
+            broker.stop()  # saves its sessions, as a restart does
+            await _until(lambda: not bridge.estop_connected)
+            broker.start()
+            tablet = await nursery.start(
+                Probe(broker, "tablet-room-1", subscribe=f"{ROOM}/commands/result").run
+            )
+            await tablet.publish(f"{ROOM}/estop", {"id": "after-restart"})  # acknowledged
+            assert not bridge.estop_connected and sc.session.state is ClassState.RUNNING
+            may_reconnect.set()
+            await _until(lambda: sc.session.state is ClassState.ESTOPPED)
+            answers = await tablet.wait_for(
+                lambda: [r for r in tablet.on("/commands/result") if r["id"] == "after-restart"]
+            )
+            nursery.cancel_scope.cancel()
+    finally:
+        broker.stop()
+    assert answers[0]["ok"] is True and answers[0]["command"] == "estop"

@@ -288,7 +288,7 @@ class MqttBridge:
             self._state_due = True
         self._wake.set()
 
-    def _client(self, *, estop: bool = False) -> aiomqtt.Client:
+    def _client(self, *, estop: bool = False, clean: bool = False) -> aiomqtt.Client:
         tls = None
         if self.broker.tls:
             tls = ssl.create_default_context(cafile=self.broker.ca_file)
@@ -306,24 +306,28 @@ class MqttBridge:
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             tls_context=tls,
             protocol=self.protocol,
-            **(self._estop_session() if estop else {}),
+            **(self._estop_session(clean) if estop else {}),
         )
 
-    def _estop_session(self) -> dict[str, Any]:
+    def _estop_session(self, clean: bool = False) -> dict[str, Any]:
         """The e-stop connection's session: kept by the broker while the connection is down.
 
-        Same client id on every reconnect (`client_id` + "-estop"). With MQTT v5 the first
-        connection starts clean (nothing queued for an earlier class under the same id is
-        obeyed), every reconnect resumes it, and the broker keeps it ESTOP_SESSION_EXPIRY_S
-        after a disconnect; an MQTT 3.1.1 broker keeps it with clean_session off. The
-        broker must persist sessions to keep them over its own restart (the shipped
-        Mosquitto config sets `persistence true`).
+        Same client id on every connection (`client_id` + "-estop"), a clean start never
+        (the broker keeps the session ESTOP_SESSION_EXPIRY_S after a disconnect), so the
+        broker queues an e-stop published while the connection is down and hands it over
+        when it is back, over the broker's own restart too (the shipped Mosquitto config
+        sets `persistence true`; sessions are saved when it stops). `clean` asks for a
+        clean start: `_estop_link` connects once so, and at once disconnects, before its
+        first real connection, so nothing queued for an earlier class under the same id is
+        obeyed. The real connection must not itself start clean: Mosquitto 2.0 does not
+        restore over its restart a v5 session begun with a clean start (the review's M3
+        stayed open that way; `tests/test_mqtt_estop_session.py` pins it).
         """
         if self.protocol is not aiomqtt.ProtocolVersion.V5:
-            return {"clean_session": False}
+            return {"clean_session": clean}
         expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         expiry.SessionExpiryInterval = ESTOP_SESSION_EXPIRY_S
-        return {"clean_start": self.estop_connects == 0, "properties": expiry}
+        return {"clean_start": clean, "properties": expiry}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stay connected (both connections) until cancelled; never raises into the class."""
@@ -397,6 +401,9 @@ class MqttBridge:
         `_take_estop` as it parses the message, and the desk latches the e-stop
         inside that call (no task, no queue, no JSON before the latch).
         """
+        if self.estop_connects == 0:  # an earlier class's session, and what it queued: gone
+            async with trio_asyncio.aio_as_trio(self._client(estop=True, clean=True)):
+                pass
         client = self._client(estop=True)
         # before connecting: an e-stop queued in the session comes right after the CONNACK
         client.take_paho = self._take_estop  # type: ignore[attr-defined]
