@@ -12,9 +12,10 @@ import trio
 import trio.testing
 
 from sim.c_firmware import unavailable_reason
-from suit_controller.driver import LinkState
+from suit_controller.driver import LATE_TOLD_EVERY_S, LinkState, SuitDriver
 from suit_controller.protocol import (
     ControllerConnection,
+    ControllerLate,
     Faults,
     PulseProgram,
     StatusReport,
@@ -22,7 +23,11 @@ from suit_controller.protocol import (
     SuitState,
     encode_status,
 )
-from suit_controller.protocol.connection import NOT_HEARD_REPORTS, ConnectionState
+from suit_controller.protocol.connection import (
+    ARM_ARRIVAL_S,
+    NOT_HEARD_REPORTS,
+    ConnectionState,
+)
 from suit_controller.protocol.enrollment import encode_enroll, new_studio_id, new_suit_key
 from suit_controller.records import SessionEvent
 from suit_controller.web.words import trainer_message
@@ -33,11 +38,14 @@ from .studio_helpers import eventually
 needs_c = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
 
-def status(counter: int, faults: Faults = Faults.NONE, state: SuitState = SuitState.IDLE) -> bytes:
+def status(
+    counter: int, faults: Faults = Faults.NONE, state: SuitState = SuitState.IDLE, at: float = 0.0
+) -> bytes:
+    """A status the suit made at `at` s (its clock; read at once unless the test says)."""
     return encode_status(
         StatusReport(
             counter=counter,
-            clock_ms=0,
+            clock_ms=round(at * 1000),
             state=state,
             battery_pct=90,
             faults=faults,
@@ -61,9 +69,15 @@ def test_a_suit_that_never_counts_our_arm_is_refused_after_a_few_reports(signed:
     conn.receive_data(status(7), 0.0)
     assert conn.frames_to_send(bytes([20]), 0.0)  # ARM (counter 8) and levels
     flag = Faults.BAD_FRAME if signed else Faults.NONE
+    # reports made before the ARM could arrive (ARM_ARRIVAL_S) are no evidence
+    for t in (0.2, 0.4):
+        assert conn.receive_data(status(7, flag, at=t), t) == []
+    first = ARM_ARRIVAL_S + 0.1
     for i in range(NOT_HEARD_REPORTS - 1):
-        assert conn.receive_data(status(7, flag), 0.2 * (i + 1)) == []
-    events = conn.receive_data(status(7, flag), 0.2 * NOT_HEARD_REPORTS)
+        t = first + 0.2 * i
+        assert conn.receive_data(status(7, flag, at=t), t) == []
+    t = first + 0.2 * (NOT_HEARD_REPORTS - 1)
+    events = conn.receive_data(status(7, flag, at=t), t)
     assert events == [SuitKeyMismatch(signed)]
     assert conn.state is ConnectionState.REFUSED and not conn.frames_to_send(bytes([20]), 1.0)
     assert "key" in (conn.refusal or "")
@@ -78,13 +92,16 @@ def test_a_late_status_or_a_signed_frame_only_delayed_is_not_a_mismatch() -> Non
     conn.receive_data(status(7), 0.0)
     conn.frames_to_send(bytes([20]), 0.0)
     for i in range(NOT_HEARD_REPORTS + 2):  # not counted yet, but nothing refused: late
-        assert conn.receive_data(status(7), 0.2 * (i + 1)) == []
+        t = 0.2 * (i + 1)
+        assert conn.receive_data(status(7, at=t), t) == []
     # two flagged, then one that counts the ARM: the count starts again
     for i in range(NOT_HEARD_REPORTS - 1):
-        assert conn.receive_data(status(7, Faults.BAD_FRAME), 2 + 0.2 * i) == []
-    conn.receive_data(status(9, state=SuitState.ARMED), 3.0)
+        t = 2 + 0.2 * i
+        assert conn.receive_data(status(7, Faults.BAD_FRAME, at=t), t) == []
+    conn.receive_data(status(9, state=SuitState.ARMED, at=3.0), 3.0)
     for i in range(NOT_HEARD_REPORTS - 1):
-        assert conn.receive_data(status(9, Faults.BAD_FRAME, SuitState.ARMED), 4 + 0.2 * i) == []
+        t = 4 + 0.2 * i
+        assert conn.receive_data(status(9, Faults.BAD_FRAME, SuitState.ARMED, at=t), t) == []
     assert conn.state is ConnectionState.ARMED
 
 
@@ -152,3 +169,35 @@ def test_the_console_has_a_word_for_every_link_state() -> None:
     worded = set(re.findall(r"^\s*(\w+): \{ icon:", block.group(1), re.M))
     assert {s.value for s in LinkState} <= worded, {s.value for s in LinkState} - worded
     assert re.search(r'refused: \{ icon: "[^"]+", text: "Not usable', block.group(1))
+
+
+def test_a_late_controller_is_told_as_the_computer_falling_behind_not_the_suit() -> None:
+    """Review 5, M1: the driver words `ControllerLate` for the trainer, at most every 30 s."""
+    told: list[tuple[str, str]] = []
+
+    class Link:
+        address = "SIM-03"
+
+    async def main() -> None:
+        driver = SuitDriver(
+            Link(),  # type: ignore[arg-type]
+            1,
+            on_event=lambda kind, message: told.append((kind, message)),
+            on_connected=lambda: None,
+            on_lost=lambda: None,
+        )
+        driver._handle([ControllerLate(0.84)])
+        await trio.sleep(LATE_TOLD_EVERY_S - 1)
+        driver._handle([ControllerLate(2.0)])  # within 30 s: not told again
+        await trio.sleep(1)
+        driver._handle([ControllerLate(0.6)])
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert [k for k, _ in told] == ["controller_late", "controller_late"]
+    assert told[0][1].startswith("SIM-03: the controller read the suit's status 0.8 s after")
+    assert "not at fault" in told[1][1] and "0.6 s" in told[1][1]
+    msg = trainer_message(SessionEvent(3.0, "controller_late", told[0][1], "Ana"))
+    assert msg is not None and msg.severity == "warning"
+    assert msg.text.startswith("This computer is falling behind: it heard Ana's suit late")
+    assert "not at fault" in msg.text and "recognise" not in msg.text
+    assert "Close other programs" in msg.action

@@ -56,6 +56,7 @@ LOGGED = {
     "limit",
     "suit_refused",
     "suit_key_mismatch",
+    "controller_late",
     "program_unconfirmed",
     "suit_clamped",
     "slowed_down",
