@@ -321,11 +321,15 @@ class SuitDriver:
                 now = trio.current_time()
                 if self._late_told_at is None or now - self._late_told_at >= LATE_TOLD_EVERY_S:
                     self._late_told_at = now
+                    what = (
+                        f"sent the suit nothing for {event.late_s:.1f} s, so it stopped by itself"
+                        if event.sending
+                        else f"read the suit's status {event.late_s:.1f} s after the suit sent it"
+                    )
                     self._on_event(
                         "controller_late",
-                        f"{where}: the controller read the suit's status {event.late_s:.1f} s "
-                        "after the suit sent it: this computer is falling behind (the suit is "
-                        "not at fault); close other programs or pages watching the class",
+                        f"{where}: the controller {what}: this computer is falling behind (the "
+                        "suit is not at fault); close other programs or pages watching the class",
                     )
             elif isinstance(event, SuitRefused):
                 self._on_event("suit_refused", f"{where}: {event.reason}; nothing is sent to it")

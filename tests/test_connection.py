@@ -419,3 +419,32 @@ def test_the_controller_is_late_from_a_half_second_and_told_once_per_spell() -> 
     conn.lost()
     conn.connected()  # a new link: its clock is measured again (the suit may have restarted)
     assert ControllerLate not in map(type, conn.receive_data(made(7, 0.1), 9.0))
+
+
+def test_a_suit_stopped_by_a_gap_in_our_frames_is_told_as_the_controller_late() -> None:
+    """The suit's WATCHDOG after the controller sent nothing for longer than the suit's
+    watchdog (250 ms) is the controller's lateness; after regular turns it is the radio's."""
+    conn = linked(signed=False)
+    arm = frames(conn, 0.0)[0]
+    for t in (0.025, 0.05, 0.3):  # a gap of exactly the watchdog: not more than it
+        frames(conn, t)
+    assert conn.receive_data(made(arm.counter + 3, 0.35, SuitState.WATCHDOG), 0.35) == [
+        SuitStoppedItself(SuitState.WATCHDOG)
+    ]
+    rearm = frames(conn, 0.4)[0]
+    assert isinstance(rearm, Arm)
+    frames(conn, 0.425)
+    frames(conn, 0.8)  # the engine stalled 375 ms
+    frames(conn, 0.825)
+    events = conn.receive_data(made(rearm.counter + 3, 0.85, SuitState.WATCHDOG), 0.85)
+    assert events == [
+        SuitStoppedItself(SuitState.WATCHDOG),
+        ControllerLate(pytest.approx(0.375), sending=True),
+    ]
+    again = frames(conn, 0.9)[0]  # the re-ARM starts the watch again
+    conn.hold()
+    conn.release()
+    assert isinstance(frames(conn, 5.0)[0], Arm)  # held for seconds on purpose: an ARM first
+    frames(conn, 5.025)
+    late = conn.receive_data(made(again.counter + 3, 5.05, SuitState.WATCHDOG), 5.05)
+    assert late == [SuitStoppedItself(SuitState.WATCHDOG)]  # the hold's pause does not count

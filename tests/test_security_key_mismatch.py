@@ -191,11 +191,14 @@ def test_a_late_controller_is_told_as_the_computer_falling_behind_not_the_suit()
         driver._handle([ControllerLate(2.0)])  # within 30 s: not told again
         await trio.sleep(1)
         driver._handle([ControllerLate(0.6)])
+        await trio.sleep(LATE_TOLD_EVERY_S)
+        driver._handle([ControllerLate(0.4, sending=True)])
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    assert [k for k, _ in told] == ["controller_late", "controller_late"]
+    assert [k for k, _ in told] == ["controller_late"] * 3
     assert told[0][1].startswith("SIM-03: the controller read the suit's status 0.8 s after")
     assert "not at fault" in told[1][1] and "0.6 s" in told[1][1]
+    assert "the controller sent the suit nothing for 0.4 s, so it stopped by itself" in told[2][1]
     msg = trainer_message(SessionEvent(3.0, "controller_late", told[0][1], "Ana"))
     assert msg is not None and msg.severity == "warning"
     assert msg.text.startswith("This computer is falling behind: it heard Ana's suit late")

@@ -146,11 +146,13 @@ class SuitKeyMismatch:
 
 @dataclass(frozen=True)
 class ControllerLate:
-    """The controller read a status report `late_s` seconds after the suit made it (its
-    clock says so): the controller, not the suit, is falling behind (an overloaded
-    computer). Emitted once per spell of lateness."""
+    """The controller, not the suit, is falling behind (an overloaded computer): it read a
+    status report `late_s` seconds after the suit made it (its clock says so; once per
+    spell of lateness), or (`sending`) the suit stopped by itself (WATCHDOG) after the
+    controller had sent it nothing for `late_s` seconds, longer than its watchdog."""
 
     late_s: float
+    sending: bool = False
 
 
 #: Status reports after an ARM that still do not count it before the suit is taken as
@@ -163,6 +165,8 @@ ARM_ARRIVAL_S = 0.5
 #: A report read this long after the suit made it means the controller is behind, s: twice
 #: the suit's watchdog (250 ms), so the suits are already stopping by themselves.
 CONTROLLER_LATE_S = 0.5
+#: The suit's watchdog (protocol.md: 250 ms): a longer gap between our turns stops it, s.
+SUIT_WATCHDOG_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,11 @@ class ControllerConnection:
         #: The suit took one of our unsigned frames on this link: it holds no key.
         self._took_unsigned = False
         self._late = False
+        #: The controller's last turn that sent frames, and the longest gap between turns
+        #: while armed since the last ARM (a suit's WATCHDOG then is our lateness; a hold,
+        #: a reconnect or a restart leads to an ARM first, so their pauses never count).
+        self._last_turn: float | None = None
+        self._longest_gap = 0.0
 
     # -- the table ------------------------------------------------------------------------
     def _go(self, what: Input) -> None:
@@ -413,6 +422,8 @@ class ControllerConnection:
         ):
             self._go(Input.STOPPED_ITSELF)
             events.append(SuitStoppedItself(report.state))
+            if report.state is SuitState.WATCHDOG and self._longest_gap > SUIT_WATCHDOG_S:
+                events.append(ControllerLate(self._longest_gap, sending=True))
         return events
 
     def _made_at(self, report: StatusReport, now: float) -> float:
@@ -493,11 +504,15 @@ class ControllerConnection:
         if not self.can_send or self.confirmed is None:
             return []
         out = []
+        if self.state is ConnectionState.ARMED and self._last_turn is not None:
+            self._longest_gap = max(self._longest_gap, now - self._last_turn)
+        self._last_turn = now
         if self.state is ConnectionState.NEEDS_ARM:
             counter = self._counter()
             out.append(encode(Arm(counter), self._key, self._key_id))
             self._arm_counter = counter
             self._arm_at = now
+            self._longest_gap = 0.0
             self._go(Input.ARM_SENT)
         p = self.pending
         if p is not None and (
