@@ -204,3 +204,8 @@ def test_a_late_controller_is_told_as_the_computer_falling_behind_not_the_suit()
     assert msg.text.startswith("This computer is falling behind: it heard Ana's suit late")
     assert "not at fault" in msg.text and "recognise" not in msg.text
     assert "Close other programs" in msg.action
+    sending = trainer_message(SessionEvent(9.0, "controller_late", told[2][1], "Ana"))
+    assert sending is not None and sending.text == (
+        "This computer is falling behind: Ana's suit stopped by itself, sent nothing in time "
+        "(the suit is not at fault)"
+    )

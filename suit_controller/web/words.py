@@ -252,7 +252,12 @@ def trainer_message(e: SessionEvent) -> TrainerMessage | None:
         )
     elif kind == "controller_late":
         whose = f"{who}'s suit" if who else "a suit"
-        text = f"This computer is falling behind: it heard {whose} late (the suit is not at fault)"
+        what = (
+            f"{whose} stopped by itself, sent nothing in time"
+            if "sent the suit nothing" in e.message
+            else f"it heard {whose} late"
+        )
+        text = f"This computer is falling behind: {what} (the suit is not at fault)"
         action = "Close other programs and pages watching the class; if it repeats, end the class"
     elif kind == "program_unconfirmed":
         text = f"{_whose(who, 'suit')} did not take this exercise's settings — held at zero"
