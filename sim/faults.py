@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workouts.durations import parse_duration
+from suit_controller.actions import AFTER_PLAN_MAX_S
+from workouts.durations import format_duration, parse_duration
 
 KINDS = {
     "drop": {"client", "at", "for"},
@@ -43,11 +44,19 @@ class Fault:
         return float(self.params[key]) if key in self.params else default
 
 
-def parse_faults(spec: str, clients: int | None = None) -> list[Fault]:
+def _when(seconds: float) -> str:
+    return format_duration(seconds) if seconds < 1e7 else f"{seconds:g} s"
+
+
+def parse_faults(
+    spec: str, clients: int | None = None, *, class_end_s: float | None = None
+) -> list[Fault]:
     """Parse a fault spec; raises FaultSpecError naming the bad part.
 
     With `clients` (the class size), a fault for a client the class does not have is
-    refused too: it would otherwise never happen, and the run would look clean."""
+    refused too: it would otherwise never happen, and the run would look clean. With
+    `class_end_s` (the plan's length), so is a fault after the class, by the rule for
+    actions: at most `AFTER_PLAN_MAX_S` after the plan's end (class time counts pauses)."""
     faults = []
     for part in (p.strip() for p in spec.split(";")):
         if not part:
@@ -90,6 +99,12 @@ def parse_faults(spec: str, clients: int | None = None) -> list[Fault]:
                     float(params[key])
         except ValueError as e:
             raise FaultSpecError(f"'{part}': {e}") from None
+        if class_end_s is not None and at > class_end_s + AFTER_PLAN_MAX_S:
+            raise FaultSpecError(
+                f"'{part}': at {_when(at)} is after the class: it ends at "
+                f"{format_duration(class_end_s)}, and a fault may come at most "
+                f"{format_duration(AFTER_PLAN_MAX_S)} later (it would never happen)"
+            )
         if kind == "detach" and "channel" not in params:
             raise FaultSpecError(f"'{part}': detach needs channel=NAME")
         faults.append(Fault(kind, client, at, params))

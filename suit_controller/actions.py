@@ -22,6 +22,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from channels.user_files import UserFileTooBig, read_user_file
 from suit_controller.commands import Command, CommandRefused, check_shape, parse_command, printable
 from workouts.durations import format_duration, parse_duration
 
@@ -116,7 +117,9 @@ def load_actions_text(
 def load_actions_file(path: str | Path, *, class_end_s: float | None = None) -> list[Action]:
     """Load an actions file (see `load_actions_text`). Raises OSError or ActionsError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_user_file(path, "an actions file").decode("utf-8")
+    except UserFileTooBig as e:
+        raise ActionsError(f"{path}: {e}") from None
     except UnicodeDecodeError:
         raise ActionsError(f"{path}: not UTF-8 text (is it a binary file?)") from None
     return load_actions_text(text, source=str(path), class_end_s=class_end_s)

@@ -12,7 +12,6 @@ events and results like everything else.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import re
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import trio
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -44,7 +44,13 @@ if TYPE_CHECKING:
 
 
 class CommandRefused(Exception):
-    """A command that cannot be carried out now; the message says why, for a trainer."""
+    """A command that cannot be carried out now; the message says why, for a trainer.
+
+    `request_id`: the input's `id` when it could be read before the refusal (set by
+    `decode`), so even a refused command's answer can be matched to its request.
+    """
+
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,9 @@ MAX_COMMAND_BYTES = 4096
 MAX_DEPTH = 4
 #: Longest request id.
 MAX_ID = 100
+#: Nesting up to which a command too deep is still parsed, only to read its id for the
+#: answer (flat, small: far from any recursion limit; deeper input is refused unread).
+ID_READ_DEPTH = 32
 #: Fields that must be numbers, and the one that may be a number or a name.
 _NUMBERS = ("mA", "delta_mA")
 
@@ -179,13 +188,19 @@ class SetIntensity(_Cmd):
     do: Literal["set_intensity"] = "set_intensity"
     client: StrictInt | _Name | None = None
     channel: _Name | None = None
-    mA: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=DEVICE_MAX_MA)] | None = (
-        None
-    )
+    mA: (
+        Annotated[
+            float,
+            Field(strict=True, allow_inf_nan=False, ge=0, le=DEVICE_MAX_MA),
+            AfterValidator(_zero_not_minus_zero),
+        ]
+        | None
+    ) = None
     delta_mA: (
         Annotated[
             float,
             Field(strict=True, allow_inf_nan=False, ge=-DEVICE_MAX_MA, le=DEVICE_MAX_MA),
+            AfterValidator(_zero_not_minus_zero),
         ]
         | None
     ) = None
@@ -245,8 +260,15 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def _no_constant(name: str) -> Any:
-    raise CommandRefused(f"numbers must be finite (no {name})")
+def _readable_id(data: Mapping[str, Any]) -> str | None:
+    """The command's `id` if it is a valid one, else None (never raises)."""
+    rid = data.get("id")
+    return rid if isinstance(rid, str) and len(rid) <= MAX_ID else None
+
+
+def _zero_not_minus_zero(value: float) -> float:
+    """-0.0 is 0 (a trainer reads "0 mA", never "-0 mA")."""
+    return value + 0.0
 
 
 #: Never refused for a source's rate: the e-stop (taken before any limit) and `stop`, which
@@ -296,15 +318,43 @@ def decode(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
             raise CommandRefused("a command is not JSON: these bytes are not UTF-8") from None
     else:
         text = raw
-    if json_depth(text) > MAX_DEPTH + 1:  # the command object itself is one level
-        raise CommandRefused(f"a command is nested more than {MAX_DEPTH} levels deep")
+    depth = json_depth(text)
+    too_deep = CommandRefused(f"a command is nested more than {MAX_DEPTH} levels deep")
+    if depth > ID_READ_DEPTH:
+        raise too_deep
+    constants: list[str] = []
+    twice: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen = dict(items)
+        if len(seen) < len(items):
+            keys = [k for k, _ in items]
+            twice.extend(k for k in dict.fromkeys(keys) if keys.count(k) > 1)
+        return seen
+
+    def constant(name: str) -> float:
+        constants.append(name)
+        return math.nan
+
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        data = json.loads(text, parse_constant=constant, object_pairs_hook=pairs)
     except ValueError:
         raise CommandRefused("a command is not JSON") from None
     if not isinstance(data, dict):
         raise CommandRefused('a command is a JSON object such as {"do": "estop"}')
-    check_shape(data)
+    try:
+        if depth > MAX_DEPTH + 1:  # the command object itself is one level
+            raise too_deep
+        if twice:
+            raise CommandRefused(
+                f"{shown(twice[0])} is given twice in one command: give each field once"
+            )
+        if constants:
+            raise CommandRefused(f"numbers must be finite (no {constants[0]})")
+        check_shape(data)
+    except CommandRefused as e:  # keep the id for the answer whenever it could be read
+        e.request_id = None if "id" in twice else _readable_id(data)
+        raise
     return data
 
 
@@ -449,8 +499,12 @@ class CommandDesk:
         self.taken += 1
         request_id: str | None = None
         if says_estop(raw):  # recognised before anything else is checked: stop first
-            with contextlib.suppress(CommandRefused, TypeError, ValueError):
+            try:
                 request_id = _request_id(decode(raw))
+            except CommandRefused as e:
+                request_id = e.request_id
+            except (TypeError, ValueError):
+                request_id = None
             request = Request(source, request_id, EmergencyStop())
             if self._closed:
                 request.finish(CommandResult(True, "estop", "the class has ended"))
@@ -474,6 +528,7 @@ class CommandDesk:
                 return request
             command = parse_command(data)
         except CommandRefused as e:
+            request_id = request_id or e.request_id
             # what cannot be carried out counts against the source's rate too
             spent = self._over(source, ceiling) is not None
             return self._refuse(Request(source, request_id, None, over_limit=spent), str(e))
@@ -499,8 +554,10 @@ class CommandDesk:
         refusals together).
         """
         request_id = None
-        with contextlib.suppress(CommandRefused):
+        try:
             request_id = _request_id(decode(raw))
+        except CommandRefused as e:
+            request_id = e.request_id
         over = limited and self._over(source) is not None
         return self._refuse(Request(source, request_id, None, over_limit=over), reason)
 

@@ -23,6 +23,7 @@ from suit_controller.link_health import LinkHealth
 from suit_controller.links.base import LinkError, LinkLost, SuitLink
 from suit_controller.protocol import (
     ControllerConnection,
+    ControllerLate,
     Event,
     Faults,
     ProgramConfirmed,
@@ -38,6 +39,8 @@ from suit_controller.protocol import (
 CONNECT_TIMEOUT_S = 5.0
 SEND_TIMEOUT_S = 0.5
 STOP_TIMEOUT_S = 0.25
+#: The trainer is told the controller is behind at most this often per suit, s.
+LATE_TOLD_EVERY_S = 30.0
 
 
 class LinkState(StrEnum):
@@ -100,6 +103,7 @@ class SuitDriver:
         #: A non-blocking write that failed: the sender task raises it (the link is lost).
         self._failure: LinkError | None = None
         self._told_key_mismatch = False
+        self._late_told_at: float | None = None
 
     # -- called by the engine's tick ------------------------------------------------------
     def offer_levels(self, codes: bytes, now: float | None = None) -> None:
@@ -328,6 +332,20 @@ class SuitDriver:
                         "the client another suit; after the class, factory reset this suit "
                         "(its button), then `suitctl suits forget ADDRESS --records-only` and "
                         "`suitctl suits enroll ADDRESS --setup-code CODE` (or the Suits page)",
+                    )
+            elif isinstance(event, ControllerLate):
+                now = trio.current_time()
+                if self._late_told_at is None or now - self._late_told_at >= LATE_TOLD_EVERY_S:
+                    self._late_told_at = now
+                    what = (
+                        f"sent the suit nothing for {event.late_s:.1f} s, so it stopped by itself"
+                        if event.sending
+                        else f"read the suit's status {event.late_s:.1f} s after the suit sent it"
+                    )
+                    self._on_event(
+                        "controller_late",
+                        f"{where}: the controller {what}: this computer is falling behind (the "
+                        "suit is not at fault); close other programs or pages watching the class",
                     )
             elif isinstance(event, SuitRefused):
                 self._on_event("suit_refused", f"{where}: {event.reason}; nothing is sent to it")

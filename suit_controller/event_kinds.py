@@ -27,6 +27,10 @@ EVENT_KINDS: dict[str, str] = {
         "a suit does not recognise this studio's key (enrolled elsewhere, or reset); "
         "nothing but a stop is sent to it (client)"
     ),
+    "controller_late": (
+        "the controller read a suit's status late (its clock says so): this computer is "
+        "falling behind, the suit is not at fault (client)"
+    ),
     "program_unconfirmed": "a suit has not confirmed its program; its client is held at zero",
     "bad_notification": "a suit sent a notification that could not be read (ignored)",
     "client_request": "a client asked for less, e.g. through the hand sensor (client)",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from channels.user_files import MAX_USER_FILE_BYTES
 from sim.faults import FaultSpecError, parse_faults
 from suit_controller.actions import ActionsError, load_actions_text
 from suit_controller.cli import suitctl
@@ -247,6 +248,32 @@ def test_sim_run_refuses_a_fault_for_a_missing_client_or_a_repeated_key(
     assert why in " ".join(output.split()), output
     assert "Traceback" not in output
     assert rec is None  # refused before the class starts: nothing ran
+
+
+def test_a_fault_after_the_class_is_refused_before_the_class_starts(tmp_path: Path) -> None:
+    """Review 5, L5: `at=999h` in a short class never happened and nothing said so."""
+    code, output, rec = sim_run(tmp_path, "--faults", "drop:client=1,at=999h,for=5s")
+    assert code == 1 and rec is None, output
+    flat = " ".join(output.split())
+    assert "at 59940m is after the class: it ends at" in flat, output
+    assert "a fault may come at most 30m later" in flat and "Traceback" not in output
+    plan_end = 100.0
+    assert parse_faults("drop:client=1,at=31m40s", 1, class_end_s=plan_end)  # 30 min of pauses
+    with pytest.raises(FaultSpecError, match="after the class"):
+        parse_faults("drop:client=1,at=1901s", 1, class_end_s=plan_end)
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "big"])
+def test_an_actions_file_too_big_or_endless_is_refused_unread(tmp_path: Path, where: str) -> None:
+    """Review 5, L1: `--actions /dev/zero` read the whole device into memory."""
+    if where == "big":
+        big = tmp_path / "big.yaml"
+        big.write_text("- {at: 1s, do: pause}\n" + "#" * MAX_USER_FILE_BYTES + "\n")
+        where = str(big)
+    code, output, rec = sim_run(tmp_path, "--actions", where)
+    assert code == 1 and rec is None, output
+    assert "an actions file is at most 1024 kB" in " ".join(output.split()), output
+    assert "Traceback" not in output
 
 
 def test_a_fault_for_the_last_client_is_accepted() -> None:

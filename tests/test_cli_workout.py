@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
+from channels.user_files import MAX_USER_FILE_BYTES
 from suit_controller.cli import suitctl
 from workouts import builtin_names, builtin_text
 
@@ -257,3 +258,16 @@ def test_a_description_may_run_over_several_lines(tmp_path: Path) -> None:
     code, out, err = run("workout", "validate", str(f))
     assert code == 0, err
     assert "valid" in out
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "big"])
+def test_validate_a_file_too_big_or_endless_is_refused_unread(tmp_path: Path, where: str) -> None:
+    """Review 5, L1: `workout validate /dev/zero` read the whole device into memory."""
+    if where == "big":
+        big = tmp_path / "big.yaml"
+        big.write_text(GOOD + "#" * MAX_USER_FILE_BYTES + "\n")
+        where = str(big)
+    code, out, err = run("workout", "validate", where)
+    assert code == 1, (out, err)
+    assert "a workout file is at most 1024 kB" in " ".join((out + err).split())
+    assert "Traceback" not in out + err

@@ -15,6 +15,7 @@ from suit_controller.protocol import (
     Arm,
     ConnectionState,
     ControllerConnection,
+    ControllerLate,
     Faults,
     LocalProtocolError,
     ProgramConfirmed,
@@ -26,12 +27,18 @@ from suit_controller.protocol import (
     StatusReport,
     StopAll,
     SuitClamped,
+    SuitKeyMismatch,
     SuitReady,
     SuitRefused,
     SuitState,
     SuitStoppedItself,
     decode_control,
     encode_status,
+)
+from suit_controller.protocol.connection import (
+    ARM_ARRIVAL_S,
+    CONTROLLER_LATE_S,
+    NOT_HEARD_REPORTS,
 )
 
 V1_STATUS = bytes.fromhex("18070001570000051428283200ff0b14f0fe56a3")
@@ -328,3 +335,127 @@ def test_last_counter_is_the_counter_of_the_last_frame_numbered() -> None:
     assert [f.counter for f in sent] == [6, 7] and conn.last_counter == 7
     stop = conn.stop_frame()
     assert stop is not None and decode_control(stop).counter == conn.last_counter == 8
+
+
+# -- a slow controller is not a suit holding another key (review 5, M1) ------------------
+def made(
+    counter: int, at: float, state: SuitState = SuitState.IDLE, faults: Faults = Faults.NONE
+) -> bytes:
+    """A status the suit made at `at` s by its own clock (its clock = the controller's here)."""
+    return encode_status(
+        StatusReport(
+            counter, round(at * 1000), state, 90, faults, POWER_ON_PROGRAM, 0, (0.0,), (800.0,)
+        )
+    )
+
+
+KEY = bytes(range(32))
+
+
+def linked(signed: bool) -> ControllerConnection:
+    conn = ControllerConnection(1, key=KEY, key_id=1) if signed else ControllerConnection(1)
+    conn.connected()
+    assert SuitReady(7) in conn.receive_data(made(7, 0.0), 0.0)  # read at once
+    return conn
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_late_arm_with_reports_queued_meanwhile_is_not_taken_for_a_key(signed: bool) -> None:
+    """The controller stalls 1 s: its ARM goes out late, at 1.0, and the reports the suit
+    made meanwhile (before the ARM could arrive) are read after it. They say nothing of a
+    key (they were made before the ARM); the trainer is told the controller is late."""
+    conn = linked(signed)
+    arm = decode_control(conn.frames_to_send(bytes([20]), 1.0)[0], {1: KEY})
+    assert isinstance(arm, Arm) and conn.state is C.ARMED
+    flag = Faults.BAD_FRAME if signed else Faults.NONE  # e.g. a corrupt frame long ago
+    told = []
+    for i, at in enumerate((0.2, 0.4, 0.6, 0.8, 1.0)):
+        told += conn.receive_data(made(7, at, faults=flag), 1.05 + 0.01 * i)
+    assert told == [ControllerLate(pytest.approx(0.85))]  # once for the spell, not per report
+    assert conn.state is C.ARMED and conn.refusal is None
+    assert conn.receive_data(made(arm.counter, 1.2, SuitState.ARMED), 1.2) == []
+    assert conn.state is C.ARMED and conn.stop_frame() is not None
+
+
+def test_reports_made_after_the_arm_could_arrive_are_the_evidence() -> None:
+    """Only reports the suit made ARM_ARRIVAL_S or more after our ARM count, however late
+    they are read; one made just before does not."""
+    conn = linked(signed=False)
+    frames(conn, 0.0)
+    t0 = ARM_ARRIVAL_S
+    assert conn.receive_data(made(7, t0 - 0.01), t0 - 0.01) == []
+    for i in range(NOT_HEARD_REPORTS - 1):
+        assert conn.receive_data(made(7, t0 + 0.2 * i), t0 + 0.2 * i) == []
+    last = t0 + 0.2 * (NOT_HEARD_REPORTS - 1)
+    events = conn.receive_data(made(7, last), last + 2 * CONTROLLER_LATE_S)  # read late
+    assert events == [ControllerLate(pytest.approx(2 * CONTROLLER_LATE_S)), SuitKeyMismatch(False)]
+    assert conn.state is C.REFUSED
+
+
+def test_a_suit_that_took_our_unsigned_frames_holds_no_key_on_that_link() -> None:
+    """An enrolled suit never takes an unsigned frame: one that counted our unsigned ARM
+    holds no key, and later reports that miss a re-ARM only mean it is late. A new link
+    starts again from nothing (the suit may have been enrolled meanwhile)."""
+    conn = linked(signed=False)
+    arm = frames(conn, 0.0)[0]
+    assert conn.receive_data(made(arm.counter, 0.1, SuitState.WATCHDOG), 0.1) == [
+        SuitStoppedItself(SuitState.WATCHDOG)
+    ]
+    rearm = frames(conn, 0.2)[0]
+    assert isinstance(rearm, Arm)
+    for i in range(NOT_HEARD_REPORTS + 3):  # made long after the re-ARM, still not counting it
+        t = 1.0 + 0.2 * i
+        assert conn.receive_data(made(rearm.counter - 1, t, SuitState.WATCHDOG), t) == []
+    assert conn.state is C.ARMED
+    conn.lost()
+    conn.connected()
+    assert SuitReady(rearm.counter + 1) in conn.receive_data(made(rearm.counter + 1, 10.0), 10.0)
+    frames(conn, 10.0)
+    events: list = []
+    for i in range(NOT_HEARD_REPORTS):
+        t = 10.0 + ARM_ARRIVAL_S + 0.2 * i
+        events += conn.receive_data(made(rearm.counter + 1, t), t)
+    assert events == [SuitKeyMismatch(False)]
+
+
+def test_the_controller_is_late_from_a_half_second_and_told_once_per_spell() -> None:
+    conn = linked(signed=False)
+    assert conn.receive_data(made(7, 1.0), 1.0 + CONTROLLER_LATE_S - 0.001) == []
+    assert conn.receive_data(made(7, 2.0), 2.0 + CONTROLLER_LATE_S) == [
+        ControllerLate(pytest.approx(CONTROLLER_LATE_S))
+    ]
+    assert conn.receive_data(made(7, 2.2), 3.0) == []  # the same spell: told once
+    assert conn.receive_data(made(7, 3.2), 3.2) == []  # on time: the spell is over
+    assert conn.receive_data(made(7, 3.4), 4.0) == [ControllerLate(pytest.approx(0.6))]
+    conn.lost()
+    conn.connected()  # a new link: its clock is measured again (the suit may have restarted)
+    assert ControllerLate not in map(type, conn.receive_data(made(7, 0.1), 9.0))
+
+
+def test_a_suit_stopped_by_a_gap_in_our_frames_is_told_as_the_controller_late() -> None:
+    """The suit's WATCHDOG after the controller sent nothing for longer than the suit's
+    watchdog (250 ms) is the controller's lateness; after regular turns it is the radio's."""
+    conn = linked(signed=False)
+    arm = frames(conn, 0.0)[0]
+    for t in (0.025, 0.05, 0.3):  # a gap of exactly the watchdog: not more than it
+        frames(conn, t)
+    assert conn.receive_data(made(arm.counter + 3, 0.35, SuitState.WATCHDOG), 0.35) == [
+        SuitStoppedItself(SuitState.WATCHDOG)
+    ]
+    rearm = frames(conn, 0.4)[0]
+    assert isinstance(rearm, Arm)
+    frames(conn, 0.425)
+    frames(conn, 0.8)  # the engine stalled 375 ms
+    frames(conn, 0.825)
+    events = conn.receive_data(made(rearm.counter + 3, 0.85, SuitState.WATCHDOG), 0.85)
+    assert events == [
+        SuitStoppedItself(SuitState.WATCHDOG),
+        ControllerLate(pytest.approx(0.375), sending=True),
+    ]
+    again = frames(conn, 0.9)[0]  # the re-ARM starts the watch again
+    conn.hold()
+    conn.release()
+    assert isinstance(frames(conn, 5.0)[0], Arm)  # held for seconds on purpose: an ARM first
+    frames(conn, 5.025)
+    late = conn.receive_data(made(again.counter + 3, 5.05, SuitState.WATCHDOG), 5.05)
+    assert late == [SuitStoppedItself(SuitState.WATCHDOG)]  # the hold's pause does not count

@@ -407,6 +407,44 @@ async def test_class5_deep_nesting_is_refused_clearly_at_the_one_entry(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_refused_command_keeps_its_id_and_says_what_is_wrong(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Review 5, L3/L4, at the one entry the console and MQTT share (`submit`): a refusal
+    whose JSON parsed answers with its id; a key given twice is named; -0 mA is 0 mA."""
+    from suit_controller.commands import submit
+
+    sc = SimulatedClass(short_plan(LONG), 1, intensity_mA=20.0, body=False)
+    async with trio.open_nursery() as nursery:
+        for suit in sc.suits:
+            await nursery.start(suit.run)
+        await nursery.start(sc.session.run)
+        cases = {
+            '{"id": "i1", "do": "set_intensity", "client": 1, "mA": 1e999}': "finite",
+            '{"id": "i2", "do": "pause", "x": [[[[1]]]]}': "nested more than 4",
+            '{"id": "i3", "do": "pause", "x": NaN}': "no NaN",
+            '{"id": "i4", "do": "set_intensity", "do": "pause", "client": 1, "mA": 3}': (
+                "'do' is given twice in one command"
+            ),
+            '{"id": "i5", "do": "pause", "x": {"a": 1, "a": 2}}': "'a' is given twice",
+        }
+        for raw, why in cases.items():
+            result = await submit(sc.session, raw, "test")
+            assert not result.ok and why in result.message, result
+            assert result.request_id == json.loads(raw)["id"], (raw, result)
+        twice = await submit(sc.session, '{"id": "a", "id": "b", "do": "pause"}', "test")
+        assert not twice.ok and "'id' is given twice" in twice.message
+        assert twice.request_id is None  # which one? neither is the request's
+        for field in ("delta_mA", "mA"):
+            zero = await submit(
+                sc.session, f'{{"do": "set_intensity", "client": 1, "{field}": -0.0}}', "test"
+            )
+            assert zero.ok and "target" in zero.message, zero
+            assert "-0" not in zero.message and "0 mA" in zero.message, zero
+        assert sc.session.state is ClassState.RUNNING
+        nursery.cancel_scope.cancel()
+
+
 @needs_mosquitto
 async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
     tmp_path: Path,
@@ -431,6 +469,13 @@ async def test_class5_mqtt_deep_nesting_and_a_broken_bridge_never_end_the_class(
             assert r[0]["ok"] is False and "nested" in r[0]["message"]
             surrogate = await tablet.command({"do": "set_intensity", "client": "\ud800", "mA": 5})
             assert not surrogate["ok"] and "no client named" in surrogate["message"]
+            # review 5, L3: refusals whose JSON parsed are answered with their id
+            inf = await tablet.command(
+                b'{"id": "i1", "do": "set_intensity", "client": 1, "mA": 1e999}', "i1"
+            )
+            assert not inf["ok"] and "finite" in inf["message"]
+            deep = await tablet.command(b'{"id": "i2", "do": "pause", "x": [[[[1]]]]}', "i2")
+            assert not deep["ok"] and "nested" in deep["message"]
             assert sc.session.state is ClassState.RUNNING
             state = await tablet.wait_for(lambda: tablet.on("/state"))
             assert state[-1]["class_id"] == str(uuid.UUID(sc.session.session_id))

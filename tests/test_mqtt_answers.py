@@ -313,7 +313,9 @@ async def test_a_result_that_fails_on_the_estop_connection_never_ends_that_conne
             assert tried, "no result was ever tried on the e-stop connection"
             # the next e-stop is heard on the same, still open, e-stop connection
             await tab.publish(f"{ROOM}/estop", {"id": "after"})
-            await tab.wait_for(lambda: [r for r in tab.on("/commands/result") if r["id"] == "after"])
+            await tab.wait_for(
+                lambda: [r for r in tab.on("/commands/result") if r["id"] == "after"]
+            )
             assert bridge.estop_connected and bridge.last_error is None and not bridge.errors
             nursery.cancel_scope.cancel()
     finally:

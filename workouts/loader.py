@@ -21,6 +21,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from channels.muscles import parse_channel_key
 from channels.program import Program
 from channels.showable import unshowable
+from channels.user_files import UserFileTooBig, read_user_file
 from workouts.model import Exercise, Phase, PhaseKind, Problem, Workout, WorkoutError
 from workouts.rules import workout_problems
 from workouts.schema import ExerciseSpec, ProgramSpec, SuitSpec, WorkoutSpec
@@ -32,7 +33,10 @@ _TAGS = _PHASE_TAGS | {"name", "inline"}
 def load_workout_file(path: str | Path) -> Workout:
     """Load and validate a workout file. Raises OSError if unreadable, WorkoutError if invalid."""
     p = Path(path)
-    data = p.read_bytes()
+    try:
+        data = read_user_file(p, "a workout file")
+    except UserFileTooBig as e:
+        raise WorkoutError([Problem("", None, str(e))], str(p)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

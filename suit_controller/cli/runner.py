@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.live import Live
 
 from channels.layouts import SuitLayout
+from channels.user_files import UserFileTooBig, read_user_file
 from suit_controller.cli.clients import open_store
 from suit_controller.cli.errors import EXIT_INVALID, err_console, shown
 from suit_controller.cli.live import ClassView
@@ -57,6 +58,7 @@ LOGGED = {
     "limit",
     "suit_refused",
     "suit_key_mismatch",
+    "controller_late",
     "program_unconfirmed",
     "suit_clamped",
     "slowed_down",
@@ -122,8 +124,8 @@ def keep_version(store: Store, ref: str, title: str, trainers: Sequence[str]) ->
         text, builtin = builtin_text(ref.removeprefix(BUILTIN_PREFIX)), ref
     else:
         try:
-            text, builtin = Path(ref).read_text(encoding="utf-8"), None
-        except (OSError, UnicodeDecodeError) as e:
+            text, builtin = read_user_file(ref, "a workout file").decode("utf-8"), None
+        except (OSError, UnicodeDecodeError, UserFileTooBig) as e:
             raise StoreError(f"cannot read {ref} again to record it: {e}") from None
     by = trainers[0] if trainers else "suitctl"
     return Library(store).keep_run(text, title, by, builtin=builtin)

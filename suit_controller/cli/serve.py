@@ -13,6 +13,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 from rich.console import Console
 
+from channels.user_files import UserFileTooBig, read_user_file
 from suit_controller.cli.clients import db_option, open_store
 from suit_controller.cli.errors import EXIT_INVALID, err_console
 from suit_controller.cli.runner import mqtt_tls_options
@@ -46,7 +47,11 @@ def users() -> None:
 def users_add(name: str, role: str, password_file: Path | None, db_path: str | None) -> None:
     """Add an account: NAME, a role, a password."""
     if password_file is not None:
-        lines = password_file.read_text("utf-8").splitlines()
+        try:  # a password is short: a file far larger is not a password file
+            text = read_user_file(password_file, "a password file", limit=4096).decode("utf-8")
+        except (OSError, UnicodeDecodeError, UserFileTooBig) as e:
+            raise click.ClickException(f"{password_file}: {e}") from None
+        lines = text.splitlines()
         password = lines[0] if lines else ""
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)

@@ -177,7 +177,11 @@ def run(
     _, plan = open_workout(workout_ref)
     try:
         actions = load_actions_file(actions_file, class_end_s=plan.total_s) if actions_file else []
-        faults = parse_faults(faults_spec, len(client_names) if client_names else n_clients)
+        faults = parse_faults(
+            faults_spec,
+            len(client_names) if client_names else n_clients,
+            class_end_s=plan.total_s,
+        )
     except OSError as e:
         err_console.print(f"[red]error[/]: cannot read {actions_file}: {e.strerror or e}")
         sys.exit(EXIT_USAGE)

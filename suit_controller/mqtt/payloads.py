@@ -301,7 +301,7 @@ def parse_command_payload(payload: bytes) -> tuple[str | None, Command]:
     try:
         return request_id, parse_command(data)
     except CommandRefused as e:
-        e.request_id = request_id  # type: ignore[attr-defined]
+        e.request_id = request_id
         raise
 
 

@@ -136,16 +136,37 @@ class SuitRefused:
 
 @dataclass(frozen=True)
 class SuitKeyMismatch:
-    """The suit does not act on this controller's frames: its status keeps a counter below
-    the ARM sent (and flags BAD_FRAME when they are signed). It holds another key (reset,
-    enrolled elsewhere, or the records lost or restored from an old copy): nothing is sent."""
+    """The suit does not act on this controller's frames: reports the suit made (by its own
+    clock) well after our ARM could reach it keep a counter below that ARM (and flag
+    BAD_FRAME when our frames are signed). It holds another key (reset, enrolled elsewhere,
+    or the records lost or restored from an old copy): nothing is sent."""
 
     signed: bool
+
+
+@dataclass(frozen=True)
+class ControllerLate:
+    """The controller, not the suit, is falling behind (an overloaded computer): it read a
+    status report `late_s` seconds after the suit made it (its clock says so; once per
+    spell of lateness), or (`sending`) the suit stopped by itself (WATCHDOG) after the
+    controller had sent it nothing for `late_s` seconds, longer than its watchdog."""
+
+    late_s: float
+    sending: bool = False
 
 
 #: Status reports after an ARM that still do not count it before the suit is taken as
 #: not hearing this controller (at least 400 ms: status comes at least every 200 ms).
 NOT_HEARD_REPORTS = 3
+#: How long after it is made an ARM may take to reach the suit (a write may take up to the
+#: driver's send timeout, 0.5 s, before the link counts as lost), s. A report the suit made
+#: (by its own clock) sooner than this after our ARM is no evidence against the ARM.
+ARM_ARRIVAL_S = 0.5
+#: A report read this long after the suit made it means the controller is behind, s: twice
+#: the suit's watchdog (250 ms), so the suits are already stopping by themselves.
+CONTROLLER_LATE_S = 0.5
+#: The suit's watchdog (protocol.md: 250 ms): a longer gap between our turns stops it, s.
+SUIT_WATCHDOG_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -182,6 +203,7 @@ Event = (
     SuitReady
     | SuitRefused
     | SuitKeyMismatch
+    | ControllerLate
     | SuitStoppedItself
     | ProgramConfirmed
     | ProgramUnconfirmed
@@ -244,6 +266,18 @@ class ControllerConnection:
         self._overdue_told = False
         self._last_id = 0
         self._unheard = 0
+        self._arm_at = 0.0
+        #: The least (time read - suit clock) of this link's reports: the suit's clock in
+        #: controller time, as of a report read at once (None before the first report).
+        self._clock_offset: float | None = None
+        #: The suit took one of our unsigned frames on this link: it holds no key.
+        self._took_unsigned = False
+        self._late = False
+        #: The controller's last turn that sent frames, and the longest gap between turns
+        #: while armed since the last ARM (a suit's WATCHDOG then is our lateness; a hold,
+        #: a reconnect or a restart leads to an ARM first, so their pauses never count).
+        self._last_turn: float | None = None
+        self._longest_gap = 0.0
 
     # -- the table ------------------------------------------------------------------------
     def _go(self, what: Input) -> None:
@@ -279,6 +313,8 @@ class ControllerConnection:
             return [SuitRefused(self.refusal)]
         self._go(Input.CONNECTED)
         self._unheard = 0
+        self._clock_offset = self._arm_counter = None  # an ARM of this link counts, no other
+        self._took_unsigned = self._late = False
         return []
 
     def lost(self) -> None:
@@ -339,6 +375,13 @@ class ControllerConnection:
         clamped_before = self.view.faults & CLAMPS
         self.view.merge(report)
         events: list[Event] = []
+        made = self._made_at(report, now)
+        if now - made >= CONTROLLER_LATE_S:
+            if not self._late:
+                self._late = True
+                events.append(ControllerLate(now - made))
+        else:
+            self._late = False
         if report.faults & CLAMPS & ~clamped_before:
             events.append(SuitClamped(report.faults & CLAMPS))
         if self.state is ConnectionState.AWAITING_STATUS:
@@ -367,7 +410,9 @@ class ControllerConnection:
             events.append(ProgramConfirmed(report.program))
         self._ask(now)  # a suit that lost its program (power cycle) is asked again
         fresh = self._arm_counter is not None and report.counter >= self._arm_counter
-        mismatch = self._not_heard(report, fresh)
+        if fresh and self._key is None:
+            self._took_unsigned = True
+        mismatch = self._not_heard(report, fresh, made)
         if mismatch is not None:
             return [*events, mismatch]
         if (
@@ -377,14 +422,37 @@ class ControllerConnection:
         ):
             self._go(Input.STOPPED_ITSELF)
             events.append(SuitStoppedItself(report.state))
+            if report.state is SuitState.WATCHDOG and self._longest_gap > SUIT_WATCHDOG_S:
+                events.append(ControllerLate(self._longest_gap, sending=True))
         return events
 
-    def _not_heard(self, report: StatusReport, fresh: bool) -> SuitKeyMismatch | None:
-        """Count reports after our ARM that do not count it; refuse the suit after a few."""
+    def _made_at(self, report: StatusReport, now: float) -> float:
+        """When the suit made this report, in controller time, from its own clock.
+
+        The suit's clock plus the least (read - clock) of this link's reports: exact
+        up to the quickest report's travel time; never later than `now`. A report that
+        waited to be read (the controller behind) is dated when the suit made it. (A
+        clock that wraps, after 49.7 days, dates reports early: no evidence, never false.)
+        """
+        lag = now - report.clock_ms / 1000
+        if self._clock_offset is None or lag < self._clock_offset:
+            self._clock_offset = lag
+        return report.clock_ms / 1000 + self._clock_offset
+
+    def _not_heard(self, report: StatusReport, fresh: bool, made: float) -> SuitKeyMismatch | None:
+        """Count reports after our ARM that do not count it; refuse the suit after a few.
+
+        Only evidence of a key counts: a report the suit made after our ARM could reach
+        it (`ARM_ARRIVAL_S`, by the suit's clock, however late the controller reads it),
+        flagging BAD_FRAME when our frames are signed; and never on a link where the
+        suit already took our unsigned frames (it holds no key: an ARM only late).
+        """
         if self.state is not ConnectionState.ARMED or fresh:
             self._unheard = 0
             return None
         signed = self._key is not None
+        if self._took_unsigned or made < self._arm_at + ARM_ARRIVAL_S:
+            return None  # the suit holds no key, or made this before our ARM could arrive
         if signed and Faults.BAD_FRAME not in report.faults:
             return None  # a signed frame refused is flagged: this one was only late
         self._unheard += 1
@@ -436,10 +504,15 @@ class ControllerConnection:
         if not self.can_send or self.confirmed is None:
             return []
         out = []
+        if self.state is ConnectionState.ARMED and self._last_turn is not None:
+            self._longest_gap = max(self._longest_gap, now - self._last_turn)
+        self._last_turn = now
         if self.state is ConnectionState.NEEDS_ARM:
             counter = self._counter()
             out.append(encode(Arm(counter), self._key, self._key_id))
             self._arm_counter = counter
+            self._arm_at = now
+            self._longest_gap = 0.0
             self._go(Input.ARM_SENT)
         p = self.pending
         if p is not None and (

@@ -250,6 +250,15 @@ def trainer_message(e: SessionEvent) -> TrainerMessage | None:
             "Give them another suit. After the class: factory reset this suit (its reset "
             "button), forget it on the Suits page, then enroll it again with its setup code"
         )
+    elif kind == "controller_late":
+        whose = f"{who}'s suit" if who else "a suit"
+        what = (
+            f"{whose} stopped by itself, sent nothing in time"
+            if "sent the suit nothing" in e.message
+            else f"it heard {whose} late"
+        )
+        text = f"This computer is falling behind: {what} (the suit is not at fault)"
+        action = "Close other programs and pages watching the class; if it repeats, end the class"
     elif kind == "program_unconfirmed":
         text = f"{_whose(who, 'suit')} did not take this exercise's settings — held at zero"
         action = "Keep them close to the controller; if it stays at zero, change the suit"
