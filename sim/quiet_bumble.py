@@ -9,10 +9,11 @@ logger would print it (then they call bumble's own method, log line included).
 
 Two more costs of the same kind (issue 15, `ble_class`): HCI ACL data between a
 simulated controller and its host is handed over as the packet object (the fields
-`from_bytes` would give; same FIFO as the events), not encoded to bytes and
-parsed back; the GATT server (`QuietGattServer`) formats ATT PDUs only for a log
-that prints them, and runs a write command at once instead of in a new asyncio
-task per write (a task finishes it only if the attribute's write waits).
+`from_bytes` would give), not encoded to bytes and parsed back, and at once when
+nothing of that controller's waits for the host (else behind it: one FIFO); the
+GATT server (`QuietGattServer`) formats ATT PDUs only for a log that prints
+them, and runs a write command at once instead of in a new asyncio task per
+write (a task finishes it only if the attribute's write waits).
 
 Measured against bumble 0.0.236; the dispatch below is bumble's own.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from bumble import att, gatt, gatt_server, hci, utils
@@ -37,18 +38,35 @@ _gatt_server_log = logging.getLogger("bumble.gatt_server")
 class QuietController(Controller):
     """A bumble `Controller` that formats HCI packets only when its debug log is on."""
 
+    #: Packets handed to the host with `call_soon` that it has not taken yet.
+    _to_host_pending = 0
+
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if _controller_log.isEnabledFor(logging.DEBUG):
             super().send_hci_packet(packet)
             return
-        if self.host:
-            loop = asyncio.get_running_loop()
-            if isinstance(packet, hci.HCI_AclDataPacket) and isinstance(self.host, QuietHost):
-                # ACL data as the object itself, not encoded here and parsed again there
-                # (the fields are those `from_bytes` would give); same FIFO as the events
-                loop.call_soon(self.host.on_hci_packet, packet)
-            else:
-                loop.call_soon(self.host.on_packet, bytes(packet))
+        host = self.host
+        if not host:
+            return
+        if isinstance(packet, hci.HCI_AclDataPacket) and isinstance(host, QuietHost):
+            # ACL data as the object itself, not encoded here and parsed again there (the
+            # fields are those `from_bytes` would give); at once when nothing of this
+            # controller's waits for the host, else behind it (one FIFO, as on a transport)
+            if not self._to_host_pending:
+                host.on_hci_packet(packet)
+                return
+            self._to_host_later(host.on_hci_packet, packet)
+        else:
+            self._to_host_later(host.on_packet, bytes(packet))
+
+    def _to_host_later(self, deliver: Callable[[Any], None], packet: Any) -> None:
+        self._to_host_pending += 1
+
+        def hand_over() -> None:
+            self._to_host_pending -= 1
+            deliver(packet)
+
+        asyncio.get_running_loop().call_soon(hand_over)
 
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if _controller_log.isEnabledFor(logging.DEBUG):

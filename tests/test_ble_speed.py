@@ -20,10 +20,11 @@ from bumble import hci
 from bumble.att import ATT_CID, ATT_Write_Command
 from bumble.controller import Controller
 from bumble.l2cap import L2CAP_PDU
+from bumble.link import LocalLink
 
 from sim.ble_world import BleRoom
 from sim.bleak_bumble import BumbleClient
-from sim.quiet_bumble import QuietController, _finish
+from sim.quiet_bumble import QuietController, _finish, quiet_device
 from sim.radio import Radio, RadioLink
 from sim.suit import SimulatedSuit
 from suit_controller.links.asyncio_loop import BATCH, batch_callbacks
@@ -313,3 +314,25 @@ def test_a_write_command_whose_write_waits_is_finished_by_a_task() -> None:
 
     asyncio.run(main())
     assert done == ["ok", "after"]
+
+
+def test_acl_data_to_the_host_waits_behind_what_the_controller_queued_before_it() -> None:
+    """A controller hands ACL data to its host at once only when nothing of its own waits
+    for the host; else behind it (an event first, then the data, as on one transport)."""
+    seen: list[str] = []
+
+    async def main() -> None:
+        controller = QuietController("c", link=LocalLink(), public_address="F0:5C:0E:00:00:AA")
+        host = quiet_device("d", "F0:5C:0E:00:00:AA", controller).host
+        host.on_hci_packet = lambda p: seen.append(type(p).__name__)  # type: ignore[method-assign]
+        host.on_packet = lambda b: seen.append(f"event {b[1]:#04x}")  # type: ignore[method-assign]
+        acl = hci.HCI_AclDataPacket(1, 2, 0, 3, b"abc")
+        controller.send_hci_packet(hci.HCI_Disconnection_Complete_Event(0, 1, 0x13))
+        controller.send_hci_packet(acl)
+        assert seen == []  # both wait: the event was queued first
+        await asyncio.sleep(0)
+        assert seen == ["event 0x05", "HCI_AclDataPacket"]  # 0x05: disconnection complete
+        controller.send_hci_packet(acl)
+        assert seen[-1] == "HCI_AclDataPacket" and len(seen) == 3  # nothing waited: at once
+
+    asyncio.run(main())
