@@ -72,7 +72,8 @@ def run_ble_class(
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "load_avg_1m": round(load, 2),
-        "target_wall_s": TARGET_BLE_CLASS_S,
+        # the target is a full class's: a shortened one has none
+        "target_wall_s": TARGET_BLE_CLASS_S if minutes is None else None,
     }
 
 
@@ -101,8 +102,8 @@ def median_of_runs(
         "cpu_s_min": cpus[0],
         "cpu_s_max": cpus[-1],
         "load_avg_1m": [r["load_avg_1m"] for r in results],
-        "target_wall_s": TARGET_BLE_CLASS_S,
-        "met": statistics.median(walls) <= TARGET_BLE_CLASS_S,
+        "target_wall_s": TARGET_BLE_CLASS_S if minutes is None else None,
+        "met": statistics.median(walls) <= TARGET_BLE_CLASS_S if minutes is None else None,
     }
 
 

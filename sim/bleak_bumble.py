@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,8 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError
-from bumble.att import ATT_Error
+from bumble.att import ATT_CID, ATT_Error, Opcode
+from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
 from bumble.device import ConnectionParametersPreferences, Device, Peer
 from bumble.hci import Phy
@@ -336,10 +338,45 @@ class BumbleClient(BaseBleakClient):
         self._need()
         return bytearray(await descriptor.obj.read_value())
 
+    def _write_command_on_air(self, handle: int, value: bytes) -> bool:
+        """A write without response handed to the air model at once (see `write_gatt_char`);
+        False when this link cannot take the short path (then bumble's own path runs)."""
+        conn = self._connection
+        central = self._central
+        if conn is None or central is None:
+            return False
+        controller = central.host.hci_sink
+        link = getattr(controller, "link", None)
+        if not isinstance(controller, Controller) or not getattr(link, "carries_att_writes", False):
+            return False
+        queue = central.host.le_acl_packet_queue
+        if conn.handle not in central.host.connections or queue is None:
+            return False
+        # Only with nothing of the central's waiting for the controller's buffers: what is in
+        # flight is already in the air model's queue for this connection, so order is kept.
+        if queue._packets:
+            return False
+        ll = next((c for c in controller.le_connections.values() if c.handle == conn.handle), None)
+        if ll is None:
+            return False
+        # ATT Write Command (Vol 3, Part F, 3.4.5.3) in an L2CAP basic frame on the ATT
+        # channel: the bytes bumble's `GATT client` → `host.send_l2cap_pdu` would make.
+        pdu = struct.pack("<HHBH", len(value) + 3, ATT_CID, Opcode.ATT_WRITE_COMMAND, handle)
+        ll.on_acl_pdu(pdu + value)  # the controller's connection: to the link, in order
+        return True
+
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
     ) -> None:
+        """bleak's write. A write without response on the air model (sim/radio.py) takes a
+        short path on this side: the ATT Write Command's bytes go straight to the central
+        controller's connection, which hands them to the air at its next connection event,
+        instead of through bumble's GATT client, the host's ACL queue and HCI encoded and
+        parsed (nothing comes back for a write command). The suit's side is bumble's whole
+        stack as before (controller, host, L2CAP, ATT, GATT server and its permissions)."""
         self._need()
+        if not response and self._write_command_on_air(characteristic.handle, bytes(data)):
+            return
         try:
             await characteristic.obj.write_value(bytes(data), with_response=response)
         except ATT_Error as e:

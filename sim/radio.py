@@ -250,6 +250,10 @@ def _listening(controller: Controller) -> bool:
 class RadioLink(LocalLink):
     """A `LocalLink` whose LE connections deliver at connection events (see the module doc)."""
 
+    #: A central's bleak backend (sim/bleak_bumble.py) may hand ATT write commands straight
+    #: to its controller's connection here: this link delivers them at connection events.
+    carries_att_writes = True
+
     def __init__(self, radio: Radio | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.radio = radio or Radio()

@@ -15,17 +15,30 @@ import pytest
 import trio
 import trio.testing
 import trio_asyncio
+from bleak import BleakClient
 from bumble import hci
+from bumble.att import ATT_CID, ATT_Write_Command
 from bumble.controller import Controller
+from bumble.l2cap import L2CAP_PDU
+from bumble.link import LocalLink
 
 from sim.ble_world import BleRoom
-from sim.quiet_bumble import QuietController
-from sim.radio import Radio
+from sim.bleak_bumble import BumbleClient
+from sim.quiet_bumble import QuietController, _finish, quiet_device
+from sim.radio import Radio, RadioLink
 from sim.suit import SimulatedSuit
 from suit_controller.links.asyncio_loop import BATCH, batch_callbacks
 from suit_controller.links.base import LinkLost
 from suit_controller.links.ble import BleLink, scan_suits
-from suit_controller.protocol import ControllerConnection
+from suit_controller.protocol import (
+    CONTROL_UUID,
+    Arm,
+    ControllerConnection,
+    StopAll,
+    SuitState,
+    encode,
+)
+from suit_controller.protocol.enrollment import STOP_UUID
 
 
 @asynccontextmanager
@@ -206,3 +219,120 @@ async def test_a_coroutine_function_is_still_refused_as_a_callback() -> None:
             loop.call_soon(coroutine_function)
         with pytest.raises(TypeError, match="coroutines cannot be used"):
             loop.call_soon(coroutine_function)  # refused every time, not remembered
+
+
+def _on_air(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record what every controller hands the radio model as LE ACL data (L2CAP PDUs)."""
+    sent: list[bytes] = []
+    original = RadioLink.send_acl_data
+
+    def recording(self: RadioLink, sender: Any, to: Any, transport: Any, data: bytes) -> None:
+        sent.append(bytes(data))
+        original(self, sender, to, transport, data)
+
+    monkeypatch.setattr(RadioLink, "send_acl_data", recording)
+    return sent
+
+
+async def test_a_write_without_response_on_the_air_model_is_bumbles_write_command(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The short path: the same L2CAP bytes as bumble's GATT client would send, not through
+    the central host's ACL queue, delivered to the suit's firmware at connection events."""
+    sent = _on_air(monkeypatch)
+    async with room_of(1, Radio()) as room:
+        link = BleLink(room.addresses[0], **room.client_kwargs())
+        conn = await _ready(link)
+        host = room.adapters[0].central.host
+        queued, before = host.le_acl_packet_queue.queued, room.suits[0].frames_received
+        handle = link._control.handle
+        frames = [f for _ in range(3) for f in conn.frames_to_send(bytes(12), trio.current_time())]
+        sent.clear()
+        for frame in frames:
+            await link.send(frame)
+        assert host.le_acl_packet_queue.queued == queued  # not through the host's queue
+        assert room.suits[0].frames_received == before  # not yet: the next connection event
+        await trio.sleep(0.05)
+        assert room.suits[0].frames_received - before == len(frames)
+        bumbles = [
+            bytes(
+                L2CAP_PDU(
+                    ATT_CID, bytes(ATT_Write_Command(attribute_handle=handle, attribute_value=f))
+                )
+            )
+            for f in frames
+        ]
+        assert sent[: len(frames)] == bumbles
+        await link.aclose()
+
+
+async def test_the_short_path_keeps_the_suits_permissions(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phone that did not bond writes the control characteristic without response over the
+    air model: the suit's GATT server refuses it (encryption required), as on bumble's path;
+    its STOP_ALL on the stop characteristic (no permission needed) is heard."""
+    sent = _on_air(monkeypatch)
+    async with room_of(1, Radio()) as room:
+        central = await room.phone("F0:5C:0E:BA:D0:01")
+        client = BleakClient(
+            room.addresses[0], backend=BumbleClient, bumble_central=central, timeout=5.0
+        )
+        await trio_asyncio.aio_as_trio(client.connect)()
+        suit = room.peripherals[0]
+        writes, fw = suit.writes, room.suits[0].firmware
+        sent.clear()
+        arm = encode(Arm(100), None, 0)
+        await trio_asyncio.aio_as_trio(client.write_gatt_char)(CONTROL_UUID, arm, response=False)
+        await trio.sleep(0.05)
+        assert sent and sent[-1].endswith(arm)  # it went on air by the short path
+        assert suit.writes == writes and fw.state is not SuitState.ARMED  # refused
+        stop = encode(StopAll(101), None, 0)
+        await trio_asyncio.aio_as_trio(client.write_gatt_char)(STOP_UUID, stop, response=False)
+        await trio.sleep(0.05)
+        assert suit.writes == writes + 1  # the stop characteristic heard it
+        await trio_asyncio.aio_as_trio(client.disconnect)()
+
+
+def test_a_write_command_whose_write_waits_is_finished_by_a_task() -> None:
+    """`QuietGattServer` runs a write at once; one that waits is finished in a task, with the
+    values and exceptions of what it awaited passed in as `await` would."""
+    done: list[Any] = []
+
+    async def write() -> None:
+        fut = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.001, fut.set_result, "ok")
+        done.append(await fut)
+        await asyncio.sleep(0)
+        done.append("after")
+
+    async def main() -> None:
+        coro = write()
+        first = coro.send(None)  # ran until it waited, as on_att_write_command does
+        assert done == []
+        await _finish(coro, first)
+
+    asyncio.run(main())
+    assert done == ["ok", "after"]
+
+
+def test_acl_data_to_the_host_waits_behind_what_the_controller_queued_before_it() -> None:
+    """A controller hands ACL data to its host at once only when nothing of its own waits
+    for the host; else behind it (an event first, then the data, as on one transport)."""
+    seen: list[str] = []
+
+    async def main() -> None:
+        controller = QuietController("c", link=LocalLink(), public_address="F0:5C:0E:00:00:AA")
+        host = quiet_device("d", "F0:5C:0E:00:00:AA", controller).host
+        host.on_hci_packet = lambda p: seen.append(type(p).__name__)  # type: ignore[method-assign]
+        host.on_packet = lambda b: seen.append(f"event {b[1]:#04x}")  # type: ignore[method-assign]
+        acl = hci.HCI_AclDataPacket(1, 2, 0, 3, b"abc")
+        controller.send_hci_packet(hci.HCI_Disconnection_Complete_Event(0, 1, 0x13))
+        controller.send_hci_packet(acl)
+        assert seen == []  # both wait: the event was queued first
+        await asyncio.sleep(0)
+        assert seen == ["event 0x05", "HCI_AclDataPacket"]  # 0x05: disconnection complete
+        controller.send_hci_packet(acl)
+        assert seen[-1] == "HCI_AclDataPacket" and len(seen) == 3  # nothing waited: at once
+
+    asyncio.run(main())
