@@ -346,3 +346,72 @@ def test_status_channel_caches_repeat_bytes_and_errors_and_follow_new_values() -
     flagged = report((10.0, 0.0, 5.5), (800.0, None, 400.0))
     flagged = StatusReport(**{**flagged.__dict__, "faults": Faults.WATCHDOG | Faults.BAD_FRAME})
     assert decode_status(encode_status(flagged)).faults == Faults.WATCHDOG | Faults.BAD_FRAME
+
+
+def _channels_report(levels: Any, imps: Any) -> StatusReport:
+    return StatusReport(
+        7, 1000, SuitState.ARMED, 90, Faults.NONE, PulseProgram(3, 85, 350), 0, levels, imps
+    )
+
+
+def test_status_channel_caches_keep_what_they_made_and_stay_bounded() -> None:
+    """Both status caches hand back what they made for a repeat, after another value in
+    between (they are emptied only when full), and never hold more than `_LEVELS_KEPT`."""
+    from suit_controller.protocol import codec
+
+    codec._PAIRS_OUT.clear()
+    codec._PAIRS_IN.clear()
+    a, b = ((10.0, 0.0), (800.0, None)), ((10.5, 0.0), (800.0, None))
+    made = codec._status_pairs(*a)
+    assert codec._status_pairs(*b) != made
+    assert codec._status_pairs(*a) is made  # kept over another value
+    first = decode_status(encode_status(_channels_report(*a)))
+    decode_status(encode_status(_channels_report(*b)))
+    again = decode_status(encode_status(_channels_report(*a)))
+    assert again.levels_mA is first.levels_mA and again.impedance_ohm is first.impedance_ohm
+    for n in range(codec._LEVELS_KEPT + 1):
+        levels = (0.5 * (n % 240), 0.5 * (n // 240))
+        codec._status_pairs(levels, (800.0, None))
+        decode_status(encode_status(_channels_report(levels, (800.0, None))))
+        assert len(codec._PAIRS_OUT) <= codec._LEVELS_KEPT
+        assert len(codec._PAIRS_IN) <= codec._LEVELS_KEPT
+    assert len(codec._PAIRS_OUT) == 1 and len(codec._PAIRS_IN) == 1  # emptied, then kept one
+
+
+@pytest.mark.parametrize(
+    ("levels", "imps"),
+    [([10.0, 0.0], (800.0, None)), ((10.0, 0.0), [800.0, None]), ([10.0, 0.0], [800.0, None])],
+)
+def test_a_status_given_lists_encodes_as_the_same_tuples_do(levels: Any, imps: Any) -> None:
+    """Lists (not cached: they cannot be a key) in either field encode like tuples."""
+    assert encode_status(_channels_report(levels, imps)) == encode_status(
+        _channels_report(tuple(levels), tuple(imps))
+    )
+
+
+def test_a_status_with_more_levels_than_impedances_is_refused() -> None:
+    """Refused by `encode_status`, and by the channel bytes' own zip (strict) beneath it."""
+    from suit_controller.protocol import codec
+
+    with pytest.raises(LocalProtocolError, match="do not line up"):
+        encode_status(_channels_report((10.0, 0.0, 5.0), (800.0, None)))
+    with pytest.raises(ValueError):
+        codec._status_pairs((10.0, 0.0, 5.0), (800.0, None))
+
+
+@pytest.mark.parametrize("channels", [1, 5, 6])
+def test_a_status_that_fits_one_notification_is_that_one_notification(channels: int) -> None:
+    """The shortcut for a report that fits (`<= per`) gives what the general split gives."""
+    from suit_controller.protocol.codec import STATUS_HEADER_LEN, status_channels_per_frame
+
+    payload = STATUS_HEADER_LEN + 2 * 6 + 1  # room for 6 channels at most
+    per = status_channels_per_frame(payload)
+    report = _channels_report((10.0,) * channels, (800.0,) * channels)
+    assert encode_status_chunks(report, payload) == [encode_status(report)]
+    general = [
+        encode_status(
+            _channels_report(report.levels_mA[s : s + per], report.impedance_ohm[s : s + per])
+        )
+        for s in range(0, channels, per)
+    ]
+    assert encode_status_chunks(report, payload) == general
