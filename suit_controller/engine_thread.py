@@ -147,10 +147,14 @@ class EnginePort:
         name: str = "class engine",
         thread_setup: Callable[[], None] | None = None,
         clock: trio.abc.Clock | None = None,
+        hold: bool = False,
     ) -> None:
         self._session = session
         self._thread_setup = thread_setup
         self._clock = clock
+        #: `hold`: the class waits for `go()` (its faces subscribed first: no event missed)
+        self._held: trio.Event | None = None
+        self._hold = hold
         self._engine = engine
         self._period = 1.0 / publish_hz
         self.name = name
@@ -179,6 +183,15 @@ class EnginePort:
         self._started = trio.Event()  # faces' loop: the engine loop runs
         self._finished = trio.Event()  # faces' loop: the class has ended
         self._done = trio.Event()  # faces' loop: the engine thread has ended
+
+    def go(self) -> None:
+        """Start a class opened with `hold=True`: its faces are ready (subscribed, serving)."""
+        self._to_engine(self._go)
+
+    def _go(self) -> None:
+        self._hold = False
+        if self._held is not None:
+            self._held.set()
 
     # -- what a face reads ----------------------------------------------------------------
     @property
@@ -396,6 +409,9 @@ class EnginePort:
             nursery.start_soon(self._watch_end)
             self._to_faces(self._started.set)
             try:
+                if self._hold:  # until the faces are ready (`go`): they see every event
+                    self._held = trio.Event()
+                    await self._held.wait()
                 return await self._engine()
             finally:
                 self._publish()
@@ -636,6 +652,7 @@ async def open_engine_thread(
     name: str = "class engine",
     thread_setup: Callable[[], None] | None = None,
     clock: trio.abc.Clock | None = None,
+    hold: bool = False,
 ) -> AsyncIterator[EnginePort]:
     """Run `engine()` (which runs `session`'s class) in a thread of its own; yield its port.
 
@@ -649,12 +666,20 @@ async def open_engine_thread(
     new thread, before its Trio loop (e.g. to raise its scheduling priority:
     `os.sched_setscheduler(0, …)` there applies to that thread alone).
     `clock` is the engine loop's clock (e.g. `MockClock(rate=3)` for `sim run
-    --speed 3`); the faces keep the real one.
+    --speed 3`); the faces keep the real one. With `hold` the class waits for
+    `port.go()`, so faces started first (subscribers, recorder, console) miss
+    none of its events.
     """
     if not math.isfinite(publish_hz) or publish_hz <= 0:
         raise ValueError("publish_hz must be a positive number")
     port = EnginePort(
-        session, engine, publish_hz=publish_hz, name=name, thread_setup=thread_setup, clock=clock
+        session,
+        engine,
+        publish_hz=publish_hz,
+        name=name,
+        thread_setup=thread_setup,
+        clock=clock,
+        hold=hold,
     )
     port._faces_token = trio.lowlevel.current_trio_token()
     thread = port._thread = threading.Thread(target=port._thread_main, name=name, daemon=False)

@@ -426,7 +426,7 @@ def drive(
         klass.companions = ()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, terminated)
-            async with open_engine_thread(klass.session, engine, clock=clock) as port:
+            async with open_engine_thread(klass.session, engine, clock=clock, hold=True) as port:
                 # the faces take a session: this stand-in serves them from the port
                 seen = cast(ClassSession, FacesSession(port, klass.session))
                 shown_from[0] = seen
@@ -435,6 +435,7 @@ def drive(
                     await port.start_companion(screen, "the terminal screen")
                 for face in faces(seen) if faces is not None else ():
                     await port.start_companion(face)
+                port.go()  # every face is listening: the class starts
                 await port.wait_finished()
             nursery.cancel_scope.cancel()
 
