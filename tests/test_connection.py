@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 
@@ -459,3 +460,56 @@ def test_a_suit_stopped_by_a_gap_in_our_frames_is_told_as_the_controller_late() 
     frames(conn, 5.025)
     late = conn.receive_data(made(again.counter + 3, 5.05, SuitState.WATCHDOG), 5.05)
     assert late == [SuitStoppedItself(SuitState.WATCHDOG)]  # the hold's pause does not count
+
+
+def test_a_report_is_dated_by_the_suits_clock_from_its_quickest_report() -> None:
+    """`_made_at`: the suit's clock (ms, not whole seconds) plus the least (read - clock)
+    of the link's reports; a later report read quicker moves that offset down."""
+    conn = ControllerConnection(1)
+    conn.connected()
+    at = conn._made_at
+    assert at(
+        StatusReport(
+            7, 100_000, SuitState.IDLE, 90, Faults.NONE, POWER_ON_PROGRAM, 0, (0.0,), (800.0,)
+        ),
+        5.0,
+    ) == pytest.approx(5.0)
+    late = StatusReport(
+        7, 100_300, SuitState.IDLE, 90, Faults.NONE, POWER_ON_PROGRAM, 0, (0.0,), (800.0,)
+    )
+    assert at(late, 5.9) == pytest.approx(5.3)  # read 0.6 s late: dated when made
+    quick = StatusReport(
+        7, 100_600, SuitState.IDLE, 90, Faults.NONE, POWER_ON_PROGRAM, 0, (0.0,), (800.0,)
+    )
+    assert at(quick, 5.55) == pytest.approx(5.55)  # quicker than the first: the new offset
+    assert at(late, 9.0) == pytest.approx(5.25)  # dated by that offset from now on
+
+
+def test_a_report_made_six_tenths_of_a_second_after_the_arm_is_evidence() -> None:
+    """The ARM may take up to half a second to arrive: reports the suit made 0.6, 0.8 and
+    1.0 s after it that still do not count it refuse the suit (the number itself, not the
+    constant, so a longer allowance is noticed)."""
+    conn = linked(signed=False)
+    frames(conn, 0.0)
+    events: list = []
+    for t in (0.6, 0.8, 1.0):
+        events += conn.receive_data(made(7, t), t)
+    assert events == [SuitKeyMismatch(False)]
+
+
+def test_a_suit_that_went_idle_after_a_gap_in_our_frames_is_not_our_lateness() -> None:
+    """Only a WATCHDOG after a gap longer than the suit's watchdog is the controller's
+    lateness; a suit that reports IDLE (restarted) after the same gap is not."""
+    conn = linked(signed=False)
+    arm = frames(conn, 0.0)[0]
+    frames(conn, 0.025)
+    frames(conn, 0.6)  # a 575 ms gap
+    events = conn.receive_data(made(arm.counter + 2, 0.65, SuitState.IDLE), 0.65)
+    assert events == [SuitStoppedItself(SuitState.IDLE)]
+
+
+def test_the_controller_late_event_is_a_fixed_record_of_reading_late_by_default() -> None:
+    late = ControllerLate(0.6)
+    assert late.sending is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        late.late_s = 0.0  # type: ignore[misc]
