@@ -148,3 +148,15 @@ def test_the_authenticated_soak_catches_unsigned_frames(monkeypatch: pytest.Monk
     monkeypatch.setattr(connection, "encode", unsigned)  # a controller that forgets to sign
     tally = soak(runs=2, seed=1, authenticated=True)
     assert any("refused the controller's frames" in v for v in tally.violations)
+
+
+def test_the_soak_catches_rises_faster_than_the_step_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 mA steps, but one every tick instead of one every 0.25 s: caught, although the
+    first step of every ramp from zero may come at once."""
+
+    def hasty(self: IntensityBoard, now: float) -> None:
+        self.set_mA += np.clip(self.target_mA - self.set_mA, -1.0, 1.0)
+
+    monkeypatch.setattr(IntensityBoard, "step", hasty)
+    tally = soak(runs=3, seed=1)
+    assert any("two rises within the step time" in v for v in tally.violations)
