@@ -98,6 +98,10 @@ def load_actions_text(
             problems.append(f"[{i}]: each entry needs 'at' and 'do'")
             continue
         body = {k: v for k, v in entry.items() if k != "at"}
+        odd = [k for k in body if not _plain_key(k)]
+        if odd:  # named as what it is, not as a problem with a field it made unreadable
+            problems.append(f"[{i}]: {printable(repr(odd[0]))} is not a field of an action")
+            continue
         try:
             check_shape(body)
             at = parse_duration(entry["at"])
@@ -112,6 +116,17 @@ def load_actions_text(
     if problems:
         raise ActionsError(f"{source}: " + "; ".join(problems))
     return sorted(actions, key=lambda a: a.at_s)
+
+
+def _plain_key(key: object) -> bool:
+    """A field name a person could have typed: text that encodes, printable characters."""
+    if not isinstance(key, str) or not key.isprintable():
+        return False
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def load_actions_file(path: str | Path, *, class_end_s: float | None = None) -> list[Action]:

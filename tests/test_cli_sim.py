@@ -320,3 +320,15 @@ def test_a_class_that_fails_after_check_in_leaves_no_running_record(tmp_path: Pa
         [*run, "--out", str(tmp_path / "o2")],
     )
     assert r.exit_code == 0, r.output
+
+
+def test_an_action_with_an_unreadable_key_names_that_key_not_another_field(
+    tmp_path: Path,
+) -> None:
+    """Review 5, L2: a lone surrogate as an extra key was reported against the valid `do`."""
+    actions = tmp_path / "odd.yaml"
+    actions.write_text('- {at: 1s, do: set_intensity, client: 1, mA: 5, "\\ud800": 1}\n')
+    code, out, rec = sim_run(tmp_path, "--actions", str(actions))
+    assert code != 0 and rec is None and "Traceback" not in out, out
+    assert "is not a field of an action" in out and "'\\ud800'" in out, out
+    assert "do:" not in out, out
