@@ -217,7 +217,19 @@ def run_loaded(seconds: float | None = None, *, fifo: bool = False) -> dict[str,
         "main_thread_cpu_pct": round(100 * thread_cpu[0] / seconds, 1) if thread_cpu else None,
         "interface_errors": [e.message for e in session.events.of_kind("interface_error")],
         "targets": {"lateness_max_ms": TARGET_MAX_MS, "watchdog_trips": 0, "over_s": 300},
+        # the target is over 5 minutes; `make bench` runs 30 s unless LOADED_SECONDS says more
+        "met": _met(late, sc, seconds),
     }
+
+
+def _met(late: Any, sc: Any, seconds: float) -> bool | str:
+    """Whether this run met the target: only a run of the target's 5 minutes can say yes."""
+    within = float(late.max()) <= TARGET_MAX_MS / 1000 and not any(
+        s.firmware.watchdog_trips for s in sc.suits
+    )
+    if not within:
+        return False
+    return True if seconds >= 300 else f"yes over {seconds:g} s; the target is over 300 s"
 
 
 def run_loaded_thread(
@@ -366,4 +378,6 @@ def run_loaded_thread(
         "faces_thread_cpu_pct": round(100 * faces_cpu[0] / seconds, 1) if faces_cpu else None,
         "interface_errors": [e.message for e in session.events.of_kind("interface_error")],
         "targets": {"lateness_max_ms": TARGET_MAX_MS, "watchdog_trips": 0, "over_s": 300},
+        # the target is over 5 minutes; `make bench` runs 30 s unless LOADED_SECONDS says more
+        "met": _met(late, sc, seconds),
     }

@@ -170,3 +170,17 @@ def test_sim_run_says_it_slowed_down(tmp_path: Path) -> None:
     assert "cannot keep up with 400× speed" in result.output
     assert "slowed down from 400×" in result.output
     assert "class finished" in result.output
+
+
+@pytest.mark.parametrize(("ended", "played"), [("finished", True), ("interrupted", False)])
+def test_the_summary_says_the_whole_plan_was_played_only_when_it_was(
+    ended: str, played: bool, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from suit_controller.cli.runner import summary
+
+    slowed = {"kind": "slowed_down", "data": {"previous_speed": 3.0, "speed": 1.5}}
+    rec = {"ended": ended, "class_s": 378.0, "ticks": 15120, "events": [slowed], "clients": []}
+    summary(rec, tmp_path / "session.json")
+    out = capsys.readouterr().out
+    assert "slowed down" in out and "could not keep up" in out
+    assert ("the whole plan was played" in out) is played

@@ -480,7 +480,8 @@ def summary(rec: dict[str, Any], path: Path) -> None:
         first, last = slowed[0]["data"], slowed[-1]["data"]
         console.print(
             f"[yellow]slowed down[/] from {first['previous_speed']:g}× to {last['speed']:g}×: "
-            "this computer could not keep up; the whole plan was played",
+            "this computer could not keep up"
+            + ("; the whole plan was played" if rec["ended"] == "finished" else ""),
             highlight=False,
         )
     for c in rec["clients"]:
