@@ -323,8 +323,6 @@ class MqttBridge:
         restore over its restart a v5 session begun with a clean start (the review's M3
         stayed open that way; `tests/test_mqtt_estop_session.py` pins it).
         """
-        if self.protocol is not aiomqtt.ProtocolVersion.V5:
-            return {"clean_session": clean}
         expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         expiry.SessionExpiryInterval = ESTOP_SESSION_EXPIRY_S
         return {"clean_start": clean, "properties": expiry}
